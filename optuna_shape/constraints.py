@@ -1,0 +1,80 @@
+"""Hard limits on a shape (paper Algorithm 1 inputs) and the optimisation goal."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+__all__ = ["Constraints", "Goal", "GOALS", "check_goal"]
+
+Goal = Literal["accuracy", "size", "latency", "energy"]
+GOALS: tuple[str, ...] = ("accuracy", "size", "latency", "energy")
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Limits a complying shape must meet. ``None`` means no limit.
+
+    Attributes:
+        max_size_mb: model size limit in MB (float32 parameters × 4 / 10⁶).
+        max_latency_ms: inference latency limit in milliseconds for one batch of the sampler's
+            latency batch size on its device.
+        max_energy_j: energy limit in joules per inference batch (NVIDIA GPU with NVML only).
+        min_accuracy: accuracy floor, in the units the objective returns (fraction or percent).
+
+    Example:
+        >>> Constraints(max_size_mb=2.0, min_accuracy=95.0).active()
+        ['size', 'accuracy']
+    """
+
+    max_size_mb: float | None = None
+    max_latency_ms: float | None = None
+    max_energy_j: float | None = None
+    min_accuracy: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_size_mb", "max_latency_ms", "max_energy_j"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                math.isfinite(value) and value > 0
+            ):
+                raise ValueError(f"{name} must be a positive finite number or None, "
+                                 f"got {name}={value!r}")
+        acc = self.min_accuracy
+        if acc is not None and (
+            isinstance(acc, bool) or not isinstance(acc, (int, float)) or not math.isfinite(acc)
+        ):
+            raise ValueError(f"min_accuracy must be a finite number or None, got {acc!r}")
+
+    def active(self) -> list[str]:
+        """Names of the limits that are set, in screening order (size, latency, energy,
+        accuracy)."""
+        names = []
+        for key, attr in (("size", "max_size_mb"), ("latency", "max_latency_ms"),
+                          ("energy", "max_energy_j"), ("accuracy", "min_accuracy")):
+            if getattr(self, attr) is not None:
+                names.append(key)
+        return names
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Constraints:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**(data or {}))
+
+
+def check_goal(goal: str | None) -> str | None:
+    """Validate an optimisation goal name (``None`` = return the whole complying set).
+
+    Raises:
+        ValueError: naming the bad goal and the valid ones.
+    """
+    if goal is None or goal in GOALS:
+        return goal
+    raise ValueError(f"goal must be one of {', '.join(GOALS)} or None, got goal={goal!r}")

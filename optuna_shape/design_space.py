@@ -1,0 +1,273 @@
+"""The design space: the grid of shapes (depth × width) a search may choose from (paper §4)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from optuna_shape.families.registry import Family, get_family
+from optuna_shape.shape import Shape, as_shape
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+__all__ = ["ShapeSpace", "parse_values", "expand_range"]
+
+BYTES_PER_PARAM = 4  # float32
+
+ValuesSpec = tuple[float, float, float] | Sequence[float] | str
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, Fraction)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def expand_range(name: str, lo: float, hi: float, step: float) -> list[float]:
+    """Values ``lo, lo + step, …`` up to and including ``hi`` (when on the grid).
+
+    Values are computed as ``lo + i * step`` and rounded to 10 decimals, so ``(0.1, 1.0, 0.1)``
+    gives exactly ``0.1 … 1.0`` with no float drift and ``hi`` is never lost to rounding.
+
+    Raises:
+        ValueError: naming ``name`` and the bad value for a non-positive step, ``lo > hi`` or a
+            non-finite bound.
+    """
+    for label, v in (("min", lo), ("max", hi), ("step", step)):
+        if not _is_number(v):
+            raise ValueError(f"{name} {label} must be a finite number, got {v!r}")
+    if step <= 0:
+        raise ValueError(f"{name} step must be > 0, got step={step!r}")
+    if lo > hi:
+        raise ValueError(f"{name} min must be <= max, got min={lo!r} > max={hi!r}")
+    count = int(math.floor((hi - lo) / step + 1e-9)) + 1
+    if count > 1_000_000:
+        raise ValueError(f"{name} range ({lo}, {hi}, {step}) has {count} values; too many")
+    return [round(lo + i * step, 10) for i in range(count)]
+
+
+def parse_values(name: str, spec: ValuesSpec) -> list[float]:
+    """Parse a depth or width specification into a sorted list of distinct values.
+
+    Accepts a ``(min, max, step)`` triple (inclusive of ``max``), an explicit sequence of values
+    (any length other than a 3-tuple, or a list of 3), or a string: ``"10:40:6"`` for a range and
+    ``"1,2,4,8"`` or ``"1/16,2/16"`` for explicit values (fractions allowed).
+
+    Example:
+        >>> parse_values("width", "0.5:2:0.5")
+        [0.5, 1.0, 1.5, 2.0]
+        >>> parse_values("width", [1, 2, 4, 8])
+        [1.0, 2.0, 4.0, 8.0]
+
+    Raises:
+        ValueError: naming the bad value.
+    """
+    if isinstance(spec, str):
+        text = spec.strip()
+        try:
+            if ":" in text:
+                parts = [float(Fraction(p.strip())) for p in text.split(":")]
+                if len(parts) != 3:
+                    raise ValueError
+                return expand_range(name, *parts)
+            values = [float(Fraction(p.strip())) for p in text.split(",") if p.strip()]
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(
+                f"cannot parse {name} {spec!r}: use 'min:max:step' or a comma-separated list "
+                "such as '1,2,4,8'"
+            ) from None
+        return parse_values(name, values)
+    if isinstance(spec, tuple) and len(spec) == 3:
+        return expand_range(name, *spec)
+    try:
+        values = list(spec)
+    except TypeError:
+        raise ValueError(
+            f"{name} must be a (min, max, step) tuple or a list of values, got {spec!r}"
+        ) from None
+    if not values:
+        raise ValueError(f"{name} list is empty")
+    out: list[float] = []
+    for v in values:
+        if not _is_number(v):
+            raise ValueError(f"{name} values must be finite numbers, got {v!r}")
+        out.append(float(v))
+    if len(set(out)) != len(out):
+        dup = sorted({v for v in out if out.count(v) > 1})
+        raise ValueError(f"{name} values must be distinct, got duplicates {dup}")
+    return sorted(out)
+
+
+class ShapeSpace:
+    """A grid of network shapes: every (depth, width) combination of the given values.
+
+    Args:
+        family: a registered model family name (``"wrn"``) or a :class:`Family`.
+        depth: ``(min, max, step)`` (max included when on the grid), a list of depths, or a string
+            (``"10:40:6"``, ``"10,16,28"``). For ``"wrn"`` every depth must be ``6n + 4``.
+        width: ``(min, max, step)``, a list of width multipliers, or a string (``"1/16:1:1/16"``).
+        in_channels: channels of the input images.
+        num_classes: number of classes.
+        image_size: input height and width (an int or ``(h, w)``), used for latency and energy.
+        bytes_per_param: bytes per parameter for :meth:`size_mb` (4 for float32).
+
+    Shapes are ordered as the paper samples them: lexicographically by width, then depth.
+
+    Example:
+        >>> space = ShapeSpace("wrn", depth=(10, 22, 6), width=[0.5, 1.0], in_channels=1,
+        ...                    num_classes=10, image_size=8)
+        >>> len(space), space.shapes[:2]
+        (6, [Shape(depth=10, width=0.5), Shape(depth=16, width=0.5)])
+        >>> space.param_count(space.shapes[0]) == sum(
+        ...     p.numel() for p in space.build(space.shapes[0]).parameters())
+        True
+    """
+
+    def __init__(
+        self,
+        family: str | Family = "wrn",
+        depth: ValuesSpec = (10, 40, 6),
+        width: ValuesSpec = (0.25, 2.0, 0.25),
+        in_channels: int = 3,
+        num_classes: int = 10,
+        image_size: int | tuple[int, int] = 32,
+        bytes_per_param: int = BYTES_PER_PARAM,
+    ) -> None:
+        self.family = get_family(family)
+        depths = parse_values("depth", depth)
+        for d in depths:
+            if d != int(d) or d < 1:
+                raise ValueError(f"depth values must be positive integers, got depth={d!r}")
+            if self.family.check_depth is not None:
+                self.family.check_depth(int(d))
+        widths = parse_values("width", width)
+        for w in widths:
+            if w <= 0:
+                raise ValueError(f"width values must be > 0, got width={w!r}")
+        for label, v, low in (("in_channels", in_channels, 1), ("num_classes", num_classes, 2)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{label} must be an integer >= {low}, got {label}={v!r}")
+        if isinstance(image_size, int):
+            image_size = (image_size, image_size)
+        if len(image_size) != 2 or any(
+            isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in image_size
+        ):
+            raise ValueError(f"image_size must be a positive int or (h, w), got {image_size!r}")
+        if bytes_per_param not in (1, 2, 4, 8):
+            raise ValueError(f"bytes_per_param must be 1, 2, 4 or 8, got {bytes_per_param!r}")
+        self.depths: list[int] = [int(d) for d in depths]
+        self.widths: list[float] = widths
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.image_size: tuple[int, int] = (int(image_size[0]), int(image_size[1]))
+        self.bytes_per_param = bytes_per_param
+        self._shapes = [Shape(d, w) for w in self.widths for d in self.depths]
+        self._index = {s: i for i, s in enumerate(self._shapes)}
+        self._counts: dict[Shape, int] = {}
+
+    # -- the grid -------------------------------------------------------------------------
+    @property
+    def shapes(self) -> list[Shape]:
+        """All shapes of the grid, ordered by width, then depth (the paper's order)."""
+        return list(self._shapes)
+
+    def __len__(self) -> int:
+        return len(self._shapes)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._shapes)
+
+    def __contains__(self, shape: object) -> bool:
+        try:
+            return as_shape(shape) in self._index  # type: ignore[arg-type]
+        except ValueError:
+            return False
+
+    def index(self, shape: Shape | tuple[int, float]) -> int:
+        """Position of ``shape`` in :attr:`shapes`.
+
+        Raises:
+            ValueError: if the shape is not in this design space.
+        """
+        s = as_shape(shape)
+        try:
+            return self._index[s]
+        except KeyError:
+            raise ValueError(
+                f"shape {s} is not in the design space (depths {self.depths}, "
+                f"widths {self.widths})"
+            ) from None
+
+    # -- size -----------------------------------------------------------------------------
+    def param_count(self, shape: Shape | tuple[int, float]) -> int:
+        """Exact number of parameters of ``shape``, computed without building the network."""
+        s = as_shape(shape)
+        if s not in self._counts:
+            self._counts[s] = self.family.count(s.depth, s.width, self.in_channels,
+                                                self.num_classes)
+        return self._counts[s]
+
+    def size_mb(self, shape: Shape | tuple[int, float]) -> float:
+        """Model size in MB: parameters × bytes per parameter / 10⁶."""
+        return self.param_count(shape) * self.bytes_per_param / 1e6
+
+    def build(self, shape: Shape | tuple[int, float]) -> nn.Module:
+        """Build the (randomly initialised) network of ``shape``."""
+        s = as_shape(shape)
+        return self.family.build(s.depth, s.width, self.in_channels, self.num_classes)
+
+    def input_shape(self, batch_size: int) -> tuple[int, int, int, int]:
+        """Input tensor shape ``(batch, channels, height, width)`` for measurements."""
+        return (int(batch_size), self.in_channels, *self.image_size)
+
+    # -- identity -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description; two spaces with equal dicts hold the same shapes."""
+        return {
+            "family": self.family.name,
+            "depths": self.depths,
+            "widths": self.widths,
+            "in_channels": self.in_channels,
+            "num_classes": self.num_classes,
+            "image_size": list(self.image_size),
+            "bytes_per_param": self.bytes_per_param,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ShapeSpace:
+        """Rebuild a space from :meth:`to_dict` (the family must be registered)."""
+        return cls(
+            data["family"],
+            depth=list(data["depths"]),
+            width=list(data["widths"]),
+            in_channels=int(data["in_channels"]),
+            num_classes=int(data["num_classes"]),
+            image_size=tuple(data["image_size"]),  # type: ignore[arg-type]
+            bytes_per_param=int(data.get("bytes_per_param", BYTES_PER_PARAM)),
+        )
+
+    def fingerprint(self) -> str:
+        """Short hash of :meth:`to_dict`."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ShapeSpace) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint())
+
+    def __repr__(self) -> str:
+        return (
+            f"ShapeSpace(family={self.family.name!r}, depth={self.depths}, width={self.widths}, "
+            f"in_channels={self.in_channels}, num_classes={self.num_classes}, "
+            f"image_size={self.image_size}) with {len(self)} shapes"
+        )
+
+    def subset(self, shapes: Iterable[Shape | tuple[int, float]]) -> list[Shape]:
+        """The given shapes in grid order, each checked to be in the space."""
+        idx = sorted(self.index(s) for s in shapes)
+        return [self._shapes[i] for i in idx]

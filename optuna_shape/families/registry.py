@@ -1,0 +1,131 @@
+"""A small registry of model families: name -> how to build a shape and count its parameters.
+
+A family turns a :class:`~optuna_shape.shape.Shape` into a ``torch.nn.Module`` and, ideally, counts
+its parameters analytically so that screening by size needs no network. Users add their own
+family with :func:`register_family`; when no analytic count is given, the count is taken from a
+built model (exact, but slower, and cached per shape by :class:`~optuna_shape.ShapeSpace`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+__all__ = ["Family", "register_family", "get_family", "list_families"]
+
+Builder = Callable[[int, float, int, int], "nn.Module"]
+"""``builder(depth, width, in_channels, num_classes) -> nn.Module``."""
+Counter = Callable[[int, float, int, int], int]
+"""``count(depth, width, in_channels, num_classes) -> number of parameters``."""
+DepthCheck = Callable[[int], None]
+"""Raises ``ValueError`` naming the depth when it is not valid for the family."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """A registered model family.
+
+    Attributes:
+        name: registry name, e.g. ``"wrn"``.
+        build: ``build(depth, width, in_channels, num_classes) -> nn.Module``.
+        param_count: analytic parameter count with the same arguments, or ``None`` (count a
+            built model).
+        check_depth: validates one depth value (e.g. WRN needs ``6n + 4``), or ``None``.
+        description: one line shown in listings.
+    """
+
+    name: str
+    build: Builder
+    param_count: Counter | None = None
+    check_depth: DepthCheck | None = None
+    description: str = ""
+
+    def count(self, depth: int, width: float, in_channels: int, num_classes: int) -> int:
+        """Parameter count of a shape: analytic when the family has one, else from a built model."""
+        if self.param_count is not None:
+            return int(self.param_count(depth, width, in_channels, num_classes))
+        model = self.build(depth, width, in_channels, num_classes)
+        return int(sum(p.numel() for p in model.parameters()))
+
+
+_REGISTRY: dict[str, Family] = {}
+
+
+def register_family(
+    name: str,
+    build: Builder,
+    *,
+    param_count: Counter | None = None,
+    check_depth: DepthCheck | None = None,
+    description: str = "",
+    overwrite: bool = False,
+) -> Family:
+    """Register a model family under ``name`` and return it.
+
+    Example:
+        >>> import torch.nn as nn
+        >>> def mlp(depth, width, in_channels, num_classes):
+        ...     h = max(1, round(64 * width))
+        ...     layers = [nn.Flatten(), nn.LazyLinear(h), nn.ReLU()]
+        ...     for _ in range(depth - 1):
+        ...         layers += [nn.Linear(h, h), nn.ReLU()]
+        ...     return nn.Sequential(*layers, nn.Linear(h, num_classes))
+        >>> fam = register_family("doc-mlp", mlp, overwrite=True)
+
+    Raises:
+        ValueError: if ``name`` is taken (and ``overwrite`` is false) or is empty.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"family name must be a non-empty string, got {name!r}")
+    if name in _REGISTRY and not overwrite:
+        raise ValueError(
+            f"model family {name!r} is already registered; pass overwrite=True to replace it"
+        )
+    if not callable(build):
+        raise TypeError(f"build must be callable, got {build!r}")
+    family = Family(name, build, param_count, check_depth, description)
+    _REGISTRY[name] = family
+    return family
+
+
+def get_family(name: str | Family) -> Family:
+    """Look up a family by name (a :class:`Family` is returned as is).
+
+    Raises:
+        ValueError: for an unknown name, listing the registered ones.
+    """
+    if isinstance(name, Family):
+        return name
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        known = ", ".join(sorted(_REGISTRY)) or "(none)"
+        raise ValueError(f"unknown model family {name!r}; registered families: {known}") from None
+
+
+def list_families() -> list[str]:
+    """Names of the registered families, sorted."""
+    return sorted(_REGISTRY)
+
+
+def _register_builtins() -> None:
+    from optuna_shape.families import wrn
+
+    def build_wrn(depth: int, width: float, in_channels: int, num_classes: int) -> nn.Module:
+        return wrn.WideResNet(depth, width, in_channels, num_classes)
+
+    register_family(
+        "wrn",
+        build_wrn,
+        param_count=wrn.wrn_param_count,
+        check_depth=wrn.wrn_blocks_per_group,
+        description="pre-activation wide ResNet (Zagoruyko & Komodakis), depth = 6n + 4",
+        overwrite=True,
+    )
+
+
+_register_builtins()

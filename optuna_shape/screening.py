@@ -1,0 +1,201 @@
+"""Screening before training: size → latency → energy (paper Algorithm 1, §4).
+
+Size is analytic and needs no network. Latency and energy are measured on the randomly
+initialised network, and only when a limit or the goal needs them (as in the paper: no latency
+limit or goal, no latency runs). Energy is measured only for shapes that passed the latency limit.
+
+The functions here are pure or measure one shape; storing measurements in the study so that every
+worker shares them is the sampler's job.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from optuna_shape.constraints import Constraints
+from optuna_shape.design_space import ShapeSpace
+from optuna_shape.shape import Shape
+
+__all__ = [
+    "MeasurementSettings",
+    "needs_latency",
+    "needs_energy",
+    "size_screen",
+    "measure_shape",
+    "apply_limits",
+    "constraint_values",
+]
+
+
+@dataclass(frozen=True)
+class MeasurementSettings:
+    """How hardware metrics are measured.
+
+    Attributes:
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` — the deployment target.
+        batch_size: inference batch size for latency and energy.
+        threads: CPU threads for latency (``None``: the process's ``torch.get_num_threads()``).
+        warmup: warm-up runs before timing.
+        repeats: timed runs; the median is kept.
+        energy_window_s: minimum NVML measurement window in seconds.
+    """
+
+    device: str = "cpu"
+    batch_size: int = 1
+    threads: int | None = None
+    warmup: int = 3
+    repeats: int = 10
+    energy_window_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "warmup", "repeats"):
+            v = getattr(self, name)
+            low = 0 if name == "warmup" else 1
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {name}={v!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
+        if not isinstance(self.device, str) or self.device.split(":")[0] not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+
+
+def needs_latency(constraints: Constraints, goal: str | None) -> bool:
+    """Whether latency must be measured: a latency limit or the latency goal."""
+    return constraints.max_latency_ms is not None or goal == "latency"
+
+
+def needs_energy(constraints: Constraints, goal: str | None) -> bool:
+    """Whether energy must be measured: an energy limit or the energy goal."""
+    return constraints.max_energy_j is not None or goal == "energy"
+
+
+def size_screen(
+    space: ShapeSpace, shapes: Sequence[Shape], max_size_mb: float | None
+) -> tuple[list[Shape], dict[Shape, str]]:
+    """Split shapes into those within the size limit and rejected ones with their reason."""
+    passed: list[Shape] = []
+    rejects: dict[Shape, str] = {}
+    for s in shapes:
+        size = space.size_mb(s)
+        if max_size_mb is not None and size > max_size_mb:
+            rejects[s] = f"size {size:.4g} MB > {max_size_mb:g} MB"
+        else:
+            passed.append(s)
+    return passed, rejects
+
+
+def measure_shape(
+    space: ShapeSpace,
+    shape: Shape,
+    settings: MeasurementSettings,
+    *,
+    latency: bool,
+    energy: bool,
+    builder: Callable[[Shape], Any] | None = None,
+) -> dict[str, Any]:
+    """Measure one shape's latency and/or energy on the randomly initialised network.
+
+    Returns a JSON-able record: ``latency_ms``, ``latency_iqr_ms``, ``latency_runs``,
+    ``energy_j``, ``energy_method``, or ``error`` (a shape too large to build or run is
+    recorded as an error, never raised).
+
+    Raises:
+        EnergyUnavailableError: energy was asked for but no NVML device is available.
+    """
+    from optuna_shape.measurement import (
+        EnergyUnavailableError,
+        MeasurementError,
+        measure_energy,
+        measure_latency,
+    )
+
+    record: dict[str, Any] = {}
+    model = None
+    try:
+        model = (builder or space.build)(shape)
+        input_shape = space.input_shape(settings.batch_size)
+        if latency:
+            lat = measure_latency(
+                model, input_shape, settings.device, warmup=settings.warmup,
+                repeats=settings.repeats, threads=settings.threads,
+            )
+            record.update(latency_ms=lat.median_ms, latency_iqr_ms=lat.iqr_ms,
+                          latency_runs=lat.runs)
+        if energy:
+            en = measure_energy(model, input_shape, settings.device,
+                                min_window_s=settings.energy_window_s)
+            record.update(energy_j=en.joules_per_batch, energy_method=en.method)
+    except EnergyUnavailableError:
+        raise
+    except (MeasurementError, MemoryError, RuntimeError) as exc:
+        record["error"] = f"could not be measured: {type(exc).__name__}: {exc}"[:500]
+    finally:
+        del model
+        gc.collect()
+        _empty_cuda_cache(settings.device)
+    return record
+
+
+def _empty_cuda_cache(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def apply_limits(
+    shapes: Sequence[Shape],
+    measurements: Mapping[Shape, Mapping[str, Any]],
+    constraints: Constraints,
+    *,
+    latency: bool,
+    energy: bool,
+) -> tuple[list[Shape], dict[Shape, str]]:
+    """Apply the latency then energy limits to measured shapes.
+
+    A shape whose needed measurement is missing or failed is rejected with the reason.
+    """
+    feasible: list[Shape] = []
+    rejects: dict[Shape, str] = {}
+    for s in shapes:
+        m = measurements.get(s, {})
+        if m.get("error"):
+            rejects[s] = str(m["error"])
+            continue
+        if latency:
+            lat = m.get("latency_ms")
+            if lat is None:
+                rejects[s] = "latency not measured"
+                continue
+            if constraints.max_latency_ms is not None and lat > constraints.max_latency_ms:
+                rejects[s] = f"latency {lat:.4g} ms > {constraints.max_latency_ms:g} ms"
+                continue
+        if energy:
+            e = m.get("energy_j")
+            if e is None:
+                rejects[s] = "energy not measured"
+                continue
+            if constraints.max_energy_j is not None and e > constraints.max_energy_j:
+                rejects[s] = f"energy {e:.4g} J > {constraints.max_energy_j:g} J"
+                continue
+        feasible.append(s)
+    return feasible, rejects
+
+
+def constraint_values(
+    constraints: Constraints, size_mb: float, measurement: Mapping[str, Any] | None
+) -> dict[str, float]:
+    """Optuna-style constraint values (≤ 0 is satisfied) for the limits that can be evaluated."""
+    out: dict[str, float] = {}
+    m = measurement or {}
+    if constraints.max_size_mb is not None:
+        out["size"] = size_mb - constraints.max_size_mb
+    if constraints.max_latency_ms is not None and m.get("latency_ms") is not None:
+        out["latency"] = float(m["latency_ms"]) - constraints.max_latency_ms
+    if constraints.max_energy_j is not None and m.get("energy_j") is not None:
+        out["energy"] = float(m["energy_j"]) - constraints.max_energy_j
+    return out

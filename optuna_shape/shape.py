@@ -1,0 +1,54 @@
+"""The shape of a network: its depth and its width multiplier."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+__all__ = ["Shape", "as_shape", "as_shapes"]
+
+
+class Shape(NamedTuple):
+    """A network shape: ``depth`` (number of layers, an int) and ``width`` (a multiplier).
+
+    Shapes are plain named tuples, so ``Shape(22, 2.5) == (22, 2.5)`` and they can be used as
+    dictionary keys. Ordering is lexicographic by depth, then width; the paper's sampling order
+    (by width, then depth) is given by :func:`optuna_shape.modeling_strategy.paper_order`.
+
+    Example:
+        >>> Shape(depth=16, width=0.5)
+        Shape(depth=16, width=0.5)
+    """
+
+    depth: int
+    width: float
+
+    def __str__(self) -> str:
+        return f"({self.depth}, {self.width:g})"
+
+    @property
+    def key(self) -> str:
+        """A stable text key, used in storage attribute names: ``"d22-w2.5"``."""
+        return f"d{self.depth}-w{self.width:g}"
+
+
+def as_shape(value: Shape | tuple[int, float] | Iterable[float]) -> Shape:
+    """Convert a ``Shape`` or a ``(depth, width)`` pair into a :class:`Shape`.
+
+    Raises:
+        ValueError: if ``value`` is not a pair, or depth is not a whole number.
+    """
+    if isinstance(value, Shape):
+        return value
+    try:
+        depth, width = value  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise ValueError(f"a shape is a (depth, width) pair, got {value!r}") from None
+    if float(depth) != int(depth):
+        raise ValueError(f"depth must be a whole number, got {depth!r} in {value!r}")
+    return Shape(int(depth), float(width))
+
+
+def as_shapes(values: Iterable[Shape | tuple[int, float]]) -> list[Shape]:
+    """Convert an iterable of shapes or ``(depth, width)`` pairs into a list of :class:`Shape`."""
+    return [as_shape(v) for v in values]

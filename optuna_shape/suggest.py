@@ -1,0 +1,64 @@
+"""``suggest_shape``: the one call an objective makes to get the shape it should train."""
+
+from __future__ import annotations
+
+import optuna
+
+from optuna_shape import storage_keys as keys
+from optuna_shape.design_space import ShapeSpace
+from optuna_shape.shape import Shape
+
+__all__ = ["suggest_shape"]
+
+
+def suggest_shape(trial: optuna.Trial, space: ShapeSpace | None = None) -> Shape:
+    """Suggest the shape this trial trains; records params ``"depth"`` and ``"width"``.
+
+    With a :class:`~optuna_shape.ShapeSampler`, the shape is the sampler's next planned shape or
+    verification candidate, and the call also acts as the pruning callback of screening: a shape
+    that breaks a size, latency or energy limit (for instance one enqueued by hand) ends the trial
+    as PRUNED before any training, with the reason in its ``reject_reason`` user attribute. When
+    the search is over, it ends the trial as PRUNED (stage ``stopped``) and stops the study.
+
+    With any other sampler (TPE, random, grid, …) it is a plain pair of categorical suggestions,
+    so the same objective can be used to compare samplers.
+
+    Args:
+        trial: the Optuna trial.
+        space: the design space; defaults to the ShapeSampler's. It must equal the sampler's.
+
+    Raises:
+        ValueError: ``space`` differs from the sampler's, or no space is known.
+        optuna.TrialPruned: see above.
+    """
+    from optuna_shape.sampler import ShapeSampler
+
+    sampler = trial.study.sampler
+    osh = sampler if isinstance(sampler, ShapeSampler) else None
+    if space is None:
+        if osh is None:
+            raise ValueError("suggest_shape needs a space when the study's sampler is not a "
+                             "ShapeSampler")
+        space = osh.space
+    elif osh is not None and space != osh.space:
+        raise ValueError(
+            f"suggest_shape got a different design space than the study's ShapeSampler: "
+            f"{space!r} vs {osh.space!r}"
+        )
+    if osh is not None:
+        attrs = trial.system_attrs
+        fixed = attrs.get("fixed_params") or {}
+        has_shape = ("depth" in fixed and "width" in fixed) or (
+            "depth" in trial.params and "width" in trial.params
+        )
+        if not has_shape and not attrs.get(keys.CLAIM):
+            osh.assign(trial.study, trial._trial_id, trial.number)
+    depth = trial.suggest_categorical("depth", space.depths)
+    width = trial.suggest_categorical("width", space.widths)
+    shape = Shape(int(depth), float(width))
+    if osh is not None:
+        osh.record_trial(trial, shape)
+    else:
+        trial.set_user_attr("params", space.param_count(shape))
+        trial.set_user_attr("size_mb", round(space.size_mb(shape), 6))
+    return shape
