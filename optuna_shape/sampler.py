@@ -721,7 +721,7 @@ class ShapeSampler(BaseSampler):
         """
         study = trial.study
         self._check_study(study)
-        claim = trial.system_attrs.get(keys.CLAIM) or {}
+        claim = keys.trial_system_attrs(trial).get(keys.CLAIM) or {}
         stage = claim.get("stage") or "user"
         size = self.space.size_mb(shape)
         trial.set_user_attr("stage", stage)

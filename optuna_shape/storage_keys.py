@@ -42,6 +42,7 @@ __all__ = [
     "read_all_study_attrs",
     "set_trial_system_attr",
     "TRIAL_USER_ATTRS",
+    "trial_system_attrs",
 ]
 
 PREFIX = "osh:"
@@ -141,3 +142,8 @@ def read_study_json(attrs: dict[str, Any], key: str) -> Any:
 def set_trial_system_attr(study: optuna.Study, trial_id: int, key: str, value: Any) -> None:
     """Write a trial system attribute (``Trial.set_system_attr`` is gone in Optuna 5)."""
     _storage(study).set_trial_system_attr(trial_id, key, value)
+
+
+def trial_system_attrs(trial: optuna.Trial) -> dict[str, Any]:
+    """A live trial's system attributes (``Trial.system_attrs`` is gone in Optuna 5)."""
+    return trial.study._storage.get_trial_system_attrs(trial._trial_id)

@@ -46,7 +46,7 @@ def suggest_shape(trial: optuna.Trial, space: ShapeSpace | None = None) -> Shape
             f"{space!r} vs {osh.space!r}"
         )
     if osh is not None:
-        attrs = trial.system_attrs
+        attrs = keys.trial_system_attrs(trial)
         fixed = attrs.get("fixed_params") or {}
         has_shape = ("depth" in fixed and "width" in fixed) or (
             "depth" in trial.params and "width" in trial.params

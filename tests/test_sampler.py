@@ -1,0 +1,279 @@
+"""ShapeSampler end to end through study.optimize, with fast objectives (no training)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import optuna
+import pytest
+from optuna.testing.pytest_samplers import BasicSamplerTestCase
+from optuna.trial import TrialState
+
+import optuna_shape as osh
+from optuna_shape import storage_keys as keys
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def small_space(**kw):
+    args = dict(family="wrn", depth=(10, 58, 6), width=(0.25, 3.0, 0.25), in_channels=1,
+                num_classes=10, image_size=8)
+    args.update(kw)
+    return osh.ShapeSpace(**args)
+
+
+def landscape(shape: osh.Shape) -> float:
+    """A smooth accuracy surface of the inverse-polynomial kind (percent)."""
+    d, w = shape
+    return 99.2 - 1.1 / w - 14.0 / d + 0.05 / (w * w) - 0.3 / (d * w) + 0.02 / w**3
+
+
+def noisy(noise: float, seed: int = 0):
+    rng = random.Random(seed)
+    cache: dict[osh.Shape, float] = {}
+
+    def f(shape: osh.Shape) -> float:
+        if shape not in cache:
+            cache[shape] = landscape(shape) + rng.gauss(0, noise)
+        return cache[shape]
+
+    return f
+
+
+def run(space, constraints=None, goal="accuracy", acc=landscape, storage=None, study_name=None,
+        **kw):
+    sampler = osh.ShapeSampler(space, constraints, goal=goal, seed=0, **kw)
+    study = optuna.create_study(direction="maximize", sampler=sampler, storage=storage,
+                                study_name=study_name, load_if_exists=True)
+    calls: list[osh.Shape] = []
+
+    def objective(trial):
+        shape = osh.suggest_shape(trial, space)
+        calls.append(shape)
+        return acc(shape)
+
+    study.optimize(objective)  # no n_trials: must end by itself
+    return study, calls
+
+
+def test_spec_snippet_ends_by_itself_and_answers():
+    space = small_space()
+    study, calls = run(space, osh.Constraints(max_size_mb=0.5))
+    best = osh.best_shape(study)
+    assert best is not None and space.size_mb(best) <= 0.5
+    feasible = [s for s in space.shapes if space.size_mb(s) <= 0.5]
+    assert len(calls) == len(set(calls)), "a shape was trained twice"
+    assert len(calls) <= len(feasible) / 2
+    true_best = max(landscape(s) for s in feasible)
+    assert landscape(best) >= true_best - 0.1
+    stages = [t.user_attrs.get("stage") for t in study.trials]
+    assert set(stages) <= {"sample", "verify", "stopped"} and stages[0] == "sample"
+
+
+@pytest.mark.parametrize("goal,limit", [("size", 97.5), ("accuracy", None)])
+def test_noisy_table_lands_within_noise_with_a_third_of_the_trainings(goal, limit):
+    space = small_space(depth=(10, 46, 6), width=(0.5, 3.0, 0.5))  # 7 x 6 = 42 shapes
+    noise = 0.1
+    table = noisy(noise, seed=3)
+    cons = osh.Constraints(min_accuracy=limit)
+    study, calls = run(space, cons, goal=goal, acc=table)
+    best = osh.best_shape(study)
+    assert best is not None
+    assert len(calls) <= math.ceil(len(space) / 3) + 2
+    if goal == "accuracy":
+        assert landscape(best) >= max(landscape(s) for s in space.shapes) - 2 * noise
+    else:
+        assert table(best) >= limit
+        ok = [s for s in space.shapes if landscape(s) >= limit + 2 * noise]
+        assert space.size_mb(best) <= min(space.size_mb(s) for s in ok)
+
+
+def test_infeasible_enqueued_shape_is_pruned_before_training():
+    space = small_space()
+    sampler = osh.ShapeSampler(space, osh.Constraints(max_size_mb=0.2), seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.enqueue_trial({"depth": 58, "width": 3.0})
+    trained = []
+
+    def objective(trial):
+        s = osh.suggest_shape(trial, space)
+        trained.append(s)
+        return landscape(s)
+
+    study.optimize(objective, n_trials=1)
+    t = study.trials[0]
+    assert t.state == TrialState.PRUNED and trained == []
+    assert "size" in t.user_attrs["reject_reason"] and t.user_attrs["constraint_size"] > 0
+    assert t.system_attrs["constraints:size"] > 0
+
+
+def test_direction_must_be_maximize():
+    space = small_space()
+    study = optuna.create_study(direction="minimize", sampler=osh.ShapeSampler(space))
+    with pytest.raises(ValueError, match="direction='maximize'"):
+        study.optimize(lambda t: landscape(osh.suggest_shape(t, space)))
+    assert study.trials[0].state == TrialState.FAIL
+
+
+def test_worker_with_other_settings_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    space = small_space()
+    run(space, osh.Constraints(max_size_mb=0.3), storage=url, study_name="s")
+    with pytest.raises(ValueError, match="constraints: study has"):
+        run(space, osh.Constraints(max_size_mb=0.4), storage=url, study_name="s")
+
+
+def test_nan_and_failing_trainings_are_recorded_retried_and_kept_out_of_the_fit():
+    space = small_space(depth=(10, 34, 6), width=(0.5, 2.0, 0.5))
+    bad = space.shapes[0]
+    attempts = []
+
+    def acc(shape):
+        if shape == bad:
+            attempts.append(shape)
+            return float("nan")
+        return landscape(shape)
+
+    study, _ = run(space, acc=acc, max_attempts=2)
+    assert len(attempts) == 2
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(failed) == 2
+    fit = keys.read_study_json(keys.read_all_study_attrs(study), keys.FIT)
+    assert [bad.depth, bad.width] in fit["shapes"]  # still predicted
+    completed = {(t.params["depth"], t.params["width"]) for t in study.trials
+                 if t.state == TrialState.COMPLETE and t.user_attrs["stage"] == "sample"}
+    assert fit["n_train"] == len(completed) and (bad.depth, bad.width) not in completed
+    assert osh.best_shape(study) is not None
+
+
+def test_other_parameters_go_to_the_independent_sampler():
+    space = small_space(depth=(10, 22, 6), width=[0.5, 1.0, 2.0])
+    sampler = osh.ShapeSampler(space, seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+
+    def objective(trial):
+        lr = trial.suggest_float("lr", 1e-3, 1e-1, log=True)
+        shape = osh.suggest_shape(trial)
+        return landscape(shape) - abs(math.log10(lr) + 2)
+
+    study.optimize(objective)
+    assert all(1e-3 <= t.params["lr"] <= 1e-1 for t in study.trials if "lr" in t.params)
+    assert osh.best_shape(study) is not None
+
+
+def test_resume_from_sqlite_trains_nothing_twice(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    space = small_space(depth=(10, 34, 6), width=(0.5, 2.0, 0.5))
+    sampler = osh.ShapeSampler(space, goal="accuracy", seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler, storage=url,
+                                study_name="r")
+    first = []
+
+    def objective(trial):
+        s = osh.suggest_shape(trial, space)
+        first.append(s)
+        return landscape(s)
+
+    study.optimize(objective, n_trials=4)  # interrupted after 4 trainings
+    assert not osh.is_finished(study)
+    study2, second = run(space, storage=url, study_name="r")
+    assert not set(first) & set(second)
+    assert osh.is_finished(study2)
+    # a third start finds the study finished and trains nothing
+    _, third = run(space, storage=url, study_name="r")
+    assert third == []
+
+
+def test_no_goal_returns_the_complying_set():
+    space = small_space(depth=(10, 34, 6), width=(0.5, 2.0, 0.5))
+    study, calls = run(space, osh.Constraints(min_accuracy=96.0), goal=None)
+    assert osh.best_shape(study) is None
+    rows = osh.result_table(study)
+    assert rows and all(r.complying for r in rows)
+    assert all((r.real if r.real is not None else r.predicted) >= 96.0 for r in rows)
+    assert len(calls) == osh.search_summary(study).n_planned
+
+
+def test_nothing_feasible_is_recorded():
+    space = small_space()
+    study, calls = run(space, osh.Constraints(max_size_mb=1e-6))
+    assert calls == [] and osh.best_shape(study) is None
+    assert "no shape" in osh.search_summary(study).reason
+
+
+def test_latency_screening_on_cpu_measures_each_shape_once():
+    space = small_space(depth=[10, 16], width=[0.25, 0.5, 4.0])
+    limit_ms = 1e3
+    study, calls = run(space, osh.Constraints(max_latency_ms=limit_ms), goal="latency",
+                       measurement=osh.MeasurementSettings(batch_size=2, repeats=3, warmup=1,
+                                                           threads=1))
+    attrs = keys.read_all_study_attrs(study)
+    measured = [k for k in attrs if k.startswith("osh:m:")]
+    assert len(measured) == len(space)
+    for t in study.trials:
+        if t.state == TrialState.COMPLETE:
+            assert t.user_attrs["latency_ms"] > 0
+            assert t.user_attrs["constraint_latency"] == pytest.approx(
+                t.user_attrs["latency_ms"] - limit_ms)
+    rows = osh.result_table(study)
+    assert rows[0].latency_ms == min(r.latency_ms for r in rows)
+
+
+def test_energy_limit_without_gpu_is_a_clear_error_and_keeps_the_study():
+    from optuna_shape.measurement import EnergyUnavailableError
+
+    space = small_space(depth=[10], width=[0.5, 1.0])
+    with pytest.raises(EnergyUnavailableError, match="NVML"):
+        run(space, osh.Constraints(max_energy_j=1.0))
+
+
+def test_hardware_mismatch_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    space = small_space(depth=[10], width=[0.5, 1.0])
+    ms = osh.MeasurementSettings(batch_size=1, repeats=2, warmup=0, threads=1)
+    run(space, osh.Constraints(max_latency_ms=1e3), storage=url, study_name="h", measurement=ms)
+    with pytest.raises(ValueError, match="other hardware"):
+        run(space, osh.Constraints(max_latency_ms=1e3), storage=url, study_name="h",
+            measurement=ms, target_hardware="cuda|Imaginary GPU|batch=1")
+
+
+def test_results_are_readable_from_a_fresh_load(tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    space = small_space(depth=(10, 34, 6), width=(0.5, 2.0, 0.5))
+    study, _ = run(space, osh.Constraints(min_accuracy=96.5), goal="size", storage=url,
+                   study_name="x")
+    loaded = optuna.load_study(study_name="x", storage=url)
+    assert osh.best_shape(loaded) == osh.best_shape(study)
+    rows = osh.result_table(loaded, include_all=True)
+    assert sum(r.chosen for r in rows) == 1
+    assert any(r.trained for r in rows) and any(not r.trained for r in rows)
+
+
+def test_bad_sampler_arguments_are_named():
+    space = small_space()
+    with pytest.raises(ValueError, match="goal=.*fastest"):
+        osh.ShapeSampler(space, goal="fastest")
+    with pytest.raises(ValueError, match="strategy=.*lazy"):
+        osh.ShapeSampler(space, strategy="lazy")
+    with pytest.raises(ValueError, match="sampling=.*zigzag"):
+        osh.ShapeSampler(space, sampling="zigzag")
+    with pytest.raises(ValueError, match="max_size_mb=-1"):
+        osh.Constraints(max_size_mb=-1)
+    with pytest.raises(TypeError, match="ShapeSpace"):
+        osh.ShapeSampler("wrn")  # type: ignore[arg-type]
+
+
+def test_suggest_shape_with_a_general_sampler():
+    space = small_space(depth=[10, 16], width=[0.5, 1.0])
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(lambda t: landscape(osh.suggest_shape(t, space)), n_trials=5)
+    assert all(t.user_attrs["size_mb"] > 0 for t in study.trials)
+
+
+class TestOptunaSamplerSuite(BasicSamplerTestCase):
+    """Optuna's reusable sampler suite: objectives that never ask for a shape."""
+
+    @pytest.fixture
+    def sampler(self):
+        return lambda: osh.ShapeSampler(small_space(depth=[10, 16], width=[0.5, 1.0]), seed=0)
