@@ -6,8 +6,8 @@ nine base features of Eq. 2::
 
     x = (1/w, 1/d, 1/w², 1/(dw), 1/d², 1/w³, 1/(w²d), 1/(wd²), 1/d³)
 
-and fits ``v`` and ``b`` by plain least squares. Ten coefficients from about ten trained shapes is an
-ill-posed problem (the features are strongly collinear and span orders of magnitude: width 1/16
+and fits ``v`` and ``b`` by plain least squares. Ten coefficients from about ten trained shapes is
+an ill-posed problem (the features are strongly collinear and span orders of magnitude: width 1/16
 gives ``1/w³ = 4096``), so :class:`AccuracyModel` keeps the paper's features and linear form but,
 by default, fits them as a Bayesian linear model:
 
@@ -26,9 +26,10 @@ real accuracies, exact refits)::
 
     method                          D1 (30)  D2 (23)  CIFAR-10 (13)  CIFAR-100 (10)  MNIST (12)
     "bayes" (default, by degree)     0.153    0.129       0.163          0.393         0.133
-    one shared prior (BayesianRidge) 0.155    0.135       0.156          0.972         0.143
+    one shared prior (BayesianRidge) 0.155    0.136       0.153          0.964         0.141
+    one prior per coefficient (ARD)  0.165    0.156       0.134          0.484         0.139
     "ridge" (penalty by exact LOO)   0.172    0.123       0.203          1.573         0.115
-    "ols" (the paper)                0.170    0.175       2.732          7.971         0.225
+    "ols" (the paper)                0.170    0.175       2.732          6.284         0.225
 
 The paper's own mean |expected - real| on D1 is 0.165 points.
 
@@ -43,12 +44,13 @@ are off by about 50 points, the default's by about 0.13.
 
 Data: the paper's real results (Tables 3, 4, 5) are shipped in ``optuna_shape/data/
 paper_results.csv`` (see :func:`load_paper_results`). Two notes on that transcription. (1) The
-paper's energy columns are headed "kJ", but the values (e.g. 671.21 for one ImageNet32x32 image on a
-Tesla K20) can only be millijoule-scale per inference; the CSV column ``energy_j`` stores the numbers
-exactly as printed, unit unverified. (2) The paper reports two different real accuracies for one
-shape in two places: D1 (46, 6.0) is 58.94 (energy goal) and 59.11 (size goal); D2 (34, 4.5) is
-53.55 (energy) and 53.81 (size). :func:`paper_accuracies` averages repeated shapes. The extra
-column ``batch_size`` is the batch size the paper used for latency / energy.
+paper's energy columns are headed "kJ", but the values (e.g. 671.21 for one ImageNet32x32 image
+on a Tesla K20) cannot be kilojoules per inference and look millijoule-scale; the CSV column
+``energy_j`` stores the numbers exactly as printed, unit unverified. (2) The paper reports two
+different real accuracies for one shape in two places: D1 (46, 6.0) is 58.94 (energy goal) and
+59.11 (size goal); D2 (34, 4.5) is 53.55 (energy) and 53.81 (size). :func:`paper_accuracies`
+averages repeated shapes. The extra column ``batch_size`` is the batch size the paper used for
+latency / energy.
 """
 
 from __future__ import annotations
@@ -191,8 +193,8 @@ def _evidence_fit(
     eye = np.eye(p, dtype=bool)
     prev_mean = np.zeros(p)
     prev_sd = math.inf
-    it = 0
-    for it in range(1, max_iter + 1):
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is returned)
         prec = lam[groups]
         a = alpha * ztz
         a[eye] += prec
@@ -213,7 +215,7 @@ def _evidence_fit(
     prec = lam[groups]
     sigma = np.linalg.inv(alpha * ztz + np.diag(prec))
     mean = alpha * (sigma @ zty)
-    return mean, sigma, alpha, lam, it
+    return mean, sigma, alpha, lam, n_iter
 
 
 class AccuracyModel(RegressorMixin, BaseEstimator):
@@ -295,8 +297,8 @@ class AccuracyModel(RegressorMixin, BaseEstimator):
         if bad.size:
             i = int(bad[0])
             raise ValueError(
-                f"accuracy #{i} is {float(y[i])!r} for shape ({shape_arr[i, 0]:g}, {shape_arr[i, 1]:g});"
-                " accuracies must be finite"
+                f"accuracy #{i} is {float(y[i])!r} for shape "
+                f"({shape_arr[i, 0]:g}, {shape_arr[i, 1]:g}); accuracies must be finite"
             )
         n_shapes = len(np.unique(shape_arr, axis=0))
         if n_shapes < 2:
