@@ -116,6 +116,9 @@ class ShapeSampler(BaseSampler):
         reporter: receives progress events (see :class:`optuna_shape.progress.SearchReporter`).
         measurement: full :class:`~optuna_shape.screening.MeasurementSettings` (overrides
             ``device``, ``latency_batch_size`` and ``threads``).
+        refit: refit the accuracy model each time a verified shape misses the accuracy floor,
+            so the next candidate is chosen with that evidence (the paper keeps its first model;
+            ``False`` reproduces it).
 
     Example:
         >>> import optuna, optuna_shape as osh
@@ -150,6 +153,7 @@ class ShapeSampler(BaseSampler):
         target_hardware: str | None = None,
         reporter: SearchReporter | None = None,
         measurement: MeasurementSettings | None = None,
+        refit: bool = True,
     ) -> None:
         if not isinstance(space, ShapeSpace):
             raise TypeError(f"space must be an optuna_shape.ShapeSpace, got {space!r}")
@@ -185,6 +189,7 @@ class ShapeSampler(BaseSampler):
         self.claim_delay = claim_delay
         self.poll_interval = float(poll_interval)
         self.target_hardware = target_hardware
+        self.refit = bool(refit)
         self.reporter = reporter or SearchReporter()
         self._independent = independent_sampler or RandomSampler(seed=seed)
         self._needs_latency = needs_latency(constraints, goal)
@@ -205,6 +210,7 @@ class ShapeSampler(BaseSampler):
             "strategy": self.strategy,
             "sampling": self.sampling,
             "max_attempts": self.max_attempts,
+            "refit": self.refit,
         }
         if self.sampling == "random":
             cfg["seed"] = self.seed
@@ -468,11 +474,35 @@ class ShapeSampler(BaseSampler):
 
     def _step(self, study: optuna.Study, ctx: SearchContext, records: list[TrialRecord],
               exclude: set[Shape]) -> Step:
+        attrs = keys.read_all_study_attrs(study)
+        result = keys.read_study_json(attrs, keys.RESULT)
+        if result is not None:  # finished: the stored answer is final
+            shape = None if result["shape"] is None else Shape(int(result["shape"][0]),
+                                                                float(result["shape"][1]))
+            return Step("done", shape, reason=result.get("reason", "finished"))
+        fit = keys.read_study_json(attrs, keys.FIT)
+        if fit is not None and self.refit and self._missed_since(fit, records):
+            self._fit(study, ctx, records, force=True)
+            fit = keys.read_study_json(keys.read_all_study_attrs(study), keys.FIT)
+        ranking = None if fit is None else [Shape(int(d), float(w)) for d, w in fit["ranking"]]
         return next_step(
-            ctx.plan, records, self._ranking(study), goal=self.goal,
+            ctx.plan, records, ranking, goal=self.goal,
             min_accuracy=self.constraints.min_accuracy, max_attempts=self.max_attempts,
             exclude=exclude,
         )
+
+    def _missed_since(self, fit: dict[str, Any], records: list[TrialRecord]) -> bool:
+        """Whether a training completed since the fit and missed the accuracy floor."""
+        floor = self.constraints.min_accuracy
+        if floor is None:
+            return False
+        known = {Shape(int(d), float(w)) for d, w in fit.get("trained", [])}
+        for shape, st in shape_status(records).items():
+            if st.values and shape not in known and shape in self.space:
+                mean = st.mean
+                if mean is not None and mean < floor:
+                    return True
+        return False
 
     def _advance(self, study: optuna.Study, ctx: SearchContext,
                  override: TrialRecord | None = None) -> None:
@@ -614,17 +644,28 @@ class ShapeSampler(BaseSampler):
         return rec
 
     # ------------------------------------------------------------------ modelling --------
-    def _fit(self, study: optuna.Study, ctx: SearchContext, records: list[TrialRecord]) -> None:
-        """Fit the accuracy model on every completed training and rank the candidates."""
+    def _fit(self, study: optuna.Study, ctx: SearchContext, records: list[TrialRecord],
+             force: bool = False) -> None:
+        """Fit the accuracy model on every completed training and rank the candidates.
+
+        The first fit happens when the sample stage is complete; with ``refit`` the model is
+        fitted again (``force``) whenever a verified shape misses the accuracy floor.
+        """
         from optuna_shape.accuracy_model import AccuracyModel
 
         with self._lock:
-            if self._ranking(study) is not None:
+            if not force and self._ranking(study) is not None:
                 return
             status = shape_status(records)
             trained = {s: st.mean for s, st in status.items() if st.values and s in self.space}
             feasible = ctx.feasible
-            summary: dict[str, Any] = {"n_train": len(trained), "n_feasible": len(feasible)}
+            summary: dict[str, Any] = {
+                "n_train": len(trained),
+                "n_feasible": len(feasible),
+                "trained": [[s.depth, s.width] for s in sorted(trained)],
+                "fits": 1 + int((keys.read_study_json(keys.read_all_study_attrs(study),
+                                                      keys.FIT) or {}).get("fits", 0)),
+            }
             cands: list[Candidate] = []
             if len(trained) >= 2 and feasible:
                 shapes = sorted(trained)

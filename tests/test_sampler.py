@@ -277,3 +277,21 @@ class TestOptunaSamplerSuite(BasicSamplerTestCase):
     @pytest.fixture
     def sampler(self):
         return lambda: osh.ShapeSampler(small_space(depth=[10, 16], width=[0.5, 1.0]), seed=0)
+
+
+@pytest.mark.parametrize("refit", [True, False])
+def test_a_missed_verification_refits_the_model_unless_disabled(refit):
+    space = small_space(depth=(10, 46, 6), width=(0.5, 3.0, 0.5))
+    floor = max(landscape(s) for s in space.shapes) - 0.3  # tight floor: misses are likely
+    misses = 0
+    for seed in range(6):
+        table = noisy(0.25, seed=seed)
+        study, calls = run(space, osh.Constraints(min_accuracy=floor), goal="size", acc=table,
+                           refit=refit)
+        fit = keys.read_study_json(keys.read_all_study_attrs(study), keys.FIT)
+        verify = [t for t in study.trials if t.user_attrs.get("stage") == "verify"]
+        missed = [t for t in verify if t.value is not None and t.value < floor]
+        misses += len(missed)
+        assert fit["fits"] == (1 + len(missed) if refit else 1)
+        assert len(calls) == len(set(calls))
+    assert misses > 0  # the scenario exercises verification failures
