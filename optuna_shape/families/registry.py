@@ -112,15 +112,18 @@ def list_families() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def _build_wrn(depth: int, width: float, in_channels: int, num_classes: int) -> nn.Module:
+    from optuna_shape.families.wrn import WideResNet
+
+    return WideResNet(depth, width, in_channels, num_classes)
+
+
 def _register_builtins() -> None:
     from optuna_shape.families import wrn
 
-    def build_wrn(depth: int, width: float, in_channels: int, num_classes: int) -> nn.Module:
-        return wrn.WideResNet(depth, width, in_channels, num_classes)
-
     register_family(
         "wrn",
-        build_wrn,
+        _build_wrn,
         param_count=wrn.wrn_param_count,
         check_depth=wrn.wrn_blocks_per_group,
         description="pre-activation wide ResNet (Zagoruyko & Komodakis), depth = 6n + 4",

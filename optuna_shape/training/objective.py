@@ -1,0 +1,254 @@
+"""The default Optuna objective: suggest a shape, build it, train it, return its accuracy.
+
+:class:`ShapeObjective` is what ``optuna-shape search`` optimises. Per trial it
+
+1. calls :func:`optuna_shape.suggest_shape` (records params ``depth`` and ``width``),
+2. seeds ``torch`` with the base seed and builds ``space.build(shape)``,
+3. trains with :func:`~optuna_shape.training.train`, calling ``trial.report(accuracy, epoch)``
+   after every epoch (learning curves in optuna-dashboard; it never calls ``trial.should_prune``),
+4. stores user attributes ``val_accuracy``, ``test_accuracy``, ``train_seconds``, ``epochs``,
+   ``params``, ``best_epoch``, ``dataset`` and ``select_on``, and returns the selection accuracy
+   in percent (validation by default, test with ``TrainConfig(select_on="test")``).
+
+Every trial uses the same seed (``seed``), so a shape's result does not depend on the trial
+order or on which worker trains it: training the same shape twice on the CPU gives the same
+number. A diverged training (NaN/inf loss) stores ``fail_reason`` and raises ``RuntimeError``,
+so the trial is FAIL and the study goes on. The dataset is loaded once per process and cached.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from optuna_shape.training.datasets import Splits, load_dataset
+from optuna_shape.training.trainer import TrainConfig, train
+
+if TYPE_CHECKING:  # pragma: no cover
+    import optuna
+
+    from optuna_shape.design_space import ShapeSpace
+    from optuna_shape.shape import Shape
+
+__all__ = ["ProgressCallback", "ShapeObjective", "cached_dataset", "make_objective"]
+
+ProgressCallback = Callable[["Shape", int, int, float], None]
+"""``progress(shape, epoch, epochs, accuracy)``: called with ``epoch=0`` and NaN accuracy when a
+training starts, then after every epoch (``epoch`` from 1 to ``epochs``, accuracy in percent)."""
+
+_CACHE: dict[tuple[Any, ...], Splits] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def cached_dataset(
+    name: str,
+    *,
+    data_dir: str | Path = "./data",
+    download: bool = False,
+    seed: int = 0,
+    val_fraction: float | None = None,
+    subset: int | None = None,
+) -> Splits:
+    """:func:`~optuna_shape.training.load_dataset`, loaded once per process per argument set.
+
+    Example:
+        >>> cached_dataset("digits") is cached_dataset("digits")
+        True
+    """
+    key = (name.lower() if isinstance(name, str) else name, str(Path(data_dir).expanduser()),
+           seed, val_fraction, subset)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = load_dataset(name, data_dir=data_dir, download=download, seed=seed,
+                                       val_fraction=val_fraction, subset=subset)
+        return _CACHE[key]
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text
+                                               or "can't allocate memory" in text)
+
+
+class ShapeObjective:
+    """Picklable Optuna objective that trains the suggested shape on a dataset.
+
+    Args:
+        space: the :class:`~optuna_shape.ShapeSpace`; its ``in_channels`` and ``num_classes``
+            must match the dataset.
+        dataset: dataset name for :func:`~optuna_shape.training.load_dataset` (``"digits"``,
+            ``"mnist"``, ``"cifar10"``, ``"cifar100"``, ``"imagenet32"``).
+        config: training recipe; default ``TrainConfig()`` (dataset's default epochs, CPU).
+        data_dir: where the dataset files are (not used for digits).
+        download: let torchvision download MNIST / CIFAR.
+        seed: base seed for the data split, the model initialisation and the training of
+            **every** trial (overrides ``config.seed``); ``None`` uses ``config.seed``.
+        progress: optional :data:`ProgressCallback` (e.g. a rich progress bar).
+        subset: cap every split at this many examples (quick runs).
+        val_fraction: validation share, see :func:`~optuna_shape.training.load_dataset`.
+
+    Raises:
+        ValueError: at the first call, when the space's channels or classes do not match the
+            dataset.
+
+    Example:
+        >>> import optuna, optuna_shape as osh
+        >>> space = osh.ShapeSpace("wrn", depth=[10], width=[0.25], in_channels=1,
+        ...                        num_classes=10, image_size=8)
+        >>> objective = ShapeObjective(space, "digits", config=TrainConfig(epochs=1))
+        >>> study = optuna.create_study(direction="maximize")
+        >>> study.optimize(objective, n_trials=1)
+        >>> sorted(study.trials[0].params)
+        ['depth', 'width']
+    """
+
+    def __init__(
+        self,
+        space: ShapeSpace,
+        dataset: str = "digits",
+        *,
+        config: TrainConfig | None = None,
+        data_dir: str | Path = "./data",
+        download: bool = False,
+        seed: int | None = 0,
+        progress: ProgressCallback | None = None,
+        subset: int | None = None,
+        val_fraction: float | None = None,
+    ) -> None:
+        config = TrainConfig() if config is None else config
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        if seed is not None:
+            config = config.replace(seed=seed)
+        self.space = space
+        self.dataset = dataset
+        self.config = config
+        self.data_dir = data_dir
+        self.download = download
+        self.progress = progress
+        self.subset = subset
+        self.val_fraction = val_fraction
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The space travels as its JSON-able description (its family is looked up by name in the
+        # registry on the other side), so objectives pickle even when a family's builder is a
+        # local function.
+        state = dict(self.__dict__)
+        to_dict = getattr(self.space, "to_dict", None)
+        if to_dict is not None:
+            state["space"] = ("ShapeSpace.to_dict", to_dict())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        space = state.get("space")
+        if isinstance(space, tuple) and len(space) == 2 and space[0] == "ShapeSpace.to_dict":
+            from optuna_shape.design_space import ShapeSpace
+
+            state = {**state, "space": ShapeSpace.from_dict(space[1])}
+        self.__dict__.update(state)
+
+    @property
+    def seed(self) -> int:
+        """The seed every trial uses."""
+        return self.config.seed
+
+    def splits(self) -> Splits:
+        """The dataset (cached per process), checked against the design space."""
+        splits = cached_dataset(self.dataset, data_dir=self.data_dir, download=self.download,
+                                seed=self.config.seed, val_fraction=self.val_fraction,
+                                subset=self.subset)
+        info = splits.info
+        for label, mine, theirs in (("in_channels", self.space.in_channels, info.in_channels),
+                                    ("num_classes", self.space.num_classes, info.num_classes)):
+            if mine != theirs:
+                raise ValueError(
+                    f"the design space has {label}={mine} but dataset {info.name!r} has "
+                    f"{label}={theirs}; build the ShapeSpace with {label}={theirs}"
+                )
+        return splits
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        """Train the shape the trial suggests; return its selection accuracy in percent.
+
+        Raises:
+            RuntimeError: the training diverged (loss NaN/inf) or ran out of memory; the reason
+                is stored first as user attribute ``fail_reason``.
+        """
+        from optuna_shape import suggest_shape
+
+        splits = self.splits()
+        shape = suggest_shape(trial, self.space)
+        config = self.config
+        epochs = config.epochs_for(splits.info.name)
+        torch.manual_seed(config.seed)
+        model = self.space.build(shape)
+        params = int(sum(p.numel() for p in model.parameters()))
+        trial.set_user_attr("params", params)
+        trial.set_user_attr("dataset", splits.info.name)
+        trial.set_user_attr("select_on", config.select_on)
+
+        progress = self.progress
+
+        def on_epoch(epoch: int, accuracy: float) -> None:
+            trial.report(accuracy, epoch)
+            if progress is not None:
+                progress(shape, epoch, epochs, accuracy)
+
+        if progress is not None:
+            progress(shape, 0, epochs, math.nan)
+        try:
+            result = train(model, splits, config, on_epoch=on_epoch)
+        except Exception as exc:
+            if _is_oom(exc):
+                reason = f"training of shape {shape} ran out of memory on {config.device}"
+                trial.set_user_attr("fail_reason", reason)
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                raise RuntimeError(reason) from None
+            raise
+        finally:
+            del model
+        trial.set_user_attr("train_seconds", round(result.seconds, 3))
+        trial.set_user_attr("epochs", result.epochs)
+        if result.diverged or math.isnan(result.accuracy):
+            reason = f"training of shape {shape} diverged: loss is NaN"
+            trial.set_user_attr("fail_reason", reason)
+            raise RuntimeError(reason)
+        trial.set_user_attr("val_accuracy", result.val_accuracy)
+        if not math.isnan(result.test_accuracy):
+            trial.set_user_attr("test_accuracy", result.test_accuracy)
+        trial.set_user_attr("best_epoch", result.best_epoch)
+        return result.accuracy
+
+
+def make_objective(
+    space: ShapeSpace,
+    dataset: str = "digits",
+    *,
+    config: TrainConfig | None = None,
+    data_dir: str | Path = "./data",
+    download: bool = False,
+    seed: int | None = 0,
+    progress: ProgressCallback | None = None,
+    subset: int | None = None,
+    val_fraction: float | None = None,
+) -> ShapeObjective:
+    """Build the default objective (a :class:`ShapeObjective`); arguments as there.
+
+    Example:
+        >>> import optuna_shape as osh
+        >>> space = osh.ShapeSpace("wrn", depth=[10, 16], width=[0.5, 1.0], in_channels=1,
+        ...                        num_classes=10, image_size=8)
+        >>> objective = make_objective(space, "digits", config=TrainConfig(epochs=10))
+        >>> objective.seed
+        0
+    """
+    return ShapeObjective(space, dataset, config=config, data_dir=data_dir, download=download,
+                          seed=seed, progress=progress, subset=subset, val_fraction=val_fraction)

@@ -1,0 +1,85 @@
+"""The default objective through real Optuna studies (tiny shapes, one epoch)."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import optuna
+import pytest
+
+import optuna_shape as osh
+from optuna_shape.training import ShapeObjective, TrainConfig, TrainResult, make_objective
+from optuna_shape.training import objective as objective_module
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.fixture(scope="module")
+def space() -> osh.ShapeSpace:
+    return osh.ShapeSpace("wrn", depth=[10, 16], width=[0.25, 0.5], in_channels=1,
+                          num_classes=10, image_size=8)
+
+
+def test_objective_records_attrs_and_curve(space):
+    calls = []
+    objective = make_objective(space, "digits", config=TrainConfig(epochs=2),
+                               progress=lambda *a: calls.append(a))
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(objective, n_trials=2)
+    for trial in study.trials:
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        shape = osh.Shape(trial.params["depth"], trial.params["width"])
+        assert shape in space
+        attrs = trial.user_attrs
+        assert trial.value == attrs["val_accuracy"]
+        assert 0 <= attrs["test_accuracy"] <= 100
+        assert attrs["epochs"] == 2 and attrs["train_seconds"] > 0
+        assert attrs["params"] == space.param_count(shape)
+        assert attrs["dataset"] == "digits" and attrs["select_on"] == "val"
+        assert sorted(trial.intermediate_values) == [1, 2]
+        assert trial.intermediate_values[2] == trial.value
+    assert [c[1] for c in calls] == [0, 1, 2, 0, 1, 2]
+    assert math.isnan(calls[0][3]) and calls[0][2] == 2
+
+
+def test_same_shape_same_value_regardless_of_order(space):
+    objective = ShapeObjective(space, "digits", config=TrainConfig(epochs=1), seed=3)
+    study = optuna.create_study(direction="maximize")
+    for params in ({"depth": 10, "width": 0.25}, {"depth": 10, "width": 0.5},
+                   {"depth": 10, "width": 0.25}):
+        study.enqueue_trial(params)
+    study.optimize(objective, n_trials=3)
+    values = [t.value for t in study.trials]
+    assert values[0] == values[2]
+    assert objective.seed == 3
+
+
+def test_diverged_training_fails_trial_with_reason(space, monkeypatch):
+    def diverged(*args, **kwargs):
+        return TrainResult(math.nan, math.nan, "val", [], [], 0, 0.1, 1, diverged=True)
+
+    monkeypatch.setattr(objective_module, "train", diverged)
+    study = optuna.create_study(direction="maximize")
+    study.optimize(make_objective(space, config=TrainConfig(epochs=1)), n_trials=1,
+                   catch=(RuntimeError,))
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.FAIL
+    assert "diverged: loss is NaN" in trial.user_attrs["fail_reason"]
+    assert "(10" in trial.user_attrs["fail_reason"] or "(16" in trial.user_attrs["fail_reason"]
+
+
+def test_objective_is_picklable_and_dataset_cached(space):
+    objective = make_objective(space, config=TrainConfig(epochs=1))
+    clone = pickle.loads(pickle.dumps(objective))
+    assert clone.config == objective.config and clone.space.shapes == space.shapes
+    assert clone.splits() is objective.splits()
+
+
+def test_space_must_match_dataset():
+    space = osh.ShapeSpace("wrn", depth=[10], width=[0.25], in_channels=3, num_classes=10)
+    objective = make_objective(space, config=TrainConfig(epochs=1))
+    study = optuna.create_study(direction="maximize")
+    with pytest.raises(ValueError, match="in_channels=3.*in_channels=1"):
+        study.optimize(objective, n_trials=1)
