@@ -376,6 +376,7 @@ class ShapeSampler(BaseSampler):
                                     "yielding to a queued trial (a retry) so it can run")
                 self.reporter.on_wait(step.reason)
                 self._fail_stale(study)
+                self._warn_if_no_heartbeat(study, step.reason)
                 time.sleep(self.poll_interval)
                 exclude.clear()
                 continue
@@ -422,6 +423,26 @@ class ShapeSampler(BaseSampler):
             delay = 0.0 if isinstance(study._storage, optuna.storages.InMemoryStorage) else 0.3
         if delay > 0:
             time.sleep(delay)
+
+    def _warn_if_no_heartbeat(self, study: optuna.Study, reason: str) -> None:
+        """A worker that died leaves its trial RUNNING forever unless the storage has heartbeats:
+        say so (once a minute) instead of waiting silently."""
+        storage = study._storage
+        if isinstance(storage, optuna.storages.InMemoryStorage):
+            return
+        if isinstance(storage, optuna.storages.RDBStorage) and \
+                storage.get_heartbeat_interval() is not None:
+            return
+        now = time.monotonic()
+        if now - getattr(self, "_last_warn", -1e9) < 60.0:
+            return
+        self._last_warn = now
+        _logger.warning(
+            "optuna-shape: waiting (%s). This storage has no heartbeat, so a trial whose worker "
+            "died stays RUNNING forever: use RDBStorage(url, heartbeat_interval=10) (the CLI "
+            "does), or mark dead trials failed (optuna_shape.storages.fail_stale_on_start).",
+            reason,
+        )
 
     def _fail_stale(self, study: optuna.Study) -> None:
         now = time.monotonic()
