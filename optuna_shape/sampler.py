@@ -199,6 +199,8 @@ class ShapeSampler(BaseSampler):
         self._lock = threading.RLock()
         self._hardware: str | None = None
         self._last_stale_check = 0.0
+        self._finished: dict[int, dict[int, TrialRecord | None]] = {}
+        self._provisional: tuple[Any, Any] | None = None
 
     # ------------------------------------------------------------------ configuration ----
     def config(self) -> dict[str, Any]:
@@ -471,20 +473,32 @@ class ShapeSampler(BaseSampler):
     def _records(
         self, study: optuna.Study, exclude_number: int | None = None
     ) -> tuple[list[TrialRecord], bool]:
+        """Snapshot of the trials that concern a shape, and whether any trial is queued.
+
+        Finished trials never change, so their records are cached per study.
+        """
         records: list[TrialRecord] = []
         queue = False
+        cache = self._finished.setdefault(study._study_id, {})
         for t in study._storage.get_all_trials(study._study_id, deepcopy=False):
             if t.number == exclude_number:
                 continue
-            shape = self._trial_shape(t)
+            if t.number in cache:
+                rec = cache[t.number]
+            else:
+                rec = None
+                shape = self._trial_shape(t)
+                if shape is not None:
+                    value = t.value if t.state == TrialState.COMPLETE else None
+                    claim = t.system_attrs.get(keys.CLAIM) or {}
+                    rec = TrialRecord(t.number, _STATE[t.state], shape, value,
+                                      claim.get("stage"))
+                if t.state.is_finished():
+                    cache[t.number] = rec
             if t.state == TrialState.WAITING:
                 queue = True
-            if shape is None:
-                continue
-            value = t.value if t.state == TrialState.COMPLETE else None
-            claim = t.system_attrs.get(keys.CLAIM) or {}
-            records.append(TrialRecord(t.number, _STATE[t.state], shape, value,
-                                       claim.get("stage")))
+            if rec is not None:
+                records.append(rec)
         return records, queue
 
     def _ranking(self, study: optuna.Study) -> list[Shape] | None:
@@ -741,7 +755,11 @@ class ShapeSampler(BaseSampler):
         from optuna_shape.accuracy_model import AccuracyModel
 
         shapes = sorted(trained)
-        model = AccuracyModel().fit(shapes, [trained[s] for s in shapes])
+        key = (study._study_id, tuple(shapes), tuple(trained[s] for s in shapes))
+        if self._provisional is None or self._provisional[0] != key:
+            model = AccuracyModel().fit(shapes, [trained[s] for s in shapes])
+            self._provisional = (key, model)
+        model = self._provisional[1]
         p, sd = model.predict([shape], return_std=True)
         return float(p[0]), float(sd[0]), f"provisional model on {len(trained)} trainings"
 
