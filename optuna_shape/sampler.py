@@ -62,6 +62,7 @@ from optuna_shape.verification import (
     complying,
     goal_order,
     next_step,
+    passes,
     shape_status,
 )
 
@@ -116,9 +117,10 @@ class ShapeSampler(BaseSampler):
         reporter: receives progress events (see :class:`optuna_shape.progress.SearchReporter`).
         measurement: full :class:`~optuna_shape.screening.MeasurementSettings` (overrides
             ``device``, ``latency_batch_size`` and ``threads``).
-        refit: refit the accuracy model each time a verified shape misses the accuracy floor,
-            so the next candidate is chosen with that evidence (the paper keeps its first model;
-            ``False`` reproduces it).
+        refit: refit the accuracy model each time a verified shape fails verification (misses
+            the accuracy floor or, for the accuracy goal, falls more than two predictive standard
+            deviations below its prediction), so the next candidate is chosen with that evidence
+            (the paper keeps its first model; ``False`` reproduces it).
 
     Example:
         >>> import optuna, optuna_shape as osh
@@ -523,19 +525,21 @@ class ShapeSampler(BaseSampler):
         return next_step(
             ctx.plan, records, ranking, goal=self.goal,
             min_accuracy=self.constraints.min_accuracy, max_attempts=self.max_attempts,
-            exclude=exclude,
+            exclude=exclude, predictions=_predictions(fit),
         )
 
     def _missed_since(self, fit: dict[str, Any], records: list[TrialRecord]) -> bool:
-        """Whether a training completed since the fit and missed the accuracy floor."""
-        floor = self.constraints.min_accuracy
-        if floor is None:
-            return False
+        """Whether a training completed since the fit and failed verification (missed the
+        accuracy floor or, for the accuracy goal, fell far below its prediction)."""
         known = {Shape(int(d), float(w)) for d, w in fit.get("trained", [])}
+        preds = _predictions(fit)
         for shape, st in shape_status(records).items():
             if st.values and shape not in known and shape in self.space:
                 mean = st.mean
-                if mean is not None and mean < floor:
+                if mean is not None and not passes(
+                    mean, goal=self.goal, min_accuracy=self.constraints.min_accuracy,
+                    prediction=preds.get(shape),
+                ):
                     return True
         return False
 
@@ -844,6 +848,15 @@ class ShapeSampler(BaseSampler):
             trial.set_user_attr("predicted_accuracy", round(pred[0], 6))
             trial.set_user_attr("predicted_std", round(pred[1], 6))
             trial.set_user_attr("prediction_source", pred[2])
+
+
+def _predictions(fit: dict[str, Any] | None) -> dict[Shape, tuple[float, float]]:
+    if not fit:
+        return {}
+    return {
+        Shape(int(d), float(w)): (float(p), float(sd))
+        for (d, w), p, sd in zip(fit["shapes"], fit["predicted"], fit["std"], strict=True)
+    }
 
 
 def _finite(x: Any) -> float | None:

@@ -15,7 +15,7 @@ is a pure function, so every worker of a study, in any process, reaches the same
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -30,6 +30,7 @@ __all__ = [
     "complying",
     "shape_status",
     "next_step",
+    "passes",
 ]
 
 State = Literal["complete", "running", "waiting", "fail", "pruned"]
@@ -139,6 +140,30 @@ def shape_status(records: Iterable[TrialRecord]) -> dict[Shape, ShapeStatus]:
     return out
 
 
+def passes(
+    accuracy: float,
+    *,
+    goal: str | None,
+    min_accuracy: float | None,
+    prediction: tuple[float, float] | None = None,
+    confirm_sigmas: float = 2.0,
+) -> bool:
+    """Whether a trained candidate ends verification.
+
+    It must meet the accuracy floor (paper). For the accuracy goal it must also confirm its
+    prediction: a real accuracy more than ``confirm_sigmas`` predictive standard deviations below
+    the predicted one means the model extrapolated wrongly there, so the search refits and goes on
+    (the paper accepts the first candidate whatever it scores).
+    """
+    if min_accuracy is not None and accuracy < min_accuracy:
+        return False
+    if goal == "accuracy" and prediction is not None:
+        mean, std = prediction
+        if accuracy < mean - confirm_sigmas * std:
+            return False
+    return True
+
+
 @dataclass(frozen=True)
 class Step:
     """What a worker should do next.
@@ -166,6 +191,7 @@ def next_step(
     min_accuracy: float | None,
     max_attempts: int = 2,
     exclude: Iterable[Shape] = (),
+    predictions: Mapping[Shape, tuple[float, float]] | None = None,
 ) -> Step:
     """Decide the next step of the search from the study's trials.
 
@@ -177,6 +203,7 @@ def next_step(
         min_accuracy: accuracy floor or ``None``.
         max_attempts: trainings of a shape that may fail before it is given up.
         exclude: shapes not to start now (e.g. claimed by a concurrent worker moments ago).
+        predictions: predicted accuracy and std per shape, for :func:`passes`.
     """
     status = shape_status(records)
     excluded = set(exclude)
@@ -205,9 +232,10 @@ def next_step(
         if st.values:
             acc = st.mean
             assert acc is not None
-            if min_accuracy is None or acc >= min_accuracy:
+            pred = predictions.get(shape) if predictions else None
+            if passes(acc, goal=goal, min_accuracy=min_accuracy, prediction=pred):
                 return Step("done", shape, reason=f"verified: accuracy {acc:.4g}")
-            continue  # trained and below the floor: next candidate
+            continue  # trained and below the floor (or its prediction): next candidate
         if st.failures >= max_attempts:
             continue
         if st.active or shape in excluded:

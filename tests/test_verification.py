@@ -94,3 +94,17 @@ def test_exclude_skips_shapes_claimed_concurrently():
     assert step.shape == B
     step = next_step([A], [], None, goal="size", min_accuracy=None, exclude=[A])
     assert step.kind == "wait"
+
+
+def test_accuracy_goal_needs_the_prediction_confirmed():
+    from optuna_shape.verification import passes
+
+    assert passes(95.0, goal="accuracy", min_accuracy=None, prediction=(96.0, 1.0))
+    assert not passes(93.0, goal="accuracy", min_accuracy=None, prediction=(101.3, 2.5))
+    # floors decide for the other goals, as in the paper
+    assert passes(93.0, goal="size", min_accuracy=92.0, prediction=(101.3, 2.5))
+    assert not passes(91.0, goal="size", min_accuracy=92.0)
+    done = [rec(0, "complete", A, 98.0), rec(1, "complete", C, 93.9)]
+    preds = {C: (101.3, 2.5), A: (98.0, 0.5)}
+    step = next_step([A], done, [C, A], goal="accuracy", min_accuracy=None, predictions=preds)
+    assert (step.kind, step.shape) == ("done", A)
