@@ -9,8 +9,13 @@
   engine for workers on several machines;
 * ``journal:path`` or a path ending in ``.log`` / ``.journal`` — Optuna's journal file storage,
   for shared file systems without a database. It has **no heartbeats**: a killed worker's trial
-  stays RUNNING. Restarting with ``fail_stale_on_start(study, older_than_s=...)`` marks such trials
-  failed so their shapes are trained again.
+  stays RUNNING, and the other workers wait for it (logging a warning once a minute). Recovery is
+  explicit: once every worker is stopped, restart with
+  ``fail_stale_on_start(study, older_than_s=0)`` (or a value longer than any training while other
+  workers still run), which marks such trials failed so their shapes are trained again.
+
+``postgresql://`` URLs use psycopg2 when it is installed, else psycopg 3 (the driver the
+``postgres`` extra installs): the URL is rewritten to ``postgresql+psycopg://``.
 
 Bad URLs give a one-line ``ValueError`` naming the URL (password masked) and what to check.
 """
@@ -18,19 +23,40 @@ Bad URLs give a one-line ``ValueError`` naming the URL (password masked) and wha
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import os
+import random
 import re
+import time
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-__all__ = ["open_storage", "fail_stale_on_start", "mask_url", "has_heartbeat"]
+__all__ = ["open_storage", "fail_stale_on_start", "mask_url", "has_heartbeat", "resolve_driver"]
 
 
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ``***``."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def resolve_driver(url: str) -> str:
+    """``url`` with a PostgreSQL driver SQLAlchemy can load.
+
+    A bare ``postgresql://`` means psycopg2 to SQLAlchemy; when only psycopg 3 is installed (as by
+    ``pip install "optuna-shape[postgres]"``) it is rewritten to ``postgresql+psycopg://``.
+    """
+    if not url.startswith(("postgresql://", "postgres://")):
+        return url
+    import importlib.util
+
+    rest = url.split("://", 1)[1]
+    if importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql://" + rest
+    if importlib.util.find_spec("psycopg") is not None:
+        return "postgresql+psycopg://" + rest
+    return "postgresql://" + rest
 
 
 def _journal_path(url: str) -> str | None:
@@ -90,17 +116,20 @@ def open_storage(
                     f"cannot open storage {shown!r}: directory {folder!r} does not exist"
                 )
         engine_kwargs = {"connect_args": {"timeout": 60}}
-    elif scheme.startswith("postgresql"):
+    elif scheme.startswith(("postgresql", "postgres")):
+        if importlib.util.find_spec("psycopg2") is None and \
+                importlib.util.find_spec("psycopg") is None:
+            raise ValueError(
+                f"cannot open storage {shown!r}: no PostgreSQL driver installed "
+                "(pip install 'optuna-shape[postgres]' or psycopg2-binary)"
+            )
+        url = resolve_driver(url)
         engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     if heartbeat_interval is not None and grace_period is None:
         grace_period = 3 * heartbeat_interval
     try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period if heartbeat_interval is not None else None,
-        )
+        return _rdb_storage(url, engine_kwargs, heartbeat_interval,
+                            grace_period if heartbeat_interval is not None else None)
     except ModuleNotFoundError as exc:
         hint = " (pip install 'optuna-shape[postgres]')" if "psycopg" in str(exc) else ""
         raise ValueError(
@@ -109,10 +138,44 @@ def open_storage(
     except Exception as exc:  # SQLAlchemy / driver errors: one clear line, no traceback
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         first = first.replace(url, shown)
+        if "://" in shown:  # SQLAlchemy may echo the URL (with the password) in its message
+            first = mask_url(first)
         raise ValueError(
             f"cannot open storage {shown!r}: {type(exc).__name__}: {first[:300]}. Check the "
             "scheme, host, port, database name and credentials, and that the server is running."
         ) from None
+
+
+_SCHEMA_RACE = ("unique constraint", "duplicate key", "already exists", "database is locked")
+
+
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any], heartbeat_interval: int | None,
+                 grace_period: int | None) -> optuna.storages.RDBStorage:
+    """``RDBStorage(...)``, retried when workers started together race to create the schema.
+
+    Several processes opening a *new* database at once all try to create Optuna's tables and
+    its ``alembic_version`` row; the losers fail with ``UNIQUE constraint failed:
+    alembic_version.version_num`` (SQLite) or ``duplicate key`` / ``already exists``
+    (PostgreSQL). The schema is complete once the winner commits, so opening again succeeds.
+    """
+    import warnings
+
+    delay = 0.2
+    for attempt in range(8):
+        try:
+            with warnings.catch_warnings():  # heartbeat_interval is "experimental" in Optuna
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                )
+        except Exception as exc:
+            text = str(exc).lower()
+            if attempt == 7 or not any(m in text for m in _SCHEMA_RACE):
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
 
 
 def has_heartbeat(storage: Any) -> bool:

@@ -1,0 +1,309 @@
+"""``optuna-shape search``: run, resume or join a shape search and print its result.
+
+Every worker builds the same :class:`~optuna_shape.ShapeSampler` from the flags; the study (in
+``--storage``, a SQLite file ``optuna-shape.db`` in the current directory by default) holds the
+shared plan, so running the same command again resumes and running it in several terminals
+shares the work. A finished study is not optimised again: its result is reprinted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from optuna_shape.cli._common import DEFAULT_STORAGE, GRACE, HEARTBEAT, CLIError, open_storage
+
+__all__ = ["add_arguments", "run", "DEFAULT_DEPTH", "DEFAULT_WIDTH", "DEFAULT_DIGITS_EPOCHS"]
+
+HELP = "run (or resume, or join) a shape search and print the chosen shape"
+DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else HELP
+
+DEFAULT_DEPTH = "10:28:6"
+"""Default depths: 10, 16, 22, 28 (wide ResNets need depth = 6n + 4)."""
+DEFAULT_WIDTH = "0.25:2:0.25"
+"""Default widths: 0.25 … 2 in steps of 0.25 (with the depths: 32 shapes)."""
+DEFAULT_DIGITS_EPOCHS = 5
+"""Epochs per training on ``digits`` when ``--epochs`` is not given (a few minutes in all on
+two CPU cores); other datasets use :data:`optuna_shape.training.DEFAULT_EPOCHS`."""
+GOALS = ("accuracy", "size", "latency", "energy", "none")
+
+
+class TrainingFailed(Exception):
+    """A training failed (diverged, out of memory): the trial is FAIL and the search goes on."""
+
+
+def _values(name: str):  # noqa: ANN202 - argparse type factory
+    def parse(text: str) -> str:
+        from optuna_shape.design_space import parse_values
+
+        try:
+            parse_values(name, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return v
+
+
+def _strategy(text: str) -> str | int:
+    from optuna_shape.modeling_strategy import STRATEGIES
+
+    if text in STRATEGIES:
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be one of {', '.join(STRATEGIES)} or a number of shapes, got {text!r}"
+        ) from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"number of shapes must be >= 1, got {n}")
+    return n
+
+
+def _milestones(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated fractions such as 0.3,0.6,0.8, got {text!r}") from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the ``search`` flags to ``p``."""
+    from optuna_shape.training import DATASETS
+
+    g = p.add_argument_group("task")
+    g.add_argument("--dataset", default="digits", choices=DATASETS,
+                   help="dataset; digits is bundled, the others are read from --data-dir")
+    g.add_argument("--data-dir", default="./data", help="folder of the dataset files")
+    g.add_argument("--download", action="store_true",
+                   help="let torchvision download MNIST / CIFAR (needs internet)")
+    g.add_argument("--subset", type=_positive_int, default=None,
+                   help="cap every split at N examples (quick runs)")
+    g.add_argument("--val-fraction", type=float, default=None,
+                   help="validation share (default: 0.2 of digits, 0.1 of the training set)")
+    g = p.add_argument_group("design space")
+    g.add_argument("--family", default="wrn", help="registered model family")
+    g.add_argument("--depth", type=_values("depth"), default=DEFAULT_DEPTH,
+                   help="depths: 'min:max:step' or a list '10,16,22'")
+    g.add_argument("--width", type=_values("width"), default=DEFAULT_WIDTH,
+                   help="widths: 'min:max:step' or a list '0.5,1,2' (fractions like 1/16 ok)")
+    g = p.add_argument_group("limits and goal")
+    g.add_argument("--max-size-mb", type=_positive_float, default=None, help="size limit (MB)")
+    g.add_argument("--max-latency-ms", type=_positive_float, default=None,
+                   help="latency limit (ms per batch of --latency-batch-size on --device)")
+    g.add_argument("--max-energy-j", type=_positive_float, default=None,
+                   help="energy limit (J per batch; NVIDIA GPU with NVML)")
+    g.add_argument("--min-accuracy", type=float, default=None,
+                   help="accuracy floor in percent (the default trainer reports percent)")
+    g.add_argument("--goal", choices=GOALS, default="accuracy",
+                   help="what to optimise; 'none' returns the whole complying set")
+    g = p.add_argument_group("method")
+    g.add_argument("--strategy", type=_strategy, default="standard",
+                   help="modeling strategy: thorough, standard, optimistic or a number of shapes")
+    g.add_argument("--sampling", choices=("interval", "random", "wider"), default="interval",
+                   help="how the shapes to train are picked")
+    g.add_argument("--latency-batch-size", type=_positive_int, default=1,
+                   help="inference batch size for latency and energy")
+    g.add_argument("--device", default="cpu",
+                   help="device for training and measurements: cpu, cuda, cuda:N")
+    g.add_argument("--threads", type=_positive_int, default=None,
+                   help="CPU threads for training and latency (default: torch's)")
+    g.add_argument("--target-hardware", default=None,
+                   help="reuse measurements stored under this hardware key")
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=_positive_int, default=None,
+                   help=f"epochs per training (default: {DEFAULT_DIGITS_EPOCHS} for digits, the "
+                        "dataset's default otherwise: 30 MNIST, 200 CIFAR, 40 ImageNet32)")
+    g.add_argument("--batch-size", type=_positive_int, default=128)
+    g.add_argument("--lr", type=_positive_float, default=0.1)
+    g.add_argument("--momentum", type=float, default=0.9)
+    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True)
+    g.add_argument("--weight-decay", type=float, default=5e-4)
+    g.add_argument("--lr-milestones", type=_milestones, default=(0.3, 0.6, 0.8),
+                   help="fractions of the epochs where the learning rate is multiplied by "
+                        "--lr-gamma")
+    g.add_argument("--lr-gamma", type=_positive_float, default=0.2)
+    g.add_argument("--select-on", choices=("val", "test"), default="val",
+                   help="split that scores a shape ('test' reproduces the paper)")
+    g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="mixed precision (default: on for CUDA)")
+    g = p.add_argument_group("study")
+    g.add_argument("--storage", default=DEFAULT_STORAGE,
+                   help="Optuna storage URL: sqlite:///FILE, postgresql://USER:PW@HOST/DB, "
+                        "journal:PATH or :memory:")
+    g.add_argument("--study-name", default=None, help="default: shape-<dataset>")
+    g.add_argument("--seed", type=int, default=0, help="seed of data split, init and training")
+    g.add_argument("--quiet", action="store_true", help="no progress output")
+    g.add_argument("--no-dashboard", action="store_true",
+                   help="do not attach the note and plots for optuna-dashboard")
+
+
+def _train_config(args: argparse.Namespace) -> Any:
+    from optuna_shape.training import TrainConfig
+
+    epochs = args.epochs
+    if epochs is None and args.dataset == "digits":
+        epochs = DEFAULT_DIGITS_EPOCHS
+    return TrainConfig(
+        epochs=epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+        nesterov=args.nesterov, weight_decay=args.weight_decay,
+        lr_milestones=args.lr_milestones, lr_gamma=args.lr_gamma, device=args.device,
+        amp=args.amp, seed=args.seed, select_on=args.select_on, threads=args.threads,
+    )
+
+
+def build(args: argparse.Namespace, reporter: Any = None) -> tuple[Any, Any, dict[str, Any]]:
+    """Build the sampler and the objective from the flags (the same in every worker).
+
+    Returns:
+        ``(sampler, objective, training)`` where ``training`` describes the training setup
+        (stored in the study so that workers with different settings are refused).
+    """
+    import optuna_shape as osh
+    from optuna_shape.training import cached_dataset, make_objective
+
+    config = _train_config(args)
+    splits = cached_dataset(args.dataset, data_dir=args.data_dir, download=args.download,
+                            seed=args.seed, val_fraction=args.val_fraction, subset=args.subset)
+    info = splits.info
+    space = osh.ShapeSpace(args.family, depth=args.depth, width=args.width,
+                           in_channels=info.in_channels, num_classes=info.num_classes,
+                           image_size=info.image_size)
+    constraints = osh.Constraints(max_size_mb=args.max_size_mb,
+                                  max_latency_ms=args.max_latency_ms,
+                                  max_energy_j=args.max_energy_j,
+                                  min_accuracy=args.min_accuracy)
+    goal = None if args.goal == "none" else args.goal
+    sampler = osh.ShapeSampler(
+        space, constraints, goal=goal, strategy=args.strategy, sampling=args.sampling,
+        seed=args.seed, device=args.device, latency_batch_size=args.latency_batch_size,
+        threads=args.threads, target_hardware=args.target_hardware,
+        reporter=reporter,
+    )
+    progress = getattr(reporter, "training", None)
+    objective = make_objective(space, args.dataset, config=config, data_dir=args.data_dir,
+                               download=args.download, seed=args.seed, progress=progress,
+                               subset=args.subset, val_fraction=args.val_fraction)
+    training = {"dataset": args.dataset, "subset": args.subset,
+                "val_fraction": args.val_fraction,
+                "config": {k: v for k, v in config.to_dict().items()
+                           if k not in ("device", "threads", "num_workers", "amp",
+                                        "eval_batch_size")}}
+    return sampler, objective, training
+
+
+def _check_study(study: Any, sampler: Any, training: dict[str, Any]) -> None:
+    """Refuse to join a study made with other settings (before any trial starts)."""
+    from optuna_shape.results import load_config
+
+    try:
+        stored = load_config(study)
+    except ValueError:
+        stored = None
+    if stored is not None:
+        mine = json.loads(json.dumps(sampler.config()))
+        diff = sorted(k for k in set(stored) | set(mine) if stored.get(k) != mine.get(k))
+        if diff:
+            details = "; ".join(f"{k}: study has {stored.get(k)!r}, these flags give "
+                                f"{mine.get(k)!r}" for k in diff)
+            raise CLIError(f"study {study.study_name!r} was created with other settings "
+                           f"({details}); use the same flags or another --study-name")
+    old = study.user_attrs.get("training")
+    mine_t = json.loads(json.dumps(training))
+    if old is None:
+        if stored is None and study.trials:
+            raise CLIError(f"study {study.study_name!r} exists but holds no optuna-shape "
+                           "search; use another --study-name")
+        study.set_user_attr("training", mine_t)
+    elif old != mine_t:
+        diff = sorted(k for k in set(old) | set(mine_t) if old.get(k) != mine_t.get(k))
+        details = "; ".join(f"{k}: study has {old.get(k)!r}, these flags give {mine_t.get(k)!r}"
+                            for k in diff)
+        raise CLIError(f"study {study.study_name!r} was trained with other settings "
+                       f"({details}); use the same flags or another --study-name")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``optuna-shape search``."""
+    import optuna
+    from rich.console import Console
+
+    import optuna_shape as osh
+    from optuna_shape.reporting.rich_progress import make_reporter
+    from optuna_shape.reporting.tables import print_result
+
+    console = Console()
+    reporter = make_reporter(args.quiet)
+    study_name = args.study_name or f"shape-{args.dataset}"
+    sampler, objective, training = build(args, reporter)
+    storage = open_storage(None if args.storage == ":memory:" else args.storage,
+                           heartbeat_interval=HEARTBEAT, grace_period=GRACE)
+    study = optuna.create_study(storage=storage, sampler=sampler, study_name=study_name,
+                                direction="maximize", load_if_exists=True)
+    _check_study(study, sampler, training)
+    try:
+        if osh.is_finished(study):
+            if not args.quiet:
+                console.print(f"study {study_name!r} has already finished; its result:",
+                              highlight=False)
+        else:
+            if isinstance(storage, optuna.storages.RDBStorage) and \
+                    storage.get_heartbeat_interval() is not None:
+                optuna.storages.fail_stale_trials(study)  # trials of workers that died
+
+            def guarded(trial: optuna.Trial) -> float:
+                try:
+                    return objective(trial)
+                except RuntimeError as exc:
+                    from optuna_shape.measurement import MeasurementError
+
+                    if isinstance(exc, MeasurementError):
+                        raise
+                    raise TrainingFailed(str(exc)) from exc
+
+            study.optimize(guarded, catch=(TrainingFailed,), gc_after_trial=True)
+    finally:
+        close = getattr(reporter, "close", None)
+        if close is not None:
+            close()
+    print_result(study, console)
+    if not args.no_dashboard:
+        try:
+            from optuna_shape.reporting.dashboard import attach_to_dashboard
+
+            attach_to_dashboard(study)
+        except Exception as exc:  # the result is printed; the dashboard view is a bonus
+            console.print(f"warning: could not attach the dashboard views: {exc}",
+                          highlight=False)
+        if args.storage and args.storage != ":memory:" and not args.storage.startswith(
+                "journal:"):
+            print(f"inspect it: optuna-dashboard {args.storage}", flush=True)
+    if not args.quiet and args.storage != ":memory:":
+        report = "optuna-shape report"
+        if args.storage != DEFAULT_STORAGE:
+            report += f" --storage {args.storage}"
+        print(f"reprint it: {report} --study-name {study_name}", flush=True)
+    return 0

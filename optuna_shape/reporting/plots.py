@@ -1,0 +1,254 @@
+"""Plotly figures of a stored search (paper Fig. 3 and Fig. 6, and the design-space map).
+
+* ``grid``: the depth × width grid coloured by predicted accuracy; infeasible shapes greyed out
+  with their rejection, trained and verified shapes marked, the chosen shape starred.
+* ``accuracy_vs_params``: accuracy against parameter count, one line per width (paper Fig. 6);
+  lines are predictions, markers real accuracies.
+* ``latency_vs_depth`` / ``latency_vs_width``: measured latency against depth (one line per
+  width) and against width (one line per depth), paper Fig. 3 — only when latency was measured.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from optuna_shape import storage_keys as keys
+from optuna_shape.design_space import ShapeSpace
+from optuna_shape.results import load_config, result_table
+from optuna_shape.shape import Shape
+
+__all__ = ["make_figures", "write_plots", "PLOT_NAMES"]
+
+PLOT_NAMES = ("grid", "accuracy_vs_params", "latency_vs_depth", "latency_vs_width")
+
+
+def _data(study: optuna.Study) -> dict[str, Any]:
+    cfg = load_config(study)
+    try:
+        space: ShapeSpace | None = ShapeSpace.from_dict(cfg["space"])
+    except ValueError:  # a user family not registered in this process
+        space = None
+    depths = [int(d) for d in cfg["space"]["depths"]]
+    widths = [float(w) for w in cfg["space"]["widths"]]
+    rows = {r.shape: r for r in result_table(study, include_all=True)}
+    attrs = keys.read_all_study_attrs(study)
+    meas: dict[Shape, dict[str, Any]] = {}
+    hashes = [k.split(":")[2] for k in attrs if k.startswith("osh:screened:")]
+    if hashes:
+        for d in depths:
+            for w in widths:
+                rec = attrs.get(keys.measurement_key(hashes[0], Shape(d, w).key))
+                if rec is not None:
+                    meas[Shape(d, w)] = rec
+    trained: dict[Shape, list[float]] = defaultdict(list)
+    stages: dict[Shape, str] = {}
+    rejected: dict[Shape, str] = {}
+    for t in study.get_trials(deepcopy=False):
+        p = t.params
+        if "depth" not in p or "width" not in p:
+            continue
+        s = Shape(int(p["depth"]), float(p["width"]))
+        if t.state == TrialState.COMPLETE and t.value is not None:
+            trained[s].append(float(t.value))
+            stages.setdefault(s, str(t.user_attrs.get("stage", "?")))
+        elif t.state == TrialState.PRUNED and t.user_attrs.get("reject_reason") and \
+                t.user_attrs.get("stage") not in ("stopped", "idle"):
+            rejected[s] = str(t.user_attrs["reject_reason"])
+    cons = cfg.get("constraints") or {}
+    result = keys.read_study_json(attrs, keys.RESULT) or {}
+    chosen = Shape(int(result["shape"][0]), float(result["shape"][1])) \
+        if result.get("shape") else None
+    fit_done = any(r.predicted is not None for r in rows.values())
+    return dict(space=space, depths=depths, widths=widths, rows=rows, meas=meas,
+                trained=trained, stages=stages, rejected=rejected, cons=cons, chosen=chosen,
+                fit_done=fit_done, name=study.study_name)
+
+
+def _reason(d: dict[str, Any], s: Shape) -> str:
+    if s in d["rejected"]:
+        return d["rejected"][s]
+    cons, space = d["cons"], d["space"]
+    if cons.get("max_size_mb") is not None and space is not None:
+        size = space.size_mb(s)
+        if size > cons["max_size_mb"]:
+            return f"size {size:.4g} MB > {cons['max_size_mb']:g} MB"
+    m = d["meas"].get(s, {})
+    if m.get("error"):
+        return str(m["error"])
+    if cons.get("max_latency_ms") is not None and m.get("latency_ms") is not None \
+            and m["latency_ms"] > cons["max_latency_ms"]:
+        return f"latency {m['latency_ms']:.4g} ms > {cons['max_latency_ms']:g} ms"
+    if cons.get("max_energy_j") is not None and m.get("energy_j") is not None \
+            and m["energy_j"] > cons["max_energy_j"]:
+        return f"energy {m['energy_j']:.4g} J > {cons['max_energy_j']:g} J"
+    return "infeasible"
+
+
+def _grid(d: dict[str, Any]) -> Any:
+    import plotly.graph_objects as go
+
+    depths, widths, rows = d["depths"], d["widths"], d["rows"]
+    xs = [f"{w:g}" for w in widths]
+    z, text = [], []
+    infeasible_x, infeasible_y, infeasible_t = [], [], []
+    for dep in depths:
+        zr, tr = [], []
+        for w in widths:
+            s = Shape(dep, w)
+            r = rows.get(s)
+            val = None
+            if r is not None:
+                val = r.predicted if r.predicted is not None else r.real
+            zr.append(val)
+            if r is None and d["fit_done"]:
+                reason = _reason(d, s)
+                infeasible_x.append(f"{w:g}")
+                infeasible_y.append(dep)
+                infeasible_t.append(f"({dep}, {w:g}) infeasible: {reason}")
+                tr.append(f"infeasible: {reason}")
+            elif r is None:
+                tr.append("not predicted yet")
+            else:
+                pred = "—" if r.predicted is None else f"{r.predicted:.2f} ± {r.std or 0:.2f}"
+                real = "—" if r.real is None else f"{r.real:.2f}"
+                tr.append(f"predicted {pred}<br>real {real}<br>size {r.size_mb:.4g} MB")
+        z.append(zr)
+        text.append(tr)
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(
+        x=xs, y=[str(v) for v in depths], z=z, text=text, colorscale="Viridis",
+        colorbar=dict(title="predicted<br>accuracy"),
+        hovertemplate="depth %{y}, width %{x}<br>%{text}<extra></extra>", name="predicted"))
+    if infeasible_x:
+        fig.add_trace(go.Scatter(
+            x=infeasible_x, y=[str(v) for v in infeasible_y], mode="markers",
+            marker=dict(symbol="x", size=12, color="lightgrey"), name="infeasible",
+            text=infeasible_t, hovertemplate="%{text}<extra></extra>"))
+    for stage, symbol, color in (("sample", "circle-open", "white"),
+                                 ("verify", "diamond-open", "orange"),
+                                 ("user", "square-open", "cyan")):
+        pts = [s for s, st in d["stages"].items() if st == stage]
+        if pts:
+            fig.add_trace(go.Scatter(
+                x=[f"{s.width:g}" for s in pts], y=[str(s.depth) for s in pts], mode="markers",
+                marker=dict(symbol=symbol, size=16, color=color, line=dict(width=3)),
+                name=f"trained ({stage})",
+                text=[f"({s.depth}, {s.width:g}) real {_mean(d['trained'][s]):.2f}"
+                      for s in pts], hovertemplate="%{text}<extra></extra>"))
+    if d["chosen"] is not None:
+        c = d["chosen"]
+        fig.add_trace(go.Scatter(
+            x=[f"{c.width:g}"], y=[str(c.depth)], mode="markers", name="chosen",
+            marker=dict(symbol="star", size=22, color="red", line=dict(width=1, color="black")),
+            hovertemplate=f"chosen ({c.depth}, {c.width:g})<extra></extra>"))
+    fig.update_layout(title=f"{d['name']}: predicted accuracy over the design space",
+                      xaxis_title="width multiplier", yaxis_title="depth",
+                      xaxis_type="category", yaxis_type="category",
+                      legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def _accuracy_vs_params(d: dict[str, Any]) -> Any:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    space, rows = d["space"], d["rows"]
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+               "#7f7f7f", "#bcbd22", "#17becf"]
+    for i, w in enumerate(d["widths"]):
+        color = palette[i % len(palette)]
+        pred = sorted((r.params or 0, r.predicted, r.depth) for s, r in rows.items()
+                      if s.width == w and r.predicted is not None)
+        if pred:
+            fig.add_trace(go.Scatter(
+                x=[p[0] for p in pred], y=[p[1] for p in pred], mode="lines",
+                line=dict(color=color), name=f"width {w:g} (predicted)",
+                text=[f"depth {p[2]}" for p in pred],
+                hovertemplate="%{text}, %{x} params: predicted %{y:.2f}<extra></extra>"))
+        real = sorted((space.param_count(s) if space else 0,
+                       sum(v) / len(v), s.depth) for s, v in d["trained"].items() if s.width == w)
+        if real:
+            fig.add_trace(go.Scatter(
+                x=[p[0] for p in real], y=[p[1] for p in real], mode="markers",
+                marker=dict(color=color, size=9), name=f"width {w:g} (trained)",
+                text=[f"depth {p[2]}" for p in real],
+                hovertemplate="%{text}, %{x} params: real %{y:.2f}<extra></extra>"))
+    fig.update_layout(title=f"{d['name']}: accuracy vs parameter count per width (paper Fig. 6)",
+                      xaxis_title="parameters", yaxis_title="accuracy", xaxis_type="log")
+    return fig
+
+
+def _latency(d: dict[str, Any], against: str) -> Any | None:
+    import plotly.graph_objects as go
+
+    meas = {s: m["latency_ms"] for s, m in d["meas"].items() if m.get("latency_ms") is not None}
+    if not meas:
+        return None
+    fig = go.Figure()
+    if against == "depth":
+        for w in d["widths"]:
+            pts = sorted((s.depth, v) for s, v in meas.items() if s.width == w)
+            if pts:
+                fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts],
+                                         mode="lines+markers", name=f"width {w:g}"))
+        xlabel = "depth"
+    else:
+        for dep in d["depths"]:
+            pts = sorted((s.width, v) for s, v in meas.items() if s.depth == dep)
+            if pts:
+                fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts],
+                                         mode="lines+markers", name=f"depth {dep}"))
+        xlabel = "width multiplier"
+    limit = d["cons"].get("max_latency_ms")
+    if limit is not None:
+        fig.add_hline(y=limit, line_dash="dash", line_color="red",
+                      annotation_text=f"limit {limit:g} ms")
+    fig.update_layout(title=f"{d['name']}: latency vs {against} (paper Fig. 3)",
+                      xaxis_title=xlabel, yaxis_title="latency (ms per batch)")
+    return fig
+
+
+def make_figures(study: optuna.Study) -> dict[str, Any]:
+    """Plotly figures of the search stored in ``study``, by name (see :data:`PLOT_NAMES`).
+
+    The latency figures are present only when latency was measured.
+
+    Raises:
+        ValueError: the study holds no optuna-shape search.
+    """
+    d = _data(study)
+    figs: dict[str, Any] = {"grid": _grid(d), "accuracy_vs_params": _accuracy_vs_params(d)}
+    for against in ("depth", "width"):
+        fig = _latency(d, against)
+        if fig is not None:
+            figs[f"latency_vs_{against}"] = fig
+    return figs
+
+
+def write_plots(study: optuna.Study, directory: str | Path) -> list[Path]:
+    """Write every figure of :func:`make_figures` as a self-contained HTML file.
+
+    Files are named ``<plot>.html`` inside ``directory`` (created if missing); plotly.js is
+    embedded so the files open offline.
+
+    Returns:
+        The paths written.
+    """
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, fig in make_figures(study).items():
+        path = out / f"{name}.html"
+        fig.write_html(str(path), include_plotlyjs=True, full_html=True)
+        paths.append(path)
+    return paths
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan

@@ -1,0 +1,191 @@
+"""Terminal progress of a search with rich: screening, trainings (stage, shape, epoch bar,
+elapsed / ETA) and verification.
+
+All terminal-progress code is here. :func:`make_reporter` returns a plain
+:class:`~optuna_shape.SearchReporter` (a no-op) with ``quiet``; when the output is not a terminal
+the bars are off and only one plain line per event is printed, so logs stay readable.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from optuna_shape.progress import SearchReporter
+
+__all__ = ["RichReporter", "make_reporter"]
+
+
+class RichReporter(SearchReporter):
+    """A :class:`~optuna_shape.SearchReporter` that shows the search's progress with rich.
+
+    Use it as the sampler's ``reporter`` and its :meth:`training` method as the default
+    objective's ``progress`` callback. Call :meth:`close` (or use it as a context manager) when
+    the search ends.
+
+    Args:
+        console: where to print (default: standard error).
+        bars: show live bars; default: only when ``console`` is a terminal.
+
+    Example:
+        >>> rep = RichReporter(bars=False, console=Console(file=open("/dev/null", "w")))
+        >>> rep.on_screened(30, 32, 10)
+        >>> rep.close()
+    """
+
+    def __init__(self, console: Console | None = None, bars: bool | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.bars = self.console.is_terminal if bars is None else bool(bars)
+        self._progress: Progress | None = None
+        self._screen_task: TaskID | None = None
+        self._train_task: TaskID | None = None
+        self._stage = "train"
+        self._trial: int | None = None
+        self._n_planned: int | None = None
+        self._assigned = 0
+        self._last_wait = 0.0
+        self._start = time.monotonic()
+
+    # -- rich plumbing -------------------------------------------------------------------
+    def _bars(self) -> Progress:
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self._progress.start()
+        return self._progress
+
+    def _log(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(text, highlight=False)
+        else:
+            self.console.print(text, highlight=False)
+
+    def close(self) -> None:
+        """Stop the live display (safe to call twice)."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def __enter__(self) -> RichReporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- sampler events ------------------------------------------------------------------
+    def on_screen(self, done: int, total: int, shape: Any, record: dict[str, Any]) -> None:
+        """Show screening progress: shapes measured of total."""
+        if not self.bars:
+            if done == total or done == 1:
+                self._log(f"screening: measured {done}/{total} shapes")
+            return
+        p = self._bars()
+        info = _measure_text(record)
+        if self._screen_task is None:
+            self._screen_task = p.add_task("screening", total=total, info=info)
+        p.update(self._screen_task, completed=done, total=total,
+                 info=f"{_shape(shape)} {info}")
+
+    def on_screened(self, n_feasible: int, n_total: int, n_planned: int) -> None:
+        """Report the feasible set and the sample plan."""
+        self._n_planned = n_planned
+        self._log(f"design space: {n_total} shapes, {n_feasible} feasible; "
+                  f"training {n_planned} for the accuracy model, then verification")
+
+    def on_assign(self, trial_number: int, shape: Any, stage: str) -> None:
+        """A trial starts training ``shape`` in ``stage``."""
+        self._stage, self._trial = stage, trial_number
+        if stage == "sample":
+            self._assigned += 1
+        label = {"sample": "sample", "verify": "verify", "user": "user"}.get(stage, stage)
+        if not self.bars:
+            of = f" ({self._assigned}/{self._n_planned})" if stage == "sample" and \
+                self._n_planned else ""
+            self._log(f"trial {trial_number}: {label}{of} — training shape {_shape(shape)}")
+
+    def on_wait(self, reason: str) -> None:
+        """Other workers must finish first (shown at most every 30 s)."""
+        now = time.monotonic()
+        if now - self._last_wait > 30:
+            self._last_wait = now
+            self._log(f"waiting: {reason}")
+
+    def on_fit(self, summary: dict[str, Any]) -> None:
+        """The accuracy model was fitted."""
+        r2 = summary.get("r2")
+        extra = f", R² {r2:.3f}" if isinstance(r2, (int, float)) else ""
+        ranking = summary.get("ranking") or []
+        top = f"; best candidate {tuple(ranking[0])}" if ranking else ""
+        self._log(f"accuracy model fitted on {summary.get('n_train')} trainings "
+                  f"({summary.get('method', '?')}{extra}); {len(ranking)} candidates{top}")
+
+    def on_done(self, result: dict[str, Any]) -> None:
+        """The search finished."""
+        self.close()
+        shape = result.get("shape")
+        self._log(f"search finished: {tuple(shape) if shape else 'no shape'} — "
+                  f"{result.get('reason')}")
+
+    # -- objective progress ----------------------------------------------------------------
+    def training(self, shape: Any, epoch: int, epochs: int, accuracy: float) -> None:
+        """Progress callback of :class:`~optuna_shape.training.ShapeObjective`."""
+        stage = self._stage
+        if not self.bars:
+            if epoch == epochs and not math.isnan(accuracy):
+                self._log(f"  {stage} {_shape(shape)}: {accuracy:.2f} after {epochs} epochs")
+            return
+        p = self._bars()
+        desc = f"{stage:6s} {_shape(shape)}"
+        info = "" if math.isnan(accuracy) else f"acc {accuracy:.2f}"
+        if epoch == 0 or self._train_task is None:
+            if self._train_task is not None:
+                p.remove_task(self._train_task)
+            self._train_task = p.add_task(desc, total=epochs, info=info)
+        p.update(self._train_task, completed=epoch, total=epochs, description=desc, info=info)
+        if epoch == epochs and not math.isnan(accuracy):
+            self._log(f"trial {self._trial}: {stage} {_shape(shape)} → {accuracy:.2f}")
+
+
+def _shape(shape: Any) -> str:
+    try:
+        return f"({int(shape[0])}, {float(shape[1]):g})"
+    except (TypeError, IndexError, ValueError):
+        return str(shape)
+
+
+def _measure_text(record: dict[str, Any]) -> str:
+    if record.get("error"):
+        return "error"
+    parts = []
+    if record.get("latency_ms") is not None:
+        parts.append(f"{record['latency_ms']:.3g} ms")
+    if record.get("energy_j") is not None:
+        parts.append(f"{record['energy_j']:.3g} J")
+    return " ".join(parts)
+
+
+def make_reporter(quiet: bool = False, console: Console | None = None) -> SearchReporter:
+    """A :class:`RichReporter`, or the no-op :class:`~optuna_shape.SearchReporter` if ``quiet``."""
+    if quiet:
+        return SearchReporter()
+    return RichReporter(console=console)

@@ -1,0 +1,120 @@
+"""The ``optuna-shape`` command line through its real entry points (tiny trainings on digits)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from optuna_shape.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ["--depth", "10,16", "--width", "0.25,0.5,1", "--epochs", "1", "--subset", "200",
+        "--strategy", "3", "--threads", "1"]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "optuna_shape", *args], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """One tiny real search through ``python -m optuna_shape search``."""
+    cwd = tmp_path_factory.mktemp("search")
+    proc = cli("search", *TINY, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return cwd, proc
+
+
+def test_usage_error_is_one_line_exit_2(tmp_path):
+    proc = cli("search", "--goal", "fastest", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--goal" in lines[0] and "error" in lines[0]
+
+
+def test_bad_range_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--width", "2:1:0.5"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--width" in err[0] and "2:1:0.5" in err[0]
+
+
+def test_bad_storage_url_exits_1_with_message(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc = main(["search", *TINY, "--storage", "nosuchdb://x/y", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert err[-1].startswith("error: ") and "nosuchdb://x/y" in err[-1]
+
+
+def test_search_prints_chosen_shape_and_table(searched):
+    cwd, proc = searched
+    assert "chosen shape: depth" in proc.stdout
+    assert "complying shapes" in proc.stdout and "predicted ± std" in proc.stdout
+    assert "trainings for 6 feasible shapes" in proc.stdout
+    assert "optuna-dashboard sqlite:///optuna-shape.db" in proc.stdout
+    assert (cwd / "optuna-shape.db").exists()
+
+
+def test_resume_trains_nothing_new(searched, capsys, monkeypatch):
+    cwd, _ = searched
+    monkeypatch.chdir(cwd)
+    url = "sqlite:///optuna-shape.db"
+    before = len(optuna.load_study(study_name="shape-digits", storage=url).trials)
+    assert main(["search", *TINY, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "chosen shape" in out
+    assert len(optuna.load_study(study_name="shape-digits", storage=url).trials) == before
+
+
+def test_other_flags_on_same_study_fail_clearly(searched, capsys, monkeypatch):
+    cwd, _ = searched
+    monkeypatch.chdir(cwd)
+    args = [a if a != "0.25,0.5,1" else "0.25,0.5" for a in TINY]
+    assert main(["search", *args, "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: study 'shape-digits' was created with other settings")
+
+
+def test_report_reprints_writes_plots_and_json(searched, capsys, monkeypatch):
+    cwd, proc = searched
+    monkeypatch.chdir(cwd)
+    assert main(["report", "--plots", "plots"]) == 0
+    out = capsys.readouterr().out
+    chosen = [line for line in proc.stdout.splitlines() if line.startswith("chosen shape")]
+    assert chosen and chosen[0] in out
+    assert {p.name for p in (cwd / "plots").iterdir()} >= {"grid.html",
+                                                           "accuracy_vs_params.html"}
+    assert "plotly" in (cwd / "plots" / "grid.html").read_text()[:5000].lower()
+    assert main(["report", "--json", "--all"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["summary"]["finished"] and len(data["rows"]) == 6
+    assert data["summary"]["trainings"] < 6
+
+
+def test_report_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report"]) == 1
+    assert "no storage file" in capsys.readouterr().err
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    optuna.create_study(storage=url, study_name="a")
+    optuna.create_study(storage=url, study_name="b")
+    assert main(["report", "--storage", url]) == 1
+    err = capsys.readouterr().err
+    assert "several studies (a, b)" in err
+    assert main(["report", "--storage", url, "--study-name", "a"]) == 1
+    assert "holds no optuna-shape search" in capsys.readouterr().err

@@ -1,0 +1,57 @@
+"""Plots and tables of a stored search (fast: a stand-in objective, no training)."""
+
+from __future__ import annotations
+
+import optuna
+from rich.console import Console
+
+import optuna_shape as osh
+from optuna_shape.reporting import make_figures, print_result, result_markdown, write_plots
+
+
+def stand_in(shape: osh.Shape) -> float:
+    d, w = shape
+    return 99.0 - 1.1 / w - 14.0 / d + 0.05 / (w * w)
+
+
+def search(latency: bool) -> optuna.Study:
+    space = osh.ShapeSpace("wrn", depth=(10, 28, 6), width=[0.25, 0.5, 1, 2], in_channels=1,
+                           num_classes=10, image_size=8)
+    cons = osh.Constraints(max_size_mb=1.0, max_latency_ms=1e4 if latency else None)
+    sampler = osh.ShapeSampler(space, cons, goal="accuracy", strategy=6, seed=0,
+                               measurement=osh.MeasurementSettings(warmup=0, repeats=1,
+                                                                   threads=1))
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(lambda t: stand_in(osh.suggest_shape(t, space)))
+    return study
+
+
+def test_figures_mark_infeasible_trained_and_chosen(tmp_path):
+    study = search(latency=False)
+    figs = make_figures(study)
+    assert set(figs) == {"grid", "accuracy_vs_params"}
+    names = {tr.name for tr in figs["grid"].data}
+    assert {"predicted", "infeasible", "trained (sample)", "chosen"} <= names
+    heat = figs["grid"].data[0]
+    assert len(heat.z) == 4 and len(heat.z[0]) == 4
+    paths = write_plots(study, tmp_path / "p")
+    assert sorted(p.name for p in paths) == ["accuracy_vs_params.html", "grid.html"]
+
+
+def test_latency_figures_when_latency_measured():
+    study = search(latency=True)
+    figs = make_figures(study)
+    assert {"latency_vs_depth", "latency_vs_width"} <= set(figs)
+    ys = [y for tr in figs["latency_vs_depth"].data for y in tr.y]
+    assert ys and all(y > 0 for y in ys)
+
+
+def test_tables_show_chosen_and_saving():
+    study = search(latency=True)
+    console = Console(record=True, width=140)
+    rows, summary = print_result(study, console)
+    text = console.export_text()
+    assert "latency ms" in text and "★" in text and "chosen shape" in text
+    assert summary.trainings < summary.n_feasible
+    md = result_markdown(rows, summary)
+    assert md.startswith("# optuna-shape result") and "| # |" in md

@@ -1,0 +1,77 @@
+"""Four real worker processes on one SQLite file / PostgreSQL database; one is SIGKILLed while
+it trains. No shape is trained twice (except the retry of the killed training), every planned
+shape is trained, every survivor ends by itself, and the answer is the single-worker one."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+from optuna.trial import TrialState
+from osh_worker import reference_answer
+from wtools import (
+    check_no_duplicate_trainings,
+    check_plan_trained,
+    kill_mid_training,
+    load,
+    read_log,
+)
+
+import optuna_shape as osh
+
+
+def _url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'study.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_four_workers_one_killed_mid_training(backend, request, workers, tmp_path):
+    url = _url(backend, request, tmp_path)
+    log = tmp_path / "trainings.log"
+    procs = [workers.start("--storage", url, "--log", str(log), "--sleep", "0.8")
+             for _ in range(4)]
+    victim, killed = kill_mid_training(procs, log, min_done=2)
+    survivors = [p for p in procs if p is not victim]
+    t0 = time.monotonic()
+    workers.wait_all(timeout=120, procs=survivors)
+    for p in survivors:
+        assert p.returncode == 0, workers.output(p)
+        assert "RESULT" in workers.output(p)
+
+    study = load(url)
+    events = read_log(log)
+    check_no_duplicate_trainings(study, events)
+    check_plan_trained(study)
+    # the killed training was failed (heartbeat) and its shape trained again by a survivor
+    assert study.trials[killed.trial].state == TrialState.FAIL
+    retry = [e for e in events if e.event == "end" and e.shape == killed.shape]
+    assert len(retry) == 1 and retry[0].pid != victim.pid
+    # several workers did the work
+    assert len({e.pid for e in events if e.event == "end"}) >= 2
+    assert osh.best_shape(study) == reference_answer()
+    assert osh.is_finished(study)
+    # survivors did not wait long after the end (no worker idles forever)
+    assert time.monotonic() - t0 < 120
+
+
+def test_workers_never_train_a_shape_twice_without_faults(workers, tmp_path):
+    """No kill: every training is unique, and all four workers end by themselves."""
+    url = f"sqlite:///{tmp_path / 'clean.db'}"
+    log = tmp_path / "trainings.log"
+    for _ in range(4):
+        workers.start("--storage", url, "--log", str(log), "--sleep", "0.4")
+    workers.wait_all(timeout=120)
+    assert all(p.returncode == 0 for p in workers.procs)
+    study = load(url)
+    events = read_log(log)
+    check_no_duplicate_trainings(study, events)
+    starts = Counter(e.shape for e in events if e.event == "start")
+    assert max(starts.values()) == 1
+    check_plan_trained(study)
+    assert osh.best_shape(study) == reference_answer()
+    stages = Counter(t.user_attrs.get("stage") for t in study.trials)
+    assert stages["stopped"] >= 1  # workers ended by themselves
+    assert set(stages) <= {"sample", "verify", "stopped", "idle"}
