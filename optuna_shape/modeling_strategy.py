@@ -100,7 +100,40 @@ def interval_sample(shapes: Sequence[Shape], m: int) -> list[Shape]:
     if m == 1:
         return [ordered[n // 2]]
     picks = sorted({round(i * (n - 1) / (m - 1)) for i in range(m)})
-    return [ordered[i] for i in picks]
+    chosen = [ordered[i] for i in picks]
+    return _break_diagonal(chosen, ordered)
+
+
+def _break_diagonal(chosen: list[Shape], ordered: list[Shape]) -> list[Shape]:
+    """Avoid picks where depth and width move together (e.g. 8 picks from a 5-depth × 8-width
+    grid land on one diagonal, (10, w1), (16, w2), …): the accuracy model then cannot tell depth
+    from width. When their ranks correlate strongly, every other pick takes the mirrored depth of
+    its width (same widths, spread depths)."""
+    if len(chosen) < 4:
+        return chosen
+    depths = sorted({s.depth for s in ordered})
+    widths = sorted({s.width for s in ordered})
+    di = [depths.index(s.depth) for s in chosen]
+    wi = [widths.index(s.width) for s in chosen]
+    if len(set(di)) < 2 or len(set(wi)) < 2:
+        return chosen
+    mdi, mwi = sum(di) / len(di), sum(wi) / len(wi)
+    cov = sum((a - mdi) * (b - mwi) for a, b in zip(di, wi, strict=True))
+    var_d = sum((a - mdi) ** 2 for a in di)
+    var_w = sum((b - mwi) ** 2 for b in wi)
+    if abs(cov) / math.sqrt(var_d * var_w) <= 0.9:
+        return chosen
+    available = set(ordered)
+    taken = set(chosen)
+    out = list(chosen)
+    for k in range(1, len(out), 2):
+        s = out[k]
+        mirrored = Shape(depths[len(depths) - 1 - depths.index(s.depth)], s.width)
+        if mirrored in available and mirrored not in taken:
+            taken.discard(s)
+            taken.add(mirrored)
+            out[k] = mirrored
+    return paper_order(out)
 
 
 def random_sample(shapes: Sequence[Shape], m: int, seed: int | None = 0) -> list[Shape]:

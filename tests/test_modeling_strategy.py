@@ -84,3 +84,14 @@ def test_interval_sampling_covers_both_ends(n, m):
     shapes = [Shape(10, 0.25 * (i + 1)) for i in range(n)]
     plan = interval_sample(shapes, m)
     assert plan[0] == shapes[0] and plan[-1] == shapes[-1]
+
+
+def test_interval_picks_do_not_fall_on_a_depth_width_diagonal():
+    grid = [Shape(d, w / 4) for w in range(1, 9) for d in (10, 16, 22, 28, 34)]
+    picks = interval_sample(grid, 8)
+    assert len(picks) == len(set(picks)) == 8
+    depths = [p.depth for p in picks]
+    widths = [p.width for p in picks]
+    # not monotone together: some wider pick is shallower than a narrower one
+    assert any(w2 > w1 and d2 < d1 for (d1, w1), (d2, w2) in zip(zip(depths, widths),
+                                                                   zip(depths[1:], widths[1:])))
