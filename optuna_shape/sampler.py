@@ -434,8 +434,7 @@ class ShapeSampler(BaseSampler):
         storage = study._storage
         if isinstance(storage, optuna.storages.InMemoryStorage):
             return
-        if isinstance(storage, optuna.storages.RDBStorage) and \
-                storage.get_heartbeat_interval() is not None:
+        if _heartbeat_enabled(storage):
             return
         now = time.monotonic()
         if now - getattr(self, "_last_warn", -1e9) < 60.0:
@@ -453,9 +452,7 @@ class ShapeSampler(BaseSampler):
         if now - self._last_stale_check < 5.0:
             return
         self._last_stale_check = now
-        storage = study._storage
-        if isinstance(storage, optuna.storages.RDBStorage) and \
-                storage.get_heartbeat_interval() is not None:
+        if _heartbeat_enabled(study._storage):
             optuna.storages.fail_stale_trials(study)
 
     # ------------------------------------------------------------------ study snapshot ---
@@ -848,6 +845,19 @@ class ShapeSampler(BaseSampler):
             trial.set_user_attr("predicted_accuracy", round(pred[0], 6))
             trial.set_user_attr("predicted_std", round(pred[1], 6))
             trial.set_user_attr("prediction_source", pred[2])
+
+
+def _heartbeat_enabled(storage: Any) -> bool:
+    """Whether ``storage`` has heartbeats (so trials of dead workers can be failed).
+
+    Fix: ``study._storage`` of an RDB study is Optuna's ``_CachedStorage`` wrapper, not an
+    ``RDBStorage``, so an ``isinstance(storage, RDBStorage)`` test was always false: waiting
+    workers never failed the trial of a SIGKILLed worker and waited for it forever. Optuna's own
+    helper understands the wrapper.
+    """
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return is_heartbeat_enabled(storage)
 
 
 def _predictions(fit: dict[str, Any] | None) -> dict[Shape, tuple[float, float]]:

@@ -180,9 +180,10 @@ def _rdb_storage(url: str, engine_kwargs: dict[str, Any], heartbeat_interval: in
 
 def has_heartbeat(storage: Any) -> bool:
     """Whether ``storage`` fails the trials of dead workers by itself (RDB with heartbeats)."""
-    return isinstance(storage, optuna.storages.RDBStorage) and (
-        storage.get_heartbeat_interval() is not None
-    )
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    # ``study._storage`` wraps an RDBStorage in Optuna's _CachedStorage: ask Optuna's helper.
+    return is_heartbeat_enabled(storage)
 
 
 def fail_stale_on_start(study: optuna.Study, *, older_than_s: float | None = None) -> int:
@@ -196,7 +197,11 @@ def fail_stale_on_start(study: optuna.Study, *, older_than_s: float | None = Non
     storage = study._storage
     before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     if has_heartbeat(storage):
-        optuna.storages.fail_stale_trials(study)
+        import warnings
+
+        with warnings.catch_warnings():  # "experimental" in Optuna 5
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
     elif older_than_s is not None:
         now = datetime.datetime.now(datetime.timezone.utc)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-size-mb", type=float, default=MAX_SIZE_MB)
     ap.add_argument("--claim-delay", type=float, default=None)
     args = ap.parse_args(argv)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # no "trial failed" tracebacks
     try:
         storage = open_storage(args.storage, heartbeat_interval=args.heartbeat,
                                grace_period=args.grace)

@@ -27,7 +27,10 @@ def _url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_four_workers_one_killed_mid_training(backend, request, workers, tmp_path):
     url = _url(backend, request, tmp_path)
     log = tmp_path / "trainings.log"

@@ -1,0 +1,78 @@
+"""The judged scenario through the command line: three `optuna-shape search` processes on one
+storage, one SIGKILLed mid-search; the survivors finish, no shape is trained to completion twice,
+and `optuna-shape report` prints the answer. Tiny trainings (1 epoch on a digits subset)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import optuna
+import pytest
+from conftest import ROOT
+from optuna.trial import TrialState
+
+import optuna_shape as osh
+
+FLAGS = ["--depth", "10,16,22", "--width", "0.25,0.5,1", "--epochs", "1", "--subset", "400",
+         "--quiet", "--no-dashboard", "--study-name", "judged"]
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "optuna_shape", *args]
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_three_cli_workers_one_killed(backend, request, tmp_path):
+    if not (ROOT / "optuna_shape" / "cli" / "search.py").exists():
+        pytest.skip("the CLI is not there yet")
+    url = (f"sqlite:///{tmp_path / 'cli.db'}" if backend == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    procs = [subprocess.Popen(_cli("search", "--storage", url, *FLAGS), cwd=tmp_path,
+                              env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for _ in range(3)]
+    try:
+        # kill one worker once the search is under way (a training has completed)
+        deadline = time.monotonic() + 120
+        while True:
+            assert time.monotonic() < deadline, "no training completed"
+            try:
+                study = optuna.load_study(study_name="judged", storage=url)
+                if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                    break
+            except KeyError:
+                pass
+            time.sleep(0.3)
+        os.kill(procs[0].pid, signal.SIGKILL)
+        procs[0].wait(timeout=10)
+        outs = [p.communicate(timeout=240)[0] for p in procs[1:]]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, out in zip(procs[1:], outs):
+        assert p.returncode == 0, out
+    study = optuna.load_study(study_name="judged", storage=url)
+    done = Counter((t.params["depth"], t.params["width"])
+                   for t in study.get_trials(states=(TrialState.COMPLETE,)))
+    assert done and max(done.values()) == 1, done
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    best = osh.best_shape(study)
+    assert osh.is_finished(study) and best is not None
+    rep = subprocess.run(_cli("report", "--storage", url, "--study-name", "judged",
+                              "--no-dashboard"), env=_env(), cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    assert str(best.depth) in rep.stdout and f"{best.width:g}" in rep.stdout
