@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -266,8 +266,3 @@ class ShapeSpace:
             f"in_channels={self.in_channels}, num_classes={self.num_classes}, "
             f"image_size={self.image_size}) with {len(self)} shapes"
         )
-
-    def subset(self, shapes: Iterable[Shape | tuple[int, float]]) -> list[Shape]:
-        """The given shapes in grid order, each checked to be in the space."""
-        idx = sorted(self.index(s) for s in shapes)
-        return [self._shapes[i] for i in idx]

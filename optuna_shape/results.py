@@ -10,7 +10,6 @@ import optuna
 from optuna.trial import TrialState
 
 from optuna_shape import storage_keys as keys
-from optuna_shape.constraints import Constraints
 from optuna_shape.design_space import ShapeSpace
 from optuna_shape.shape import Shape
 
@@ -154,7 +153,6 @@ def result_table(study: optuna.Study, *, include_all: bool = False) -> list[Resu
     cfg = load_config(study)
     fit = keys.read_study_json(attrs, keys.FIT)
     result = keys.read_study_json(attrs, keys.RESULT)
-    cons = Constraints.from_dict(cfg.get("constraints"))
     space_dict = cfg["space"]
     try:
         space: ShapeSpace | None = ShapeSpace.from_dict(space_dict)
@@ -205,5 +203,4 @@ def result_table(study: optuna.Study, *, include_all: bool = False) -> list[Resu
         for shape, (p, s) in pred.items():
             if shape not in ranked:
                 rows.append(row(shape, None, p, s, False))
-    del cons
     return rows

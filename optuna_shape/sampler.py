@@ -316,8 +316,8 @@ class ShapeSampler(BaseSampler):
         """Record the accuracy constraint, fit the model when sampling ends, stop when done."""
         self._independent.after_trial(study, trial, state, values)
         shape = self._trial_shape(trial)
-        if shape is None or keys.CONFIG not in keys.read_all_study_attrs(study):
-            return
+        if shape is None or study._study_id not in self._checked:
+            return  # not a shape trial of a search this process has joined
         storage = study._storage
         value = values[0] if values else None
         if state == TrialState.COMPLETE and value is not None and math.isfinite(value):
