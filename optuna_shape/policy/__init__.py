@@ -1,0 +1,167 @@
+"""The search's decisions as pure functions: (problem, trainings so far) → next action.
+
+Nothing here touches Optuna, a storage or torch. The sampler builds a :class:`Problem` once per
+study (the screened design space and the goal), an :class:`Evidence` snapshot before each
+decision (every training so far and those still running or queued), calls :func:`decide` and
+applies the :data:`Action` it returns. Every worker of a study, in any process, that sees the same
+evidence reaches the same decision.
+
+Two policies share this seam:
+
+* ``"adaptive"`` (default) — noise-aware and sequential: a small spread initial design, then a
+  goal-specific acquisition on a posterior over every feasible shape, repeats of borderline
+  answers, and a stopping rule from the posterior (:mod:`optuna_shape.policy.adaptive`);
+* ``"paper"`` — Shape_DNN Algorithm 1 unchanged: an interval sample sized by the modeling
+  strategy, one fit, goal-ordered verification (:mod:`optuna_shape.policy.paper`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from optuna_shape.shape import Shape
+
+__all__ = [
+    "MODES",
+    "Problem",
+    "Training",
+    "Evidence",
+    "Settings",
+    "Train",
+    "Wait",
+    "Stop",
+    "Action",
+    "decide",
+]
+
+MODES = ("adaptive", "paper")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What is being searched: the feasible shapes and the goal.
+
+    Attributes:
+        feasible: shapes that passed screening (size, latency, energy limits), in a fixed order.
+        sizes: size in MB of every feasible shape (tie-breaks, paper's order).
+        costs: the goal's metric per feasible shape (MB, ms or J) for the min-cost goals
+            ``"size"``, ``"latency"``, ``"energy"``; empty for ``"accuracy"`` and ``None`` goals.
+        goal: ``"accuracy"`` (highest), ``"size"``/``"latency"``/``"energy"`` (lowest with the
+            floor), or ``None`` (the whole complying set).
+        min_accuracy: the accuracy floor, in the objective's units, or ``None``.
+    """
+
+    feasible: tuple[Shape, ...]
+    sizes: Mapping[Shape, float]
+    costs: Mapping[Shape, float] = field(default_factory=dict)
+    goal: str | None = "accuracy"
+    min_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class Training:
+    """One finished training: ``value`` is the accuracy, ``None`` when it failed (exception,
+    NaN, stopped as stale)."""
+
+    shape: Shape
+    value: float | None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Every training so far, and the shapes being trained or queued now (one entry per
+    training, so a shape being repeated appears more than once)."""
+
+    trainings: tuple[Training, ...] = ()
+    pending: tuple[Shape, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a policy decides (shared by every worker of a study; stored with its configuration).
+
+    Attributes:
+        mode: ``"adaptive"`` or ``"paper"``.
+        confidence: adaptive: probability the answer must reach — of meeting the floor (min-cost
+            goals) and of being the optimum within tolerance (stopping rule).
+        max_trainings: adaptive: most trainings (repeats and failures included); ``None``: a third
+            of the feasible shapes (at least the initial design plus three).
+        n_initial: adaptive: shapes in the spread initial design.
+        strategy: paper: modeling strategy (``"thorough"``, ``"standard"``, ``"optimistic"``) or
+            the number of shapes to sample.
+        sampling: paper: ``"interval"``, ``"random"`` or ``"wider"``.
+        refit: paper: refit the model after each failed verification.
+        max_attempts: failed trainings of one shape before it is given up.
+        seed: seed of every random choice (random sampling, Monte Carlo draws).
+    """
+
+    mode: str = "adaptive"
+    confidence: float = 0.9
+    max_trainings: int | None = None
+    n_initial: int = 5
+    strategy: str | int = "standard"
+    sampling: str = "interval"
+    refit: bool = True
+    max_attempts: int = 2
+    seed: int | None = 0
+
+
+@dataclass(frozen=True)
+class Train:
+    """Train these shapes (distinct; a trained shape listed again is a repeat training).
+
+    ``stage`` names why (``"initial"``, ``"acquire"``, ``"repeat"`` for adaptive; ``"sample"``,
+    ``"verify"`` for paper); ``predictions`` holds the posterior mean and std of each listed shape
+    when a model exists.
+    """
+
+    shapes: tuple[Shape, ...]
+    stage: str
+    reason: str = ""
+    predictions: Mapping[Shape, tuple[float, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing to start until a running training finishes."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The search is over.
+
+    Attributes:
+        answer: the chosen shape (always a trained one), or ``None`` (nothing complies, or no goal).
+        reason: plain words: why it stopped (``"confident"``, ``"budget"``, …) and what it found.
+        status: ``"answered"``, ``"complying_set"`` (no goal), ``"no_feasible"``,
+            ``"floor_not_reached"``, ``"all_failed"``.
+        confidence: probability the answer is right (see :class:`Settings`), when computed.
+        details: everything a report shows: posterior per shape, noise estimate, next training's
+            expected gain, …; JSON-able.
+    """
+
+    answer: Shape | None
+    reason: str
+    status: str = "answered"
+    confidence: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+Action = Train | Wait | Stop
+
+
+def decide(problem: Problem, evidence: Evidence, settings: Settings) -> Action:
+    """The next action of the search; pure and deterministic for equal inputs."""
+    if settings.mode == "paper":
+        from optuna_shape.policy.paper import decide as paper_decide
+
+        return paper_decide(problem, evidence, settings)
+    if settings.mode == "adaptive":
+        from optuna_shape.policy.adaptive import decide as adaptive_decide
+
+        return adaptive_decide(problem, evidence, settings)
+    raise ValueError(f"mode must be one of {', '.join(MODES)}, got mode={settings.mode!r}")
