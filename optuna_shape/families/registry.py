@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
-__all__ = ["Family", "register_family", "get_family", "list_families"]
+__all__ = ["Family", "register_family", "get_family", "list_families", "meta_param_count"]
 
 Builder = Callable[[int, float, int, int], "nn.Module"]
 """``builder(depth, width, in_channels, num_classes) -> nn.Module``."""
@@ -45,11 +45,42 @@ class Family:
     description: str = ""
 
     def count(self, depth: int, width: float, in_channels: int, num_classes: int) -> int:
-        """Parameter count of a shape: analytic when the family has one, else from a built model."""
+        """Parameter count of a shape: analytic when the family has one, else from a model built
+        on PyTorch's meta device (no memory for weights, so a shape of billions of parameters is
+        counted in milliseconds)."""
         if self.param_count is not None:
             return int(self.param_count(depth, width, in_channels, num_classes))
-        model = self.build(depth, width, in_channels, num_classes)
-        return int(sum(p.numel() for p in model.parameters()))
+        return meta_param_count(self.build, depth, width, in_channels, num_classes)
+
+
+def meta_param_count(build: Builder, depth: int, width: float, in_channels: int,
+                     num_classes: int) -> int:
+    """Exact parameter count of ``build(...)``, built on the meta device (no weight memory).
+
+    Falls back to an ordinary build when the builder cannot run on the meta device (for
+    instance one that moves tensors to a fixed device or reads weight values).
+
+    Raises:
+        ValueError: the model has lazy (uninitialised) parameters, whose count is unknown
+            before a forward pass; give the family an analytic ``param_count`` instead.
+    """
+    import torch
+
+    try:
+        with torch.device("meta"):
+            model = build(depth, width, in_channels, num_classes)
+    except Exception:  # a builder the meta device cannot run: count a real build
+        model = build(depth, width, in_channels, num_classes)
+    total = 0
+    for name, p in model.named_parameters():
+        if isinstance(p, torch.nn.parameter.UninitializedParameter):
+            raise ValueError(
+                f"parameter {name!r} of the model for shape ({depth}, {width}) is lazy "
+                "(e.g. nn.LazyLinear), so its size is unknown before a forward pass; use "
+                "non-lazy layers or register the family with param_count=…"
+            )
+        total += p.numel()
+    return int(total)
 
 
 _REGISTRY: dict[str, Family] = {}
@@ -70,7 +101,7 @@ def register_family(
         >>> import torch.nn as nn
         >>> def mlp(depth, width, in_channels, num_classes):
         ...     h = max(1, round(64 * width))
-        ...     layers = [nn.Flatten(), nn.LazyLinear(h), nn.ReLU()]
+        ...     layers = [nn.Flatten(), nn.Linear(in_channels * 8 * 8, h), nn.ReLU()]  # 8×8 input
         ...     for _ in range(depth - 1):
         ...         layers += [nn.Linear(h, h), nn.ReLU()]
         ...     return nn.Sequential(*layers, nn.Linear(h, num_classes))
