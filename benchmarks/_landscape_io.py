@@ -26,7 +26,7 @@ import optuna
 import torch
 
 import optuna_shape as osh
-from optuna_shape import storage_keys as keys
+from optuna_shape import storage as st
 from optuna_shape.shape import Shape
 
 ROOT = Path(__file__).resolve().parent
@@ -79,7 +79,7 @@ class Landscape:
 
 
 def load_landscapes(min_seeds: int = 2, path: Path = LANDSCAPE_CSV) -> list[Landscape]:
-    """Every task whose full depth × width grid has ``min_seeds`` seeds per shape."""
+    """Every WRN task whose full depth × width grid has ``min_seeds`` seeds per shape."""
     if not path.exists():
         return []
     seeds: dict[str, dict[Shape, dict[int, float]]] = {}
@@ -96,6 +96,8 @@ def load_landscapes(min_seeds: int = 2, path: Path = LANDSCAPE_CSV) -> list[Land
     for task, table in seeds.items():
         depths = sorted({s.depth for s in table})
         widths = sorted({s.width for s in table})
+        if any(d < 10 or (d - 4) % 6 for d in depths):
+            continue  # not a WRN grid (the MLP tasks of search_quality.py)
         grid = [Shape(d, w) for d in depths for w in widths]
         # use only the seeds every shape has, so all shapes are averaged over the same seeds
         common = set.intersection(*(set(table.get(s, {})) for s in grid))
@@ -144,12 +146,7 @@ class TableObjective:
 
 def inject_latency(study: optuna.Study, latency: dict[Shape, float], hw: str) -> None:
     """Store a latency table as the study's screening measurements on hardware ``hw``."""
-    h = keys.hardware_hash(hw)
-    storage, sid = study._storage, study._study_id
-    storage.set_study_system_attr(sid, keys.hardware_name_key(h), hw)
-    for s, ms in latency.items():
-        storage.set_study_system_attr(sid, keys.measurement_key(h, s.key), {"latency_ms": ms})
-    storage.set_study_system_attr(sid, keys.screened_key(h), True)
+    st.store_measurements(study, hw, {s: {"latency_ms": ms} for s, ms in latency.items()})
 
 
 @dataclass

@@ -221,6 +221,57 @@ def default_scenarios(land: Landscape) -> list[Scenario]:
     return out
 
 
+# ------------------------------------------------------------------------------ MLP family --
+MLP_FAMILY = "bench-mlp"
+MLP_UNITS = 64
+"""Hidden units of an MLP shape = ``round(MLP_UNITS × width)`` (at least 1)."""
+
+
+def mlp_units(width: float) -> int:
+    """Hidden units of every hidden layer of an MLP of ``width``."""
+    return max(1, round(MLP_UNITS * width))
+
+
+def mlp_param_count(depth: int, width: float, in_channels: int, num_classes: int) -> int:
+    """Analytic parameter count of :func:`build_mlp` (input = ``in_channels`` features)."""
+    h = mlp_units(width)
+    return (in_channels * h + 3 * h + (depth - 1) * (h * h + 3 * h) + h * num_classes
+            + num_classes)
+
+
+def build_mlp(depth: int, width: float, in_channels: int, num_classes: int):  # noqa: ANN201
+    """A ReLU MLP: ``depth`` hidden layers (linear, batch norm, ReLU) of ``mlp_units(width)``
+    units.
+
+    Inputs are ``(N, in_channels, 1, 1)`` tensors (tabular features stored as 1×1 "images").
+    """
+    from torch import nn
+
+    h = mlp_units(width)
+    layers: list[nn.Module] = [nn.Flatten()]
+    for i in range(depth):
+        layers += [nn.Linear(in_channels if i == 0 else h, h), nn.BatchNorm1d(h), nn.ReLU()]
+    layers.append(nn.Linear(h, num_classes))
+    return nn.Sequential(*layers)
+
+
+def _check_mlp_depth(depth: int) -> None:
+    if depth < 1:
+        raise ValueError(f"MLP depth (hidden layers) must be >= 1, got {depth}")
+
+
+def register_mlp() -> None:
+    """Register the benchmark MLP family (idempotent)."""
+    osh.register_family(MLP_FAMILY, build_mlp, param_count=mlp_param_count,
+                        check_depth=_check_mlp_depth,
+                        description="benchmark MLP (linear-BN-ReLU): depth = hidden layers, "
+                                    "width × 64 units",
+                        overwrite=True)
+
+
+register_mlp()
+
+
 # ------------------------------------------------------------------------------ landscapes --
 def _space_for(depths: Sequence[int], widths: Sequence[float], in_channels: int,
                num_classes: int, image_size: int) -> osh.ShapeSpace:
@@ -303,6 +354,11 @@ def tiny_landscape(n_seeds: int = 3) -> Landscape:
                      _seeded(space, surface, 0.05, n_seeds, 3),
                      {s: _synthetic_latency(s) for s in space.shapes}, "synthetic formula")
 
+
+HELD_OUT_TASKS = ("digits-mlp-noisy", "cancer-mlp")
+"""Real tasks added after the search policy was tuned (reported separately)."""
+MLP_TASKS = {"digits-mlp-noisy": (64, 10), "cancer-mlp": (30, 2)}
+"""Real tasks of the benchmark MLP family: (input features, classes)."""
 
 _TASKS = {  # task name in the CSVs -> (in_channels, num_classes, image_size)
     "digits": (1, 10, 8),
@@ -396,21 +452,29 @@ def load_real_landscapes(min_seeds: int = 3,
             notes.append(f"{task}: incomplete ({len(grid) - len(short)}/{len(grid)} shapes have "
                          f">= {min_seeds} seeds) — skipped")
             continue
-        geo = _task_geometry(task) or _geometry_from_params(params.get(task, {}))
-        if geo is None:
-            notes.append(f"{task}: unknown input geometry — skipped")
-            continue
-        space = _space_for(depths, widths, *geo)
+        if task in MLP_TASKS:
+            feats, classes = MLP_TASKS[task]
+            space = osh.ShapeSpace(MLP_FAMILY, depth=depths, width=widths, in_channels=feats,
+                                   num_classes=classes, image_size=1)
+        else:
+            geo = _task_geometry(task) or _geometry_from_params(params.get(task, {}))
+            if geo is None:
+                notes.append(f"{task}: unknown input geometry — skipped")
+                continue
+            space = _space_for(depths, widths, *geo)
         bad = [s for s, p in params.get(task, {}).items() if space.param_count(s) != p]
         if bad:
             notes.append(f"{task}: analytic params differ from the CSV for {bad[:3]} — skipped")
             continue
         scale = 100.0 if max(max(v) for v in table.values()) <= 1.0 else 1.0
         seeds = {s: np.array(table[s], dtype=float) * scale for s in grid}
-        lat, lat_src = _latency_table(space) if _task_geometry(task) else (None, None)
+        lat, lat_src = (_latency_table(space) if _task_geometry(task) and task not in MLP_TASKS
+                        else (None, None))
+        family = "MLP" if task in MLP_TASKS else "WRN"
         out.append(Landscape(
             f"real-{task}", "real",
-            f"{files[task]}: {len(grid)} shapes ({len(depths)} depths × {len(widths)} widths), "
+            f"{files[task]}: {family}, {len(grid)} shapes ({len(depths)} depths × "
+            f"{len(widths)} widths), "
             f"{min(len(v) for v in seeds.values())}+ seeds, val accuracy",
             space, seeds, lat, lat_src))
     return out, notes

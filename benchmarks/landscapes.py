@@ -1,4 +1,4 @@
-"""Real accuracy landscapes: every shape of a WRN grid trained with several seeds on the CPU.
+"""Real accuracy landscapes: every shape of a grid trained with several seeds on the CPU.
 
 Trains each (task, depth, width, seed) with the project's own trainer
 (:func:`optuna_shape.training.train`, default recipe, fixed epochs) and appends one CSV row to
@@ -6,22 +6,32 @@ Trains each (task, depth, width, seed) with the project's own trainer
 ``task, depth, width, seed, val_accuracy, test_accuracy, params, train_seconds, epochs,
 train_size, diverged``. Accuracies are in percent.
 
-Tasks (both from scikit-learn's bundled 8×8 digits, no download):
+Tasks (all from scikit-learn's bundled datasets, no download). WRN tasks use the grid depth
+10–34 step 6 × width 0.25–2.0 step 0.25 (40 shapes); MLP tasks use the benchmark family
+``bench-mlp`` (registered with ``osh.register_family`` in ``_tables.py``: depth = hidden
+layers 1–8 (linear, batch norm, ReLU), width × 64 = hidden units, width 0.25, 0.5, 0.75, 1,
+1.5, 2; 48 shapes).
 
-* ``digits``: the package's ``load_dataset("digits")`` split (60/20/20, split seed 0).
-* ``digits-hard``: the same split, but the training set is cut to a stratified 400 examples
-  (seed 0) and every image of every split gets fixed Gaussian pixel noise (std 0.3 in [0, 1]
-  pixel units, drawn once with seed 1234) plus one fixed random 3×3 occlusion per image.
-  Lower, noisier accuracies. Defined here, not in the package.
+* ``digits`` (WRN): the package's ``load_dataset("digits")`` split (60/20/20, split seed 0).
+* ``digits-hard`` (WRN): the same split, but the training set is cut to a stratified 400
+  examples (seed 0) and every image of every split gets fixed Gaussian pixel noise (std 0.3 in
+  [0, 1] pixel units, drawn once with seed 1234) plus one fixed random 3×3 occlusion per image.
+  Lower, noisier accuracies.
+* ``digits-mlp-noisy`` (MLP): the ``digits`` split as 64 features, 30 % of the training labels
+  replaced by a uniformly drawn *other* class (drawn once, seed 4321); validation and test
+  labels clean; 20 epochs. Label noise; a different family.
+* ``cancer-mlp`` (MLP): scikit-learn's breast-cancer data (569 × 30 features, 2 classes),
+  60/20/20 stratified split (seed 0), features standardised on the training split; 30 epochs.
+  A different dataset, two classes, a small validation set (114).
 
-The run is resumable: rows already in the CSV are skipped, each row is flushed when written.
-Work is ordered seed-major (every shape of seed 0 for both tasks, then seed 1, ...), so a partial
-file is a complete single-seed landscape early on.
+The tasks are defined here, not in the package. The run is resumable: rows already in the CSV
+are skipped, each row is flushed when written. Work is ordered seed-major within each task
+group, so a partial file is a complete landscape with fewer seeds early on.
 
 Usage::
 
-    PYTHONPATH=. nice -n 10 .venv/bin/python benchmarks/landscapes.py            # full grid
-    PYTHONPATH=. .venv/bin/python benchmarks/landscapes.py --quick               # 4 shapes, 1 seed
+    PYTHONPATH=. nice -n 10 .venv/bin/python benchmarks/landscapes.py --seeds 5   # full grids
+    PYTHONPATH=. .venv/bin/python benchmarks/landscapes.py --quick                # smoke run
 """
 
 from __future__ import annotations
@@ -38,15 +48,24 @@ import torch
 
 import optuna_shape as osh
 from optuna_shape.training import TrainConfig, load_dataset, stratified_split, train
-from optuna_shape.training.datasets import ImageTensorDataset, Splits
+from optuna_shape.training.datasets import DatasetInfo, ImageTensorDataset, Splits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _tables  # noqa: E402  (registers the benchmark MLP family)
 
 DATA = Path(__file__).resolve().parent / "data"
 FIELDS = ["task", "depth", "width", "seed", "val_accuracy", "test_accuracy", "params",
           "train_seconds", "epochs", "train_size", "diverged"]
 DEPTHS = [10, 16, 22, 28, 34]
 WIDTHS = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
-EPOCHS = {"digits": 5, "digits-hard": 8}
+MLP_DEPTHS = [1, 2, 3, 4, 5, 6, 7, 8]
+MLP_WIDTHS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
+EPOCHS = {"digits": 5, "digits-hard": 8, "digits-mlp-noisy": 20, "cancer-mlp": 30}
+FAMILY = {"digits": "wrn", "digits-hard": "wrn", "digits-mlp-noisy": _tables.MLP_FAMILY,
+          "cancer-mlp": _tables.MLP_FAMILY}
 TASKS = tuple(EPOCHS)
+HELD_OUT = ("digits-mlp-noisy", "cancer-mlp")
+"""Tasks added after the search policy was tuned: benchmarks report them separately."""
 
 
 def _noisy(ds: ImageTensorDataset, rng: np.random.Generator, noise_std: float,
@@ -62,15 +81,56 @@ def _noisy(ds: ImageTensorDataset, rng: np.random.Generator, noise_std: float,
                               std=ds.std, scale=ds.scale)
 
 
+def _as_features(ds: ImageTensorDataset) -> ImageTensorDataset:
+    """Images (N, C, H, W) as (N, C·H·W, 1, 1) features, one normalisation per feature."""
+    x = ds.images.float().mul(ds.scale).reshape(len(ds), -1, 1, 1)
+    m = float(np.mean(ds.mean))
+    sd = float(np.mean(ds.std))
+    n = x.shape[1]
+    return ImageTensorDataset(x, ds.labels.clone(), mean=(m,) * n, std=(sd,) * n, scale=1.0)
+
+
+def _flip_labels(ds: ImageTensorDataset, share: float, seed: int) -> ImageTensorDataset:
+    rng = np.random.default_rng(seed)
+    labels = ds.labels.numpy().copy()
+    k = int(round(share * len(labels)))
+    idx = rng.choice(len(labels), size=k, replace=False)
+    labels[idx] = (labels[idx] + rng.integers(1, 10, size=k)) % 10  # another class, uniformly
+    return ImageTensorDataset(ds.images, torch.from_numpy(labels), mean=ds.mean, std=ds.std,
+                              scale=ds.scale)
+
+
+def _cancer() -> Splits:
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    rest, test_idx = stratified_split(y, 0.2, 0)
+    rest_train, rest_val = stratified_split(y[rest], 0.25, 1)
+    train_idx, val_idx = rest[rest_train], rest[rest_val]
+    mean, std = x[train_idx].mean(0), x[train_idx].std(0)
+    feats = torch.from_numpy(x.astype(np.float32)).reshape(len(y), -1, 1, 1)
+    full = ImageTensorDataset(feats, torch.from_numpy(y), mean=tuple(mean), std=tuple(std),
+                              scale=1.0)
+    info = DatasetInfo("breast-cancer", x.shape[1], 2, 1, natural_images=False)
+    return Splits(full.subset(train_idx), full.subset(val_idx), full.subset(test_idx), info)
+
+
 def load_task(task: str) -> Splits:
-    """The splits of a benchmark task (``digits`` or ``digits-hard``), deterministic."""
+    """The splits of a benchmark task (see the module docstring), deterministic."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+    if task == "cancer-mlp":
+        return _cancer()
     splits = load_dataset("digits", seed=0)
     if task == "digits":
         return splits
-    if task != "digits-hard":
-        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
     train_ds = splits.train
     assert isinstance(train_ds, ImageTensorDataset)
+    if task == "digits-mlp-noisy":
+        info = DatasetInfo("digits-features", 64, 10, 1, natural_images=False)
+        return Splits(_flip_labels(_as_features(train_ds), 0.3, 4321),
+                      _as_features(splits.val), _as_features(splits.test),  # type: ignore[arg-type]
+                      info)
     _, keep = stratified_split(train_ds.labels.numpy(), 400 / len(train_ds), seed=0)
     rng = np.random.default_rng(1234)
     return Splits(
@@ -81,9 +141,14 @@ def load_task(task: str) -> Splits:
     )
 
 
-def space() -> osh.ShapeSpace:
-    return osh.ShapeSpace(family="wrn", depth=DEPTHS, width=WIDTHS, in_channels=1, image_size=8,
-                          num_classes=10)
+def space(task: str = "digits") -> osh.ShapeSpace:
+    """The grid of a task: WRN 40 shapes on 8×8 digits, or the 48-shape MLP grid."""
+    if FAMILY[task] == "wrn":
+        return osh.ShapeSpace(family="wrn", depth=DEPTHS, width=WIDTHS, in_channels=1,
+                              image_size=8, num_classes=10)
+    in_ch, classes = (30, 2) if task == "cancer-mlp" else (64, 10)
+    return osh.ShapeSpace(family=_tables.MLP_FAMILY, depth=MLP_DEPTHS, width=MLP_WIDTHS,
+                          in_channels=in_ch, image_size=1, num_classes=classes)
 
 
 def done_rows(path: Path) -> set[tuple[str, int, float, int]]:
@@ -96,21 +161,21 @@ def done_rows(path: Path) -> set[tuple[str, int, float, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per shape (0..n-1)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per shape (0..n-1)")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--out", type=Path, default=DATA / "landscapes.csv")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true",
-                        help="4 shapes, 1 seed, 1 epoch, to benchmarks/data/landscapes_quick.csv")
+                        help="2 shapes per task, 1 seed, 1 epoch, to "
+                             "benchmarks/data/landscapes_quick.csv")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    sp = space()
-    shapes = sp.shapes
+    spaces = {t: space(t) for t in args.tasks}
+    shapes = {t: sp.shapes for t, sp in spaces.items()}
     seeds = range(args.seeds)
     epochs = dict(EPOCHS)
     if args.quick:
-        shapes = [osh.Shape(10, 0.25), osh.Shape(10, 1.0), osh.Shape(16, 0.5),
-                  osh.Shape(16, 1.0)]
+        shapes = {t: sp.shapes[:2] for t, sp in spaces.items()}
         seeds = range(1)
         epochs = {t: 1 for t in epochs}
         if args.out == DATA / "landscapes.csv":
@@ -119,8 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     done = done_rows(args.out)
     new_file = not args.out.exists() or args.out.stat().st_size == 0
     data = {t: load_task(t) for t in args.tasks}
-    todo = [(t, s, seed) for seed in seeds for t in args.tasks for s in shapes
+    # cheap MLP tasks first, then seed-major (a partial file is a complete landscape early on)
+    todo = [(t, s, seed) for seed in seeds for t in args.tasks for s in shapes[t]
             if (t, s.depth, float(s.width), seed) not in done]
+    todo.sort(key=lambda x: (FAMILY[x[0]] == "wrn", x[2]))
     print(f"{len(done)} rows already in {args.out}; {len(todo)} trainings to go", flush=True)
     with args.out.open("a", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS)
@@ -129,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             fh.flush()
         t0 = time.perf_counter()
         for i, (task, shape, seed) in enumerate(todo, 1):
+            sp = spaces[task]
             torch.manual_seed(seed)
             model = sp.build(shape)
             cfg = TrainConfig(epochs=epochs[task], seed=seed, threads=args.threads)
