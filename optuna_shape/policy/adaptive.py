@@ -1,0 +1,512 @@
+"""The adaptive policy: a noise-aware sequential search on a posterior over every feasible shape.
+
+Each call refits :class:`~optuna_shape.posterior.ShapePosterior` (GP with an integrated Eq. 2
+linear mean and a heteroscedastic seed-noise model) from every successful training and returns
+one action. Choices, in order:
+
+1. **No feasible shape** → ``Stop(status="no_feasible")``. **No goal** → the whole complying set:
+   the modeling strategy's interval sample (as the paper sizes it) is trained, then
+   ``Stop(status="complying_set")`` with P(accuracy ≥ floor) per shape in the details.
+2. **Budget**: ``max_trainings`` (default ``max(n_initial + 3, ceil(n_feasible / 3))``) counts
+   every training, repeats and failures included. When finished + running trainings reach it,
+   the policy waits for the running ones, then stops with the best answer it can justify.
+3. **Initial design**: ``n_initial`` shapes spread over the feasible grid by greedy maximin in
+   the scaled ``(log depth, log width)`` square, starting from the shape nearest the centre
+   (ties broken by ``seed``); all not yet trained or running are proposed at once.
+4. **Planned repeat**: once the design is trained and no shape has two successful trainings,
+   the best-measured shape (min-cost goals: the cheapest one measured at or above the floor) is
+   trained again, so the noise is estimated from evidence, not only from the prior.
+5. **Acquisition** (one shape per call; running trainings are fantasised at their posterior mean
+   — kriging believer — so parallel workers get distinct shapes):
+
+   * ``"accuracy"``: augmented expected improvement on the latent accuracy over the best
+     posterior mean of the trained shapes, ``EI · (1 − σ_n / sqrt(s² + σ_n²))`` (Huang et al.
+     2006): trained shapes may be proposed again (that is how repeats happen) but lose value as
+     their posterior std shrinks. With a floor, shapes are weighted by P(f ≥ floor).
+   * ``"size"``/``"latency"``/``"energy"``: expected saving ``P(f ≥ floor) · log(C / cost)``
+     over shapes cheaper than the current answer (``C`` its cost; with no answer yet, twice the
+     largest cost); trained shapes qualify while borderline (P above ``1 − confidence`` and not
+     yet an answer), and the answer itself while P(f ≥ floor) < 0.99, valued by the saving lost
+     if it were wrong. Candidates are never dropped on a point prediction.
+
+6. **Answer**, always a trained shape whose own measured mean meets the floor:
+   ``"accuracy"``: the highest posterior mean (with a floor: among those with
+   P(f ≥ floor) ≥ ``confidence``); min-cost goals: the cheapest with P(f ≥ floor) ≥
+   ``confidence``.
+7. **Stopping rule**, Monte Carlo over 256 joint posterior draws (seeded): ``"accuracy"``:
+   P(f(answer) ≥ max f − tol) over the plausible shapes, ``tol`` the estimated noise std of the
+   answer; min-cost: P(answer meets the floor and no cheaper shape has f ≥ floor + tol). Stops
+   when this reaches ``confidence`` (after the initial design and the planned repeat), or at the
+   budget.
+
+Failures (``value=None``) count towards ``max_attempts`` per shape; a shape that failed that
+often is never proposed again. When no training has succeeded and the initial design's shapes
+are all given up (or the budget is spent) the search stops with ``status="all_failed"``.
+
+Deterministic: the same inputs give the same action (every random choice is seeded from
+``settings.seed`` and the number of trainings).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import norm
+
+from optuna_shape.policy import Action, Evidence, Problem, Settings, Stop, Train, Wait
+from optuna_shape.posterior import ShapePosterior
+from optuna_shape.shape import Shape
+
+__all__ = ["decide", "default_max_trainings", "initial_design"]
+
+MIN_COST_GOALS = ("size", "latency", "energy")
+N_DRAWS = 256
+MAX_PLAUSIBLE = 200
+MAX_REPEATS = 6  # most successful trainings of one shape the acquisition asks for
+_ANSWER_REPEAT_UNTIL = 0.99
+
+
+def default_max_trainings(n_feasible: int, n_initial: int) -> int:
+    """``max(n_initial + 3, ceil(n_feasible / 3))``, at most ``2 n_feasible``."""
+    return min(max(n_initial + 3, math.ceil(n_feasible / 3)), max(2 * n_feasible, 1))
+
+
+def _scaled(shapes: Sequence[Shape]) -> np.ndarray:
+    arr = np.log(np.array([tuple(s) for s in shapes], dtype=float).reshape(-1, 2))
+    lo, hi = arr.min(axis=0), arr.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return (arr - lo) / span
+
+
+def initial_design(feasible: Sequence[Shape], n: int, seed: int | None = 0,
+                   exclude: Sequence[Shape] = ()) -> list[Shape]:
+    """``n`` shapes spread over ``feasible`` by greedy maximin in the scaled
+    ``(log depth, log width)`` square, starting nearest the centre; the order of the result is
+    the order of the picks, so a longer design extends a shorter one. Shapes in ``exclude`` are
+    counted as already picked (they repel) but not returned."""
+    feasible = list(feasible)
+    if not feasible or n <= 0:
+        return []
+    x = _scaled(feasible)
+    rng = np.random.default_rng(0 if seed is None else seed)
+    tie = rng.random(len(feasible)) * 1e-9
+    index = {s: i for i, s in enumerate(feasible)}
+    chosen = [index[s] for s in exclude if s in index]
+    picks: list[int] = []
+    if not chosen:
+        centre = x.mean(axis=0)
+        first = int(np.argmin(((x - centre) ** 2).sum(1) + tie))
+        picks.append(first)
+        chosen.append(first)
+    dmin = np.min(((x[:, None, :] - x[None, chosen, :]) ** 2).sum(-1), axis=1)
+    while len(picks) < min(n, len(feasible) - len(set(chosen)) + len(picks)):
+        nxt = int(np.argmax(dmin + tie))
+        if dmin[nxt] <= 0:
+            break
+        picks.append(nxt)
+        dmin = np.minimum(dmin, ((x - x[nxt]) ** 2).sum(1))
+    return [feasible[i] for i in picks[:n]]
+
+
+@dataclass
+class _Ledger:
+    """What the trainings so far say, per shape."""
+
+    values: dict[Shape, list[float]] = field(default_factory=dict)
+    failures: dict[Shape, int] = field(default_factory=dict)
+    pending: dict[Shape, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, evidence: Evidence) -> _Ledger:
+        led = cls()
+        for t in evidence.trainings:
+            if t.value is None or not math.isfinite(float(t.value)):
+                led.failures[t.shape] = led.failures.get(t.shape, 0) + 1
+            else:
+                led.values.setdefault(t.shape, []).append(float(t.value))
+        for s in evidence.pending:
+            led.pending[s] = led.pending.get(s, 0) + 1
+        return led
+
+    def count(self, s: Shape) -> int:
+        return len(self.values.get(s, ()))
+
+    def mean(self, s: Shape) -> float:
+        return float(np.mean(self.values[s]))
+
+    def given_up(self, s: Shape, max_attempts: int) -> bool:
+        return self.count(s) == 0 and self.failures.get(s, 0) >= max_attempts
+
+
+def _rng(settings: Settings, evidence: Evidence) -> np.random.Generator:
+    return np.random.default_rng([0 if settings.seed is None else int(settings.seed) & 0xFFFFFFFF,
+                                  len(evidence.trainings), len(evidence.pending)])
+
+
+def _key(s: Shape) -> list[float]:
+    return [int(s.depth), float(s.width)]
+
+
+def decide(problem: Problem, evidence: Evidence, settings: Settings) -> Action:
+    """The adaptive policy's next action (see the module docstring)."""
+    return _Decision(problem, evidence, settings).run()
+
+
+class _Decision:
+    def __init__(self, problem: Problem, evidence: Evidence, settings: Settings) -> None:
+        self.p, self.e, self.s = problem, evidence, settings
+        self.feasible = list(problem.feasible)
+        self.index = {s: i for i, s in enumerate(self.feasible)}
+        self.led = _Ledger.of(evidence)
+        self.n_done = len(evidence.trainings)
+        self.n_pending = len(evidence.pending)
+        self.conf = float(settings.confidence)
+        self.floor = problem.min_accuracy
+        n_init = max(1, int(settings.n_initial))
+        self.n_initial = min(n_init, len(self.feasible))
+        self.max_tr = (settings.max_trainings if settings.max_trainings is not None
+                       else default_max_trainings(len(self.feasible), n_init))
+        self.goal = problem.goal
+        if self.goal is not None and self.goal not in ("accuracy", *MIN_COST_GOALS):
+            raise ValueError(f"unknown goal {self.goal!r}")
+
+    # --------------------------------------------------------------- helpers
+    def cost(self, s: Shape) -> float:
+        c = self.p.costs.get(s) if self.p.costs else None
+        if c is None:
+            c = self.p.sizes.get(s, float(s.depth) * float(s.width) ** 2)
+        return float(c)
+
+    def proposable(self, s: Shape) -> bool:
+        return s in self.index and not self.led.given_up(s, self.s.max_attempts)
+
+    def trained(self) -> list[Shape]:
+        return [s for s in self.led.values if s in self.index] + [
+            s for s in self.led.values if s not in self.index]
+
+    def budget_room(self) -> int:
+        return self.max_tr - self.n_done - self.n_pending
+
+    def wait_or(self, action: Stop) -> Action:
+        if self.n_pending:
+            return Wait(f"{self.n_pending} running training(s) must finish before the search "
+                        f"can stop ({action.reason})")
+        return action
+
+    # --------------------------------------------------------------- main
+    def run(self) -> Action:
+        if not self.feasible:
+            return Stop(None, "no shape passes the size/latency/energy limits", "no_feasible",
+                        details={"reason_code": "no_feasible", "max_trainings": 0})
+        if self.goal is None:
+            return self.complying_set()
+        if self.goal in MIN_COST_GOALS and self.floor is None:
+            return self.cheapest_without_floor()
+        n_success = sum(len(v) for v in self.led.values.values())
+        if n_success == 0:
+            return self.no_success_yet()
+        if self.budget_room() <= 0 and self.n_pending == 0 and self.n_done >= self.max_tr:
+            return self.final("budget")
+        design = initial_design(self.feasible, self.n_initial, self.s.seed)
+        todo = [s for s in design if self.led.count(s) == 0 and s not in self.led.pending
+                and self.proposable(s)]
+        if todo:
+            room = self.budget_room()
+            if room <= 0:
+                return self.wait_or(self.final("budget"))
+            return Train(tuple(todo[:room]), "initial",
+                         f"spread initial design ({len(design)} shapes)")
+        post = self.fit()
+        if self.budget_room() <= 0:
+            return self.wait_or(self.final("budget", post))
+        distinct = [s for s in self.led.values if s in self.index]
+        if len(distinct) < min(2, len(self.feasible)):
+            extra = self.extend_design()
+            if extra:
+                return Train((extra[0],), "initial", "spread design: too few successful shapes")
+        if not any(len(v) >= 2 for v in self.led.values.values()) and not any(
+                self.led.count(s) >= 1 for s in self.led.pending):
+            rep = self.planned_repeat()
+            if rep is not None:
+                return self.train_one(post, rep, "repeat",
+                                      "planned repeat of the best-measured shape: seed noise "
+                                      "from evidence")
+        answer, prob, gain, pick, why = self.evaluate(post)
+        if answer is not None and prob >= self.conf:
+            return self.wait_or(self.final("confident", post))
+        if pick is None:
+            if self.n_pending:
+                return Wait("no useful shape to start until a running training finishes")
+            return self.final("exhausted", post)
+        stage = "repeat" if self.led.count(pick) > 0 else "acquire"
+        return self.train_one(post, pick, stage, why)
+
+    # --------------------------------------------------------------- stages
+    def no_success_yet(self) -> Action:
+        given_up = sum(1 for s in self.feasible if self.led.given_up(s, self.s.max_attempts))
+        if (given_up >= self.n_initial or given_up >= len(self.feasible)
+                or self.n_done >= self.max_tr):
+            if self.n_pending:
+                return Wait("every training so far failed; waiting for the running ones")
+            return Stop(None, f"every training failed ({self.n_done} trainings, {given_up} "
+                        f"shapes given up after {self.s.max_attempts} attempts)", "all_failed",
+                        details={"reason_code": "all_failed", "max_trainings": self.max_tr,
+                                 "trainings": self.n_done})
+        if self.budget_room() <= 0:
+            return Wait("waiting for running trainings")
+        design = initial_design(self.feasible, self.n_initial, self.s.seed)
+        todo = [s for s in design if s not in self.led.pending and self.proposable(s)]
+        lost = sum(1 for s in design if not self.proposable(s))
+        if lost:
+            todo += [s for s in self.extend_design(lost) if s not in self.led.pending]
+        if not todo:
+            return Wait("the initial design is being trained")
+        return Train(tuple(todo[: self.budget_room()]), "initial",
+                     f"spread initial design ({len(design)} shapes)")
+
+    def extend_design(self, k: int = 1) -> list[Shape]:
+        """More maximin picks, away from every trained, running and given-up shape."""
+        taken = [s for s in self.feasible if self.led.count(s) or s in self.led.pending
+                 or self.led.failures.get(s)]
+        more = initial_design(self.feasible, k, self.s.seed, exclude=taken)
+        return [s for s in more if self.proposable(s)]
+
+    def planned_repeat(self) -> Shape | None:
+        tr = [s for s in self.led.values if s in self.index and s not in self.led.pending]
+        if not tr:
+            return None
+        if self.goal in MIN_COST_GOALS and self.floor is not None:
+            ok = [s for s in tr if self.led.mean(s) >= self.floor]
+            if ok:
+                return min(ok, key=lambda s: (self.cost(s), -self.led.mean(s)))
+        return max(tr, key=lambda s: self.led.mean(s))
+
+    def cheapest_without_floor(self) -> Action:
+        cheapest = min(self.feasible, key=lambda s: (self.cost(s), s))
+        if self.led.count(cheapest):
+            return self.wait_or(Stop(cheapest, "no accuracy floor: the cheapest feasible shape "
+                                     "is the answer", "answered", 1.0,
+                                     {"reason_code": "no_floor", "max_trainings": self.max_tr}))
+        if cheapest in self.led.pending:
+            return Wait("training the cheapest feasible shape")
+        if not self.proposable(cheapest):
+            return Stop(None, "the cheapest feasible shape failed every attempt", "all_failed",
+                        details={"reason_code": "all_failed", "max_trainings": self.max_tr})
+        return Train((cheapest,), "initial", "no accuracy floor: train the cheapest shape")
+
+    def complying_set(self) -> Action:
+        from optuna_shape.modeling_strategy import choose_shapes
+
+        plan = choose_shapes(self.feasible, self.s.strategy, "interval", self.s.seed)
+        plan = plan[: max(1, self.max_tr if self.s.max_trainings is not None else len(plan))]
+        todo = [s for s in plan if self.led.count(s) == 0 and s not in self.led.pending
+                and self.proposable(s)]
+        if todo and self.n_done + self.n_pending < max(self.max_tr, len(plan)):
+            return Train(tuple(todo), "initial", f"complying set: {len(plan)} spread shapes")
+        if self.n_pending:
+            return Wait("the complying set's shapes are being trained")
+        if not self.led.values:
+            return Stop(None, "every training failed", "all_failed",
+                        details={"reason_code": "all_failed", "max_trainings": self.max_tr})
+        post = self.fit()
+        details = self.details(post, "complying_set", None)
+        if self.floor is not None:
+            mean, std = post.predict(self.feasible)
+            p = norm.sf((self.floor - mean) / std)
+            details["p_floor"] = [float(v) for v in p]
+            details["complying"] = [_key(s) for s, pv in zip(self.feasible, p, strict=True)
+                                    if pv >= self.conf]
+        return Stop(None, f"complying set from {self.n_done} trainings", "complying_set",
+                    None, details)
+
+    # --------------------------------------------------------------- model
+    def fit(self) -> ShapePosterior:
+        shapes, values = [], []
+        for s, vs in self.led.values.items():
+            shapes += [s] * len(vs)
+            values += vs
+        return ShapePosterior(self.feasible).fit(shapes, values)
+
+    def train_one(self, post: ShapePosterior, s: Shape, stage: str, why: str) -> Train:
+        m, sd = post.predict([s])
+        return Train((s,), stage, why, {s: (float(m[0]), float(sd[0]))})
+
+    def eligible(self, s: Shape, p_floor: float) -> bool:
+        if self.floor is None:
+            return True
+        return self.led.mean(s) >= self.floor and p_floor >= self.conf
+
+    def evaluate(self, post: ShapePosterior
+                 ) -> tuple[Shape | None, float, float, Shape | None, str]:
+        """(answer, its confidence, expected gain of the next training, next shape, why)."""
+        if self.goal == "accuracy":
+            return self.evaluate_accuracy(post)
+        return self.evaluate_min_cost(post)
+
+    def _p_floor(self, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        if self.floor is None:
+            return np.ones_like(mean)
+        return norm.sf((self.floor - mean) / np.maximum(std, 1e-12))
+
+    def answer_accuracy(self, mean: np.ndarray, pf: np.ndarray) -> Shape | None:
+        tr = [s for s in self.led.values if s in self.index]
+        ok = [s for s in tr if self.eligible(s, float(pf[self.index[s]]))]
+        return max(ok, key=lambda s: (mean[self.index[s]], -self.cost(s)), default=None)
+
+    def evaluate_accuracy(self, post: ShapePosterior
+                          ) -> tuple[Shape | None, float, float, Shape | None, str]:
+        mean, std = post.predict(self.feasible)
+        pf = self._p_floor(mean, std)
+        answer = self.answer_accuracy(mean, pf)
+        prob = self.p_optimal(post, mean, std, answer) if answer is not None else 0.0
+        # acquisition, with running trainings fantasised
+        fpost = post.with_fantasies(list(self.e.pending)) if self.n_pending else post
+        fmean, fstd = fpost.predict(self.feasible) if self.n_pending else (mean, std)
+        trained = [self.index[s] for s in self.led.values if s in self.index]
+        trained += [self.index[s] for s in self.led.pending if s in self.index]
+        best = float(np.max(fmean[trained])) if trained else float(np.max(fmean))
+        sn = post.noise_std(self.feasible)
+        z = (fmean - best) / fstd
+        ei = fstd * (z * norm.cdf(z) + norm.pdf(z))
+        ei *= 1.0 - sn / np.sqrt(fstd**2 + sn**2)
+        ei *= self._p_floor(fmean, fstd)
+        gain = float(np.max(ei))
+        ok = np.array([self.proposable(s) and s not in self.led.pending
+                       and self.led.count(s) < MAX_REPEATS for s in self.feasible])
+        if not ok.any():
+            return answer, prob, gain, None, ""
+        i = int(np.argmax(np.where(ok, ei, -np.inf)))
+        s = self.feasible[i]
+        why = (f"expected improvement {ei[i]:.3g} (posterior {fmean[i]:.4g} ± {fstd[i]:.2g}, "
+               f"best trained {best:.4g})")
+        return answer, prob, gain, s, why
+
+    def plausible(self, mean: np.ndarray, std: np.ndarray, answer: Shape) -> list[int]:
+        a = self.index[answer]
+        ucb = mean + 3.0 * std
+        cand = np.flatnonzero(ucb >= mean[a] - 3.0 * std[a])
+        cand = cand[np.argsort(-ucb[cand])][:MAX_PLAUSIBLE]
+        return sorted(set(cand.tolist()) | {a})
+
+    def p_optimal(self, post: ShapePosterior, mean: np.ndarray, std: np.ndarray,
+                  answer: Shape) -> float:
+        idx = self.plausible(mean, std, answer)
+        draws = post.sample([self.feasible[i] for i in idx], N_DRAWS, _rng(self.s, self.e))
+        a = idx.index(self.index[answer])
+        tol = float(post.noise_std([answer])[0])
+        return float(np.mean(draws[:, a] >= draws.max(axis=1) - tol))
+
+    def answer_min_cost(self, pf: np.ndarray) -> Shape | None:
+        tr = [s for s in self.led.values if s in self.index]
+        ok = [s for s in tr if self.eligible(s, float(pf[self.index[s]]))]
+        return min(ok, key=lambda s: (self.cost(s), -self.led.mean(s)), default=None)
+
+    def p_cheapest(self, post: ShapePosterior, mean: np.ndarray, std: np.ndarray,
+                   answer: Shape) -> float:
+        assert self.floor is not None
+        a = self.index[answer]
+        tol = float(post.noise_std([answer])[0])
+        ca = self.cost(answer)
+        p_hi = norm.sf((self.floor + tol - mean) / np.maximum(std, 1e-12))
+        cheaper = [i for i, s in enumerate(self.feasible) if self.cost(s) < ca and p_hi[i] > 1e-3]
+        cheaper = sorted(cheaper, key=lambda i: -p_hi[i])[:MAX_PLAUSIBLE]
+        idx = [a] + cheaper
+        draws = post.sample([self.feasible[i] for i in idx], N_DRAWS, _rng(self.s, self.e))
+        ok = draws[:, 0] >= self.floor
+        if cheaper:
+            ok &= np.all(draws[:, 1:] < self.floor + tol, axis=1)
+        return float(np.mean(ok))
+
+    def evaluate_min_cost(self, post: ShapePosterior
+                          ) -> tuple[Shape | None, float, float, Shape | None, str]:
+        mean, std = post.predict(self.feasible)
+        pf = self._p_floor(mean, std)
+        answer = self.answer_min_cost(pf)
+        prob = self.p_cheapest(post, mean, std, answer) if answer is not None else 0.0
+        fpost = post.with_fantasies(list(self.e.pending)) if self.n_pending else post
+        fmean, fstd = fpost.predict(self.feasible) if self.n_pending else (mean, std)
+        fpf = self._p_floor(fmean, fstd)
+        costs = np.array([self.cost(s) for s in self.feasible])
+        c_ref = self.cost(answer) if answer is not None else 2.0 * float(costs.max())
+        score = np.full(len(self.feasible), -np.inf)
+        for i, s in enumerate(self.feasible):
+            if not self.proposable(s) or s in self.led.pending:
+                continue
+            n = self.led.count(s)
+            if s == answer:
+                if fpf[i] < _ANSWER_REPEAT_UNTIL and n < MAX_REPEATS:
+                    nxt = [c for c in costs if c > costs[i]]
+                    c_next = min(nxt) if nxt else 2.0 * float(costs.max())
+                    score[i] = (1.0 - fpf[i]) * math.log(c_next / costs[i])
+                continue
+            if costs[i] >= c_ref:
+                continue
+            if n > 0 and (fpf[i] <= 1.0 - self.conf or n >= MAX_REPEATS):
+                continue
+            score[i] = fpf[i] * math.log(c_ref / costs[i])
+        gain = float(np.max(score)) if np.isfinite(score).any() else 0.0
+        if not np.isfinite(score).any():
+            return answer, prob, 0.0, None, ""
+        i = int(np.argmax(score))
+        s = self.feasible[i]
+        if s == answer:
+            why = (f"repeat the answer: P(accuracy ≥ floor) = {fpf[i]:.2f}, "
+                   f"measured {self.led.mean(s):.4g} over {self.led.count(s)} training(s)")
+        elif self.led.count(s):
+            why = (f"repeat a borderline candidate: P(accuracy ≥ floor) = {fpf[i]:.2f}, "
+                   f"measured {self.led.mean(s):.4g} over {self.led.count(s)} training(s)")
+        else:
+            why = (f"expected saving {score[i]:.3g} (log cost): P(accuracy ≥ floor) = "
+                   f"{fpf[i]:.2f} at {costs[i] / c_ref:.2f}× the reference cost")
+        return answer, prob, gain, s, why
+
+    # --------------------------------------------------------------- results
+    def details(self, post: ShapePosterior | None, code: str, gain: float | None
+                ) -> dict:
+        out: dict = {"reason_code": code, "max_trainings": self.max_tr,
+                     "trainings": self.n_done, "expected_gain": gain,
+                     "shapes": [_key(s) for s in self.feasible]}
+        if post is not None:
+            mean, std = post.predict(self.feasible)
+            out["posterior_mean"] = [float(v) for v in mean]
+            out["posterior_std"] = [float(v) for v in std]
+            out["noise"] = post.noise_.as_dict()
+            out["noise_std"] = [float(v) for v in post.noise_std(self.feasible)]
+        out["measured"] = [{"shape": _key(s), "mean": self.led.mean(s),
+                            "count": self.led.count(s)} for s in self.led.values]
+        out["failed"] = [{"shape": _key(s), "count": c} for s, c in self.led.failures.items()]
+        return out
+
+    def final(self, code: str, post: ShapePosterior | None = None) -> Stop:
+        if post is None:
+            post = self.fit()
+        answer, prob, gain, _, _ = self.evaluate(post)
+        details = self.details(post, code, gain)
+        unit = "points" if post.unit_scale_ == 1.0 else "(fraction)"
+        noise = post.noise_
+        words = {"confident": f"confident (P = {prob:.2f} ≥ {self.conf:g})",
+                 "budget": f"budget of {self.max_tr} trainings spent (P = {prob:.2f})",
+                 "exhausted": f"no useful training left (P = {prob:.2f})"}[code]
+        next_gain = (f"next training's expected improvement {gain:.3g} {unit}"
+                     if self.goal == "accuracy" else
+                     f"next training's expected saving {gain:.3g} (log cost)")
+        noise_words = f"seed noise std ≈ {noise.sigma0:.3g} {unit} (median-size shape)"
+        if answer is None:
+            status = "floor_not_reached"
+            what = (f"no trained shape reaches accuracy ≥ {self.floor:g} with P ≥ "
+                    f"{self.conf:g} and a measured mean at or above it")
+            details["confidence_rule"] = self.conf
+            return Stop(None, f"stopped: {words}; {what}; {noise_words}; {next_gain}",
+                        status, None, details)
+        m = self.led.mean(answer)
+        what = (f"answer {answer} measured {m:.4g} over {self.led.count(answer)} training(s)")
+        if self.goal == "accuracy":
+            sure = f"P(within noise of the best feasible shape) = {prob:.2f}"
+        else:
+            sure = f"P(meets the floor and nothing cheaper does) = {prob:.2f}"
+        details["answer_probability"] = prob
+        return Stop(answer, f"stopped: {words}; {what}; {sure}; {noise_words}; {next_gain}",
+                    "answered", prob, details)

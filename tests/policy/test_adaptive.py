@@ -1,0 +1,223 @@
+"""The adaptive policy, on synthetic landscapes without Optuna."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from optuna_shape.policy import Evidence, Problem, Settings, Stop, Train, Training, Wait, decide
+from optuna_shape.policy.adaptive import default_max_trainings, initial_design
+from optuna_shape.posterior import ShapePosterior
+from optuna_shape.shape import Shape
+
+GRID = tuple(Shape(d, w) for d in (10, 16, 22, 28, 34) for w in (0.25, 0.5, 1.0, 1.5, 2.0, 3.0))
+SIZES = {s: s.depth * s.width**2 * 0.01 for s in GRID}
+
+
+def surface(s: Shape) -> float:
+    return 97.0 - 2.0 / s.width - 30.0 / s.depth
+
+
+def problem(goal: str | None = "accuracy", floor: float | None = None,
+            shapes: tuple[Shape, ...] = GRID) -> Problem:
+    costs = {s: SIZES[s] for s in shapes} if goal in ("size", "latency", "energy") else {}
+    return Problem(shapes, {s: SIZES[s] for s in shapes}, costs, goal, floor)
+
+
+def simulate(prob: Problem, sett: Settings, noise: float = 0.5, seed: int = 0,
+             scale: float = 1.0, fail: set[Shape] = frozenset()
+             ) -> tuple[Stop, list[Training], list[object]]:
+    rng = np.random.default_rng(seed)
+    trainings: list[Training] = []
+    actions: list[object] = []
+    for _ in range(200):
+        act = decide(prob, Evidence(tuple(trainings)), sett)
+        actions.append(act)
+        if isinstance(act, Stop):
+            return act, trainings, actions
+        assert isinstance(act, Train), act
+        for s in act.shapes:
+            v = None if s in fail else (surface(s) + rng.normal(0, noise)) * scale
+            trainings.append(Training(s, v))
+    raise AssertionError("no stop")
+
+
+def test_no_feasible() -> None:
+    act = decide(problem(shapes=()), Evidence(), Settings())
+    assert isinstance(act, Stop) and act.status == "no_feasible" and act.answer is None
+
+
+def test_initial_design_is_spread_and_deterministic() -> None:
+    act = decide(problem(), Evidence(), Settings())
+    assert isinstance(act, Train) and act.stage == "initial"
+    assert len(act.shapes) == 5 and len(set(act.shapes)) == 5
+    assert act.shapes == decide(problem(), Evidence(), Settings()).shapes
+    depths = {s.depth for s in act.shapes}
+    widths = {s.width for s in act.shapes}
+    assert {10, 34} <= depths and {0.25, 3.0} <= widths
+    assert initial_design(GRID, 7)[:5] == initial_design(GRID, 5)
+
+
+def test_initial_design_skips_pending_and_trained() -> None:
+    design = initial_design(GRID, 5)
+    ev = Evidence((Training(design[0], 90.0),), pending=(design[1],))
+    act = decide(problem(), ev, Settings())
+    assert isinstance(act, Train) and set(act.shapes) == set(design[2:])
+
+
+def test_accuracy_search_stops_and_answers_a_trained_shape() -> None:
+    stop, trainings, actions = simulate(problem(), Settings())
+    assert stop.status == "answered"
+    assert stop.answer in {t.shape for t in trainings}
+    assert len(trainings) <= default_max_trainings(len(GRID), 5)
+    stages = [a.stage for a in actions if isinstance(a, Train)]
+    assert stages[0] == "initial" and stages[1] == "repeat"
+    best = max(GRID, key=surface)
+    assert surface(best) - surface(stop.answer) < 1.0
+    json.dumps(stop.details)
+    d = stop.details
+    assert len(d["posterior_mean"]) == len(GRID) == len(d["posterior_std"])
+    for key in ("noise", "reason_code", "expected_gain", "max_trainings", "measured"):
+        assert key in d
+    assert "P =" in stop.reason
+
+
+def test_confident_stop_fires_before_the_budget_on_an_easy_landscape() -> None:
+    stop, trainings, _ = simulate(problem(), Settings(max_trainings=30), noise=0.05)
+    assert stop.details["reason_code"] == "confident"
+    assert stop.confidence is not None and stop.confidence >= 0.9
+    assert len(trainings) < 30
+
+
+def test_budget_stop_and_wait_with_pending() -> None:
+    sett = Settings(max_trainings=7)
+    stop, trainings, _ = simulate(problem("size", 95.0), sett, noise=1.0)
+    assert len(trainings) <= 7
+    assert stop.details["max_trainings"] == 7
+    # pending trainings that reach the budget: wait for them, do not stop
+    design = initial_design(GRID, 5)
+    ev = Evidence(tuple(Training(s, surface(s)) for s in design), pending=(GRID[3], GRID[4]))
+    assert isinstance(decide(problem("size", 95.0), ev, sett), Wait)
+
+
+@pytest.mark.parametrize("floor", [93.0, 94.5, 95.5])
+def test_min_size_answer_meets_floor_on_its_own_measurements(floor: float) -> None:
+    sett = Settings()
+    for seed in range(3):
+        stop, trainings, _ = simulate(problem("size", floor), sett, noise=0.5, seed=seed)
+        if stop.answer is None:
+            assert stop.status == "floor_not_reached"
+            continue
+        own = [t.value for t in trainings if t.shape == stop.answer]
+        assert np.mean(own) >= floor
+        assert stop.details["answer_probability"] == stop.confidence
+
+
+def test_repeats_happen_near_the_floor() -> None:
+    floor = surface(Shape(22, 1.0)) + 0.05  # a borderline shape sits on the floor
+    repeats = 0
+    for seed in range(3):
+        _, trainings, _ = simulate(problem("size", floor), Settings(), noise=0.6, seed=seed)
+        counts: dict[Shape, int] = {}
+        for t in trainings:
+            counts[t.shape] = counts.get(t.shape, 0) + 1
+        near = [s for s, c in counts.items() if c >= 2 and abs(surface(s) - floor) < 1.5]
+        repeats += len(near)
+    assert repeats >= 3
+
+
+def test_pending_shapes_give_distinct_proposals() -> None:
+    design = initial_design(GRID, 5)
+    trainings = tuple(Training(s, surface(s)) for s in design) + (Training(design[0], 95.0),)
+    pending: list[Shape] = []
+    for _ in range(4):
+        act = decide(problem(), Evidence(trainings, tuple(pending)), Settings())
+        assert isinstance(act, Train) and len(act.shapes) == 1
+        assert act.shapes[0] not in pending
+        assert act.predictions and act.shapes[0] in act.predictions
+        pending.append(act.shapes[0])
+    assert len(set(pending)) == 4
+
+
+def test_failures_count_towards_max_attempts() -> None:
+    bad = initial_design(GRID, 5)[0]
+    stop, trainings, _ = simulate(problem(), Settings(), fail={bad})
+    assert sum(t.shape == bad for t in trainings) == 2
+    assert stop.status == "answered" and stop.answer != bad
+
+
+def test_all_failed() -> None:
+    stop, trainings, _ = simulate(problem(), Settings(), fail=set(GRID))
+    assert stop.status == "all_failed" and stop.answer is None
+    assert len(trainings) <= default_max_trainings(len(GRID), 5)
+
+
+@pytest.mark.parametrize("goal,floor", [("accuracy", None), ("size", 94.5)])
+def test_fraction_and_percent_units_decide_alike(goal: str, floor: float | None) -> None:
+    s1, t1, _ = simulate(problem(goal, floor), Settings(), seed=5)
+    s2, t2, _ = simulate(problem(goal, floor / 100 if floor else None), Settings(), seed=5,
+                         scale=0.01)
+    assert s1.answer == s2.answer
+    assert [t.shape for t in t1][:8] == [t.shape for t in t2][:8]
+    assert s2.details["noise"]["unit_scale"] == 0.01
+
+
+def test_no_goal_gives_the_complying_set() -> None:
+    stop, trainings, _ = simulate(problem(None, 94.0), Settings())
+    assert stop.status == "complying_set" and stop.answer is None
+    assert len(stop.details["p_floor"]) == len(GRID)
+
+
+def test_min_cost_without_floor_trains_the_cheapest() -> None:
+    stop, trainings, _ = simulate(problem("size", None), Settings())
+    assert stop.answer == min(GRID, key=lambda s: SIZES[s]) and len(trainings) == 1
+
+
+def test_deterministic() -> None:
+    design = initial_design(GRID, 5)
+    ev = Evidence(tuple(Training(s, surface(s)) for s in design) + (Training(design[1], 90.0),))
+    a = decide(problem("size", 95.0), ev, Settings(seed=3))
+    b = decide(problem("size", 95.0), ev, Settings(seed=3))
+    assert a == b
+
+
+@st.composite
+def evidences(draw: st.DrawFn) -> tuple[Evidence, float]:
+    floor = draw(st.floats(88.0, 96.0))
+    n = draw(st.integers(5, 14))
+    idx = draw(st.lists(st.integers(0, len(GRID) - 1), min_size=n, max_size=n))
+    noise = draw(st.lists(st.floats(-1.5, 1.5), min_size=n, max_size=n))
+    trainings = tuple(Training(GRID[i], surface(GRID[i]) + e) for i, e in zip(idx, noise))
+    return Evidence(trainings), floor
+
+
+def _check_answer(prob: Problem, ev: Evidence, act: object, conf: float) -> None:
+    if not isinstance(act, Stop) or act.answer is None:
+        return
+    own = [t.value for t in ev.trainings if t.shape == act.answer and t.value is not None]
+    assert own, "the answer must be a trained shape"
+    assert np.mean(own) >= prob.min_accuracy
+    shapes = [t.shape for t in ev.trainings]
+    post = ShapePosterior(prob.feasible).fit(shapes, [t.value for t in ev.trainings])
+    m, s = post.predict([act.answer])
+    p = 0.5 * math.erfc((prob.min_accuracy - m[0]) / s[0] / math.sqrt(2))
+    assert p >= conf - 1e-9
+
+
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(evidences(), st.sampled_from(["size", "accuracy"]), st.sampled_from([0.8, 0.9, 0.95]))
+def test_property_answer_is_trained_meets_floor_and_is_probable(
+        ev_floor: tuple[Evidence, float], goal: str, conf: float) -> None:
+    ev, floor = ev_floor
+    prob = problem(goal, floor)
+    # a budget equal to the evidence forces a Stop with the best justified answer
+    sett = Settings(confidence=conf, max_trainings=len(ev.trainings))
+    act = decide(prob, ev, sett)
+    assert isinstance(act, Stop)
+    _check_answer(prob, ev, act, conf)

@@ -1,0 +1,115 @@
+"""The posterior surrogate: calibrated, no extrapolation spikes, noise from repeats, units."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from optuna_shape.posterior import ShapePosterior, unit_scale
+from optuna_shape.shape import Shape
+
+GRID = [Shape(d, w) for d in (10, 16, 22, 28, 34, 40) for w in (0.25, 0.5, 1.0, 1.5, 2.0, 3.0)]
+
+
+def surface(s: Shape) -> float:
+    return 97.0 - 2.0 / s.width - 30.0 / s.depth
+
+
+def test_unit_scale() -> None:
+    assert unit_scale([0.91, 0.97, 1.0]) == 0.01
+    assert unit_scale([91.0, 97.0]) == 1.0
+
+
+def test_no_extrapolation_spike_on_ten_points() -> None:
+    rng = np.random.default_rng(0)
+    for rep in range(5):
+        idx = rng.choice(len(GRID), 10, replace=False)
+        shapes = [GRID[i] for i in idx]
+        vals = [surface(s) + rng.normal(0, 0.5) for s in shapes]
+        post = ShapePosterior(GRID).fit(shapes, vals)
+        mean, std = post.predict(GRID)
+        lo, hi = min(vals), max(vals)
+        span = hi - lo
+        assert mean.max() <= hi + 0.5 * span + 1.0, rep
+        assert mean.min() >= lo - 1.0 * span - 1.0, rep
+        assert np.all(std > 0) and np.all(std < 5 * span)
+
+
+def test_interpolates_a_smooth_surface_with_honest_std() -> None:
+    rng = np.random.default_rng(1)
+    shapes = GRID[::3]
+    vals = [surface(s) + rng.normal(0, 0.2) for s in shapes]
+    post = ShapePosterior(GRID).fit(shapes, vals)
+    mean, std = post.predict(GRID)
+    truth = np.array([surface(s) for s in GRID])
+    z = (truth - mean) / std
+    assert np.mean(np.abs(truth - mean)) < 1.0
+    assert np.mean(np.abs(z) > 3) < 0.1
+
+
+def test_noise_from_repeats_and_growth_for_small_networks() -> None:
+    rng = np.random.default_rng(2)
+    shapes, vals = [], []
+    for s in GRID:
+        sd = 3.0 if s.width <= 0.5 else 0.4
+        for _ in range(3):
+            shapes.append(s)
+            vals.append(surface(s) + rng.normal(0, sd))
+    post = ShapePosterior(GRID).fit(shapes, vals)
+    assert post.noise_.repeat_df == 2 * len(GRID)
+    assert post.noise_.gamma > 0.3
+    small, big = post.noise_std([Shape(10, 0.25), Shape(40, 3.0)])
+    assert small > 2 * big
+    assert 0.1 < big < 1.2
+
+
+def test_prior_noise_without_repeats_scales_with_units() -> None:
+    shapes = GRID[::4]
+    pct = [surface(s) for s in shapes]
+    p1 = ShapePosterior(GRID).fit(shapes, pct)
+    p2 = ShapePosterior(GRID).fit(shapes, [v / 100 for v in pct])
+    assert p1.noise_.prior_sigma0 == 0.5 and p2.noise_.prior_sigma0 == pytest.approx(0.005)
+    m1, s1 = p1.predict(GRID)
+    m2, s2 = p2.predict(GRID)
+    np.testing.assert_allclose(m1, 100 * m2, atol=0.05)
+    np.testing.assert_allclose(s1, 100 * s2, rtol=0.05, atol=0.01)
+
+
+def test_fantasies_and_draws() -> None:
+    shapes = GRID[::5]
+    post = ShapePosterior(GRID).fit(shapes, [surface(s) for s in shapes])
+    target = Shape(40, 0.5)
+    _, before = post.predict([target])
+    fant = post.with_fantasies([target])
+    m_after, after = fant.predict([target])
+    assert after[0] < before[0]
+    assert m_after[0] == pytest.approx(post.predict([target])[0][0], abs=1e-6)
+    d1 = post.sample(GRID, 64, np.random.default_rng(3))
+    d2 = post.sample(GRID, 64, np.random.default_rng(3))
+    assert d1.shape == (64, len(GRID))
+    np.testing.assert_array_equal(d1, d2)
+    mean, std = post.predict(GRID)
+    assert np.all(np.abs(d1.mean(0) - mean) < 4 * std / np.sqrt(64) + 1e-6)
+
+
+def test_fast_enough() -> None:
+    grid = [Shape(d, float(w)) for d in range(10, 110, 3) for w in np.arange(0.25, 8.0, 0.25)]
+    rng = np.random.default_rng(4)
+    idx = rng.choice(len(grid), 50, replace=False)
+    shapes = [grid[i] for i in idx] + [grid[i] for i in idx[:10]]
+    vals = [surface(s) + rng.normal(0, 0.5) for s in shapes]
+    t0 = time.perf_counter()
+    post = ShapePosterior(grid).fit(shapes, vals)
+    post.predict(grid)
+    assert time.perf_counter() - t0 < 2.0  # typically ~0.03 s; generous on a shared machine
+
+
+def test_bad_input() -> None:
+    with pytest.raises(ValueError):
+        ShapePosterior([])
+    with pytest.raises(ValueError):
+        ShapePosterior(GRID).fit([GRID[0]], [1.0, 2.0])
+    with pytest.raises(ValueError):
+        ShapePosterior(GRID).fit([GRID[0]], [float("nan")])
