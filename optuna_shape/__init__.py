@@ -1,9 +1,12 @@
 """optuna-shape: pick a network's depth and width under size, latency, energy and accuracy limits.
 
-An Optuna extension implementing Shape_DNN (Mammadli, Wolf & Jannesari, "The Art of Getting Deep
-Neural Networks in Shape", ACM TACO 2019): screen the design space before training, train an
-interval sample of the feasible shapes, predict the rest with an inverse-polynomial accuracy
-model, and verify the goal-ordered candidates until one meets the accuracy floor.
+An Optuna extension built on Shape_DNN (Mammadli, Wolf & Jannesari, "The Art of Getting Deep
+Neural Networks in Shape", ACM TACO 2019): screen the design space before training, then search
+the feasible shapes with few trainings — a noise-aware sequential search by default, or the
+paper's sample → fit → verify (``mode="paper"``).
+
+Names are imported on first use, so ``import optuna_shape`` loads neither torch nor
+scikit-learn.
 
 Example:
     >>> import optuna, optuna_shape as osh
@@ -13,25 +16,35 @@ Example:
     True
 """
 
-from optuna_shape.accuracy_model import AccuracyModel
-from optuna_shape.constraints import Constraints
-from optuna_shape.design_space import ShapeSpace
-from optuna_shape.families import Family, WideResNet, get_family, list_families, register_family
-from optuna_shape.progress import SearchReporter
-from optuna_shape.results import (
-    ResultRow,
-    SearchSummary,
-    best_shape,
-    is_finished,
-    result_table,
-    search_summary,
-)
-from optuna_shape.sampler import ShapeSampler
-from optuna_shape.screening import MeasurementSettings
-from optuna_shape.shape import Shape
-from optuna_shape.suggest import suggest_shape
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "AccuracyModel": "optuna_shape.accuracy_model",
+    "Constraints": "optuna_shape.constraints",
+    "ShapeSpace": "optuna_shape.design_space",
+    "Family": "optuna_shape.families",
+    "WideResNet": "optuna_shape.families",
+    "get_family": "optuna_shape.families",
+    "list_families": "optuna_shape.families",
+    "register_family": "optuna_shape.families",
+    "SearchReporter": "optuna_shape.progress",
+    "ResultRow": "optuna_shape.results",
+    "SearchSummary": "optuna_shape.results",
+    "best_shape": "optuna_shape.results",
+    "is_finished": "optuna_shape.results",
+    "result_table": "optuna_shape.results",
+    "search_summary": "optuna_shape.results",
+    "ShapeSampler": "optuna_shape.sampler",
+    "optimize": "optuna_shape.sampler",
+    "MeasurementSettings": "optuna_shape.screening",
+    "Shape": "optuna_shape.shape",
+    "suggest_shape": "optuna_shape.suggest",
+}
 
 __all__ = [
     "AccuracyModel",
@@ -50,8 +63,48 @@ __all__ = [
     "get_family",
     "is_finished",
     "list_families",
+    "optimize",
     "register_family",
     "result_table",
     "search_summary",
     "suggest_shape",
 ]
+
+if TYPE_CHECKING:
+    from optuna_shape.accuracy_model import AccuracyModel
+    from optuna_shape.constraints import Constraints
+    from optuna_shape.design_space import ShapeSpace
+    from optuna_shape.families import (
+        Family,
+        WideResNet,
+        get_family,
+        list_families,
+        register_family,
+    )
+    from optuna_shape.progress import SearchReporter
+    from optuna_shape.results import (
+        ResultRow,
+        SearchSummary,
+        best_shape,
+        is_finished,
+        result_table,
+        search_summary,
+    )
+    from optuna_shape.sampler import ShapeSampler, optimize
+    from optuna_shape.screening import MeasurementSettings
+    from optuna_shape.shape import Shape
+    from optuna_shape.suggest import suggest_shape
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'optuna_shape' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

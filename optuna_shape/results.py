@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from optuna_shape import storage_keys as keys
+from optuna_shape import storage as st
 from optuna_shape.design_space import ShapeSpace
 from optuna_shape.shape import Shape
 
@@ -48,7 +48,13 @@ class ResultRow:
 
 @dataclass(frozen=True)
 class SearchSummary:
-    """Where a search stands: counts, the fit quality and the answer (``None`` until done)."""
+    """Where a search stands: counts, the fit quality and the answer (``None`` until done).
+
+    ``status`` is the stop status (``"answered"``, ``"complying_set"``, ``"no_feasible"``,
+    ``"floor_not_reached"``, ``"all_failed"``), ``confidence`` how sure the search is of its
+    answer (when computed), ``note`` plain words when ``study.best_trial`` names another shape
+    than the answer.
+    """
 
     finished: bool
     shape: Shape | None
@@ -61,6 +67,9 @@ class SearchSummary:
     running: int
     surrogate: dict[str, Any] | None
     accuracy: float | None
+    status: str | None = None
+    confidence: float | None = None
+    note: str | None = None
 
 
 def load_config(study: optuna.Study) -> dict[str, Any]:
@@ -69,7 +78,7 @@ def load_config(study: optuna.Study) -> dict[str, Any]:
     Raises:
         ValueError: the study was not made by optuna-shape.
     """
-    cfg = keys.read_study_json(keys.read_all_study_attrs(study), keys.CONFIG)
+    cfg = st.read_config(st.study_attrs(study))
     if cfg is None:
         raise ValueError(f"study {study.study_name!r} holds no optuna-shape search "
                          "(no ShapeSampler has run on it)")
@@ -78,7 +87,7 @@ def load_config(study: optuna.Study) -> dict[str, Any]:
 
 def is_finished(study: optuna.Study) -> bool:
     """Whether the search stored in ``study`` has finished."""
-    return keys.read_study_json(keys.read_all_study_attrs(study), keys.RESULT) is not None
+    return st.read_result(st.study_attrs(study)) is not None
 
 
 def best_shape(study: optuna.Study) -> Shape | None:
@@ -87,58 +96,61 @@ def best_shape(study: optuna.Study) -> Shape | None:
 
     Before the search has finished it returns ``None`` with a warning.
     """
-    result = keys.read_study_json(keys.read_all_study_attrs(study), keys.RESULT)
+    result = st.read_result(st.study_attrs(study))
     if result is None:
         warnings.warn(f"the shape search in study {study.study_name!r} has not finished yet",
                       stacklevel=2)
         return None
-    if result.get("shape") is None:
-        return None
-    d, w = result["shape"]
-    return Shape(int(d), float(w))
+    return result.shape
 
 
-def _trials_by_shape(study: optuna.Study) -> tuple[dict[Shape, list], int]:
-    by: dict[Shape, list] = {}
+def _trials_by_shape(study: optuna.Study) -> tuple[dict[Shape, list[st.TrialRecord]], int]:
+    """Trainings that got their shape, by shape; and the number of trainings running."""
+    by: dict[Shape, list[st.TrialRecord]] = {}
     running = 0
-    for t in study.get_trials(deepcopy=False):
+    for t in map(st.decode_trial, st.all_trials(study)):
+        if not (t.is_training and t.trained):
+            continue
         if t.state == TrialState.RUNNING:
             running += 1
-        p = t.params
-        if "depth" in p and "width" in p:
-            by.setdefault(Shape(int(p["depth"]), float(p["width"])), []).append(t)
+        assert t.shape is not None
+        by.setdefault(t.shape, []).append(t)
     return by, running
 
 
 def search_summary(study: optuna.Study) -> SearchSummary:
     """Counts, fit quality and the answer of the search stored in ``study``."""
-    attrs = keys.read_all_study_attrs(study)
+    attrs = st.study_attrs(study)
     cfg = load_config(study)
-    result = keys.read_study_json(attrs, keys.RESULT)
-    fit = keys.read_study_json(attrs, keys.FIT)
+    result = st.read_result(attrs)
+    fit = st.read_fit(attrs)
     by, running = _trials_by_shape(study)
     trainings = sum(1 for ts in by.values() for t in ts
-                    if t.state in (TrialState.COMPLETE, TrialState.FAIL)
-                    and t.user_attrs.get("stage") not in ("stopped", "idle"))
+                    if t.state in (TrialState.COMPLETE, TrialState.FAIL))
+    if result is not None:
+        trainings = max(trainings, result.trainings)
     space = cfg["space"]
-    shape = None
-    if result and result.get("shape"):
-        shape = Shape(int(result["shape"][0]), float(result["shape"][1]))
     surrogate = None
     if fit:
-        surrogate = {k: fit.get(k) for k in ("method", "n_train", "r2", "loo_mae")}
+        surrogate = {"method": fit.method, "n_train": fit.n_train, "r2": fit.r2,
+                     "loo_mae": fit.loo_mae}
+    n_feasible = result.n_feasible if result is not None else (fit.n_feasible if fit else None)
     return SearchSummary(
         finished=result is not None,
-        shape=shape,
-        reason=(result or {}).get("reason", "running" if running else "not finished"),
+        shape=None if result is None else result.shape,
+        reason=result.reason if result is not None else (
+            "running" if running else "not finished"),
         goal=cfg.get("goal"),
         n_space=len(space["depths"]) * len(space["widths"]),
-        n_feasible=(fit or {}).get("n_feasible", (result or {}).get("n_feasible")),
-        n_planned=(result or {}).get("n_planned"),
+        n_feasible=n_feasible,
+        n_planned=None if result is None else result.n_planned,
         trainings=trainings,
         running=running,
         surrogate=surrogate,
-        accuracy=(result or {}).get("accuracy"),
+        accuracy=None if result is None else result.accuracy,
+        status=None if result is None else result.status,
+        confidence=None if result is None else result.confidence,
+        note=None if result is None else result.note,
     )
 
 
@@ -149,34 +161,26 @@ def result_table(study: optuna.Study, *, include_all: bool = False) -> list[Resu
     the mean real accuracy where trained, and the stage it was trained in. Before the model is
     fitted, rows list the trained shapes with their real accuracies and no prediction.
     """
-    attrs = keys.read_all_study_attrs(study)
+    attrs = st.study_attrs(study)
     cfg = load_config(study)
-    fit = keys.read_study_json(attrs, keys.FIT)
-    result = keys.read_study_json(attrs, keys.RESULT)
+    fit = st.read_fit(attrs)
+    result = st.read_result(attrs)
     space_dict = cfg["space"]
     try:
         space: ShapeSpace | None = ShapeSpace.from_dict(space_dict)
     except ValueError:  # a user family not registered in this process
         space = None
     by, _ = _trials_by_shape(study)
-    hw = [k.split(":")[2] for k in attrs if k.startswith("osh:screened:")]
-    meas = {}
-    if hw:
-        prefix = f"osh:m:{hw[0]}:"
-        for k, v in attrs.items():
-            if k.startswith(prefix):
-                meas[k[len(prefix):]] = v
-    chosen = None
-    if result and result.get("shape"):
-        chosen = Shape(int(result["shape"][0]), float(result["shape"][1]))
+    meas = st.read_measurements(attrs)
+    chosen = None if result is None else result.shape
 
     def row(shape: Shape, rank: int | None, pred: float | None, std: float | None,
             comp: bool) -> ResultRow:
         trials = by.get(shape, [])
         done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         real = sum(t.value for t in done) / len(done) if done else None
-        stages = [t.user_attrs.get("stage") for t in done]
-        m = meas.get(shape.key, {})
+        stages = [t.stage for t in done]
+        m = meas.get(shape, {})
         size = space.size_mb(shape) if space else float("nan")
         return ResultRow(
             rank, shape.depth, shape.width, round(size, 6),
@@ -187,14 +191,18 @@ def result_table(study: optuna.Study, *, include_all: bool = False) -> list[Resu
 
     rows: list[ResultRow] = []
     if fit is None:
+        if chosen is not None:
+            rows.append(row(chosen, 1, None, None, True))
         for shape in sorted(by):
             r = row(shape, None, None, None, False)
-            if r.trained:
+            if r.trained and shape != chosen:
                 rows.append(r)
         return rows
-    pred = {Shape(int(d), float(w)): (p, s)
-            for (d, w), p, s in zip(fit["shapes"], fit["predicted"], fit["std"], strict=True)}
-    ranking = [Shape(int(d), float(w)) for d, w in fit["ranking"]]
+    pred = fit.predictions()
+    ranking = list(fit.ranking)
+    if chosen is not None and chosen in ranking and ranking[0] != chosen:
+        ranking.remove(chosen)  # rank 1 is the stored answer
+        ranking.insert(0, chosen)
     ranked = set(ranking)
     for i, shape in enumerate(ranking, start=1):
         p, s = pred.get(shape, (None, None))

@@ -4,7 +4,9 @@
 
 * ``None`` or ``":memory:"`` — in-memory (one process; returns ``None`` so Optuna creates it);
 * ``sqlite:///path.db`` — RDB storage with heartbeats and a generous lock timeout, so several
-  processes on one machine can share the file;
+  processes on one machine can share the file; every transaction takes the write lock when it
+  begins (``BEGIN IMMEDIATE``), which makes Optuna's queue pop atomic across processes (with
+  the driver's default, two processes can pop the same queued trial);
 * ``postgresql://user:pw@host/db`` (or any SQLAlchemy URL) — RDB storage with heartbeats, the
   engine for workers on several machines;
 * ``journal:path`` or a path ending in ``.log`` / ``.journal`` — Optuna's journal file storage,
@@ -32,6 +34,8 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+
+from optuna_shape.storage import make_sqlite_atomic
 
 __all__ = ["open_storage", "fail_stale_on_start", "mask_url", "has_heartbeat", "resolve_driver"]
 
@@ -165,10 +169,12 @@ def _rdb_storage(url: str, engine_kwargs: dict[str, Any], heartbeat_interval: in
         try:
             with warnings.catch_warnings():  # heartbeat_interval is "experimental" in Optuna
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(
+                storage = optuna.storages.RDBStorage(
                     url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
                     grace_period=grace_period,
                 )
+            make_sqlite_atomic(storage)  # Optuna's queue pop is not atomic on plain SQLite
+            return storage
         except Exception as exc:
             text = str(exc).lower()
             if attempt == 7 or not any(m in text for m in _SCHEMA_RACE):

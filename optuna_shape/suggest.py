@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import optuna
 
-from optuna_shape import storage_keys as keys
 from optuna_shape.design_space import ShapeSpace
 from optuna_shape.shape import Shape
 
@@ -14,11 +13,13 @@ __all__ = ["suggest_shape"]
 def suggest_shape(trial: optuna.Trial, space: ShapeSpace | None = None) -> Shape:
     """Suggest the shape this trial trains; records params ``"depth"`` and ``"width"``.
 
-    With a :class:`~optuna_shape.ShapeSampler`, the shape is the sampler's next planned shape or
-    verification candidate, and the call also acts as the pruning callback of screening: a shape
-    that breaks a size, latency or energy limit (for instance one enqueued by hand) ends the trial
-    as PRUNED before any training, with the reason in its ``reject_reason`` user attribute. When
-    the search is over, it ends the trial as PRUNED (stage ``stopped``) and stops the study.
+    With a :class:`~optuna_shape.ShapeSampler`, the shape is the one the search queued for this
+    trial, and the call also acts as the pruning callback of screening: a shape that breaks a
+    size, latency or energy limit (for instance one enqueued by hand) ends the trial as PRUNED
+    before any training, with the reason in its ``reject_reason`` user attribute. A trial that
+    does not train ends as PRUNED with its ``stage`` user attribute saying why: ``plan`` (it
+    queued the next trainings), ``duplicate`` (another trial holds its slot), ``screen``, or
+    ``stopped`` (the search is over; the study is stopped too).
 
     With any other sampler (TPE, random, grid, …) it is a plain pair of categorical suggestions,
     so the same objective can be used to compare samplers.
@@ -45,19 +46,15 @@ def suggest_shape(trial: optuna.Trial, space: ShapeSpace | None = None) -> Shape
             f"suggest_shape got a different design space than the study's ShapeSampler: "
             f"{space!r} vs {osh.space!r}"
         )
+    stage = None
     if osh is not None:
-        attrs = keys.trial_system_attrs(trial)
-        fixed = attrs.get("fixed_params") or {}
-        has_shape = ("depth" in fixed and "width" in fixed) or (
-            "depth" in trial.params and "width" in trial.params
-        )
-        if not has_shape and not attrs.get(keys.CLAIM):
-            osh.assign(trial.study, trial._trial_id, trial.number)
+        _, stage = osh.resolve(trial.study, trial._trial_id, trial.number)
     depth = trial.suggest_categorical("depth", space.depths)
     width = trial.suggest_categorical("width", space.widths)
     shape = Shape(int(depth), float(width))
     if osh is not None:
-        osh.record_trial(trial, shape)
+        assert stage is not None
+        osh.record_trial(trial, shape, stage)
     else:
         trial.set_user_attr("params", space.param_count(shape))
         trial.set_user_attr("size_mb", round(space.size_mb(shape), 6))

@@ -31,6 +31,7 @@ WIDTH = (0.5, 3.0, 0.5)  # 7 x 6 = 42 shapes
 MAX_SIZE_MB = 6.0  # 28 feasible shapes, "standard" plans 10 of them
 MIN_ACCURACY = 97.5
 GOAL = "size"
+MODE = os.environ.get("OSH_TEST_MODE", "paper")
 
 
 def make_space() -> osh.ShapeSpace:
@@ -40,6 +41,7 @@ def make_space() -> osh.ShapeSpace:
 
 def make_sampler(max_size_mb: float = MAX_SIZE_MB, **kw: object) -> osh.ShapeSampler:
     kw.setdefault("poll_interval", 0.3)
+    kw.setdefault("mode", MODE)
     return osh.ShapeSampler(
         make_space(), osh.Constraints(max_size_mb=max_size_mb, min_accuracy=MIN_ACCURACY),
         goal=GOAL, strategy="standard", sampling="interval", seed=0, **kw,
@@ -95,17 +97,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heartbeat", type=int, default=1)
     ap.add_argument("--grace", type=int, default=3)
     ap.add_argument("--max-size-mb", type=float, default=MAX_SIZE_MB)
-    ap.add_argument("--claim-delay", type=float, default=None)
+    ap.add_argument("--plain", action="store_true",
+                    help="plain study.optimize instead of optuna_shape.optimize")
     args = ap.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # no "trial failed" tracebacks
     try:
         storage = open_storage(args.storage, heartbeat_interval=args.heartbeat,
                                grace_period=args.grace)
-        sampler = make_sampler(args.max_size_mb, claim_delay=args.claim_delay)
+        sampler = make_sampler(args.max_size_mb)
         study = optuna.create_study(storage=storage, sampler=sampler, study_name=args.study,
                                     direction="maximize", load_if_exists=True)
         fail_stale_on_start(study)  # trials of workers that died (heartbeat storages)
-        study.optimize(make_objective(sampler.space, args.log, args.sleep))
+        objective = make_objective(sampler.space, args.log, args.sleep)
+        if args.plain:
+            study.optimize(objective)
+        else:
+            osh.optimize(study, objective)  # carries on if a pause got its trial failed
     except ValueError as exc:
         print(f"error: {exc}", flush=True)
         return 2

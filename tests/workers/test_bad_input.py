@@ -13,7 +13,8 @@ from optuna.trial import TrialState
 from osh_worker import accuracy, make_sampler
 
 import optuna_shape as osh
-from optuna_shape import storage_keys as keys
+from optuna_shape import storage as ostore
+from optuna_shape.policy.paper import planned_shapes
 from optuna_shape.verification import TrialRecord, next_step
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -27,6 +28,7 @@ def space(**kw):
 
 
 def optimize(sp, cons=None, goal="accuracy", acc=accuracy, url=None, name="s", catch=(), **kw):
+    kw.setdefault("mode", "paper")
     sampler = osh.ShapeSampler(sp, cons, goal=goal, seed=0, **kw)
     study = optuna.create_study(direction="maximize", sampler=sampler, storage=url,
                                 study_name=name, load_if_exists=True)
@@ -37,7 +39,7 @@ def optimize(sp, cons=None, goal="accuracy", acc=accuracy, url=None, name="s", c
 def assert_intact(url, name="s"):
     """The study loads in a fresh process state, with its configuration and no RUNNING trial."""
     study = optuna.load_study(study_name=name, storage=url)
-    assert keys.CONFIG in keys.read_all_study_attrs(study)
+    assert ostore.read_config(ostore.study_attrs(study)) is not None
     assert not study.get_trials(states=(TrialState.RUNNING,))
     return study
 
@@ -76,16 +78,17 @@ def test_nan_training_is_failed_retried_given_up_and_kept_out_of_the_fit(tmp_pat
     bad_trials = [t for t in study.trials if t.params.get("depth") == bad.depth
                   and t.params.get("width") == bad.width]
     assert len(bad_trials) == 2 and all(t.state == TrialState.FAIL for t in bad_trials)
-    fit = keys.read_study_json(keys.read_all_study_attrs(study), keys.FIT)
-    assert [bad.depth, bad.width] not in fit["trained"]
+    fit = ostore.read_fit(ostore.study_attrs(study))
+    assert bad not in fit.trained
     assert osh.best_shape(assert_intact(url)) is not None
 
 
 def test_objective_that_raises_keeps_the_study_and_catch_continues(tmp_path):
     url = f"sqlite:///{tmp_path / 'raise.db'}"
     sp = space()
-    probe = osh.ShapeSampler(sp, seed=0)
-    bad = probe.context(optuna.create_study(direction="maximize", sampler=probe)).plan[1]
+    probe = osh.ShapeSampler(sp, seed=0, mode="paper")
+    problem = probe.problem(optuna.create_study(direction="maximize", sampler=probe))
+    bad = planned_shapes(problem, probe.settings)[1]
 
     def acc(s):
         if s == bad:
@@ -95,7 +98,12 @@ def test_objective_that_raises_keeps_the_study_and_catch_continues(tmp_path):
     with pytest.raises(RuntimeError, match="device-side"):
         optimize(sp, acc=acc, url=url)
     study = assert_intact(url)
-    assert study.trials[-1].state == TrialState.FAIL and not osh.is_finished(study)
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(failed) == 1 and not osh.is_finished(study)
+    assert (failed[0].params["depth"], failed[0].params["width"]) == (bad.depth, bad.width)
+    # its retry is already queued, holding the same slot
+    queued = [t.system_attrs["osh:slot"] for t in study.trials if t.state == TrialState.WAITING]
+    assert failed[0].system_attrs["osh:slot"] in queued
     done = len(study.get_trials(states=(TrialState.COMPLETE,)))
     study = optimize(sp, acc=acc, url=url, catch=(RuntimeError,))  # resume, failures caught
     assert osh.is_finished(study) and osh.best_shape(study) is not None
@@ -131,8 +139,7 @@ def test_shape_too_large_during_screening_is_recorded_infeasible(exc, tmp_path):
     url = f"sqlite:///{tmp_path / 'oom.db'}"
     ms = osh.MeasurementSettings(batch_size=1, repeats=2, warmup=0, threads=1)
     study = optimize(sp, osh.Constraints(max_latency_ms=1e4), url=url, measurement=ms)
-    attrs = keys.read_all_study_attrs(study)
-    records = {k: v for k, v in attrs.items() if k.startswith("osh:m:")}
+    records = ostore.read_measurements(ostore.study_attrs(study))
     errors = [v["error"] for v in records.values() if v.get("error")]
     assert len(errors) == 2 and all(type(exc).__name__ in e for e in errors)
     best = osh.best_shape(assert_intact(url))
@@ -156,7 +163,7 @@ def test_direction_contradicting_the_goal_is_refused_and_the_study_survives(tmp_
     url = f"sqlite:///{tmp_path / 'dir.db'}"
     sp = space()
     study = optuna.create_study(direction="minimize", storage=url, study_name="s",
-                                sampler=osh.ShapeSampler(sp, goal="size"))
+                                sampler=osh.ShapeSampler(sp, goal="size", mode="paper"))
     with pytest.raises(ValueError, match="direction='maximize'"):
         study.optimize(lambda t: accuracy(osh.suggest_shape(t, sp)))
     loaded = optuna.load_study(study_name="s", storage=url)
@@ -195,9 +202,10 @@ def test_interleaved_workers_never_train_a_shape_twice(data, n_workers, fail_p):
     """Random interleavings of workers deciding with next_step (claims are atomic here):
     no two workers ever train one shape at once, no shape completes twice, every planned
     shape is resolved and the search always ends."""
-    sampler = make_sampler()
-    plan = list(sampler.context(optuna.create_study(direction="maximize",
-                                                    sampler=sampler)).plan)
+    sampler = make_sampler(mode="paper")
+    plan = planned_shapes(sampler.problem(optuna.create_study(direction="maximize",
+                                                              sampler=sampler)),
+                          sampler.settings)
     ranking = sorted(plan, key=lambda s: -accuracy(s))
     records: dict[int, TrialRecord] = {}
     running: dict[int, int] = {}  # worker -> trial number

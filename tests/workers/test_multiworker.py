@@ -77,4 +77,4 @@ def test_workers_never_train_a_shape_twice_without_faults(workers, tmp_path):
     assert osh.best_shape(study) == reference_answer()
     stages = Counter(t.user_attrs.get("stage") for t in study.trials)
     assert stages["stopped"] >= 1  # workers ended by themselves
-    assert set(stages) <= {"sample", "verify", "stopped", "idle"}
+    assert set(stages) <= {"sample", "verify", "stopped", "plan", "duplicate"}

@@ -72,9 +72,13 @@ def kill_mid_training(procs: list[subprocess.Popen], log: Path, *, min_done: int
 def planned_shapes() -> list[osh.Shape]:
     from osh_worker import make_sampler
 
-    sampler = make_sampler()
+    from optuna_shape.policy.paper import planned_shapes as plan
+
+    sampler = make_sampler(mode="paper")
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    return list(sampler.context(study).plan)
+    problem = sampler.problem(study)
+    assert problem is not None
+    return plan(problem, sampler.settings)
 
 
 def load(url: str, name: str = "w") -> optuna.Study:

@@ -11,7 +11,7 @@ from optuna.testing.pytest_samplers import BasicSamplerTestCase
 from optuna.trial import TrialState
 
 import optuna_shape as osh
-from optuna_shape import storage_keys as keys
+from optuna_shape import storage as st
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -43,6 +43,7 @@ def noisy(noise: float, seed: int = 0):
 
 def run(space, constraints=None, goal="accuracy", acc=landscape, storage=None, study_name=None,
         **kw):
+    kw.setdefault("mode", "paper")
     sampler = osh.ShapeSampler(space, constraints, goal=goal, seed=0, **kw)
     study = optuna.create_study(direction="maximize", sampler=sampler, storage=storage,
                                 study_name=study_name, load_if_exists=True)
@@ -68,7 +69,8 @@ def test_spec_snippet_ends_by_itself_and_answers():
     true_best = max(landscape(s) for s in feasible)
     assert landscape(best) >= true_best - 0.1
     stages = [t.user_attrs.get("stage") for t in study.trials]
-    assert set(stages) <= {"sample", "verify", "stopped"} and stages[0] == "sample"
+    assert set(stages) <= {"sample", "verify", "stopped", "plan"} and stages[0] == "plan"
+    assert stages[1] == "sample"
 
 
 @pytest.mark.parametrize("goal,limit", [("size", 97.5), ("accuracy", None)])
@@ -91,7 +93,7 @@ def test_noisy_table_lands_within_noise_with_a_third_of_the_trainings(goal, limi
 
 def test_infeasible_enqueued_shape_is_pruned_before_training():
     space = small_space()
-    sampler = osh.ShapeSampler(space, osh.Constraints(max_size_mb=0.2), seed=0)
+    sampler = osh.ShapeSampler(space, osh.Constraints(max_size_mb=0.2), seed=0, mode="paper")
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.enqueue_trial({"depth": 58, "width": 3.0})
     trained = []
@@ -139,17 +141,17 @@ def test_nan_and_failing_trainings_are_recorded_retried_and_kept_out_of_the_fit(
     assert len(attempts) == 2
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(failed) == 2
-    fit = keys.read_study_json(keys.read_all_study_attrs(study), keys.FIT)
-    assert [bad.depth, bad.width] in fit["shapes"]  # still predicted
+    fit = st.read_fit(st.study_attrs(study))
+    assert bad in fit.shapes  # still predicted
     completed = {(t.params["depth"], t.params["width"]) for t in study.trials
                  if t.state == TrialState.COMPLETE and t.user_attrs["stage"] == "sample"}
-    assert fit["n_train"] == len(completed) and (bad.depth, bad.width) not in completed
+    assert fit.n_train == len(completed) and (bad.depth, bad.width) not in completed
     assert osh.best_shape(study) is not None
 
 
 def test_other_parameters_go_to_the_independent_sampler():
     space = small_space(depth=(10, 22, 6), width=[0.5, 1.0, 2.0])
-    sampler = osh.ShapeSampler(space, seed=0)
+    sampler = osh.ShapeSampler(space, seed=0, mode="paper")
     study = optuna.create_study(direction="maximize", sampler=sampler)
 
     def objective(trial):
@@ -165,7 +167,7 @@ def test_other_parameters_go_to_the_independent_sampler():
 def test_resume_from_sqlite_trains_nothing_twice(tmp_path):
     url = f"sqlite:///{tmp_path / 'r.db'}"
     space = small_space(depth=(10, 34, 6), width=(0.5, 2.0, 0.5))
-    sampler = osh.ShapeSampler(space, goal="accuracy", seed=0)
+    sampler = osh.ShapeSampler(space, goal="accuracy", seed=0, mode="paper")
     study = optuna.create_study(direction="maximize", sampler=sampler, storage=url,
                                 study_name="r")
     first = []
@@ -208,8 +210,7 @@ def test_latency_screening_on_cpu_measures_each_shape_once():
     study, calls = run(space, osh.Constraints(max_latency_ms=limit_ms), goal="latency",
                        measurement=osh.MeasurementSettings(batch_size=2, repeats=3, warmup=1,
                                                            threads=1))
-    attrs = keys.read_all_study_attrs(study)
-    measured = [k for k in attrs if k.startswith("osh:m:")]
+    measured = st.read_measurements(st.study_attrs(study))
     assert len(measured) == len(space)
     for t in study.trials:
         if t.state == TrialState.COMPLETE:
@@ -288,10 +289,10 @@ def test_a_missed_verification_refits_the_model_unless_disabled(refit):
         table = noisy(0.25, seed=seed)
         study, calls = run(space, osh.Constraints(min_accuracy=floor), goal="size", acc=table,
                            refit=refit)
-        fit = keys.read_study_json(keys.read_all_study_attrs(study), keys.FIT)
+        fit = st.read_fit(st.study_attrs(study))
         verify = [t for t in study.trials if t.user_attrs.get("stage") == "verify"]
         missed = [t for t in verify if t.value is not None and t.value < floor]
         misses += len(missed)
-        assert fit["fits"] == (1 + len(missed) if refit else 1)
+        assert fit.fits == (1 + len(missed) if refit else 1)
         assert len(calls) == len(set(calls))
     assert misses > 0  # the scenario exercises verification failures

@@ -1,0 +1,662 @@
+"""``ShapeSampler``: the shape search as an Optuna sampler — a thin adapter over a pure policy.
+
+Where things are:
+
+* :mod:`optuna_shape.policy` decides (pure: problem + trainings so far → train / wait / stop);
+* :mod:`.snapshot` reads the study once per decision (trials + study attributes);
+* :mod:`.coordination` hands trainings to workers through Optuna's atomic queue;
+* :mod:`.finish` stores the answer; :mod:`optuna_shape.storage` owns every stored key.
+
+How a trial runs (every worker runs the same code; nothing sleeps except a worker with nothing
+to start):
+
+1. ``study.ask()`` pops a queued (WAITING) trial — Optuna's WAITING → RUNNING transition is
+   atomic on every storage: on RDB it is a row update under ``SELECT … FOR UPDATE`` that
+   succeeds only if the row is still WAITING (PostgreSQL row lock; SQLite serialises writers per
+   file); the journal storage decides by log order on replay. So each queued training goes to
+   exactly one worker. The queued trial was created in one storage call with its fixed params,
+   its *slot* ``"<shape key>#<k>"`` and its stage, so what it trains is visible from the moment
+   it exists.
+2. The objective calls :func:`optuna_shape.suggest_shape`. A popped trial reads the study once:
+   if a result is stored it ends as PRUNED (stage ``stopped``) and stops the study; if the
+   *winner rule* says another trial holds its slot it ends PRUNED (stage ``duplicate``) without
+   training; otherwise it trains. Two planners that queued the same shape concurrently give two
+   trials with one slot: the lower number wins, and the later one always sees it because trial
+   numbers follow creation order.
+3. A trial ``ask`` had to create (the queue was empty) is a *planner*: it asks the policy, queues
+   the shapes to train (only those not already pending) and ends PRUNED (stage ``plan``); the
+   worker's next ``ask`` pops the queue. A ``Wait`` waits inside the trial (failing trials of
+   dead workers when the storage has heartbeats); a ``Stop`` stores the result (the first
+   stored result is final) and stops.
+4. ``after_trial`` of a training decides again with the trial's own value and queues the next
+   action, so one worker alternates trainings without planners in between and N workers keep
+   the queue full (the policy fantasises pending shapes, so proposals are distinct).
+
+A worker killed or paused at any point: before the pop nothing happened; after it, its trial is
+RUNNING and holds its slot until its heartbeat stops and another worker fails it; a FAIL trial
+does not count, the policy plans the slot again and the new copy wins. A paused worker whose
+trial was failed meanwhile cannot complete it (Optuna refuses to tell a FAIL trial), so no slot
+completes twice; :func:`optimize` carries such a worker on to its next trial.
+
+Screening (latency / energy, measured once per study and hardware) is a queued trial with the
+slot ``"screen:<hardware hash>#1"``, so one worker measures while the others wait.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_shape import storage as st
+from optuna_shape.constraints import Constraints, check_goal
+from optuna_shape.design_space import ShapeSpace
+from optuna_shape.modeling_strategy import SAMPLINGS, STRATEGIES
+from optuna_shape.policy import MODES, Problem, Settings, Stop, Train, Wait, decide
+from optuna_shape.progress import SearchReporter
+from optuna_shape.sampler import coordination
+from optuna_shape.sampler.coordination import optimize
+from optuna_shape.sampler.finish import write_result
+from optuna_shape.sampler.snapshot import Snapshot, TrialCache, read_snapshot
+from optuna_shape.screening import (
+    MeasurementSettings,
+    apply_limits,
+    constraint_values,
+    measure_shape,
+    needs_energy,
+    needs_latency,
+    size_screen,
+)
+from optuna_shape.shape import Shape
+
+__all__ = ["ShapeSampler", "optimize"]
+
+_logger = logging.getLogger("optuna_shape")
+
+
+def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        more = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be an integer >= {low}{more}, got {name}={value!r}")
+
+
+class ShapeSampler(BaseSampler):
+    """Optuna sampler that finds a network shape with few trainings.
+
+    Args:
+        space: the design space.
+        constraints: size / latency / energy / accuracy limits (``None``: no limits).
+        goal: ``"accuracy"`` (highest), ``"size"``, ``"latency"``, ``"energy"`` (lowest that
+            meets the accuracy floor), or ``None`` for the whole complying set.
+        strategy: paper mode: modeling strategy ``"thorough"``, ``"standard"``,
+            ``"optimistic"``, or the number of shapes to train before modelling.
+        sampling: paper mode: ``"interval"``, ``"random"`` or ``"wider"``.
+        seed: seed of every random choice (the policy's draws, random sampling) and of the
+            independent sampler.
+        mode: ``"adaptive"`` (noise-aware sequential search) or ``"paper"`` (Algorithm 1).
+        confidence: adaptive: probability the answer must reach, in (0, 1).
+        max_trainings: adaptive: most trainings, repeats and failures included (``None``: a
+            third of the feasible shapes, at least ``n_initial + 3``).
+        n_initial: adaptive: shapes of the spread initial design (>= 2).
+        device: where latency and energy are measured (``"cpu"``, ``"cuda"``, ``"cuda:N"``).
+        latency_batch_size: inference batch size for latency and energy.
+        threads: CPU threads for latency (default: the process's torch thread count).
+        independent_sampler: sampler for parameters other than depth and width
+            (default: ``RandomSampler(seed)``).
+        max_attempts: failed trainings of one shape (exception, NaN) before it is given up.
+        poll_interval: seconds between checks while a worker waits for others.
+        target_hardware: reuse measurements taken on this hardware key even if this worker runs
+            on other hardware (by default a worker on different hardware is refused).
+        reporter: receives progress events (see :class:`optuna_shape.progress.SearchReporter`).
+        measurement: full :class:`~optuna_shape.screening.MeasurementSettings` (overrides
+            ``device``, ``latency_batch_size`` and ``threads``).
+        refit: paper mode: refit the accuracy model after each failed verification (``False``
+            keeps the first model, as the paper does).
+
+    Example:
+        >>> import optuna, optuna_shape as osh
+        >>> space = osh.ShapeSpace("wrn", depth=(10, 28, 6), width=[0.5, 1, 2], in_channels=1,
+        ...                        num_classes=10, image_size=8)
+        >>> sampler = osh.ShapeSampler(space, osh.Constraints(max_size_mb=0.5), mode="paper")
+        >>> study = optuna.create_study(direction="maximize", sampler=sampler)
+        >>> def objective(trial):
+        ...     shape = osh.suggest_shape(trial, space)
+        ...     return 90 + shape.width - 10 / shape.depth   # stand-in for a training
+        >>> study.optimize(objective)            # ends by itself
+        >>> osh.best_shape(study) in space
+        True
+    """
+
+    def __init__(
+        self,
+        space: ShapeSpace,
+        constraints: Constraints | None = None,
+        goal: str | None = "accuracy",
+        strategy: str | int = "standard",
+        sampling: str = "interval",
+        seed: int | None = None,
+        *,
+        mode: str = "adaptive",
+        confidence: float = 0.9,
+        max_trainings: int | None = None,
+        n_initial: int = 5,
+        device: str = "cpu",
+        latency_batch_size: int = 1,
+        threads: int | None = None,
+        independent_sampler: BaseSampler | None = None,
+        max_attempts: int = 2,
+        poll_interval: float = 1.0,
+        target_hardware: str | None = None,
+        reporter: SearchReporter | None = None,
+        measurement: MeasurementSettings | None = None,
+        refit: bool = True,
+    ) -> None:
+        if not isinstance(space, ShapeSpace):
+            raise TypeError(f"space must be an optuna_shape.ShapeSpace, got {space!r}")
+        constraints = constraints if constraints is not None else Constraints()
+        if not isinstance(constraints, Constraints):
+            raise TypeError(f"constraints must be optuna_shape.Constraints, got {constraints!r}")
+        check_goal(goal)
+        if not (isinstance(strategy, int) and not isinstance(strategy, bool) and strategy >= 1) \
+                and strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)} or a positive "
+                             f"int, got strategy={strategy!r}")
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, "
+                             f"got sampling={sampling!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got mode={mode!r}")
+        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or \
+                not 0 < confidence < 1:
+            raise ValueError(f"confidence must be a probability strictly between 0 and 1, "
+                             f"got confidence={confidence!r}")
+        _check_int("max_trainings", max_trainings, 1, allow_none=True)
+        _check_int("n_initial", n_initial, 2)
+        _check_int("max_attempts", max_attempts, 1)
+        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or \
+                not poll_interval > 0:
+            raise ValueError(f"poll_interval must be > 0, got poll_interval={poll_interval!r}")
+        self.space = space
+        self.constraints = constraints
+        self.goal = goal
+        self.strategy = strategy
+        self.sampling = sampling
+        self.seed = seed
+        self.mode = mode
+        self.settings = Settings(
+            mode=mode, confidence=float(confidence), max_trainings=max_trainings,
+            n_initial=n_initial, strategy=strategy, sampling=sampling, refit=bool(refit),
+            max_attempts=max_attempts, seed=0 if seed is None else seed,
+        )
+        self.measurement = measurement or MeasurementSettings(
+            device=device, batch_size=latency_batch_size, threads=threads)
+        self.max_attempts = max_attempts
+        self.poll_interval = float(poll_interval)
+        self.target_hardware = target_hardware
+        self.refit = bool(refit)
+        self.reporter = reporter or SearchReporter()
+        self._independent = independent_sampler or RandomSampler(seed=seed)
+        self._needs_latency = needs_latency(constraints, goal)
+        self._needs_energy = needs_energy(constraints, goal)
+        self._cache = TrialCache()
+        self._problems: dict[int, tuple[Problem, dict[Shape, dict[str, Any]]]] = {}
+        self._checked: set[int] = set()
+        self._lock = threading.RLock()
+        self._hardware: str | None = None
+        self._last_stale_check = 0.0
+        self._last_warn = -1e9
+
+    # ------------------------------------------------------------------ configuration ----
+    def config(self) -> dict[str, Any]:
+        """The settings every worker of a study must share (stored in the study)."""
+        s = self.settings
+        cfg: dict[str, Any] = {
+            "space": self.space.to_dict(),
+            "constraints": self.constraints.to_dict(),
+            "goal": self.goal,
+            "mode": s.mode,
+            "max_attempts": s.max_attempts,
+        }
+        if s.mode == "paper":
+            cfg.update(strategy=s.strategy, sampling=s.sampling, refit=s.refit)
+            if s.sampling == "random":
+                cfg["seed"] = s.seed
+        else:
+            cfg.update(confidence=s.confidence, max_trainings=s.max_trainings,
+                       n_initial=s.n_initial, seed=s.seed)
+            if self.goal is None:  # the complying set is the paper's interval sample
+                cfg.update(strategy=s.strategy, sampling=s.sampling)
+        if self._needs_latency or self._needs_energy:
+            cfg["latency_batch_size"] = self.measurement.batch_size
+        return cfg
+
+    def hardware(self) -> str | None:
+        """Key of the hardware this worker measures on (``None`` when nothing is measured)."""
+        if not (self._needs_latency or self._needs_energy):
+            return None
+        if self.target_hardware is not None:
+            return self.target_hardware
+        if self._hardware is None:
+            from optuna_shape.measurement import hardware_key
+
+            self._hardware = hardware_key(
+                self.measurement.device, self.measurement.threads, self.measurement.batch_size)
+        return self._hardware
+
+    def _check_study(self, study: optuna.Study, attrs: dict[str, Any] | None = None) -> None:
+        """Refuse a study whose direction or stored configuration contradicts this sampler
+        (checked on every snapshot: a worker that raced the first write is caught too)."""
+        sid = study._study_id
+        if sid not in self._checked:
+            st.make_sqlite_atomic(study._storage)  # idempotent; open_storage already does it
+            if study._is_multi_objective() or study.direction != StudyDirection.MAXIMIZE:
+                raise ValueError(
+                    "ShapeSampler needs a single-objective study with direction='maximize' (the "
+                    "objective returns accuracy), got directions "
+                    f"{[d.name for d in study.directions]}")
+        if attrs is None:
+            attrs = st.study_attrs(study)
+        stored = st.read_config(attrs)
+        mine = self.config()
+        if stored is None:
+            st.write_config(study, mine)
+            stored = st.read_config(st.study_attrs(study))
+        details = st.config_difference(stored or {}, mine, "this worker")
+        if details:
+            raise ValueError(
+                f"study {study.study_name!r} was created with a different shape search "
+                f"({details}). Use the same settings to join it, or a new study name.")
+        hw = self.hardware()
+        if hw is not None:
+            self._check_hardware(study, attrs, hw)
+        self._checked.add(sid)
+
+    # ------------------------------------------------------------------ Optuna hooks -----
+    def reseed_rng(self) -> None:
+        """Reseed the independent sampler (the policy itself is deterministic)."""
+        self._independent.reseed_rng()
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        """No relative search space: shapes come from the queue."""
+        return {}
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        """Nothing to sample jointly."""
+        return {}
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Delegate to the independent sampler (never raises)."""
+        self._independent.before_trial(study, trial)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        """A queued trial's depth and width are fixed params (Optuna answers them itself);
+        reaching here for them means the objective suggested them on a fresh trial without
+        :func:`~optuna_shape.suggest_shape`: the trial plans (and ends, stage ``plan``).
+        Other parameters go to the independent sampler."""
+        if param_name in ("depth", "width") and self._is_shape_distribution(
+                param_name, param_distribution):
+            shape, _ = self.resolve(study, trial._trial_id, trial.number)
+            return shape.depth if param_name == "depth" else shape.width
+        return self._independent.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        """Record the accuracy constraint, then decide and queue the next action (or stop)."""
+        self._independent.after_trial(study, trial, state, values)
+        rec = st.decode_trial(trial)
+        if not rec.is_training or study._study_id not in self._checked or \
+                trial.user_attrs.get("reject_reason"):
+            return
+        value = values[0] if values else None
+        from optuna.storages._heartbeat import get_heartbeat_thread
+
+        # Optuna's heartbeat stops when the objective returns; the bookkeeping below (a fit,
+        # the first one importing scikit-learn) must not let the trial look dead meanwhile.
+        with get_heartbeat_thread(trial._trial_id, study._storage):
+            self._after_training(study, trial, state, value)
+
+    def _after_training(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                        value: float | None) -> None:
+        try:
+            if state == TrialState.COMPLETE and value is not None and math.isfinite(value):
+                if self.constraints.min_accuracy is not None:
+                    c = self.constraints.min_accuracy - value
+                    st.set_trial_system_attr(study, trial._trial_id, "constraints:accuracy", c)
+                    st.set_trial_user_attrs(study, trial._trial_id, {"constraint_accuracy": c})
+            elif state == TrialState.COMPLETE:
+                st.set_trial_user_attrs(study, trial._trial_id,
+                                        {"fail_reason": f"objective returned {value!r}"})
+            snap = read_snapshot(study, self._cache, (trial.number, state, value))
+            if snap.result is not None:
+                self._stop_study(study)
+                return
+            problem = self._problem(study, snap)
+            if problem is None:
+                return
+            action = decide(problem, snap.evidence(), self.settings)
+            if isinstance(action, Train):
+                self._enqueue(study, snap, problem, action)
+            elif isinstance(action, Stop):
+                self._finish(study, snap, problem, action)
+                self._stop_study(study)
+        except Exception:  # never lose the trial's result because of bookkeeping
+            _logger.exception("optuna-shape: bookkeeping after trial %d failed", trial.number)
+
+    def _is_shape_distribution(self, name: str, dist: BaseDistribution) -> bool:
+        if not isinstance(dist, CategoricalDistribution):
+            return False
+        values = self.space.depths if name == "depth" else self.space.widths
+        return list(dist.choices) == list(values)
+
+    # ------------------------------------------------------------------ the trial's role --
+    def resolve(self, study: optuna.Study, trial_id: int, number: int) -> tuple[Shape, str]:
+        """What trial ``number`` does: train a shape (returned with its stage), or end.
+
+        Raises:
+            optuna.TrialPruned: the trial does not train — it planned (``plan``), screened
+                (``screen``), yielded its slot (``duplicate``), or the search is over
+                (``stopped``); the stage and reason are in its user attributes.
+            ValueError: the study contradicts this sampler's settings or hardware.
+        """
+        snap = read_snapshot(study, self._cache)
+        self._check_study(study, dict(snap.attrs))
+        me = snap.by_number(number)
+        if me is None:
+            raise RuntimeError(f"trial {number} is not in the study")
+        if me.state != TrialState.RUNNING:  # failed as stale while this worker was paused
+            raise optuna.TrialPruned(f"trial {number} is {me.state.name}: not training it")
+        if snap.result is not None:
+            self._end(study, trial_id, "stopped", f"search finished: {snap.result.reason}",
+                      stop=True)
+        if me.slot is not None and me.slot.startswith("screen:"):
+            if not coordination.wins(snap, me) or st.screened_key(
+                    me.slot.split(":")[1].split("#")[0]) in snap.attrs:
+                self._end(study, trial_id, "duplicate", "another worker screens")
+            self._screen(study, snap)
+            self._end(study, trial_id, "screen", "measured the design space")
+        if me.slot is not None:
+            assert me.shape is not None
+            if not coordination.wins(snap, me):
+                self._end(study, trial_id, "duplicate",
+                          f"slot {me.slot} is held by another trial")
+            stage = me.stage or "sample"
+            self.reporter.on_assign(number, me.shape, stage)
+            return me.shape, stage
+        if me.shape is not None:  # enqueued by hand
+            return me.shape, "user"
+        self._plan(study, trial_id, snap)
+        raise AssertionError("unreachable")  # _plan always ends the trial
+
+    def _plan(self, study: optuna.Study, trial_id: int, snap: Snapshot) -> None:
+        """A planner trial: decide, queue, end (waiting inside while there is nothing to do)."""
+        while True:
+            if snap.result is not None:
+                self._end(study, trial_id, "stopped", f"search finished: {snap.result.reason}",
+                          stop=True)
+            problem = self._problem(study, snap)
+            if problem is None:  # screening on this hardware is not complete
+                h = st.hardware_hash(self.hardware() or "")
+                state = coordination.screen_state(snap, h)
+                if state == "none":
+                    coordination.queue_screening(study, h)
+                    self._end(study, trial_id, "plan", "queued the screening of the space")
+                if state == "queued":
+                    self._end(study, trial_id, "plan", "the screening task is queued")
+                reason = "another worker is screening the design space"
+            else:
+                action = decide(problem, snap.evidence(), self.settings)
+                if isinstance(action, Stop):
+                    self._finish(study, snap, problem, action)
+                    self._end(study, trial_id, "stopped", f"search finished: {action.reason}",
+                              stop=True)
+                if isinstance(action, Train):
+                    queued = self._enqueue(study, snap, problem, action)
+                    if queued or snap.queued:
+                        self._end(study, trial_id, "plan",
+                                  f"queued {len(queued)} training(s): {action.reason}")
+                    reason = "the proposed shapes are being trained"
+                else:
+                    assert isinstance(action, Wait)
+                    if snap.queued:
+                        self._end(study, trial_id, "plan", "a queued training is waiting")
+                    reason = action.reason
+            self._wait(study, reason)
+            snap = read_snapshot(study, self._cache)
+
+    def _wait(self, study: optuna.Study, reason: str) -> None:
+        self.reporter.on_wait(reason)
+        now = time.monotonic()
+        if now - self._last_stale_check >= 5.0:
+            self._last_stale_check = now
+            st.fail_stale(study)
+        if not st.is_in_memory(study) and not st.has_heartbeat(study) and \
+                now - self._last_warn >= 60.0:
+            self._last_warn = now
+            _logger.warning(
+                "optuna-shape: waiting (%s). This storage has no heartbeat, so a trial whose "
+                "worker died stays RUNNING forever: use RDBStorage(url, heartbeat_interval=10) "
+                "(the CLI does), or mark dead trials failed "
+                "(optuna_shape.storages.fail_stale_on_start).", reason)
+        time.sleep(self.poll_interval)
+
+    def _end(self, study: optuna.Study, trial_id: int, stage: str, reason: str,
+             stop: bool = False) -> None:
+        st.set_trial_user_attrs(study, trial_id, {"stage": stage, "end_reason": reason})
+        if stop:
+            self._stop_study(study)
+        raise optuna.TrialPruned(reason)
+
+    @staticmethod
+    def _stop_study(study: optuna.Study) -> None:
+        try:
+            study.stop()
+        except RuntimeError:  # ask-and-tell: nothing to stop
+            pass
+
+    def _enqueue(self, study: optuna.Study, snap: Snapshot, problem: Problem,
+                 action: Train) -> list[Shape]:
+        _, measurements = self._problems[study._study_id]
+
+        def attrs_of(shape: Shape) -> tuple[dict[str, Any], dict[str, Any]]:
+            size = self.space.size_mb(shape)
+            m = measurements.get(shape)
+            user: dict[str, Any] = {"params": self.space.param_count(shape),
+                                    "size_mb": round(size, 6)}
+            system: dict[str, Any] = {}
+            if m:
+                for k in ("latency_ms", "energy_j"):
+                    if m.get(k) is not None:
+                        user[k] = m[k]
+            for name, value in constraint_values(self.constraints, size, m).items():
+                system[f"constraints:{name}"] = value
+                user[f"constraint_{name}"] = value
+            pred = action.predictions.get(shape)
+            if pred is not None:
+                user.update(predicted_accuracy=round(float(pred[0]), 6),
+                            predicted_std=round(float(pred[1]), 6),
+                            prediction_source=f"{self.settings.mode} policy")
+            return user, system
+
+        return coordination.enqueue(study, snap, action.shapes, action.stage, attrs_of)
+
+    def _finish(self, study: optuna.Study, snap: Snapshot, problem: Problem,
+                action: Stop) -> None:
+        result = write_result(study, action, snap, problem, len(self.space))
+        fit = st.read_fit(st.study_attrs(study))
+        if fit is not None:
+            self.reporter.on_fit(fit.to_json())
+        self.reporter.on_done(result.to_json())
+
+    # ------------------------------------------------------------------ screening --------
+    def problem(self, study: optuna.Study) -> Problem | None:
+        """The screened design space of ``study`` as the policy sees it (``None`` while
+        screening on this worker's hardware is not complete)."""
+        return self._problem(study, read_snapshot(study, self._cache))
+
+    def _problem(self, study: optuna.Study, snap: Snapshot) -> Problem | None:
+        """The screened design space (``None`` while screening on this hardware is pending)."""
+        sid = study._study_id
+        if sid in self._problems:
+            return self._problems[sid][0]
+        space, cons = self.space, self.constraints
+        passed, _ = size_screen(space, space.shapes, cons.max_size_mb)
+        measurements: dict[Shape, dict[str, Any]] = {}
+        hw = self.hardware()
+        if hw is not None and passed:
+            self._check_hardware(study, snap.attrs, hw)
+            h = st.hardware_hash(hw)
+            if st.screened_key(h) not in snap.attrs:
+                return None
+            measurements = st.read_measurements(snap.attrs, h)
+            passed, _ = apply_limits(passed, measurements, cons, latency=self._needs_latency,
+                                     energy=self._needs_energy)
+        sizes = {s: space.size_mb(s) for s in passed}
+        metric = {"size": "size_mb", "latency": "latency_ms", "energy": "energy_j"}
+        costs: dict[Shape, float] = {}
+        if self.goal == "size":
+            costs = dict(sizes)
+        elif self.goal in metric:
+            costs = {s: float(measurements[s][metric[self.goal]]) for s in passed}
+        problem = Problem(tuple(passed), sizes, costs, self.goal, cons.min_accuracy)
+        self._problems[sid] = (problem, measurements)
+        n_planned = 0
+        if self.settings.mode == "paper":
+            from optuna_shape.policy.paper import planned_shapes
+
+            n_planned = len(planned_shapes(problem, self.settings))
+        self.reporter.on_screened(len(passed), len(space), n_planned)
+        if not passed:
+            _logger.warning("optuna-shape: no shape of the design space meets the limits")
+        return problem
+
+    def _check_hardware(self, study: optuna.Study, attrs: Any, hw: str) -> None:
+        known = st.known_hardware(attrs)
+        if known and hw not in known:
+            listed = "; ".join(sorted(known))
+            raise ValueError(
+                f"study {study.study_name!r} holds measurements taken on other hardware "
+                f"({listed}); this worker measures on {hw!r}. Latency and energy are not "
+                "comparable across hardware: run this worker on the same hardware, pass "
+                "target_hardware=<one of the keys above> (CLI: --target-hardware) to use those "
+                "measurements knowingly, or use a new study.")
+
+    def _screen(self, study: optuna.Study, snap: Snapshot) -> None:
+        """Measure every size-feasible shape still missing (latency for all, then energy for
+        those within the latency limit), then mark the hardware screened."""
+        hw = self.hardware()
+        assert hw is not None
+        self._check_hardware(study, snap.attrs, hw)
+        st.write_hardware_name(study, hw)
+        shapes, _ = size_screen(self.space, self.space.shapes, self.constraints.max_size_mb)
+        records = {s: dict(r) for s, r in st.read_measurements(
+            snap.attrs, st.hardware_hash(hw)).items()}
+        total = len(shapes) * (int(self._needs_latency) + int(self._needs_energy))
+        done = 0
+        for want in ("latency", "energy"):
+            if (want == "latency" and not self._needs_latency) or \
+                    (want == "energy" and not self._needs_energy):
+                continue
+            field_name = "latency_ms" if want == "latency" else "energy_j"
+            for s in shapes:
+                rec = records.setdefault(s, {})
+                done += 1
+                if field_name in rec or rec.get("error"):
+                    continue
+                if want == "energy" and self._needs_latency:
+                    ok, _ = apply_limits([s], {s: rec}, self.constraints, latency=True,
+                                         energy=False)
+                    if not ok:
+                        continue  # rejected by latency: no energy run (paper order)
+                rec.update(measure_shape(self.space, s, self.measurement,
+                                         latency=want == "latency", energy=want == "energy"))
+                st.write_measurement(study, hw, s, rec)
+                self.reporter.on_screen(done, total, s, rec)
+        st.mark_screened(study, hw)
+
+    def measure_one(self, study: optuna.Study, shape: Shape) -> dict[str, Any] | None:
+        """Measurements of one shape (e.g. a hand-enqueued one), measuring it if missing."""
+        hw = self.hardware()
+        if hw is None:
+            return None
+        attrs = st.study_attrs(study)
+        self._check_hardware(study, attrs, hw)
+        rec = st.read_measurements(attrs, st.hardware_hash(hw)).get(shape)
+        if rec is None:
+            st.write_hardware_name(study, hw)
+            rec = measure_shape(self.space, shape, self.measurement,
+                                latency=self._needs_latency, energy=self._needs_energy)
+            st.write_measurement(study, hw, shape, rec)
+        return rec
+
+    # ------------------------------------------------------------------ per-trial record -
+    def record_trial(self, trial: optuna.Trial, shape: Shape, stage: str) -> None:
+        """Write what the dashboard shows about a hand-enqueued trial, and prune it if
+        ``shape`` breaks a limit (planned trials carry these attributes from creation).
+
+        Raises:
+            optuna.TrialPruned: the shape exceeds a size, latency or energy limit (or could not
+                be measured); the reason is in the trial's ``reject_reason`` user attribute.
+        """
+        if stage != "user":
+            return
+        study = trial.study
+        size = self.space.size_mb(shape)
+        attrs: dict[str, Any] = {"stage": "user", "params": self.space.param_count(shape),
+                                 "size_mb": round(size, 6)}
+        reason: str | None = None
+        measurement: dict[str, Any] | None = None
+        if shape not in self.space:
+            reason = f"shape {shape} is not in the design space"
+        elif self.constraints.max_size_mb is not None and size > self.constraints.max_size_mb:
+            reason = f"size {size:.4g} MB > {self.constraints.max_size_mb:g} MB"
+        elif self.hardware() is not None:
+            measurement = self.measure_one(study, shape)
+        if measurement:
+            for k in ("latency_ms", "energy_j"):
+                if measurement.get(k) is not None:
+                    attrs[k] = measurement[k]
+        for name, value in constraint_values(self.constraints, size, measurement).items():
+            trial.set_constraint(name, value)
+            attrs[f"constraint_{name}"] = value
+        if reason is None and measurement is not None and shape in self.space:
+            ok, rej = apply_limits([shape], {shape: measurement}, self.constraints,
+                                   latency=self._needs_latency, energy=self._needs_energy)
+            if not ok:
+                reason = rej[shape]
+        if reason is not None:
+            attrs["reject_reason"] = reason
+        st.set_trial_user_attrs(study, trial._trial_id, attrs)
+        if reason is not None:
+            raise optuna.TrialPruned(f"shape {shape} rejected before training: {reason}")
+        self.reporter.on_assign(trial.number, shape, "user")
+
+    def __repr__(self) -> str:
+        return (f"ShapeSampler(mode={self.mode!r}, goal={self.goal!r}, "
+                f"constraints={json.dumps(self.constraints.to_dict())})")

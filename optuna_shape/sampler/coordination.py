@@ -1,0 +1,148 @@
+"""Coordination between workers on Optuna's one atomic primitive: the WAITING → RUNNING pop.
+
+Rules (each has a test that fails when it is broken):
+
+* **Slots.** A training is queued as a WAITING trial created in one storage call with its fixed
+  params, its slot ``"<shape key>#<k>"`` (``k`` = the shape's non-failed trainings, complete or
+  pending, + 1 at planning time) and its stage (:func:`enqueue`).
+* **Winner.** A popped trial with a slot trains unless another trial of the same slot with a
+  *lower number* is WAITING, RUNNING or COMPLETE, or any trial of the slot is COMPLETE; then it
+  yields (PRUNED, stage ``duplicate``) (:func:`wins`). Trial numbers are assigned by the storage
+  in creation order, so the later copy's read, taken after it was popped, always sees the earlier
+  one; the earlier one needs no read to win. FAIL trials (stale, crashed) do not count, so the
+  policy plans the slot again and the new copy wins.
+* **Screening** is one WAITING trial with the slot ``"screen:<hardware hash>#1"``: the same
+  winner rule makes exactly one worker measure; the others wait for the ``screened`` mark.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from optuna_shape import storage as st
+from optuna_shape.sampler.snapshot import Snapshot
+from optuna_shape.shape import Shape
+
+__all__ = ["slot_of", "screen_slot", "wins", "enqueue", "screen_state", "optimize"]
+
+_logger = logging.getLogger("optuna_shape")
+
+
+def slot_of(shape: Shape, k: int) -> str:
+    """The slot of the ``k``-th training of ``shape``."""
+    return f"{shape.key}#{k}"
+
+
+def screen_slot(hw_hash: str) -> str:
+    """The slot of the screening task on one hardware."""
+    return f"screen:{hw_hash}#1"
+
+
+def wins(snapshot: Snapshot, me: st.TrialRecord) -> bool:
+    """Whether trial ``me`` (popped, with a slot) may run: the winner rule above."""
+    assert me.slot is not None
+    for t in snapshot.same_slot(me.slot):
+        if t.number == me.number:
+            continue
+        if t.state == TrialState.COMPLETE:
+            return False
+        if t.number < me.number and t.state in (TrialState.WAITING, TrialState.RUNNING):
+            return False
+    return True
+
+
+def enqueue(
+    study: optuna.Study,
+    snapshot: Snapshot,
+    shapes: tuple[Shape, ...],
+    stage: str,
+    attrs_of: Callable[[Shape], tuple[dict[str, Any], dict[str, Any]]],
+) -> list[Shape]:
+    """Queue a training of each shape not already pending; returns the shapes queued.
+
+    ``attrs_of(shape)`` gives the (user, system) attributes the trial is created with.
+    """
+    pending = snapshot.pending_shapes()
+    queued: list[Shape] = []
+    for shape in dict.fromkeys(shapes):
+        if shape in pending:
+            continue
+        user, system = attrs_of(shape)
+        _create(study, slot_of(shape, snapshot.repeat_index(shape)), stage, shape, user, system)
+        queued.append(shape)
+    return queued
+
+
+def _create(study: optuna.Study, slot: str, stage: str, shape: Shape | None,
+            user: Mapping[str, Any], system: Mapping[str, Any]) -> int:
+    return st.create_waiting_trial(study, slot=slot, stage=stage, shape=shape,
+                                   user_attrs=user, system_attrs=system)
+
+
+def screen_state(snapshot: Snapshot, hw_hash: str) -> str:
+    """``"done"`` (screened), ``"queued"`` (a screening trial waits), ``"running"`` or
+    ``"none"`` (nobody screens: queue one)."""
+    if st.screened_key(hw_hash) in snapshot.attrs:
+        return "done"
+    live = [t for t in snapshot.same_slot(screen_slot(hw_hash))
+            if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+    if any(t.state == TrialState.RUNNING for t in live):
+        return "running"
+    return "queued" if live else "none"
+
+
+def queue_screening(study: optuna.Study, hw_hash: str) -> None:
+    """Queue the screening task (a duplicate queued concurrently yields by the winner rule)."""
+    _create(study, screen_slot(hw_hash), "screen", None, {}, {})
+
+
+def _lost_to_staleness(exc: BaseException) -> bool:
+    """Whether ``exc`` is Optuna refusing to record a trial another worker failed as stale:
+    ``Cannot tell a FAIL trial`` (failed before ``tell``), or ``UpdateFinishedTrialError``
+    (failed during ``tell``; Optuna then also raises ``AssertionError`` from its logging)."""
+    if isinstance(exc, ValueError):
+        return str(exc).startswith("Cannot tell a FAIL trial")
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, optuna.exceptions.UpdateFinishedTrialError):
+            return True
+        seen = seen.__context__
+    return False
+
+
+def optimize(study: optuna.Study, func: Callable[[optuna.Trial], Any], **kwargs: Any) -> None:
+    """``study.optimize(func, **kwargs)`` that survives this worker's trial being failed as stale.
+
+    A worker paused for longer than the storage's heartbeat grace period (swap, SIGSTOP, a long
+    GC) finds its trial failed by another worker when it resumes; Optuna then refuses to record
+    the result (``ValueError: Cannot tell a FAIL trial``) and ``study.optimize`` raises. The
+    shape was planned again meanwhile, so nothing is lost: this wrapper logs one line and goes on
+    with the next trial. ``n_trials`` counts every trial started here, the lost one included.
+    (A trial failed *during* ``tell`` surfaces as ``UpdateFinishedTrialError``; it is handled
+    the same way.)
+    """
+    n_trials = kwargs.pop("n_trials", None)
+    started = [0]
+    callbacks = list(kwargs.pop("callbacks", None) or [])
+
+    def count(_study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        started[0] += 1
+
+    while True:
+        left = None if n_trials is None else n_trials - started[0]
+        if left is not None and left <= 0:
+            return
+        try:
+            study.optimize(func, n_trials=left, callbacks=[*callbacks, count], **kwargs)
+            return
+        except (ValueError, AssertionError, optuna.exceptions.UpdateFinishedTrialError) as exc:
+            if not _lost_to_staleness(exc):
+                raise
+            started[0] += 1
+            _logger.warning("optuna-shape: this worker's trial was failed as stale while the "
+                            "worker was paused; its shape is trained again. Continuing.")

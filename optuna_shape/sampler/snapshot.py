@@ -1,0 +1,128 @@
+"""The study as one decision sees it: every trial and the study attributes, read once.
+
+A :class:`Snapshot` is taken once per decision (two storage reads: all trials, all study system
+attributes). Finished trials never change, so their decoded records are cached per study in
+:class:`TrialCache`; only running and waiting trials are decoded again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from optuna_shape import storage as st
+from optuna_shape.policy import Evidence, Training
+from optuna_shape.shape import Shape
+
+__all__ = ["Snapshot", "TrialCache", "read_snapshot"]
+
+_LIVE = (TrialState.WAITING, TrialState.RUNNING)
+
+
+@dataclass
+class TrialCache:
+    """Decoded records of finished trials, per study id (a worker-local cache)."""
+
+    finished: dict[int, dict[int, st.TrialRecord]] = field(default_factory=dict)
+
+    def records(self, study: optuna.Study) -> list[st.TrialRecord]:
+        """Every trial of ``study`` decoded (one storage read)."""
+        cache = self.finished.setdefault(study._study_id, {})
+        out: list[st.TrialRecord] = []
+        for t in st.all_trials(study):
+            rec = cache.get(t.number)
+            if rec is None:
+                rec = st.decode_trial(t)
+                if t.state.is_finished():
+                    cache[t.number] = rec
+            out.append(rec)
+        return out
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Trials and study attributes at one moment.
+
+    Attributes:
+        trials: every trial, in number order.
+        attrs: the study system attributes.
+        result: the stored result (final), or ``None``.
+    """
+
+    trials: tuple[st.TrialRecord, ...]
+    attrs: Mapping[str, Any]
+    result: st.ResultRecord | None
+
+    def by_number(self, number: int) -> st.TrialRecord | None:
+        """The record of trial ``number``."""
+        if 0 <= number < len(self.trials) and self.trials[number].number == number:
+            return self.trials[number]
+        for t in self.trials:
+            if t.number == number:
+                return t
+        return None
+
+    @property
+    def queued(self) -> bool:
+        """Whether a trial waits in Optuna's queue (the next ``ask`` pops it)."""
+        return any(t.state == TrialState.WAITING for t in self.trials)
+
+    def trainings(self) -> list[st.TrialRecord]:
+        """Every training (planned or user, in any state), in trial order."""
+        return [t for t in self.trials if t.is_training]
+
+    def evidence(self) -> Evidence:
+        """Finished trainings (value ``None`` when failed) and the pending ones."""
+        done: list[Training] = []
+        pending: list[Shape] = []
+        for t in self.trials:
+            if not t.is_training:
+                continue
+            assert t.shape is not None
+            if t.state in _LIVE:
+                pending.append(t.shape)
+            elif t.state == TrialState.COMPLETE:
+                ok = t.value is not None and math.isfinite(t.value)
+                done.append(Training(t.shape, t.value if ok else None))
+            else:  # FAIL (exception, NaN, stale) or PRUNED by the objective
+                done.append(Training(t.shape, None))
+        return Evidence(tuple(done), tuple(pending))
+
+    def pending_shapes(self) -> set[Shape]:
+        """Shapes queued or being trained."""
+        return {t.shape for t in self.trials
+                if t.is_training and t.state in _LIVE and t.shape is not None}
+
+    def repeat_index(self, shape: Shape) -> int:
+        """The next training's repeat index of ``shape``: its non-failed trainings + 1."""
+        n = sum(1 for t in self.trials if t.is_training and t.shape == shape
+                and (t.state in _LIVE or t.state == TrialState.COMPLETE))
+        return n + 1
+
+    def same_slot(self, slot: str) -> list[st.TrialRecord]:
+        """Every trial carrying ``slot``."""
+        return [t for t in self.trials if t.slot == slot]
+
+
+def read_snapshot(study: optuna.Study, cache: TrialCache,
+                  override: tuple[int, TrialState, float | None] | None = None) -> Snapshot:
+    """Read the study once.
+
+    Args:
+        override: ``(number, state, value)`` of the calling trial when it is about to finish
+            (in ``after_trial`` its final state is not written yet).
+    """
+    trials = cache.records(study)
+    if override is not None:
+        number, state, value = override
+        trials = [t if t.number != number else st.TrialRecord(
+            t.number, t.trial_id, state, t.shape, t.slot, t.stage,
+            value if state == TrialState.COMPLETE else None, t.rejected, t.trained)
+            for t in trials]
+    attrs = st.study_attrs(study)
+    return Snapshot(tuple(trials), attrs, st.read_result(attrs))

@@ -1,0 +1,553 @@
+"""Every key optuna-shape writes into an Optuna storage, every Optuna-internal call, typed records.
+
+This is the only module that touches Optuna's storage internals (``study._storage``, system
+attributes, ``get_all_trials(deepcopy=False)``, ``create_new_trial`` with a template trial). The
+sampler, the results API, the CLI, reporting and the dashboard read the records decoded here.
+Keys are prefixed ``osh:`` so they never clash with other samplers' data. Long JSON values are
+split into chunks of at most 2045 characters, as Optuna's own samplers do, so they fit any RDB
+backend.
+
+Study system attributes:
+    ``osh:config``                the search configuration (space, constraints, goal, policy…)
+    ``osh:hw:<hash>``             the full hardware key measurements under ``<hash>`` were taken on
+    ``osh:m:<hash>:<shape key>``  one shape's hardware measurements on that hardware
+    ``osh:screened:<hash>``       screening on that hardware is complete
+    ``osh:fit``                   the accuracy model's fit and the goal-ordered candidates
+    ``osh:result``                the answer, once the search has finished (final once written)
+Trial system attributes (set when the trial is created, in the same storage call):
+    ``fixed_params``              Optuna's own: ``{"depth": …, "width": …}`` of a planned training
+    ``osh:slot``                  ``"<shape key>#<k>"``: the k-th training of that shape, or
+                                  ``"screen:<hash>#1"`` for the screening task
+    ``osh:stage``                 the stage the trial was planned in
+Trial user attributes (shown by optuna-dashboard, numbers sortable): ``stage``, ``params``,
+``size_mb``, ``latency_ms``, ``energy_j``, ``predicted_accuracy``, ``predicted_std``,
+``prediction_source``, ``reject_reason`` (screening rejected the shape), ``end_reason`` (why a
+trial that does not train ended: stages ``plan``, ``duplicate``, ``screen``, ``stopped``),
+``fail_reason``, ``constraint_<name>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+from optuna_shape.shape import Shape
+
+__all__ = [
+    "CONFIG",
+    "FIT",
+    "RESULT",
+    "SLOT",
+    "STAGE",
+    "TRAINING_STAGES",
+    "TrialRecord",
+    "FitRecord",
+    "ResultRecord",
+    "hardware_hash",
+    "measurement_key",
+    "screened_key",
+    "hardware_name_key",
+    "study_attrs",
+    "read_json",
+    "write_json",
+    "read_config",
+    "write_config",
+    "read_fit",
+    "write_fit",
+    "read_result",
+    "write_result",
+    "read_measurements",
+    "screened_hashes",
+    "write_measurement",
+    "mark_screened",
+    "store_measurements",
+    "known_hardware",
+    "all_trials",
+    "decode_trial",
+    "create_waiting_trial",
+    "trial_record",
+    "set_trial_user_attrs",
+    "set_trial_system_attr",
+    "set_study_user_attr",
+    "has_heartbeat",
+    "make_sqlite_atomic",
+    "rdb_engine",
+    "fail_stale",
+    "trial_state",
+]
+
+CONFIG = "osh:config"
+FIT = "osh:fit"
+RESULT = "osh:result"
+SLOT = "osh:slot"
+STAGE = "osh:stage"
+CHUNK = 2045
+
+TRAINING_STAGES = frozenset({"initial", "acquire", "repeat", "sample", "verify", "user"})
+"""Stages of trials that train a shape (the others: ``plan``, ``duplicate``, ``stopped``,
+``screen``)."""
+
+
+# ------------------------------------------------------------------ keys ---------------------
+def hardware_hash(hardware: str) -> str:
+    """Short stable hash of a hardware key (used inside attribute names)."""
+    return hashlib.sha256(hardware.encode()).hexdigest()[:10]
+
+
+def measurement_key(hw_hash: str, shape_key: str) -> str:
+    """Study attribute holding one shape's measurements on one hardware."""
+    return f"osh:m:{hw_hash}:{shape_key}"
+
+
+def screened_key(hw_hash: str) -> str:
+    """Study attribute marking that screening finished on one hardware."""
+    return f"osh:screened:{hw_hash}"
+
+
+def hardware_name_key(hw_hash: str) -> str:
+    """Study attribute holding the full hardware description for ``hw_hash``."""
+    return f"osh:hw:{hw_hash}"
+
+
+# ------------------------------------------------------------------ study attributes ---------
+def study_attrs(study: optuna.Study) -> dict[str, Any]:
+    """All study system attributes (one storage round trip)."""
+    return study._storage.get_study_system_attrs(study._study_id)
+
+
+def write_json(study: optuna.Study, key: str, value: Any) -> None:
+    """Write a JSON-able value under ``key``, chunked when long.
+
+    A long value is stored as ``key:0 … key:k-1`` text chunks plus ``key`` =
+    ``{"__chunks__": k}``; the chunks are written first so a reader never sees a count without
+    its chunks.
+    """
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    storage, sid = study._storage, study._study_id
+    if len(text) <= CHUNK:
+        storage.set_study_system_attr(sid, key, json.loads(text))
+        return
+    parts = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)]
+    for i, part in enumerate(parts):
+        storage.set_study_system_attr(sid, f"{key}:{i}", part)
+    storage.set_study_system_attr(sid, key, {"__chunks__": len(parts)})
+
+
+def read_json(attrs: Mapping[str, Any], key: str) -> Any:
+    """Read a value written by :func:`write_json` from a dict of study attributes (``None`` when
+    absent or incomplete)."""
+    value = attrs.get(key)
+    if isinstance(value, dict) and set(value) == {"__chunks__"}:
+        parts = [attrs.get(f"{key}:{i}") for i in range(int(value["__chunks__"]))]
+        if any(p is None for p in parts):
+            return None
+        return json.loads("".join(parts))  # type: ignore[arg-type]
+    return value
+
+
+def read_config(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The stored search configuration, or ``None``."""
+    return read_json(attrs, CONFIG)
+
+
+def write_config(study: optuna.Study, config: Mapping[str, Any]) -> None:
+    """Store the search configuration (the first worker of a study does)."""
+    write_json(study, CONFIG, dict(config))
+
+
+def config_difference(stored: Mapping[str, Any], mine: Mapping[str, Any], who: str) -> str:
+    """``"k: study has …, <who> has …"`` for every differing key (empty when equal)."""
+    mine = json.loads(json.dumps(dict(mine)))
+    diff = sorted(k for k in set(stored) | set(mine) if stored.get(k) != mine.get(k))
+    return "; ".join(f"{k}: study has {stored.get(k)!r}, {who} has {mine.get(k)!r}"
+                     for k in diff)
+
+
+def shape_from_key(key: str) -> Shape:
+    """Inverse of :attr:`Shape.key` (``"d22-w2.5"`` → ``Shape(22, 2.5)``)."""
+    d, w = key.split("-", 1)
+    return Shape(int(d[1:]), float(w[1:]))
+
+
+def _shape(pair: Any) -> Shape:
+    return Shape(int(pair[0]), float(pair[1]))
+
+
+@dataclass(frozen=True)
+class FitRecord:
+    """The accuracy model over the feasible shapes and the goal-ordered candidates."""
+
+    shapes: tuple[Shape, ...] = ()
+    predicted: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    ranking: tuple[Shape, ...] = ()
+    trained: tuple[Shape, ...] = ()
+    method: str | None = None
+    r2: float | None = None
+    loo_mae: float | None = None
+    n_train: int = 0
+    n_feasible: int = 0
+    fits: int = 1
+    noise: float | None = None
+
+    def predictions(self) -> dict[Shape, tuple[float, float]]:
+        """Shape → (predicted accuracy, std)."""
+        return {s: (p, sd) for s, p, sd in zip(self.shapes, self.predicted, self.std,
+                                               strict=True)}
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form (shapes as ``[depth, width]`` pairs)."""
+        d = asdict(self)
+        for k in ("shapes", "ranking", "trained"):
+            d[k] = [[s.depth, s.width] for s in getattr(self, k)]
+        d["predicted"] = [round(float(x), 6) for x in self.predicted]
+        d["std"] = [round(float(x), 6) for x in self.std]
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> FitRecord:
+        """Decode :meth:`to_json` output."""
+        return cls(
+            shapes=tuple(_shape(p) for p in d.get("shapes", [])),
+            predicted=tuple(float(x) for x in d.get("predicted", [])),
+            std=tuple(float(x) for x in d.get("std", [])),
+            ranking=tuple(_shape(p) for p in d.get("ranking", [])),
+            trained=tuple(_shape(p) for p in d.get("trained", [])),
+            method=d.get("method"), r2=d.get("r2"), loo_mae=d.get("loo_mae"),
+            n_train=int(d.get("n_train", 0)), n_feasible=int(d.get("n_feasible", 0)),
+            fits=int(d.get("fits", 1)), noise=d.get("noise"),
+        )
+
+
+def read_fit(attrs: Mapping[str, Any]) -> FitRecord | None:
+    """The stored fit, or ``None`` before the first one."""
+    d = read_json(attrs, FIT)
+    return None if d is None else FitRecord.from_json(d)
+
+
+def write_fit(study: optuna.Study, fit: FitRecord) -> None:
+    """Store the fit, and a short summary as study user attributes for the dashboard."""
+    write_json(study, FIT, fit.to_json())
+    ranked = fit.predictions()
+    set_study_user_attr(study, "surrogate", {
+        "method": fit.method, "n_train": fit.n_train, "n_feasible": fit.n_feasible,
+        "r2": fit.r2, "loo_mae": fit.loo_mae,
+    })
+    set_study_user_attr(study, "candidates_top10", [
+        f"{s} pred {ranked[s][0]:.4g}±{ranked[s][1]:.2g}" for s in fit.ranking[:10]
+        if s in ranked
+    ])
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """The answer of a finished search (the policy's stop decision plus counts).
+
+    Attributes:
+        shape: the answer, or ``None`` (nothing complies, or no goal: see the complying set).
+        reason: why the search stopped, in plain words.
+        status: ``"answered"``, ``"complying_set"``, ``"no_feasible"``, ``"floor_not_reached"``,
+            ``"all_failed"``.
+        confidence: probability the answer is right, when the policy computed one.
+        details: the policy's details (posterior, noise, …); JSON-able.
+        goal: the search's goal.
+        accuracy: mean measured accuracy of the answer.
+        trainings: trainings run, repeats and failures included.
+        n_feasible: shapes that passed screening.
+        n_space: shapes in the design space.
+        n_planned: paper mode: shapes of the sample plan.
+        note: plain words when ``study.best_trial`` names another shape than the answer.
+    """
+
+    shape: Shape | None
+    reason: str
+    status: str = "answered"
+    confidence: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    goal: str | None = None
+    accuracy: float | None = None
+    trainings: int = 0
+    n_feasible: int = 0
+    n_space: int = 0
+    n_planned: int | None = None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        d = asdict(self)
+        d["shape"] = None if self.shape is None else [self.shape.depth, self.shape.width]
+        d["details"] = dict(self.details)
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ResultRecord:
+        """Decode :meth:`to_json` output."""
+        return cls(
+            shape=None if d.get("shape") is None else _shape(d["shape"]),
+            reason=str(d.get("reason", "")), status=str(d.get("status", "answered")),
+            confidence=d.get("confidence"), details=d.get("details") or {},
+            goal=d.get("goal"), accuracy=d.get("accuracy"),
+            trainings=int(d.get("trainings", 0)), n_feasible=int(d.get("n_feasible", 0)),
+            n_space=int(d.get("n_space", 0)), n_planned=d.get("n_planned"), note=d.get("note"),
+        )
+
+
+def read_result(attrs: Mapping[str, Any]) -> ResultRecord | None:
+    """The stored result, or ``None`` while the search runs."""
+    d = read_json(attrs, RESULT)
+    return None if d is None else ResultRecord.from_json(d)
+
+
+def write_result(study: optuna.Study, result: ResultRecord) -> ResultRecord:
+    """Store the result unless one is already stored; return the stored one (final: the first
+    written wins, every worker reports it)."""
+    stored = read_result(study_attrs(study))
+    if stored is not None:
+        return stored
+    write_json(study, RESULT, result.to_json())
+    answer = "none" if result.shape is None else str(result.shape)
+    set_study_user_attr(study, "result", f"{answer} — {result.reason}; {result.trainings} "
+                        f"trainings of {result.n_feasible} feasible shapes")
+    return result
+
+
+# ------------------------------------------------------------------ measurements -------------
+def screened_hashes(attrs: Mapping[str, Any]) -> list[str]:
+    """Hardware hashes whose screening is complete."""
+    return sorted(k.split(":")[2] for k in attrs if k.startswith("osh:screened:"))
+
+
+def known_hardware(attrs: Mapping[str, Any]) -> set[str]:
+    """Full hardware keys that measurements in the study were taken on."""
+    return {v for k, v in attrs.items() if k.startswith("osh:hw:")}
+
+
+def read_measurements(attrs: Mapping[str, Any], hw_hash: str | None = None
+                      ) -> dict[Shape, dict[str, Any]]:
+    """Shape → measurement record on ``hw_hash`` (default: the first screened hardware)."""
+    if hw_hash is None:
+        hs = screened_hashes(attrs)
+        if not hs:
+            return {}
+        hw_hash = hs[0]
+    prefix = f"osh:m:{hw_hash}:"
+    out: dict[Shape, dict[str, Any]] = {}
+    for k, v in attrs.items():
+        if k.startswith(prefix) and isinstance(v, dict):
+            out[shape_from_key(k[len(prefix):])] = v
+    return out
+
+
+def write_measurement(study: optuna.Study, hardware: str, shape: Shape,
+                      record: Mapping[str, Any]) -> None:
+    """Store one shape's measurements (idempotent: equal shapes give equal keys)."""
+    h = hardware_hash(hardware)
+    study._storage.set_study_system_attr(study._study_id, measurement_key(h, shape.key),
+                                         dict(record))
+
+
+def mark_screened(study: optuna.Study, hardware: str) -> None:
+    """Record the hardware name and that screening on it is complete."""
+    h = hardware_hash(hardware)
+    study._storage.set_study_system_attr(study._study_id, hardware_name_key(h), hardware)
+    study._storage.set_study_system_attr(study._study_id, screened_key(h), True)
+
+
+def store_measurements(study: optuna.Study, hardware: str,
+                       records: Mapping[Shape, Mapping[str, Any]]) -> None:
+    """Store measurements taken elsewhere (e.g. a benchmark's latency table) as the study's
+    complete screening on ``hardware``."""
+    write_hardware_name(study, hardware)
+    for shape, rec in records.items():
+        write_measurement(study, hardware, shape, rec)
+    mark_screened(study, hardware)
+
+
+def write_hardware_name(study: optuna.Study, hardware: str) -> None:
+    """Record the full hardware key (before the first measurement on it)."""
+    h = hardware_hash(hardware)
+    study._storage.set_study_system_attr(study._study_id, hardware_name_key(h), hardware)
+
+
+# ------------------------------------------------------------------ trials -------------------
+@dataclass(frozen=True)
+class TrialRecord:
+    """What optuna-shape knows about one trial, decoded in one place.
+
+    Attributes:
+        number: the trial number.
+        trial_id: the storage's trial id.
+        state: Optuna's state.
+        shape: the shape it trains (params, else fixed params), or ``None``.
+        slot: ``"<shape key>#<k>"`` of a planned training, ``"screen:<hash>#1"`` of the
+            screening task, or ``None``.
+        stage: the user attribute ``stage`` (its system attribute ``osh:stage`` before the trial
+            writes one).
+        value: the objective's value (COMPLETE only).
+        rejected: the trial was pruned by screening (``reject_reason``) — not a training.
+        trained: the objective got a shape (params are set).
+    """
+
+    number: int
+    trial_id: int
+    state: TrialState
+    shape: Shape | None
+    slot: str | None
+    stage: str | None
+    value: float | None
+    rejected: bool = False
+    trained: bool = False
+
+    @property
+    def is_training(self) -> bool:
+        """A planned or user training (running, queued or finished), not a yielded copy."""
+        return self.shape is not None and not self.rejected and (
+            self.stage in TRAINING_STAGES or (self.stage is None and self.slot is None))
+
+
+def decode_trial(t: FrozenTrial) -> TrialRecord:
+    """Decode a stored trial."""
+    p = t.params
+    shape: Shape | None = None
+    trained = "depth" in p and "width" in p
+    if trained:
+        shape = Shape(int(p["depth"]), float(p["width"]))
+    else:
+        fixed = t.system_attrs.get("fixed_params") or {}
+        if "depth" in fixed and "width" in fixed:
+            shape = Shape(int(fixed["depth"]), float(fixed["width"]))
+    stage = t.user_attrs.get("stage") or t.system_attrs.get(STAGE)
+    value = t.value if t.state == TrialState.COMPLETE else None
+    return TrialRecord(t.number, t._trial_id, t.state, shape, t.system_attrs.get(SLOT), stage,
+                       value, rejected="reject_reason" in t.user_attrs, trained=trained)
+
+
+def all_trials(study: optuna.Study, states: Iterable[TrialState] | None = None
+               ) -> list[FrozenTrial]:
+    """Every trial of the study, not copied (one storage read)."""
+    return study._storage.get_all_trials(
+        study._study_id, deepcopy=False, states=None if states is None else tuple(states))
+
+
+def trial_record(study: optuna.Study, trial_id: int) -> TrialRecord:
+    """The current record of one trial (one storage read)."""
+    return decode_trial(study._storage.get_trial(trial_id))
+
+
+def trial_state(study: optuna.Study, trial_id: int) -> TrialState:
+    """The current state of one trial, read from the storage."""
+    return study._storage.get_trial(trial_id).state
+
+
+def create_waiting_trial(
+    study: optuna.Study,
+    *,
+    slot: str,
+    stage: str,
+    shape: Shape | None = None,
+    user_attrs: Mapping[str, Any] | None = None,
+    system_attrs: Mapping[str, Any] | None = None,
+) -> int:
+    """Queue a training (or the screening task) as a WAITING trial, in one storage call.
+
+    Everything that identifies it — fixed params, slot, stage, the dashboard's user attributes —
+    is part of the template, so it is visible from the moment the trial exists. Workers take it
+    through Optuna's atomic WAITING → RUNNING pop in ``study.ask()``. Returns the trial id.
+    """
+    system: dict[str, Any] = {SLOT: slot, STAGE: stage, **dict(system_attrs or {})}
+    if shape is not None:
+        system["fixed_params"] = {"depth": shape.depth, "width": shape.width}
+    users = {"stage": stage, **dict(user_attrs or {})}
+    template = create_trial(state=TrialState.WAITING, system_attrs=system, user_attrs=users)
+    return study._storage.create_new_trial(study._study_id, template_trial=template)
+
+
+def set_trial_user_attrs(study: optuna.Study, trial_id: int, attrs: Mapping[str, Any]) -> None:
+    """Write several trial user attributes (one commit each: Optuna has no batch call)."""
+    storage = study._storage
+    for k, v in attrs.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            v = None
+        storage.set_trial_user_attr(trial_id, k, v)
+
+
+def set_trial_system_attr(study: optuna.Study, trial_id: int, key: str, value: Any) -> None:
+    """Write a trial system attribute (``Trial.set_system_attr`` is gone in Optuna 5)."""
+    study._storage.set_trial_system_attr(trial_id, key, value)
+
+
+def set_study_user_attr(study: optuna.Study, key: str, value: Any) -> None:
+    """Write a study user attribute (shown by optuna-dashboard)."""
+    study._storage.set_study_user_attr(study._study_id, key, value)
+
+
+def rdb_engine(storage: Any) -> Any | None:
+    """The SQLAlchemy engine behind an RDB storage (through Optuna's cache wrapper), or
+    ``None`` for other storages."""
+    backend = getattr(storage, "_backend", storage)
+    return getattr(backend, "engine", None) if isinstance(
+        backend, optuna.storages.RDBStorage) else None
+
+
+def make_sqlite_atomic(storage: Any) -> bool:
+    """Make every transaction on a SQLite file storage take the write lock when it begins.
+
+    Python's sqlite3 driver opens a transaction only before the first write, so Optuna's
+    read-check-write in ``set_trial_state_values`` (the WAITING → RUNNING pop of ``ask`` and
+    the RUNNING check of ``tell``) runs its read outside any transaction: two processes can both
+    read WAITING and both pop the same trial (seen with 4 workers on 2 cores). With
+    ``BEGIN IMMEDIATE`` the read and the write are one serialised transaction, as on
+    PostgreSQL (``SELECT … FOR UPDATE``). Idempotent; returns whether it applies (SQLite files).
+    """
+    engine = rdb_engine(storage)
+    if engine is None or engine.dialect.name != "sqlite":
+        return False
+    if getattr(engine, "_osh_atomic", False):
+        return True
+    if engine.url.database in (None, "", ":memory:"):
+        return False  # one connection in one process: nothing to race
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver issues no BEGIN of its own
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine._osh_atomic = True
+    engine.dispose()  # pooled connections were opened without the hooks
+    return True
+
+
+def has_heartbeat(study: optuna.Study) -> bool:
+    """Whether the study's storage fails the trials of dead workers (RDB with heartbeats).
+
+    ``study._storage`` of an RDB study is Optuna's ``_CachedStorage`` wrapper: Optuna's own
+    helper understands it.
+    """
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return is_heartbeat_enabled(study._storage)
+
+
+def fail_stale(study: optuna.Study) -> None:
+    """Fail the trials of workers whose heartbeat stopped (no-op without heartbeats)."""
+    if has_heartbeat(study):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+
+
+def is_in_memory(study: optuna.Study) -> bool:
+    """Whether the study lives in this process only."""
+    return isinstance(study._storage, optuna.storages.InMemoryStorage)
