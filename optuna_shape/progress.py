@@ -29,5 +29,8 @@ class SearchReporter:
     def on_fit(self, summary: dict[str, Any]) -> None:
         """The accuracy model was fitted; ``summary`` holds its fit quality and ranking."""
 
+    def on_failed(self, trial_number: int, shape: Any, reason: str) -> None:
+        """A training failed (an exception, or a NaN accuracy); the search goes on."""
+
     def on_done(self, result: dict[str, Any]) -> None:
         """The search finished with ``result``."""

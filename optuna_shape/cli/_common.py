@@ -1,60 +1,190 @@
-"""Helpers shared by the ``optuna-shape`` commands: storage, errors, study lookup."""
+"""Helpers shared by the ``optuna-shape`` commands: exit codes, errors, storage, study lookup."""
 
 from __future__ import annotations
 
+import io
+import os
+import re
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import optuna
 
-__all__ = ["CLIError", "DEFAULT_STORAGE", "open_storage", "resolve_study_name", "HEARTBEAT",
-           "GRACE"]
+__all__ = ["CLIError", "UsageError", "NoAnswer", "DEFAULT_STORAGE", "STORAGE_ENV",
+           "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_NO_ANSWER", "EXIT_INTERRUPTED",
+           "storage_url", "mask", "secrets_of", "RedactingStream", "open_storage",
+           "resolve_study_name", "study_names", "HEARTBEAT", "GRACE"]
 
 DEFAULT_STORAGE = "sqlite:///optuna-shape.db"
-"""Storage used when ``--storage`` is not given: a SQLite file in the current directory."""
+"""Storage used when neither ``--storage`` nor ``OPTUNA_STORAGE`` is given."""
+STORAGE_ENV = "OPTUNA_STORAGE"
+"""Environment variable read when ``--storage`` is not given (Optuna's own CLI convention), so a
+URL with a password need not be typed on the command line."""
 HEARTBEAT = 10
 GRACE = 30
 
+EXIT_OK = 0
+"""The command answered (``search``: a chosen shape or the complying set; ``report``: printed)."""
+EXIT_FAILURE = 1
+"""A runtime failure, printed as one ``error: …`` line (storage, device, dataset, training…)."""
+EXIT_USAGE = 2
+"""A usage error: a flag value that can never work, printed as one ``error: …`` line."""
+EXIT_NO_ANSWER = 3
+"""The search finished and no shape complies (nothing fits the limits, the accuracy floor was
+not reached, or every training failed); the reason is printed with counts."""
+EXIT_INTERRUPTED = 130
+"""Interrupted (Ctrl-C); the line printed says how to resume."""
+
 
 class CLIError(Exception):
-    """A failure reported as one ``error: ...`` line with exit code 1."""
+    """A failure reported as one ``error: ...`` line with exit code :data:`EXIT_FAILURE`."""
+
+    exit_code = EXIT_FAILURE
+    prefix = "error"
 
 
-def open_storage(url: str | None, *, heartbeat_interval: int = HEARTBEAT,
-                 grace_period: int = GRACE) -> Any:
+class UsageError(CLIError):
+    """A flag value that can never work: one ``error: ...`` line, exit code :data:`EXIT_USAGE`."""
+
+    exit_code = EXIT_USAGE
+
+
+class NoAnswer(CLIError):
+    """The search finished without a complying shape: exit code :data:`EXIT_NO_ANSWER`."""
+
+    exit_code = EXIT_NO_ANSWER
+    prefix = "no answer"
+
+
+def storage_url(flag: str | None) -> str:
+    """The storage URL to use: ``--storage``, else ``$OPTUNA_STORAGE``, else the default file."""
+    if flag:
+        return flag
+    env = os.environ.get(STORAGE_ENV, "").strip()
+    return env or DEFAULT_STORAGE
+
+
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]*@")
+
+
+def mask(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` with every URL password (``scheme://user:PASSWORD@``) and every given secret
+    replaced by ``***``."""
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def secrets_of(url: str | None) -> tuple[str, ...]:
+    """The password of a storage URL, as written and decoded (empty when it has none).
+
+    Passwords shorter than 4 characters are masked only inside URLs, so that common words in
+    other output are not replaced.
+    """
+    if not url or "://" not in url:
+        return ()
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if not password:
+        return ()
+    found = {password, unquote(password)}
+    return tuple(sorted((p for p in found if len(p) >= 4), key=len, reverse=True))
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that masks storage passwords before writing to ``stream``.
+
+    ``optuna-shape`` puts one around standard output and error while a command runs, so no
+    message, progress line, log record or JSON document can carry the password of the storage
+    URL (``--storage`` or ``OPTUNA_STORAGE``).
+    """
+
+    def __init__(self, stream: Any, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self._stream = stream
+        self._secrets = secrets
+
+    def write(self, text: str) -> int:  # type: ignore[override]
+        """Write ``text`` with passwords masked; returns ``len(text)``."""
+        self._stream.write(mask(text, self._secrets))
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the wrapped stream."""
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        """Whether the wrapped stream is a terminal (rich asks)."""
+        return bool(getattr(self._stream, "isatty", lambda: False)())
+
+    def fileno(self) -> int:
+        """The wrapped stream's file descriptor (rich reads the terminal size from it)."""
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        """The wrapped stream's encoding."""
+        return getattr(self._stream, "encoding", "utf-8") or "utf-8"
+
+    def writable(self) -> bool:
+        """Always ``True``."""
+        return True
+
+
+def sqlite_read_only_url(url: str) -> str | None:
+    """``sqlite:///PATH`` (or a ``sqlite:///file:PATH?…`` URI) as a read-only SQLite URI, so
+    that nothing can be written through it; ``None`` for other URLs."""
+    if not url.startswith("sqlite:///"):
+        return None
+    rest = url[len("sqlite:///"):]
+    path, _, query = rest.partition("?")
+    path = path.removeprefix("file:")
+    if path in ("", ":memory:"):
+        return None
+    params = [p for p in query.split("&") if p and not p.startswith(("mode=", "uri="))]
+    return f"sqlite:///file:{path}?" + "&".join([*params, "mode=ro", "uri=true"])
+
+
+def open_storage(url: str | None, *, heartbeat_interval: int | None = HEARTBEAT,
+                 grace_period: int | None = GRACE, read_only: bool = False) -> Any:
     """Open an Optuna storage from a URL (see :func:`optuna_shape.storages.open_storage`).
 
     ``None`` or ``":memory:"`` gives in-memory storage, ``sqlite:///…`` and ``postgresql://…``
-    an RDB storage with heartbeats, ``journal:<path>`` a journal file (no heartbeats).
+    an RDB storage (with heartbeats unless ``heartbeat_interval`` is ``None``), ``journal:<path>``
+    a journal file (no heartbeats).
+
+    ``read_only`` opens a SQLite file read-only (no schema creation, no writes possible); other
+    storages are opened as usual and simply not written to.
 
     Raises:
-        CLIError: the URL is not usable, with the reason.
+        CLIError: the URL is not usable, with the reason (password masked).
     """
+    from optuna_shape.storages import open_storage as _open
+
+    ro = sqlite_read_only_url(url) if read_only and url else None
+    if ro is None and url and url.startswith("sqlite:///file:"):
+        ro = url  # a SQLite URI: opened as given (its own mode= decides)
     try:
-        from optuna_shape.storages import open_storage as _open
-    except ImportError:  # pragma: no cover - fallback while storages.py is not there
-        _open = _fallback_open
-    try:
-        return _open(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+        if ro is not None:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(ro, skip_table_creation=read_only)
+        return _open(url, heartbeat_interval=heartbeat_interval,
+                     grace_period=grace_period if heartbeat_interval is not None else None)
     except CLIError:
         raise
     except Exception as exc:  # bad URL, missing driver, unreachable server
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CLIError(f"cannot open storage {url!r}: {msg}") from exc
-
-
-def _fallback_open(url: str | None, *, heartbeat_interval: int, grace_period: int) -> Any:
-    if url is None or url == ":memory:":
-        return None
-    if url.startswith("journal:"):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        return JournalStorage(JournalFileBackend(url[len("journal:"):]))
-    if "://" not in url:
-        raise CLIError(f"cannot open storage {url!r}: expected sqlite:///FILE, "
-                       "postgresql://USER:PW@HOST/DB, journal:PATH or :memory:")
-    return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_interval,
-                                      grace_period=grace_period)
+        shown = mask(url or "")
+        if not msg.startswith("cannot open storage"):
+            msg = f"cannot open storage {shown!r}: {msg}"
+        raise CLIError(mask(msg, secrets_of(url))) from exc
 
 
 def study_names(storage: Any) -> list[str]:
@@ -69,14 +199,15 @@ def resolve_study_name(storage: Any, name: str | None, url: str | None) -> str:
         CLIError: no such study, no study at all, or several studies and no name.
     """
     names = study_names(storage)
+    shown = mask(url or ":memory:")
     if name is not None:
         if name not in names:
             listed = ", ".join(names) or "none"
-            raise CLIError(f"no study named {name!r} in {url}; studies there: {listed}")
+            raise CLIError(f"no study named {name!r} in {shown}; studies there: {listed}")
         return name
     if not names:
-        raise CLIError(f"storage {url} holds no study; run `optuna-shape search` first")
+        raise CLIError(f"storage {shown} holds no study; run `optuna-shape search` first")
     if len(names) > 1:
-        raise CLIError(f"storage {url} holds several studies ({', '.join(names)}); "
+        raise CLIError(f"storage {shown} holds several studies ({', '.join(names)}); "
                        "pick one with --study-name")
     return names[0]

@@ -1,4 +1,8 @@
-"""``optuna-shape report``: print the result of a stored search (also while workers run)."""
+"""``optuna-shape report``: print the result of a stored search (also while workers run).
+
+It only reads: it works with a read-only database account or file. ``--update-dashboard``
+(re)writes the optuna-dashboard note and plots, the one thing that writes.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,17 @@ import argparse
 import json
 from pathlib import Path
 
-from optuna_shape.cli._common import DEFAULT_STORAGE, CLIError, open_storage, resolve_study_name
+from optuna_shape.cli._common import (
+    DEFAULT_STORAGE,
+    STORAGE_ENV,
+    CLIError,
+    NoAnswer,
+    mask,
+    open_storage,
+    resolve_study_name,
+    secrets_of,
+    storage_url,
+)
 
 __all__ = ["add_arguments", "run"]
 
@@ -17,23 +31,36 @@ DESCRIPTION = ("Print the result table of a stored shape search (while workers s
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the ``report`` flags to ``p``."""
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help="Optuna storage URL")
+    p.add_argument("--storage", default=None,
+                   help=f"Optuna storage URL (default: ${STORAGE_ENV} if set, else "
+                        f"{DEFAULT_STORAGE})")
     p.add_argument("--study-name", default=None,
                    help="study to report (default: the only study in the storage)")
     p.add_argument("--all", action="store_true", dest="include_all",
                    help="list every feasible shape, not only the complying ones")
     p.add_argument("--plots", metavar="DIR", default=None, help="write the plots as HTML here")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    p.add_argument("--no-dashboard", action="store_true",
-                   help="do not refresh the note and plots for optuna-dashboard")
+    p.add_argument("--update-dashboard", action="store_true",
+                   help="also rewrite the optuna-dashboard note and plots in the storage (the "
+                        "only option that writes)")
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (``file:`` URIs included), else ``None``."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    path = path.removeprefix("file:")
+    if path in ("", ":memory:"):
+        return None
+    return Path(path)
 
 
 def _check_exists(url: str) -> None:
-    if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///"):])
-        if str(path) not in ("", ":memory:") and not path.exists():
-            raise CLIError(f"no storage file {str(path)!r}; run `optuna-shape search` first "
-                           "or pass --storage")
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
+        raise CLIError(f"no storage file {str(path)!r}; run `optuna-shape search` first "
+                       "or pass --storage")
     if url.startswith("journal:") and not Path(url[len("journal:"):]).exists():
         raise CLIError(f"no journal file {url[len('journal:'):]!r}")
     if url == ":memory:":
@@ -41,24 +68,28 @@ def _check_exists(url: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``optuna-shape report``."""
+    """Run ``optuna-shape report``; returns the exit code (3: finished, nothing complies)."""
     import optuna
-    from rich.console import Console
 
+    from optuna_shape.reporting.tables import make_console, outcome, print_result
     from optuna_shape.results import load_config, result_table, search_summary
 
-    _check_exists(args.storage)
-    storage = open_storage(args.storage)
-    name = resolve_study_name(storage, args.study_name, args.storage)
+    url = storage_url(args.storage)
+    _check_exists(url)
+    # read-only unless the dashboard views are to be rewritten
+    storage = open_storage(url, heartbeat_interval=None, read_only=not args.update_dashboard)
+    name = resolve_study_name(storage, args.study_name, url)
     study = optuna.load_study(study_name=name, storage=storage)
     load_config(study)  # ValueError: not an optuna-shape study
+    status, code, words = outcome(study)
     if args.json:
         rows = result_table(study, include_all=args.include_all)
         s = search_summary(study)
         data = {
             "study_name": name,
             "summary": {
-                "finished": s.finished, "goal": s.goal, "reason": s.reason,
+                "finished": s.finished, "status": status, "goal": s.goal, "reason": s.reason,
+                "outcome": words,
                 "shape": None if s.shape is None else [s.shape.depth, s.shape.width],
                 "accuracy": s.accuracy, "n_space": s.n_space, "n_feasible": s.n_feasible,
                 "n_planned": s.n_planned, "trainings": s.trainings, "running": s.running,
@@ -66,23 +97,26 @@ def run(args: argparse.Namespace) -> int:
             },
             "rows": [r.to_dict() for r in rows],
         }
-        print(json.dumps(data, indent=2, default=str))
+        print(mask(json.dumps(data, indent=2, default=str), secrets_of(url)))
     else:
-        from optuna_shape.reporting.tables import print_result
-
-        print_result(study, Console(), include_all=args.include_all)
-    console = Console(stderr=args.json)
+        print_result(study, make_console(), include_all=args.include_all)
+    console = make_console(stderr=args.json)
     if args.plots:
         from optuna_shape.reporting.plots import write_plots
 
         for path in write_plots(study, args.plots):
-            console.print(f"wrote {path}", highlight=False)
-    if not args.no_dashboard:
-        try:
-            from optuna_shape.reporting.dashboard import attach_to_dashboard
+            console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+    if args.update_dashboard:
+        from optuna_shape.reporting.dashboard import attach_to_dashboard
 
+        try:
             attach_to_dashboard(study)
-        except Exception as exc:  # reporting must not fail because of the dashboard view
-            console.print(f"warning: could not attach the dashboard views: {exc}",
-                          highlight=False)
+        except Exception as exc:  # e.g. a read-only database or account
+            raise CLIError(f"cannot update the dashboard views in {mask(url)}: "
+                           f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                           " (is the database or the account read-only?)") from exc
+        console.print(f"updated the optuna-dashboard note and plots of {name!r}",
+                      highlight=False, soft_wrap=True)
+    if code == 3:
+        raise NoAnswer(words)
     return 0

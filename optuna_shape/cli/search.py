@@ -4,6 +4,10 @@ Every worker builds the same :class:`~optuna_shape.ShapeSampler` from the flags;
 ``--storage``, a SQLite file ``optuna-shape.db`` in the current directory by default) holds the
 shared plan, so running the same command again resumes and running it in several terminals
 shares the work. A finished study is not optimised again: its result is reprinted.
+
+Every flag is checked before anything is trained or written to the storage: a value that can never
+work (an accuracy floor above 100 %, a size limit below the smallest shape, an empty grid) is a
+usage error, a missing GPU or CUDA runtime a failure, each printed as one ``error:`` line.
 """
 
 from __future__ import annotations
@@ -12,7 +16,19 @@ import argparse
 import json
 from typing import Any
 
-from optuna_shape.cli._common import DEFAULT_STORAGE, GRACE, HEARTBEAT, CLIError, open_storage
+from optuna_shape.cli._common import (
+    DEFAULT_STORAGE,
+    GRACE,
+    HEARTBEAT,
+    STORAGE_ENV,
+    CLIError,
+    NoAnswer,
+    UsageError,
+    mask,
+    open_storage,
+    secrets_of,
+    storage_url,
+)
 
 __all__ = ["add_arguments", "run", "DEFAULT_DEPTH", "DEFAULT_WIDTH", "DEFAULT_DIGITS_EPOCHS"]
 
@@ -27,6 +43,13 @@ DEFAULT_DIGITS_EPOCHS = 5
 """Epochs per training on ``digits`` when ``--epochs`` is not given (a few minutes in all on
 two CPU cores); other datasets use :data:`optuna_shape.training.DEFAULT_EPOCHS`."""
 GOALS = ("accuracy", "size", "latency", "energy", "none")
+MODES = ("adaptive", "paper")
+DATASETS = ("digits", "mnist", "cifar10", "cifar100", "imagenet32")
+"""The built-in datasets (:data:`optuna_shape.training.DATASETS`, repeated here so that
+``--help``, usage errors and ``report`` do not wait for torch to import)."""
+POLICY_FLAGS = {"mode": "--mode", "confidence": "--confidence", "max_trainings": "--max-trainings",
+                "n_initial": "--n-initial"}
+"""Search-policy flags, passed to :class:`~optuna_shape.ShapeSampler` only when given."""
 
 
 class TrainingFailed(Exception):
@@ -84,16 +107,54 @@ def _strategy(text: str) -> str | int:
 
 def _milestones(text: str) -> tuple[float, ...]:
     try:
-        return tuple(float(p) for p in text.split(",") if p.strip())
+        values = tuple(float(p) for p in text.split(",") if p.strip())
     except ValueError:
+        values = (-1.0,)
+    if not all(0 < v < 1 for v in values):
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated fractions such as 0.3,0.6,0.8, got {text!r}") from None
+            f"expected comma-separated fractions of the epochs between 0 and 1 such as "
+            f"0.3,0.6,0.8, got {text!r}")
+    return values
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return v
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+def _percent(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= v <= 100:
+        raise argparse.ArgumentTypeError(
+            f"{text} is not a percentage: the floor is read in percent, 0 to 100 "
+            "(the built-in trainer reports accuracy in percent)")
+    if 0 < v <= 1:
+        raise argparse.ArgumentTypeError(
+            f"{text} looks like a fraction, but the floor is read in percent (0 to 100): for "
+            f"{v * 100:g} % pass --min-accuracy {v * 100:g}")
+    return v
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the ``search`` flags to ``p``."""
-    from optuna_shape.training import DATASETS
-
     g = p.add_argument_group("task")
     g.add_argument("--dataset", default="digits", choices=DATASETS,
                    help="dataset; digits is bundled, the others are read from --data-dir")
@@ -102,7 +163,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="let torchvision download MNIST / CIFAR (needs internet)")
     g.add_argument("--subset", type=_positive_int, default=None,
                    help="cap every split at N examples (quick runs)")
-    g.add_argument("--val-fraction", type=float, default=None,
+    g.add_argument("--val-fraction", type=_fraction, default=None,
                    help="validation share (default: 0.2 of digits, 0.1 of the training set)")
     g = p.add_argument_group("design space")
     g.add_argument("--family", default="wrn", help="registered model family")
@@ -111,20 +172,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--width", type=_values("width"), default=DEFAULT_WIDTH,
                    help="widths: 'min:max:step' or a list '0.5,1,2' (fractions like 1/16 ok)")
     g = p.add_argument_group("limits and goal")
-    g.add_argument("--max-size-mb", type=_positive_float, default=None, help="size limit (MB)")
+    g.add_argument("--max-size-mb", type=_positive_float, default=None,
+                   help="size limit in MB (float32 parameters × 4 bytes / 10^6)")
     g.add_argument("--max-latency-ms", type=_positive_float, default=None,
                    help="latency limit (ms per batch of --latency-batch-size on --device)")
     g.add_argument("--max-energy-j", type=_positive_float, default=None,
                    help="energy limit (J per batch; NVIDIA GPU with NVML)")
-    g.add_argument("--min-accuracy", type=float, default=None,
-                   help="accuracy floor in percent (the default trainer reports percent)")
+    g.add_argument("--min-accuracy", type=_percent, default=None,
+                   help="accuracy floor in percent, 0 to 100 (97 means 97 %%)")
     g.add_argument("--goal", choices=GOALS, default="accuracy",
                    help="what to optimise; 'none' returns the whole complying set")
     g = p.add_argument_group("method")
+    g.add_argument("--mode", choices=MODES, default=None,
+                   help="search policy: adaptive (noise-aware, sequential; the default) or paper "
+                        "(Shape_DNN's sample, fit, verify)")
+    g.add_argument("--confidence", type=_fraction, default=None,
+                   help="adaptive: how sure the answer must be before the search stops "
+                        "(0 to 1; default 0.9)")
+    g.add_argument("--max-trainings", type=_positive_int, default=None,
+                   help="adaptive: most trainings, repeats and failures included "
+                        "(default: a third of the feasible shapes)")
+    g.add_argument("--n-initial", type=_positive_int, default=None,
+                   help="adaptive: shapes trained first, spread over the space (default 5)")
     g.add_argument("--strategy", type=_strategy, default="standard",
-                   help="modeling strategy: thorough, standard, optimistic or a number of shapes")
+                   help="paper: modeling strategy thorough, standard, optimistic, or a number "
+                        "of shapes to train")
     g.add_argument("--sampling", choices=("interval", "random", "wider"), default="interval",
-                   help="how the shapes to train are picked")
+                   help="paper: how the shapes to train are picked")
     g.add_argument("--latency-batch-size", type=_positive_int, default=1,
                    help="inference batch size for latency and energy")
     g.add_argument("--device", default="cpu",
@@ -137,23 +211,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=_positive_int, default=None,
                    help=f"epochs per training (default: {DEFAULT_DIGITS_EPOCHS} for digits, the "
                         "dataset's default otherwise: 30 MNIST, 200 CIFAR, 40 ImageNet32)")
-    g.add_argument("--batch-size", type=_positive_int, default=128)
-    g.add_argument("--lr", type=_positive_float, default=0.1)
-    g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True)
-    g.add_argument("--weight-decay", type=float, default=5e-4)
+    g.add_argument("--batch-size", type=_positive_int, default=128,
+                   help="training batch size (examples per SGD step)")
+    g.add_argument("--lr", type=_positive_float, default=0.1, help="initial SGD learning rate")
+    g.add_argument("--momentum", type=_non_negative_float, default=0.9, help="SGD momentum")
+    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True,
+                   help="Nesterov momentum")
+    g.add_argument("--weight-decay", type=_non_negative_float, default=5e-4,
+                   help="L2 weight decay of SGD")
     g.add_argument("--lr-milestones", type=_milestones, default=(0.3, 0.6, 0.8),
                    help="fractions of the epochs where the learning rate is multiplied by "
                         "--lr-gamma")
-    g.add_argument("--lr-gamma", type=_positive_float, default=0.2)
+    g.add_argument("--lr-gamma", type=_positive_float, default=0.2,
+                   help="factor applied to the learning rate at each milestone")
     g.add_argument("--select-on", choices=("val", "test"), default="val",
                    help="split that scores a shape ('test' reproduces the paper)")
     g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="mixed precision (default: on for CUDA)")
     g = p.add_argument_group("study")
-    g.add_argument("--storage", default=DEFAULT_STORAGE,
-                   help="Optuna storage URL: sqlite:///FILE, postgresql://USER:PW@HOST/DB, "
-                        "journal:PATH or :memory:")
+    g.add_argument("--storage", default=None,
+                   help=f"Optuna storage URL: sqlite:///FILE, postgresql://USER:PW@HOST/DB, "
+                        f"journal:PATH or :memory: (default: ${STORAGE_ENV} if set, else "
+                        f"{DEFAULT_STORAGE}; put a URL with a password in ${STORAGE_ENV})")
     g.add_argument("--study-name", default=None, help="default: shape-<dataset>")
     g.add_argument("--seed", type=int, default=0, help="seed of data split, init and training")
     g.add_argument("--quiet", action="store_true", help="no progress output")
@@ -175,12 +254,106 @@ def _train_config(args: argparse.Namespace) -> Any:
     )
 
 
+def check_hardware(args: argparse.Namespace) -> None:
+    """Refuse a device or an energy limit this machine cannot serve (before any storage write).
+
+    Raises:
+        UsageError: ``--device`` is not a device name.
+        CLIError: no CUDA runtime or GPU for ``--device cuda``, no NVIDIA GPU with NVML for an
+            energy limit or goal.
+    """
+    device = args.device
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
+        raise UsageError(f"--device {device!r} is not a device: use cpu, cuda, cuda:N or mps")
+    if kind == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CLIError(f"--device {device}: no CUDA GPU is usable here (torch "
+                           f"{torch.__version__}, CUDA build: {torch.version.cuda or 'none'}); "
+                           "use --device cpu or a machine with an NVIDIA GPU and CUDA torch")
+        n = torch.cuda.device_count()
+        if index and int(index) >= n:
+            raise CLIError(f"--device {device}: this machine has {n} CUDA device(s), "
+                           f"cuda:0 to cuda:{n - 1}")
+    if kind == "mps":
+        import torch
+
+        if not torch.backends.mps.is_available():
+            raise CLIError("--device mps: Apple's MPS backend is not available here; "
+                           "use --device cpu")
+    if args.max_energy_j is not None or args.goal == "energy":
+        what = (f"--max-energy-j {args.max_energy_j:g}" if args.max_energy_j is not None
+                else "--goal energy")
+        if kind != "cuda":
+            raise CLIError(f"{what} needs energy measured on an NVIDIA GPU (NVML), but "
+                           f"--device is {device}: pass --device cuda on a machine with one, "
+                           "or drop the energy limit")
+        from optuna_shape.measurement.energy import energy_available
+
+        ok, why = energy_available(device)
+        if not ok:
+            raise CLIError(f"{what}: energy cannot be measured on {device}: {why}")
+
+
+def _policy_kwargs(args: argparse.Namespace, sampler_cls: Any) -> dict[str, Any]:
+    """The policy flags given on the command line that ``sampler_cls`` accepts.
+
+    Raises:
+        CLIError: a flag was given that this version's sampler does not have.
+    """
+    import inspect
+
+    accepted = inspect.signature(sampler_cls).parameters
+    out: dict[str, Any] = {}
+    for name, flag in POLICY_FLAGS.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if name not in accepted:
+            raise CLIError(f"{flag} is not supported by this version's search (ShapeSampler "
+                           "has no such option); drop the flag")
+        out[name] = value
+    return out
+
+
+def _space(args: argparse.Namespace, info: Any) -> Any:
+    """The design space of the flags, checked: a usage error names the bad value."""
+    import optuna_shape as osh
+
+    try:
+        space = osh.ShapeSpace(args.family, depth=args.depth, width=args.width,
+                               in_channels=info.in_channels, num_classes=info.num_classes,
+                               image_size=info.image_size)
+    except (ValueError, KeyError) as exc:
+        raise UsageError(" ".join(str(exc).strip("'\"").split())) from None
+    if not space.shapes:
+        raise UsageError(f"the design space --depth {args.depth} × --width {args.width} is "
+                         "empty; give at least one depth and one width")
+    if args.max_size_mb is not None:
+        smallest = min(space.shapes, key=space.size_mb)
+        size = space.size_mb(smallest)
+        if size > args.max_size_mb:
+            raise UsageError(
+                f"--max-size-mb {args.max_size_mb:g} MB is below the smallest shape of the "
+                f"design space, ({smallest.depth}, {smallest.width:g}) at {size:.4g} MB: no shape "
+                f"can fit; raise the limit to at least {size:.4g} or add smaller depths/widths")
+    return space
+
+
 def build(args: argparse.Namespace, reporter: Any = None) -> tuple[Any, Any, dict[str, Any]]:
     """Build the sampler and the objective from the flags (the same in every worker).
+
+    Nothing is trained and nothing is written to a storage here.
 
     Returns:
         ``(sampler, objective, training)`` where ``training`` describes the training setup
         (stored in the study so that workers with different settings are refused).
+
+    Raises:
+        UsageError: a flag value that can never work (bad family or range, a size limit below
+            the smallest shape).
     """
     import optuna_shape as osh
     from optuna_shape.training import cached_dataset, make_objective
@@ -189,20 +362,19 @@ def build(args: argparse.Namespace, reporter: Any = None) -> tuple[Any, Any, dic
     splits = cached_dataset(args.dataset, data_dir=args.data_dir, download=args.download,
                             seed=args.seed, val_fraction=args.val_fraction, subset=args.subset)
     info = splits.info
-    space = osh.ShapeSpace(args.family, depth=args.depth, width=args.width,
-                           in_channels=info.in_channels, num_classes=info.num_classes,
-                           image_size=info.image_size)
+    space = _space(args, info)
     constraints = osh.Constraints(max_size_mb=args.max_size_mb,
                                   max_latency_ms=args.max_latency_ms,
                                   max_energy_j=args.max_energy_j,
                                   min_accuracy=args.min_accuracy)
     goal = None if args.goal == "none" else args.goal
-    sampler = osh.ShapeSampler(
-        space, constraints, goal=goal, strategy=args.strategy, sampling=args.sampling,
+    kwargs: dict[str, Any] = dict(
+        goal=goal, strategy=args.strategy, sampling=args.sampling,
         seed=args.seed, device=args.device, latency_batch_size=args.latency_batch_size,
-        threads=args.threads, target_hardware=args.target_hardware,
-        reporter=reporter,
+        threads=args.threads, target_hardware=args.target_hardware, reporter=reporter,
     )
+    kwargs.update(_policy_kwargs(args, osh.ShapeSampler))
+    sampler = osh.ShapeSampler(space, constraints, **kwargs)
     progress = getattr(reporter, "training", None)
     objective = make_objective(space, args.dataset, config=config, data_dir=args.data_dir,
                                download=args.download, seed=args.seed, progress=progress,
@@ -246,20 +418,27 @@ def _check_study(study: Any, sampler: Any, training: dict[str, Any]) -> None:
                        f"({details}); use the same flags or another --study-name")
 
 
+def _trial_shape(trial: Any) -> tuple[Any, Any]:
+    p = trial.params
+    return p.get("depth"), p.get("width")
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``optuna-shape search``."""
+    """Run ``optuna-shape search``; returns the exit code (0 answered, 3 nothing complies)."""
     import optuna
-    from rich.console import Console
 
     import optuna_shape as osh
     from optuna_shape.reporting.rich_progress import make_reporter
-    from optuna_shape.reporting.tables import print_result
+    from optuna_shape.reporting.tables import make_console, outcome, print_result
 
-    console = Console()
+    url = storage_url(args.storage)
+    shown = mask(url)
+    check_hardware(args)
+    console = make_console()
     reporter = make_reporter(args.quiet)
     study_name = args.study_name or f"shape-{args.dataset}"
     sampler, objective, training = build(args, reporter)
-    storage = open_storage(None if args.storage == ":memory:" else args.storage,
+    storage = open_storage(None if url == ":memory:" else url,
                            heartbeat_interval=HEARTBEAT, grace_period=GRACE)
     study = optuna.create_study(storage=storage, sampler=sampler, study_name=study_name,
                                 direction="maximize", load_if_exists=True)
@@ -276,13 +455,19 @@ def run(args: argparse.Namespace) -> int:
 
             def guarded(trial: optuna.Trial) -> float:
                 try:
-                    return objective(trial)
+                    value = objective(trial)
                 except RuntimeError as exc:
                     from optuna_shape.measurement import MeasurementError
 
                     if isinstance(exc, MeasurementError):
                         raise
+                    reporter.on_failed(trial.number, _trial_shape(trial),
+                                       " ".join(str(exc).split()) or type(exc).__name__)
                     raise TrainingFailed(str(exc)) from exc
+                if value is None or value != value:  # NaN: Optuna fails the trial
+                    reporter.on_failed(trial.number, _trial_shape(trial),
+                                       "the accuracy is NaN (training diverged?)")
+                return value
 
             study.optimize(guarded, catch=(TrainingFailed,), gc_after_trial=True)
     finally:
@@ -296,14 +481,23 @@ def run(args: argparse.Namespace) -> int:
 
             attach_to_dashboard(study)
         except Exception as exc:  # the result is printed; the dashboard view is a bonus
-            console.print(f"warning: could not attach the dashboard views: {exc}",
-                          highlight=False)
-        if args.storage and args.storage != ":memory:" and not args.storage.startswith(
-                "journal:"):
-            print(f"inspect it: optuna-dashboard {args.storage}", flush=True)
-    if not args.quiet and args.storage != ":memory:":
+            console.print(mask(f"warning: could not attach the dashboard views: {exc}",
+                               secrets_of(url)), highlight=False)
+        if url != ":memory:" and not url.startswith("journal:"):
+            line = f"inspect it: optuna-dashboard {shown}"
+            if shown != url:
+                line += f'  (password hidden; with it in ${STORAGE_ENV}: ' \
+                        f'optuna-dashboard "${STORAGE_ENV}")'
+            console.print(line, highlight=False, soft_wrap=True)
+    if not args.quiet and url != ":memory:":
         report = "optuna-shape report"
-        if args.storage != DEFAULT_STORAGE:
-            report += f" --storage {args.storage}"
-        print(f"reprint it: {report} --study-name {study_name}", flush=True)
+        if args.storage and url != DEFAULT_STORAGE:
+            report += f" --storage {shown}"
+        console.print(f"reprint it: {report} --study-name {study_name}", highlight=False,
+                      soft_wrap=True)
+    status, code, line = outcome(study)
+    if code == 3:
+        raise NoAnswer(line)
+    if code != 0:
+        raise CLIError(line)
     return 0
