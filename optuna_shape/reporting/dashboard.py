@@ -3,16 +3,16 @@
 :func:`attach_to_dashboard` is idempotent: the figures are saved under fixed graph-object ids
 (``osh-grid``, ``osh-accuracy-vs-params``, …), so calling it again replaces them, and the note is
 rewritten only when its text changed. ``optuna-shape search`` calls it at the end of a search and
-``optuna-shape report`` calls it again (the latest state wins).
+``optuna-shape report --update-dashboard`` calls it again (the latest state wins).
 """
 
 from __future__ import annotations
 
 import optuna
 
-from optuna_shape.results import result_table, search_summary
+from optuna_shape.results import ResultRow, load_config, result_table, search_summary
 
-__all__ = ["attach_to_dashboard", "GRAPH_IDS"]
+__all__ = ["attach_to_dashboard", "note_markdown", "GRAPH_IDS"]
 
 GRAPH_IDS = {
     "grid": "osh-grid",
@@ -39,13 +39,9 @@ def attach_to_dashboard(study: optuna.Study) -> list[str]:
     from optuna_dashboard._note import get_note
 
     from optuna_shape.reporting.plots import make_figures
-    from optuna_shape.reporting.tables import result_markdown
 
     rows = result_table(study)
-    body = result_markdown(rows, search_summary(study))
-    body += ("\nPlots: see the graphs below (grid of predicted accuracy, accuracy vs parameters"
-             ", latency when measured). Trial user attributes: `stage`, `size_mb`, "
-             "`latency_ms`, `energy_j`, `predicted_accuracy`, `reject_reason`.\n")
+    body = note_markdown(study, rows)
     try:
         current = get_note(study)
     except Exception:  # an unreadable or absent note: just write ours
@@ -56,3 +52,67 @@ def attach_to_dashboard(study: optuna.Study) -> list[str]:
     for name, fig in make_figures(study).items():
         saved.append(save_plotly_graph_object(study, fig, graph_object_id=GRAPH_IDS[name]))
     return saved
+
+
+_GOAL_WORDS = {"accuracy": "the highest accuracy", "size": "the smallest size",
+               "latency": "the lowest latency", "energy": "the lowest energy", None: "no goal"}
+
+
+def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> str:
+    """The study note: the answer and why it was chosen first, then the table and how to read
+    the trials."""
+    from optuna_shape.reporting.tables import (
+        _pred,
+        limits_text,
+        markdown_table,
+        search_status,
+        summary_lines,
+    )
+
+    rows = result_table(study) if rows is None else rows
+    summary = search_summary(study)
+    cons = load_config(study).get("constraints") or {}
+    floor = cons.get("min_accuracy")
+    task = (f"Goal: {_GOAL_WORDS.get(summary.goal, summary.goal)}; limits: {limits_text(cons)}"
+            + (f"; accuracy floor {floor:g}" if floor is not None else "") + ".")
+    lines: list[str] = []
+    chosen = next((r for r in rows if r.chosen), None)
+    if summary.finished and summary.shape is not None:
+        sh = summary.shape
+        lines.append(f"# Answer: depth {sh.depth}, width {sh.width:g}")
+        lines.append("")
+        lines.append(task)
+        lines.append("")
+        why = [f"**Why:** {summary.reason}."]
+        if chosen is not None:
+            why.append(f"Measured accuracy {chosen.real:.2f}" if chosen.real is not None
+                       else "Not measured")
+            why[-1] += f" (predicted {_pred(chosen)}), size {chosen.size_mb:.4g} MB"
+            if chosen.latency_ms is not None:
+                why[-1] += f", latency {chosen.latency_ms:.3g} ms"
+            if chosen.energy_j is not None:
+                why[-1] += f", energy {chosen.energy_j:.3g} J"
+            why[-1] += f"; rank {chosen.rank} of {sum(1 for r in rows if r.complying)} " \
+                       "complying shapes."
+        if summary.confidence is not None:
+            why.append(f"Confidence {100 * summary.confidence:.0f} %.")
+        lines.append(" ".join(why))
+    elif summary.finished:
+        status, words = search_status(study, summary)
+        head = "Complying shapes" if status == "complying_set" else "No answer"
+        lines += [f"# {head}", "", task, "", f"**Why:** {words}."]
+    else:
+        _, words = search_status(study, summary)
+        lines += ["# Search running", "", task, "", f"{words}."]
+    lines.append("")
+    rest = [x for x in summary_lines(summary, rows) if not x.startswith(("chosen shape", "  "))]
+    lines += [f"- {x}" for x in rest]
+    lines += ["", "## Complying shapes (best first)", ""]
+    lines += markdown_table(rows) if rows else ["none"]
+    lines += ["", "## Reading the trials", "",
+              "Trial user attributes (sortable in the trial table): `stage` (why it was "
+              "trained), `depth`, `width`, `size_mb`, `latency_ms`, `energy_j` (when "
+              "measured), `predicted_accuracy` and `predicted_std` (the model's view before "
+              "training), `reject_reason` (screened-out shapes). The graphs below show the "
+              "predicted accuracy over the design space and accuracy against parameters."]
+    return "\n".join(lines) + "\n"

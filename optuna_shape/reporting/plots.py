@@ -1,9 +1,11 @@
 """Plotly figures of a stored search (paper Fig. 3 and Fig. 6, and the design-space map).
 
 * ``grid``: the depth × width grid coloured by predicted accuracy; infeasible shapes greyed out
-  with their rejection, trained and verified shapes marked, the chosen shape starred.
+  with their rejection, trained and verified shapes marked, the chosen shape starred. The colour
+  scale spans the band where the decision is made (from the floor, or the median shape, to the
+  best), so differences of a few tenths of a percent stay visible.
 * ``accuracy_vs_params``: accuracy against parameter count, one line per width (paper Fig. 6);
-  lines are predictions, markers real accuracies.
+  lines are predictions, markers real accuracies; the accuracy axis is zoomed on the same band.
 * ``latency_vs_depth`` / ``latency_vs_width``: measured latency against depth (one line per
   width) and against width (one line per depth), paper Fig. 3 — only when latency was measured.
 """
@@ -18,9 +20,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from optuna_shape import storage_keys as keys
+from optuna_shape import storage as st
 from optuna_shape.design_space import ShapeSpace
-from optuna_shape.results import load_config, result_table
+from optuna_shape.results import load_config, result_table, search_summary
 from optuna_shape.shape import Shape
 
 __all__ = ["make_figures", "write_plots", "PLOT_NAMES"]
@@ -37,37 +39,48 @@ def _data(study: optuna.Study) -> dict[str, Any]:
     depths = [int(d) for d in cfg["space"]["depths"]]
     widths = [float(w) for w in cfg["space"]["widths"]]
     rows = {r.shape: r for r in result_table(study, include_all=True)}
-    attrs = keys.read_all_study_attrs(study)
-    meas: dict[Shape, dict[str, Any]] = {}
-    hashes = [k.split(":")[2] for k in attrs if k.startswith("osh:screened:")]
-    if hashes:
-        for d in depths:
-            for w in widths:
-                rec = attrs.get(keys.measurement_key(hashes[0], Shape(d, w).key))
-                if rec is not None:
-                    meas[Shape(d, w)] = rec
+    summary = search_summary(study)
+    meas = st.read_measurements(st.study_attrs(study))
     trained: dict[Shape, list[float]] = defaultdict(list)
     stages: dict[Shape, str] = {}
     rejected: dict[Shape, str] = {}
-    for t in study.get_trials(deepcopy=False):
-        p = t.params
-        if "depth" not in p or "width" not in p:
+    for t in st.all_trials(study):
+        rec = st.decode_trial(t)
+        if rec.shape is None:
             continue
-        s = Shape(int(p["depth"]), float(p["width"]))
-        if t.state == TrialState.COMPLETE and t.value is not None:
-            trained[s].append(float(t.value))
-            stages.setdefault(s, str(t.user_attrs.get("stage", "?")))
-        elif t.state == TrialState.PRUNED and t.user_attrs.get("reject_reason") and \
-                t.user_attrs.get("stage") not in ("stopped", "idle"):
-            rejected[s] = str(t.user_attrs["reject_reason"])
+        if rec.rejected and t.state == TrialState.PRUNED:
+            rejected[rec.shape] = str(t.user_attrs.get("reject_reason"))
+        elif rec.is_training and rec.trained and t.state == TrialState.COMPLETE \
+                and rec.value is not None and math.isfinite(rec.value):
+            trained[rec.shape].append(float(rec.value))
+            stages.setdefault(rec.shape, str(rec.stage or "?"))
     cons = cfg.get("constraints") or {}
-    result = keys.read_study_json(attrs, keys.RESULT) or {}
-    chosen = Shape(int(result["shape"][0]), float(result["shape"][1])) \
-        if result.get("shape") else None
     fit_done = any(r.predicted is not None for r in rows.values())
     return dict(space=space, depths=depths, widths=widths, rows=rows, meas=meas,
-                trained=trained, stages=stages, rejected=rejected, cons=cons, chosen=chosen,
-                fit_done=fit_done, name=study.study_name)
+                trained=trained, stages=stages, rejected=rejected, cons=cons,
+                chosen=summary.shape, fit_done=fit_done, name=study.study_name)
+
+
+def accuracy_band(d: dict[str, Any]) -> tuple[float, float] | None:
+    """The accuracy range worth looking at: from the floor (or the median of the predicted and
+    measured accuracies, whichever is lower) to the best, with a small margin; ``None`` when
+    nothing is known yet. Predictions above 100 are capped when accuracies are in percent."""
+    values = [v for r in d["rows"].values() for v in (r.predicted, r.real)
+              if v is not None and math.isfinite(v)]
+    values += [v for vs in d["trained"].values() for v in vs]
+    if not values:
+        return None
+    values.sort()
+    percent = values[-1] > 1.5
+    top = min(values[-1], 100.0 if percent else 1.0)
+    low = values[len(values) // 2]
+    floor = d["cons"].get("min_accuracy")
+    if floor is not None and floor < top:
+        low = min(low, floor)
+    if top - low < 1e-9:
+        low = top - (1.0 if percent else 0.01)
+    margin = 0.05 * (top - low)
+    return low - margin, top + margin
 
 
 def _reason(d: dict[str, Any], s: Shape) -> str:
@@ -120,27 +133,30 @@ def _grid(d: dict[str, Any]) -> Any:
                 tr.append(f"predicted {pred}<br>real {real}<br>size {r.size_mb:.4g} MB")
         z.append(zr)
         text.append(tr)
+    band = accuracy_band(d)
     fig = go.Figure()
     fig.add_trace(go.Heatmap(
         x=xs, y=[str(v) for v in depths], z=z, text=text, colorscale="Viridis",
+        zmin=band[0] if band else None, zmax=band[1] if band else None,
         colorbar=dict(title="predicted<br>accuracy"),
         hovertemplate="depth %{y}, width %{x}<br>%{text}<extra></extra>", name="predicted"))
     if infeasible_x:
         fig.add_trace(go.Scatter(
             x=infeasible_x, y=[str(v) for v in infeasible_y], mode="markers",
-            marker=dict(symbol="x", size=12, color="lightgrey"), name="infeasible",
-            text=infeasible_t, hovertemplate="%{text}<extra></extra>"))
-    for stage, symbol, color in (("sample", "circle-open", "white"),
-                                 ("verify", "diamond-open", "orange"),
-                                 ("user", "square-open", "cyan")):
-        pts = [s for s, st in d["stages"].items() if st == stage]
-        if pts:
-            fig.add_trace(go.Scatter(
-                x=[f"{s.width:g}" for s in pts], y=[str(s.depth) for s in pts], mode="markers",
-                marker=dict(symbol=symbol, size=16, color=color, line=dict(width=3)),
-                name=f"trained ({stage})",
-                text=[f"({s.depth}, {s.width:g}) real {_mean(d['trained'][s]):.2f}"
-                      for s in pts], hovertemplate="%{text}<extra></extra>"))
+            marker=dict(symbol="x", size=12, color="#9e9e9e", line=dict(width=1, color="black")),
+            name="infeasible", text=infeasible_t, hovertemplate="%{text}<extra></extra>"))
+    styles = {"sample": ("circle", "white"), "initial": ("circle", "white"),
+              "acquire": ("square", "#4fc3f7"), "repeat": ("triangle-up", "#ffb74d"),
+              "verify": ("diamond", "#ff9800"), "user": ("square", "#00bcd4")}
+    for stage in sorted(set(d["stages"].values()), key=lambda x: (x not in styles, x)):
+        symbol, color = styles.get(stage, ("circle", "#bdbdbd"))
+        pts = [s for s, st_ in d["stages"].items() if st_ == stage]
+        fig.add_trace(go.Scatter(
+            x=[f"{s.width:g}" for s in pts], y=[str(s.depth) for s in pts], mode="markers",
+            marker=dict(symbol=symbol, size=13, color=color, line=dict(width=2, color="black")),
+            name=f"trained ({stage})",
+            text=[f"({s.depth}, {s.width:g}) real {_mean(d['trained'][s]):.2f}"
+                  for s in pts], hovertemplate="%{text}<extra></extra>"))
     if d["chosen"] is not None:
         c = d["chosen"]
         fig.add_trace(go.Scatter(
@@ -181,6 +197,13 @@ def _accuracy_vs_params(d: dict[str, Any]) -> Any:
                 hovertemplate="%{text}, %{x} params: real %{y:.2f}<extra></extra>"))
     fig.update_layout(title=f"{d['name']}: accuracy vs parameter count per width (paper Fig. 6)",
                       xaxis_title="parameters", yaxis_title="accuracy", xaxis_type="log")
+    band = accuracy_band(d)
+    if band is not None:
+        fig.update_yaxes(range=list(band))
+    floor = d["cons"].get("min_accuracy")
+    if floor is not None:
+        fig.add_hline(y=floor, line_dash="dash", line_color="red",
+                      annotation_text=f"floor {floor:g}")
     return fig
 
 

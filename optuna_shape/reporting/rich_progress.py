@@ -46,7 +46,11 @@ class RichReporter(SearchReporter):
     """
 
     def __init__(self, console: Console | None = None, bars: bool | None = None) -> None:
-        self.console = console or Console(stderr=True)
+        if console is None:
+            from optuna_shape.reporting.tables import make_console
+
+            console = make_console(stderr=True)
+        self.console = console
         self.bars = self.console.is_terminal if bars is None else bool(bars)
         self._progress: Progress | None = None
         self._screen_task: TaskID | None = None
@@ -109,8 +113,8 @@ class RichReporter(SearchReporter):
     def on_screened(self, n_feasible: int, n_total: int, n_planned: int) -> None:
         """Report the feasible set and the sample plan."""
         self._n_planned = n_planned
-        self._log(f"design space: {n_total} shapes, {n_feasible} feasible; "
-                  f"training {n_planned} for the accuracy model, then verification")
+        plan = f"; {n_planned} to train first" if n_planned else ""
+        self._log(f"design space: {n_total} shapes, {n_feasible} feasible{plan}")
 
     def on_assign(self, trial_number: int, shape: Any, stage: str) -> None:
         """A trial starts training ``shape`` in ``stage``."""
@@ -121,7 +125,7 @@ class RichReporter(SearchReporter):
         if not self.bars:
             of = f" ({self._assigned}/{self._n_planned})" if stage == "sample" and \
                 self._n_planned else ""
-            self._log(f"trial {trial_number}: {label}{of} — training shape {_shape(shape)}")
+            self._log(f"trial {trial_number}: {label}{of} — training {_shape(shape)}")
 
     def on_wait(self, reason: str) -> None:
         """Other workers must finish first (shown at most every 30 s)."""
@@ -135,16 +139,20 @@ class RichReporter(SearchReporter):
         r2 = summary.get("r2")
         extra = f", R² {r2:.3f}" if isinstance(r2, (int, float)) else ""
         ranking = summary.get("ranking") or []
-        top = f"; best candidate {tuple(ranking[0])}" if ranking else ""
-        self._log(f"accuracy model fitted on {summary.get('n_train')} trainings "
-                  f"({summary.get('method', '?')}{extra}); {len(ranking)} candidates{top}")
+        top = f": best of {len(ranking)} candidates {_shape(ranking[0])}" if ranking else ""
+        self._log(f"model fitted on {summary.get('n_train')} trainings "
+                  f"({summary.get('method', '?')}{extra}){top}")
+
+    def on_failed(self, trial_number: int, shape: Any, reason: str) -> None:
+        """One line for a failed training (no traceback)."""
+        self._log(f"trial {trial_number}: {_shape(shape)} failed: {reason}"[:79])
 
     def on_done(self, result: dict[str, Any]) -> None:
         """The search finished."""
         self.close()
         shape = result.get("shape")
-        self._log(f"search finished: {tuple(shape) if shape else 'no shape'} — "
-                  f"{result.get('reason')}")
+        why = str(result.get("reason") or "").split(";")[0]
+        self._log(f"search finished: {_shape(shape) if shape else 'no shape'} — {why}"[:79])
 
     # -- objective progress ----------------------------------------------------------------
     def training(self, shape: Any, epoch: int, epochs: int, accuracy: float) -> None:

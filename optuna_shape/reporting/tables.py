@@ -1,17 +1,44 @@
-"""Result tables of a stored search (rich for the terminal, markdown for the dashboard note)."""
+"""Result tables of a stored search (rich for the terminal, markdown for the dashboard note), the
+plain-words outcome of a search, and a console that does not wrap when output is piped."""
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from typing import Any
 
 import optuna
+from optuna.trial import TrialState
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from optuna_shape.results import ResultRow, SearchSummary, result_table, search_summary
+from optuna_shape.results import ResultRow, SearchSummary, load_config, result_table, search_summary
 
-__all__ = ["result_rich_table", "result_markdown", "summary_lines", "print_result"]
+__all__ = ["result_rich_table", "result_markdown", "summary_lines", "print_result",
+           "make_console", "outcome", "search_status", "limits_text", "units_hint",
+           "PIPE_WIDTH"]
+
+PIPE_WIDTH = 240
+"""Console width when output is not a terminal (a file, a pipe, a CI log): wide enough that no
+result line wraps; rich's default of 80 columns would break table rows and long lines."""
+
+NO_ANSWER = ("no_feasible", "floor_not_reached", "all_failed")
+"""Statuses of a finished search that has no complying shape."""
+
+
+def make_console(*, stderr: bool = False, **kwargs: Any) -> Console:
+    """A rich console for the command line: the terminal's width in a terminal; when piped,
+    ``$COLUMNS`` if set, else :data:`PIPE_WIDTH`, so that rows never wrap."""
+    console = Console(stderr=stderr, **kwargs)
+    if not console.is_terminal and "width" not in kwargs:
+        try:
+            width = int(os.environ.get("COLUMNS", "") or PIPE_WIDTH)
+        except ValueError:
+            width = PIPE_WIDTH
+        console = Console(stderr=stderr, width=max(width, 80), **kwargs)
+    return console
 
 
 def _num(x: float | None, fmt: str = ".4g") -> str:
@@ -39,6 +66,11 @@ def _columns(rows: Sequence[ResultRow]) -> list[tuple[str, str]]:
     return cols
 
 
+_TERMINAL_HEADERS = {"shape": "shape\n(depth, width)", "pred": "predicted\n± std",
+                     "size": "size\nMB", "lat": "latency\nms", "energy": "energy\nJ",
+                     "stage": "trained\nin"}
+
+
 def _cells(row: ResultRow, cols: list[tuple[str, str]]) -> list[str]:
     value = {
         "rank": "" if row.rank is None else str(row.rank),
@@ -46,19 +78,25 @@ def _cells(row: ResultRow, cols: list[tuple[str, str]]) -> list[str]:
         "pred": _pred(row),
         "real": _num(row.real, ".2f"),
         "size": _num(row.size_mb, ".4f"),
-        "lat": _num(row.latency_ms, ".3f"),
-        "energy": _num(row.energy_j, ".4g"),
+        "lat": _num(row.latency_ms, ".3g"),
+        "energy": _num(row.energy_j, ".3g"),
         "stage": row.stage or ("" if not row.trained else "?"),
     }
     return [value[k] for k, _ in cols]
 
 
 def result_rich_table(rows: Sequence[ResultRow], title: str | None = None) -> Table:
-    """A rich table of result rows (the chosen shape is starred and bold)."""
+    """A rich table of result rows (the chosen shape is starred and bold).
+
+    Units sit on a second header line and cells never wrap, so the table of a search with
+    latency and energy limits fits 80 columns.
+    """
     cols = _columns(rows)
-    table = Table(title=title, show_lines=False, header_style="bold")
-    for key, header in cols:
-        table.add_column(header, justify="left" if key in ("shape", "stage") else "right")
+    table = Table(title=title, show_lines=False, header_style="bold", box=box.SIMPLE_HEAD,
+                  pad_edge=False, title_justify="left")
+    for key, _ in cols:
+        table.add_column(_TERMINAL_HEADERS.get(key, dict(cols)[key]), no_wrap=True,
+                         justify="left" if key in ("shape", "stage") else "right")
     for r in rows:
         table.add_row(*_cells(r, cols), style="bold green" if r.chosen else None)
     return table
@@ -66,13 +104,18 @@ def result_rich_table(rows: Sequence[ResultRow], title: str | None = None) -> Ta
 
 def result_markdown(rows: Sequence[ResultRow], summary: SearchSummary | None = None,
                     limit: int = 50) -> str:
-    """The result table (and summary lines) as markdown, for the optuna-dashboard note."""
+    """The result table (and summary lines) as markdown."""
     lines: list[str] = ["# optuna-shape result", ""]
     if summary is not None:
         lines += [f"- {line}" for line in summary_lines(summary, rows)] + [""]
+    lines += markdown_table(rows, limit)
+    return "\n".join(lines) + "\n"
+
+
+def markdown_table(rows: Sequence[ResultRow], limit: int = 50) -> list[str]:
+    """The result rows as markdown table lines (the chosen row in bold)."""
     cols = _columns(rows)
-    lines.append("| " + " | ".join(h for _, h in cols) + " |")
-    lines.append("|" + "---|" * len(cols))
+    lines = ["| " + " | ".join(h for _, h in cols) + " |", "|" + "---|" * len(cols)]
     for r in list(rows)[:limit]:
         cells = [c.replace("|", "\\|") for c in _cells(r, cols)]
         if r.chosen:
@@ -80,39 +123,160 @@ def result_markdown(rows: Sequence[ResultRow], summary: SearchSummary | None = N
         lines.append("| " + " | ".join(cells) + " |")
     if len(rows) > limit:
         lines.append(f"\n… {len(rows) - limit} more rows (`optuna-shape report --all`).")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
-def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = ()) -> list[str]:
-    """Plain-text lines: the answer, predicted vs real accuracy, trainings vs feasible shapes."""
+# -------------------------------------------------------------------- outcome ---------------
+def _training_trials(study: optuna.Study) -> tuple[list[Any], list[Any]]:
+    """(completed, failed) trainings of the study, as trial records (screened-out shapes,
+    queued copies and the workers' stop trials excluded)."""
+    from optuna_shape import storage as st
+
+    done, failed = [], []
+    for t in st.all_trials(study, states=(TrialState.COMPLETE, TrialState.FAIL)):
+        rec = st.decode_trial(t)
+        if not (rec.is_training and rec.trained):
+            continue
+        if rec.value is not None and math.isfinite(rec.value):
+            done.append(rec)
+        else:
+            failed.append((rec, t.user_attrs.get("fail_reason")))
+    return done, failed
+
+
+def limits_text(constraints: dict[str, Any]) -> str:
+    """The limits of a search in words (``size ≤ 0.5 MB, latency ≤ 5 ms``), or ``no limits``."""
+    parts = []
+    for key, name, unit in (("max_size_mb", "size", "MB"), ("max_latency_ms", "latency", "ms"),
+                            ("max_energy_j", "energy", "J")):
+        if constraints.get(key) is not None:
+            parts.append(f"{name} ≤ {constraints[key]:g} {unit}")
+    return ", ".join(parts) or "no limits"
+
+
+def units_hint(floor: float | None, values: Sequence[float]) -> str | None:
+    """One line when an objective returns fractions (0–1) but the floor looks like percent.
+
+    Example:
+        >>> units_hint(97, [0.91, 0.95])
+        'the objective returns fractions (0 to 1) but the accuracy floor is 97, which reads as \
+percent: use a floor of 0.97, or return percent'
+    """
+    if floor is None or floor <= 1 or not values or max(values) > 1:
+        return None
+    return (f"the objective returns fractions (0 to 1) but the accuracy floor is {floor:g}, "
+            f"which reads as percent: use a floor of {floor / 100:g}, or return percent")
+
+
+def search_status(study: optuna.Study, summary: SearchSummary | None = None) -> tuple[str, str]:
+    """``(status, words)``: how the search stored in ``study`` ended, with counts.
+
+    ``status`` is the stored result's (``answered``, ``complying_set``, ``no_feasible``,
+    ``floor_not_reached``, ``all_failed``) — or, for results stored without one, derived from the
+    trials — or ``running`` before the search has finished.
+    """
+    summary = summary or search_summary(study)
+    done, failed = _training_trials(study)
+    if not summary.finished:
+        return "running", (f"not finished: {len(done)} trainings done, {len(failed)} failed, "
+                           f"{summary.running} running")
+    cfg = load_config(study)
+    cons = cfg.get("constraints") or {}
+    floor = cons.get("min_accuracy")
+    status = getattr(summary, "status", None)
+    if not status:
+        if summary.shape is not None:
+            status = "answered"
+        elif summary.n_feasible == 0:
+            status = "no_feasible"
+        elif not done and failed:
+            status = "all_failed"
+        elif summary.goal is None:
+            status = "complying_set"
+        else:
+            status = "floor_not_reached"
+    if status == "complying_set" and not any(r.complying for r in result_table(study)):
+        status = "floor_not_reached" if done else ("all_failed" if failed else "no_feasible")
+    n = len(done) + len(failed)
+    if status == "no_feasible":
+        words = (f"no shape fits the limits: 0 of {summary.n_space} shapes pass "
+                 f"{limits_text(cons)}")
+    elif status == "all_failed":
+        reasons = sorted({str(why or "").split(":")[0] for _, why in failed} - {""})
+        why = f" ({', '.join(reasons)[:120]})" if reasons else ""
+        words = f"every training failed: {len(failed)} of {n} trainings failed{why}"
+    elif status == "floor_not_reached":
+        values = [float(t.value) for t in done]
+        best = f"best measured accuracy {max(values):.4g}" if values else "nothing measured"
+        words = (f"the accuracy floor {floor:g} was not reached: {best} in {len(done)} "
+                 f"trainings ({len(failed)} failed) of {summary.n_feasible} feasible shapes"
+                 if floor is not None else f"no shape complies: {best}")
+        hint = units_hint(floor, values)
+        if hint:
+            words += f"; {hint}"
+    elif status == "complying_set":
+        words = f"{sum(1 for r in result_table(study) if r.complying)} complying shapes"
+    else:
+        words = summary.reason
+    return status, words
+
+
+def outcome(study: optuna.Study) -> tuple[str, int, str]:
+    """``(status, exit code, words)`` of the search in ``study`` for the command line: 0 when
+    it answered (a shape, or a non-empty complying set), 3 when it finished with no complying
+    shape, 1 when it has not finished."""
+    status, words = search_status(study)
+    if status in NO_ANSWER:
+        return status, 3, words
+    if status == "running":
+        return status, 1, (f"the search stopped before it finished ({words}); run the same "
+                           "command again to resume")
+    return status, 0, words
+
+
+# -------------------------------------------------------------------- summary ---------------
+def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
+                  study: optuna.Study | None = None) -> list[str]:
+    """Plain-text lines, each short enough for 80 columns: the answer and why, predicted vs real
+    accuracy, trainings vs feasible shapes, the accuracy model's fit."""
     out: list[str] = []
     if summary.finished:
         if summary.shape is not None:
             chosen = next((r for r in rows if r.chosen), None)
-            text = f"chosen shape: depth {summary.shape.depth}, width {summary.shape.width:g}"
+            out.append(f"chosen shape: depth {summary.shape.depth}, width "
+                       f"{summary.shape.width:g}"
+                       + (f" ({chosen.size_mb:.4g} MB)" if chosen is not None else ""))
             if chosen is not None:
-                text += (f" — predicted {_pred(chosen)}, real {_num(chosen.real, '.2f')}"
-                         f", size {chosen.size_mb:.4g} MB")
+                text = f"  accuracy: real {_num(chosen.real, '.2f')}, predicted {_pred(chosen)}"
+                out.append(text)
+                measured = []
                 if chosen.latency_ms is not None:
-                    text += f", latency {chosen.latency_ms:.3g} ms"
+                    measured.append(f"latency {chosen.latency_ms:.3g} ms")
                 if chosen.energy_j is not None:
-                    text += f", energy {chosen.energy_j:.3g} J"
+                    measured.append(f"energy {chosen.energy_j:.3g} J")
+                if measured:
+                    out.append("  " + ", ".join(measured))
             elif summary.accuracy is not None:
-                text += f" — real accuracy {summary.accuracy:.2f}"
-            out.append(text)
+                out.append(f"  accuracy: real {summary.accuracy:.2f}")
+            out += _wrap(f"why: {summary.reason}", indent="  ", hang="       ")
+        elif study is not None:
+            status, words = search_status(study, summary)
+            out += _wrap(("no goal: " if status == "complying_set" else "no answer: ") + words,
+                         hang="  ")
         elif summary.goal is None:
             out.append(f"no goal: {sum(1 for r in rows if r.complying)} complying shapes")
         else:
-            out.append(f"no shape complies ({summary.reason})")
-        out.append(f"reason: {summary.reason}")
+            out.append(f"no answer: {summary.reason}")
     else:
         out.append(f"search not finished ({summary.reason}); {summary.running} trial(s) running")
     feas = summary.n_feasible
     if feas:
-        speed = feas / summary.trainings if summary.trainings else float("inf")
+        if summary.trainings and summary.trainings < feas:
+            saving = f"{feas / summary.trainings:.1f}× fewer than training them all"
+        else:
+            saving = "no fewer than training them all"
         out.append(f"saving: {summary.trainings} trainings for {feas} feasible shapes "
-                   f"(of {summary.n_space} in the space) — {speed:.1f}× fewer than training "
-                   "every feasible shape")
+                   f"(of {summary.n_space}), {saving}")
     else:
         out.append(f"trainings so far: {summary.trainings} (design space: {summary.n_space})")
     if summary.surrogate and summary.surrogate.get("method"):
@@ -125,10 +289,19 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = ()) -> lis
     return out
 
 
+def _wrap(text: str, indent: str = "", hang: str = "", width: int = 79) -> list[str]:
+    """``text`` as lines of at most ``width`` characters (wrapped by us, not by the terminal,
+    so a terminal, a pipe and a log file show the same lines)."""
+    import textwrap
+
+    return textwrap.wrap(text, width=width, initial_indent=indent,
+                         subsequent_indent=indent + hang, break_on_hyphens=False) or [indent]
+
+
 def print_result(study: optuna.Study, console: Console | None = None, *,
                  include_all: bool = False) -> tuple[list[ResultRow], SearchSummary]:
     """Print the result table and summary of the search in ``study``; return them."""
-    console = console or Console()
+    console = console or make_console()
     rows = result_table(study, include_all=include_all)
     summary = search_summary(study)
     what = "feasible" if include_all else "complying"
@@ -138,7 +311,8 @@ def print_result(study: optuna.Study, console: Console | None = None, *,
     if rows:
         console.print(result_rich_table(rows, title=title))
     else:
-        console.print(f"{title}: none yet")
-    for line in summary_lines(summary, rows):
-        console.print(line, highlight=False)
+        console.print(f"{title}: none yet" if not summary.finished else f"{title}: none",
+                      highlight=False)
+    for line in summary_lines(summary, rows, study):
+        console.print(line, highlight=False, soft_wrap=not console.is_terminal)
     return rows, summary
