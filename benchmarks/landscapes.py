@@ -162,6 +162,8 @@ def done_rows(path: Path) -> set[tuple[str, int, float, int]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5, help="seeds per shape (0..n-1)")
+    parser.add_argument("--only-seeds", nargs="+", type=int, default=None,
+                        help="train only these seeds (e.g. a second process on another core)")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--out", type=Path, default=DATA / "landscapes.csv")
     parser.add_argument("--threads", type=int, default=1)
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     spaces = {t: space(t) for t in args.tasks}
     shapes = {t: sp.shapes for t, sp in spaces.items()}
-    seeds = range(args.seeds)
+    seeds = args.only_seeds if args.only_seeds is not None else range(args.seeds)
     epochs = dict(EPOCHS)
     if args.quick:
         shapes = {t: sp.shapes[:2] for t, sp in spaces.items()}

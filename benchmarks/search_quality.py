@@ -1,35 +1,35 @@
-"""Search cost and quality: ShapeSampler against exhaustive grid, Random, TPE and GP samplers.
+"""Search quality at equal trainings: ShapeSampler against the strongest Optuna configurations.
 
-On every landscape (real ones from ``benchmarks/data/`` plus clearly labelled paper-derived and
-synthetic ones, see ``_tables.py``) and every scenario ((a) max accuracy under a size limit,
-(b) min size under an accuracy floor, (c) max accuracy unconstrained, (d) min latency under the
-floor when latencies exist), each repetition gives every shape its own seed order; a training
-returns one seed's accuracy and the answer is judged by the seed-averaged truth.
+Every search goes through the public API on a *lookup objective*: a landscape stores several
+seeds (repeated trainings) of every shape; in repetition ``r`` each shape gets its own random
+seed order and its k-th training returns the k-th seed of that order (cycling), the same for every
+method (paired comparisons). **Truth** of a shape = its seed mean; **noise std** = the pooled
+seed standard deviation of the landscape.
 
-Methods and the fair-comparison rules (also printed in the report):
+Methods, per (landscape, scenario, repetition):
 
-* **ShapeSampler** with every modeling strategy × sampling method, run to its own end through
-  ``study.optimize`` and ``osh.suggest_shape``; trainings = objective calls.
-* **Exhaustive grid**: trains every feasible shape once, answers with the best observed one;
-  cost = number of feasible shapes.
-* **Random / TPE / GP** (Optuna defaults, seeded by the repetition) on the same objective, i.e.
-  the categorical ``depth`` and ``width`` of ``osh.suggest_shape``; also TPE and GP on *ordered*
-  integer indices of depth and width (not part of the claim; an upper bound on what a user who
-  re-encodes the grid gets).  Budgets are counted in distinct trainings: a shape a baseline
-  suggests again is answered from a cache of its first training and costs nothing (a sensible
-  user would not retrain it; this favours the baselines).  A shape over the size limit is never
-  trained (its size is analytic): the trial completes with ``trial.set_constraint("size", >0)``
-  (TPE and GP read it) and the lowest accuracy observed so far as a penalty value (GP models
-  all complete trials).  Floor scenarios minimise size / latency with the accuracy floor as a
-  constraint computed after training.  Baseline answer = best observed feasible shape (for floor
-  scenarios: the cheapest trained shape whose *observed* accuracy meets the floor), judged by
-  truth.  Each run goes on to 2× the ShapeSampler's budget (or the number of feasible shapes,
-  or until 2× that many trials + 10 if it keeps re-suggesting trained shapes); the answer after k
-  trainings gives the regret-versus-trainings curves.
+* ``shape``: ``osh.ShapeSampler`` with its defaults (the adaptive search when the installed
+  package has ``mode=``), run to its own stopping rule; its *trainings* ``B`` are the objective
+  calls (= COMPLETE trials that trained a shape). ``--confidence`` adds runs at other
+  confidence levels (a sweep to choose the default from data).
+* ``paper``: ``ShapeSampler(mode="paper")`` (Algorithm 1 of the paper), at its own trainings.
+* ``gp``: ``GPSampler(n_startup_trials=5, seed=r)``; ``tpe``: ``TPESampler(seed=r)``;
+  ``botorch``: optuna-integration's ``BoTorchSampler(n_startup_trials=5, constraints_func=…)``
+  (only when installed: ``pip install -e .[bench]``); ``random``: ``RandomSampler(seed=r)``.
+  All on ordinal integer indices of depth and width (``suggest_int`` over index ranges); the floor
+  goes in as ``trial.set_constraint("acc", floor - acc)`` (min-cost scenarios minimise the cost);
+  a shape over the size limit is not trained (constraint ``size`` > 0, value = lowest accuracy seen
+  so far, not counted as a training). A re-suggested shape is trained again (another seed).
+  Each peer gets exactly ``B`` trainings; its answer is the best *observed mean* among trained
+  shapes (min-cost: the cheapest trained shape whose observed mean meets the floor). Peers run on
+  past ``B`` (GP, BoTorch: ``--curve-factor × B``; TPE, Random: 2 × B) for the
+  regret-versus-trainings curves.
+* ``exhaustive``: every feasible shape trained once, the same answer rule (reference).
 
-Run:  PYTHONPATH=. python benchmarks/search_quality.py [--quick] [--reps N] [--landscapes ...]
-Writes benchmarks/results/search_quality.md, search_quality_runs.csv, search_quality_curves.csv
-and search_quality.html.
+Run:  PYTHONPATH=. python benchmarks/search_quality.py [--quick] [--reps N] [--jobs N]
+      [--landscapes ...] [--confidence 0.8 0.95 ...] [--cache DIR [--report-only]]
+Writes benchmarks/results/search_quality.md, search_quality_runs.csv and
+search_quality_curves.csv.
 """
 
 from __future__ import annotations
@@ -37,12 +37,15 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import inspect
 import json
 import math
+import multiprocessing as mp
 import sys
 import time
+import warnings
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -50,556 +53,794 @@ import numpy as np
 import optuna
 
 import optuna_shape as osh
-from optuna_shape import storage_keys as keys
 from optuna_shape.shape import Shape
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _tables as T  # noqa: E402
 
-STRATEGIES = ("thorough", "standard", "optimistic")
-SAMPLINGS = ("interval", "random", "wider")
-DEFAULT = "osh standard/interval"
-BASELINES = ("random", "tpe", "gp", "tpe-ordered", "gp-ordered")
-DEFAULT_BASELINES = ("random", "tpe", "gp", "tpe-ordered")  # gp-ordered: --ordered-gp
-LABEL = {
-    "random": "Random", "tpe": "TPE", "gp": "GP", "tpe-ordered": "TPE (ordered ints)",
-    "gp-ordered": "GP (ordered ints)",
-}
+VERSION = 3  # bump when a change makes cached cells stale
+PEERS = ("gp", "tpe", "botorch", "random")
+LABEL = {"shape": "ShapeSampler", "paper": "paper mode", "gp": "GP", "tpe": "TPE",
+         "botorch": "BoTorch", "random": "Random", "exhaustive": "exhaustive"}
+NOT_TRAININGS = {"plan", "duplicate", "stopped", "idle"}
+"""Trial ``stage`` attributes of ShapeSampler trials that did not train a shape."""
+TIE = 0.25
+"""Tie band of the paired comparisons, in noise std (accuracy goals) — 0.05 for cost ratios."""
+TIE_RATIO = 0.05
+
+
+def package_hash() -> str:
+    """Short hash of the installed optuna_shape sources (which code produced a row)."""
+    root = Path(osh.__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:8]
+
+
+def new_api() -> bool:
+    """Whether the installed ShapeSampler has the adaptive search (``mode=``)."""
+    return "mode" in inspect.signature(osh.ShapeSampler.__init__).parameters
+
+
+def botorch_available() -> bool:
+    try:
+        import optuna_integration  # noqa: F401
+        from optuna_integration import BoTorchSampler  # noqa: F401
+    except Exception:  # noqa: BLE001  (ImportError or a broken optional dependency)
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------ scenarios --
+def scenarios(land: T.Landscape, quantiles: tuple[float, ...]) -> list[T.Scenario]:
+    """Max accuracy (no limit; size ≤ median size), min size with a floor at each truth
+    quantile, min latency with the middle floor where latencies exist."""
+    sizes = sorted(land.size(s) for s in land.shapes)
+    limit = float(np.median(sizes))
+    truths = np.array([land.truth[s] for s in land.shapes])
+    out = [T.Scenario("max acc", "accuracy"),
+           T.Scenario(f"max acc, size <= {limit:.3g} MB", "accuracy", max_size_mb=limit)]
+    floors = [round(float(np.quantile(truths, q)), 2) for q in quantiles]
+    for q, f in zip(quantiles, floors, strict=True):
+        out.append(T.Scenario(f"min size, acc >= {f:g} (q{round(100 * q)})", "size",
+                              min_accuracy=f))
+    if land.latency is not None and floors:
+        q, f = quantiles[len(quantiles) // 2], floors[len(floors) // 2]
+        out.append(T.Scenario(f"min latency, acc >= {f:g} (q{round(100 * q)})", "latency",
+                              min_accuracy=f))
+    return out
+
+
+# ---------------------------------------------------------------------------------- judge --
+def std_of(land: T.Landscape) -> float:
+    """Pooled seed std (``land.noise`` is 2 std)."""
+    return land.noise / 2.0
+
+
+def optimum(land: T.Landscape, scen: T.Scenario, margin: float = 0.0) -> Shape | None:
+    return T.true_optimum(land, scen, margin)
 
 
 @dataclass
-class Row:
-    landscape: str
-    scenario: str
-    rep: int
-    method: str
-    budget: str  # "own", "B", "2B", "all"
-    trainings: int
-    answer: Shape | None
-    regret: float
-    success: bool
-    meets_floor: bool | None
-    ratio: float | None
-    n_feasible: int
+class Judged:
+    regret: float  # accuracy goals: points below the optimum (inf: no answer); else nan
+    success: bool  # within noise of the optimum
+    kept: bool | None = None  # min-cost: truth >= floor - std
+    strict: bool | None = None  # min-cost: truth >= floor
+    ratio: float | None = None  # min-cost: cost / cost of the true cheapest complying shape
 
 
-# --------------------------------------------------------------------------- ShapeSampler --
+def judge(land: T.Landscape, scen: T.Scenario, answer: Shape | None) -> Judged:
+    """Accuracy goals: regret = truth(optimum) − truth(answer), success = regret ≤ std.
+    Min-cost goals: kept = truth ≥ floor − std; strict = truth ≥ floor; ratio = cost / cost of
+    the cheapest shape with truth ≥ floor; success = kept and cost ≤ cost of the cheapest shape
+    with truth ≥ floor + std."""
+    sd = std_of(land)
+    if scen.goal == "accuracy":
+        if answer is None:
+            return Judged(math.inf, False)
+        best = optimum(land, scen)
+        assert best is not None
+        regret = land.truth[best] - land.truth[answer]
+        return Judged(regret, regret <= sd + 1e-9)
+    if answer is None:
+        return Judged(math.nan, False, False, False, None)
+    assert scen.min_accuracy is not None
+    opt = optimum(land, scen)
+    opt_hi = optimum(land, scen, margin=sd) or opt
+    assert opt is not None and opt_hi is not None
+    truth = land.truth[answer]
+    kept = truth >= scen.min_accuracy - sd - 1e-9
+    cost = scen.cost(land, answer)
+    return Judged(math.nan, bool(kept and cost <= scen.cost(land, opt_hi) + 1e-12), bool(kept),
+                  bool(truth >= scen.min_accuracy - 1e-9), cost / scen.cost(land, opt))
+
+
+def answer_rule(land: T.Landscape, scen: T.Scenario,
+                meas: dict[Shape, list[float]]) -> Shape | None:
+    """Best observed mean (min-cost: cheapest trained shape whose observed mean meets the
+    floor)."""
+    means = {s: float(np.mean(v)) for s, v in meas.items()}
+    if scen.goal == "accuracy":
+        return max(means, key=lambda s: (means[s], -land.size(s)), default=None)
+    ok = [s for s, m in means.items() if m >= (scen.min_accuracy or -math.inf)]
+    return min(ok, key=lambda s: (scen.cost(land, s), -means[s]), default=None)
+
+
+def curve(land: T.Landscape, scen: T.Scenario,
+          calls: list[tuple[Shape, float]]) -> list[tuple[float, bool]]:
+    """(loss, success) of the answer rule after each training; loss = regret (accuracy goals)
+    or the cost ratio when the floor is kept, else inf (min-cost goals)."""
+    meas: dict[Shape, list[float]] = {}
+    out = []
+    for s, v in calls:
+        meas.setdefault(s, []).append(v)
+        j = judge(land, scen, answer_rule(land, scen, meas))
+        out.append((loss_of(scen, j), j.success))
+    return out
+
+
+def loss_of(scen: T.Scenario, j: Judged) -> float:
+    if scen.goal == "accuracy":
+        return j.regret
+    return j.ratio if j.kept and j.ratio is not None else math.inf
+
+
+# -------------------------------------------------------------------------------- methods --
 def _inject_latency(study: optuna.Study, land: T.Landscape, hw: str) -> None:
     """Store the landscape's latencies as the study's screening measurements on ``hw``."""
+    assert land.latency is not None
+    try:
+        from optuna_shape import storage as st
+
+        st.store_measurements(study, hw, {s: {"latency_ms": ms} for s, ms in land.latency.items()})
+        return
+    except (ImportError, AttributeError):  # before the storage module existed
+        pass
+    from optuna_shape import storage_keys as keys  # type: ignore[attr-defined]
+
     h = keys.hardware_hash(hw)
     storage, sid = study._storage, study._study_id
     storage.set_study_system_attr(sid, keys.hardware_name_key(h), hw)
-    assert land.latency is not None
     for s, ms in land.latency.items():
         storage.set_study_system_attr(sid, keys.measurement_key(h, s.key), {"latency_ms": ms})
     storage.set_study_system_attr(sid, keys.screened_key(h), True)
 
 
-def run_shape_sampler(land: T.Landscape, scen: T.Scenario, rep: int, strategy: str,
-                      sampling: str) -> tuple[Shape | None, int]:
-    """One ShapeSampler search; returns (answer, trainings)."""
+@dataclass
+class SearchOut:
+    answer: Shape | None
+    calls: list[tuple[Shape, float]]
+    completed_trainings: int  # COMPLETE trials whose stage trained a shape (cross-check)
+    seconds: float
+
+
+def run_shape(land: T.Landscape, scen: T.Scenario, rep: int, mode: str | None,
+              confidence: float | None) -> SearchOut:
+    """One ShapeSampler search to its own end (in-memory storage)."""
+    t0 = time.process_time()
     table = T.TableObjective(land, rep)
     hw = "table-latency" if scen.goal == "latency" else None
-    sampler = osh.ShapeSampler(land.space, scen.constraints(), goal=scen.goal,
-                               strategy=strategy, sampling=sampling, seed=rep,
-                               target_hardware=hw)
+    kw: dict = {"goal": scen.goal, "seed": rep, "target_hardware": hw}
+    if new_api():
+        if mode is not None:
+            kw["mode"] = mode
+        if confidence is not None:
+            kw["confidence"] = confidence
+    sampler = osh.ShapeSampler(land.space, scen.constraints(), **kw)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     if hw is not None:
         _inject_latency(study, land, hw)
     study.optimize(lambda t: table(osh.suggest_shape(t, land.space)),
-                   n_trials=2 * len(land.shapes) + 10)
-    return osh.best_shape(study), len(table.calls)
+                   n_trials=3 * len(land.shapes) + 30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        answer = osh.best_shape(study)
+    done = sum(1 for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
+               and t.user_attrs.get("stage") not in NOT_TRAININGS)
+    return SearchOut(answer, list(table.calls), done, time.process_time() - t0)
 
 
-# ------------------------------------------------------------------------------ baselines --
-def _make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+def _peer_sampler(name: str, rep: int, constrained: bool) -> optuna.samplers.BaseSampler:
+    if name == "gp":
+        return optuna.samplers.GPSampler(n_startup_trials=5, seed=rep)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=rep)
     if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name.startswith("tpe"):
-        return optuna.samplers.TPESampler(seed=seed)
-    if name.startswith("gp"):
-        return optuna.samplers.GPSampler(seed=seed)
+        return optuna.samplers.RandomSampler(seed=rep)
+    if name == "botorch":
+        from optuna_integration import BoTorchSampler
+
+        def cons(t: optuna.trial.FrozenTrial) -> list[float]:
+            return list(t.constraints.values())
+
+        return BoTorchSampler(n_startup_trials=5, seed=rep,
+                              constraints_func=cons if constrained else None)
     raise ValueError(name)
 
 
-def _answer(land: T.Landscape, scen: T.Scenario, observed: dict[Shape, float]) -> Shape | None:
-    """Best observed feasible shape (floor goals: cheapest observed to meet the floor)."""
-    if scen.goal == "accuracy":
-        return max(observed, key=lambda s: (observed[s], -land.size(s)), default=None)
-    ok = [s for s, v in observed.items() if v >= (scen.min_accuracy or -math.inf)]
-    return min(ok, key=lambda s: (scen.cost(land, s), -observed[s]), default=None)
-
-
-def run_baseline(land: T.Landscape, scen: T.Scenario, rep: int, name: str,
-                 budget: int) -> list[Shape | None]:
-    """Run one Optuna sampler to ``budget`` distinct trainings.
-
-    Returns the answer after each training (index k-1 = after k trainings); shorter than
-    ``budget`` when the sampler stalled on already-trained shapes.
-    """
+def run_peer(land: T.Landscape, scen: T.Scenario, rep: int, name: str,
+             trainings: int) -> SearchOut:
+    """A general-purpose Optuna sampler on ordinal indices, to ``trainings`` trainings."""
+    t0 = time.process_time()
     table = T.TableObjective(land, rep)
-    observed: dict[Shape, float] = {}
-    answers: list[Shape | None] = []
-    floor = scen.min_accuracy
-    direction = "maximize" if scen.goal == "accuracy" else "minimize"
-    study = optuna.create_study(direction=direction, sampler=_make_sampler(name, rep))
-    ordered = name.endswith("-ordered")
     depths, widths = land.space.depths, land.space.widths
-    lowest = [min(float(v.min()) for v in land.seeds.values())]  # penalty before any training
+    constrained = scen.max_size_mb is not None or scen.min_accuracy is not None
+    direction = "maximize" if scen.goal == "accuracy" else "minimize"
+    study = optuna.create_study(direction=direction,
+                                sampler=_peer_sampler(name, rep, constrained))
+    lowest: list[float] = []
 
     def objective(trial: optuna.Trial) -> float:
-        if ordered:
-            shape = Shape(depths[trial.suggest_int("depth_i", 0, len(depths) - 1)],
-                          widths[trial.suggest_int("width_i", 0, len(widths) - 1)])
-        else:
-            shape = osh.suggest_shape(trial, land.space)
+        shape = Shape(depths[trial.suggest_int("depth_i", 0, len(depths) - 1)],
+                      widths[trial.suggest_int("width_i", 0, len(widths) - 1)])
         if scen.max_size_mb is not None:
             over = land.size(shape) - scen.max_size_mb
             trial.set_constraint("size", over)
-            if over > 0:  # rejected before training, at no cost
-                return lowest[0]
-        if shape in observed:
-            acc = observed[shape]  # re-suggested: cached, not retrained
-        else:
-            acc = table(shape)
-            observed[shape] = acc
-            lowest[0] = min(observed.values())
-            answers.append(_answer(land, scen, observed))
-        if floor is not None:
-            trial.set_constraint("accuracy", floor - acc)
+            if over > 0:  # known before training: not trained, not counted
+                return min(lowest) if lowest else math.nan
+        acc = table(shape)
+        lowest.append(acc)
+        if scen.min_accuracy is not None:
+            trial.set_constraint("acc", scen.min_accuracy - acc)
             return scen.cost(land, shape)
         return acc
 
     def stop(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if len(observed) >= budget:
+        if len(table.calls) >= trainings:
             study.stop()
 
-    study.optimize(objective, n_trials=2 * budget + 10, callbacks=[stop])
-    return answers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study.optimize(objective, n_trials=20 * trainings + 50, callbacks=[stop])
+    return SearchOut(None, list(table.calls), len(table.calls), time.process_time() - t0)
 
 
-# ------------------------------------------------------------------------------ one cell --
-def run_cell(land: T.Landscape, scen: T.Scenario, rep: int, configs: list[tuple[str, str]],
-             baselines: tuple[str, ...]) -> tuple[list[Row], dict[str, list[float]],
-                                                  dict[str, list[bool]]]:
-    """Every method on one (landscape, scenario, repetition)."""
-    feasible = scen.feasible(land)
-    nf = len(feasible)
-    rows: list[Row] = []
+# ------------------------------------------------------------------------------- one task --
+@dataclass
+class Run:
+    landscape: str
+    scenario: str
+    rep: int
+    method: str  # shape, shape@0.9, paper, gp, tpe, botorch, random, exhaustive
+    trainings: int
+    n_feasible: int
+    depth: int | None
+    width: float | None
+    regret: float
+    success: bool
+    kept: bool | None
+    strict: bool | None
+    ratio: float | None
+    hit: int | None  # trainings after which the answer rule first was within noise (None: never)
+    cpu_s: float
+    pkg: str = ""  # hash of the optuna_shape sources that ran
 
-    def add(method: str, budget: str, trainings: int, answer: Shape | None) -> None:
-        o = T.judge(land, scen, answer)
-        rows.append(Row(land.name, scen.name, rep, method, budget, trainings, answer, o.regret,
-                        o.success, o.meets_floor, o.ratio, nf))
 
-    own: dict[str, int] = {}
-    for strategy, sampling in configs:
-        answer, n = run_shape_sampler(land, scen, rep, strategy, sampling)
-        method = f"osh {strategy}/{sampling}"
-        own[method] = n
-        add(method, "own", n, answer)
+_STATE: dict = {}
+
+
+def _task(job: tuple[str, int, int]) -> tuple[list[dict], dict[str, list]]:
+    lname, si, rep = job
+    land = _STATE["lands"][lname]
+    scen = _STATE["scens"][lname][si]
+    cache: Path | None = _STATE["cache"]
+    key = None
+    if cache is not None:
+        key = hashlib.sha256(json.dumps([
+            VERSION, lname, [[s.depth, s.width, np.round(land.seeds[s], 5).tolist()]
+                             for s in land.shapes], repr(scen), rep, _STATE["methods"],
+            _STATE["confidences"], _STATE["curve_factor"], _STATE["sampler_tag"],
+            _STATE["botorch_reps"] if rep >= (_STATE["botorch_reps"] or 0) else None]
+        ).encode()).hexdigest()[:20]
+        path = cache / f"{key}.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            return data["runs"], data["curves"]
+    if _STATE.get("report_only"):
+        return [], {}
+    runs, curves = run_task(land, scen, rep, _STATE["methods"], _STATE["confidences"],
+                            _STATE["curve_factor"], _STATE["botorch_reps"])
+    for r in runs:
+        r["pkg"] = _STATE["pkg"]
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / f"{key}.json").write_text(json.dumps({"runs": runs, "curves": curves}))
+    return runs, curves
+
+
+def run_task(land: T.Landscape, scen: T.Scenario, rep: int, methods: list[str],
+             confidences: list[float], curve_factor: float,
+             botorch_reps: int | None = None) -> tuple[list[dict], dict[str, list]]:
+    """Every method on one (landscape, scenario, repetition); rows as dicts, curves per method
+    as lists of [loss, success] after each training."""
+    nf = len(scen.feasible(land))
+    runs: list[dict] = []
+    curves: dict[str, list] = {}
+
+    def add(method: str, answer: Shape | None, calls: list[tuple[Shape, float]], cpu: float,
+            trainings: int | None = None) -> None:
+        j = judge(land, scen, answer)
+        c = curve(land, scen, calls)
+        hit = next((k + 1 for k, (_, ok) in enumerate(c) if ok), None)
+        runs.append(asdict(Run(
+            land.name, scen.name, rep, method, len(calls) if trainings is None else trainings,
+            nf, answer.depth if answer else None, answer.width if answer else None, j.regret,
+            j.success, j.kept, j.strict, j.ratio, hit, round(cpu, 3))))
+        curves[method] = [[round(x, 5) if math.isfinite(x) else None, ok] for x, ok in c]
+
+    own = run_shape(land, scen, rep, None, None)
+    budget = max(1, len(own.calls))
+    add("shape", own.answer, own.calls, own.seconds)
+    budgets = [budget]
+    for conf in confidences:
+        o = run_shape(land, scen, rep, None, conf)
+        add(f"shape@{conf:g}", o.answer, o.calls, o.seconds)
+        budgets.append(len(o.calls))
+    if "paper" in methods and new_api():
+        o = run_shape(land, scen, rep, "paper", None)
+        add("paper", o.answer, o.calls, o.seconds)
     table = T.TableObjective(land, rep)
-    add("exhaustive", "all", nf, _answer(land, scen, {s: table.first_value(s) for s in feasible}))
-    b = own.get(DEFAULT, next(iter(own.values())))
-    top = min(max(2 * b, max(own.values())), nf)
-    curves: dict[str, list[float]] = {}
-    succ: dict[str, list[bool]] = {}
-    for name in baselines:
-        answers = run_baseline(land, scen, rep, name, top)
-        outs = [T.judge(land, scen, a) for a in answers]
-        curves[name] = [o.regret for o in outs]
-        succ[name] = [o.success for o in outs]
-        for label, k in (("B", b), ("2B", min(2 * b, nf))):
-            kk = min(k, len(answers))
-            add(LABEL[name], label, kk, answers[kk - 1] if kk else None)
-        for method, n in own.items():  # the same sampler at each ShapeSampler config's budget
-            kk = min(n, len(answers))
-            add(LABEL[name], f"@{method}", kk, answers[kk - 1] if kk else None)
-    return rows, curves, succ
+    feas = scen.feasible(land)
+    ex_calls = [(s, table.first_value(s)) for s in feas]
+    add("exhaustive", answer_rule(land, scen, {s: [v] for s, v in ex_calls}), ex_calls, 0.0)
+    for name in methods:
+        if name not in PEERS or (name == "botorch" and botorch_reps is not None
+                                 and rep >= botorch_reps):
+            continue
+        # the cheap peers always run on to 2 × B for the curves; GP and BoTorch to curve_factor
+        factor = curve_factor if name in ("gp", "botorch") else max(curve_factor, 2.0)
+        o = run_peer(land, scen, rep, name, max(max(budgets), math.ceil(factor * budget)))
+        calls = o.calls
+        meas: dict[Shape, list[float]] = {}
+        for s, v in calls[:budget]:
+            meas.setdefault(s, []).append(v)
+        j_answer = answer_rule(land, scen, meas)
+        add(name, j_answer, calls, o.seconds, trainings=min(budget, len(calls)))
+        for conf, b in zip(confidences, budgets[1:], strict=True):  # at each sweep budget
+            m2: dict[Shape, list[float]] = {}
+            for s, v in calls[:b]:
+                m2.setdefault(s, []).append(v)
+            j = judge(land, scen, answer_rule(land, scen, m2))
+            runs.append(asdict(Run(land.name, scen.name, rep, f"{name}@{conf:g}",
+                                   min(b, len(calls)), nf, None, None, j.regret, j.success,
+                                   j.kept, j.strict, j.ratio, None, 0.0)))
+    return runs, curves
 
 
 # ------------------------------------------------------------------------------ reporting --
-def _q(values: list[float]) -> tuple[float, float, float]:
-    a = np.array(values, dtype=float)
-    if np.all(np.isinf(a)):
-        return math.inf, math.inf, math.inf
-    return tuple(float(np.quantile(a, q, method="lower" if np.any(np.isinf(a)) else "linear"))
-                 for q in (0.25, 0.5, 0.75))  # type: ignore[return-value]
+def _mean(xs: list[float]) -> float:
+    a = np.array(xs, dtype=float)
+    return float(np.mean(a)) if len(a) else math.nan
 
 
-def _fmt(x: float, digits: int = 2) -> str:
-    if x is None:
+def _med(xs: list[float]) -> float:
+    a = np.array(xs, dtype=float)
+    return float(np.median(a)) if len(a) else math.nan
+
+
+def _f(x: float | None, d: int = 2) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
     if math.isinf(x):
-        return "fail"
-    return f"{x:.{digits}f}"
+        return "∞"
+    return f"{x:.{d}f}"
 
 
-def _median_iqr(values: list[float], digits: int = 2) -> str:
-    lo, med, hi = _q(values)
-    return f"{_fmt(med, digits)} [{_fmt(lo, digits)}–{_fmt(hi, digits)}]"
+def _pct(xs: list) -> str:
+    xs = [x for x in xs if x is not None]
+    return f"{100 * np.mean(xs):.0f} %" if xs else "—"
 
 
-def summarise(rows: list[Row], lands: dict[str, T.Landscape], scens: dict[tuple[str, str],
-              T.Scenario], reps: int, command: str, elapsed: float, notes: list[str]) -> str:
-    by: dict[tuple[str, str, str, str], list[Row]] = defaultdict(list)
-    for r in rows:
-        by[(r.landscape, r.scenario, r.method, r.budget)].append(r)
+def bootstrap_ci(d: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, float]:
+    if len(d) == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = rng.choice(d, size=(n, len(d)), replace=True).mean(axis=1)
+    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def paired(scen: T.Scenario, land: T.Landscape, a: list[dict], b: list[dict]) -> dict:
+    """Paired comparison of method a against b over repetitions (lower loss is better).
+
+    Accuracy goals: loss = regret, tie when |difference| ≤ TIE × noise std. Min-cost goals:
+    a run that misses the floor (truth < floor − std) loses to one that keeps it; both kept:
+    cost ratios compared, tie within TIE_RATIO; the CI is of the mean ratio difference over
+    repetitions where both kept the floor."""
+    by_b = {r["rep"]: r for r in b}
+    w = t = lo = 0
+    diffs = []
+    band = TIE * std_of(land) if scen.goal == "accuracy" else TIE_RATIO
+    for ra in a:
+        rb = by_b.get(ra["rep"])
+        if rb is None:
+            continue
+        if scen.goal == "accuracy":
+            x, y = ra["regret"], rb["regret"]
+        else:
+            if ra["kept"] != rb["kept"]:
+                w, lo = (w + 1, lo) if ra["kept"] else (w, lo + 1)
+                continue
+            if not ra["kept"]:
+                t += 1
+                continue
+            x, y = ra["ratio"], rb["ratio"]
+        diffs.append(x - y)
+        if abs(x - y) <= band:
+            t += 1
+        elif x < y:
+            w += 1
+        else:
+            lo += 1
+    d = np.array(diffs, dtype=float)
+    d = d[np.isfinite(d)]
+    ci = bootstrap_ci(d)
+    return {"w": w, "t": t, "l": lo, "mean": float(d.mean()) if len(d) else math.nan,
+            "ci": ci}
+
+
+def _cell_stats(land: T.Landscape, scen: T.Scenario, rs: list[dict]) -> dict:
+    tr = [r["trainings"] for r in rs]
+    out = {"n": len(rs), "trainings": _med(tr), "share": _med([x / r["n_feasible"] for x, r in
+                                                                zip(tr, rs, strict=True)]),
+           "success": _pct([r["success"] for r in rs]),
+           "hit": _med([r["hit"] if r["hit"] is not None else math.inf for r in rs])}
+    if scen.goal == "accuracy":
+        reg = [r["regret"] for r in rs]
+        out.update(mean=_mean(reg), median=_med(reg))
+    else:
+        ratios = [r["ratio"] for r in rs if r["ratio"] is not None]
+        kept_ratios = [r["ratio"] for r in rs if r["kept"]]
+        out.update(kept=_pct([r["kept"] for r in rs]), strict=_pct([r["strict"] for r in rs]),
+                   kept_f=float(np.mean([bool(r["kept"]) for r in rs])),
+                   strict_f=float(np.mean([bool(r["strict"]) for r in rs])),
+                   ratio_mean=_mean(ratios), ratio_med=_med(ratios),
+                   ratio_kept=_mean(kept_ratios))
+    return out
+
+
+def summarise(all_runs: list[dict], lands: dict[str, T.Landscape],
+              scens: dict[str, list[T.Scenario]], args: argparse.Namespace, command: str,
+              elapsed: float, notes: list[str]) -> str:
+    by: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    for r in all_runs:
+        by[(r["landscape"], r["scenario"], r["method"])].append(r)
+    methods = ["shape"] + [m for m in ("paper", *PEERS, "exhaustive")
+                           if any(k[2] == m for k in by)]
     lines = [
-        "# Search cost and quality: ShapeSampler vs exhaustive grid, Random, TPE and GP",
+        "# Search quality at equal trainings: ShapeSampler vs GP, TPE, BoTorch, Random",
         "",
         f"Command: `{command}`  ",
         f"Machine: {T.machine_info()}  ",
-        f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {reps} repetitions per "
-        f"scenario; cells took {elapsed / 60:.1f} min to compute" + (
-            "" if elapsed > 1 else " (reused from an earlier run's --cache, not timed)")
-        + ". Written by `benchmarks/search_quality.py`.",
+        f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {args.reps} repetitions per "
+        f"cell (asked); {elapsed / 60:.1f} min wall with {args.jobs} jobs. Written by "
+        "`benchmarks/search_quality.py`.",
         "",
-        "## Definitions",
-        "",
-        "- A *training* returns one seed's validation accuracy of the shape (a different seed "
-        "order per repetition, the same for every method within a repetition); *truth* is the "
-        "seed-averaged accuracy; *noise* = 2 × pooled seed std (paper Table 1).",
-        "- **Accuracy goals** (a, c): regret = truth(optimum) − truth(answer), accuracy points; "
-        "success = regret ≤ noise.",
-        "- **Min goals** (b size, d latency): ratio = cost(answer) / cost(true optimum), the "
-        "true optimum being the cheapest shape whose truth meets the floor; regret = excess "
-        "cost max(0, ratio − 1) (0.10 = 10 % larger/slower than optimal; a cheaper answer "
-        "only got there by noise and is not rewarded) when truth(answer) ≥ floor − noise, "
-        "*fail* otherwise (also for no answer); success = truth ≥ floor − noise and cost ≤ "
-        "cost of the cheapest shape with truth ≥ floor + noise. *meets floor* = "
-        "truth(answer) ≥ floor exactly.",
-        "- **B** = trainings of the default ShapeSampler (standard/interval) in that repetition; "
-        "baselines are read off the same run at B and 2B distinct trainings. *trainings / "
-        "exhaustive* = median over repetitions of trainings ÷ feasible shapes.",
-        "- Baselines: Optuna defaults (10 random start-up trials for TPE and GP); re-suggested "
-        "shapes are answered from a cache and cost no training; shapes over the size limit are "
-        "rejected untrained (constraint `size` > 0, penalty value = lowest accuracy seen); floor "
-        "scenarios minimise size/latency with constraint `accuracy` = floor − observed. "
-        "*(ordered ints)* rows suggest integer indices of depth and width instead of "
-        "categoricals — a re-encoding a user could do; not part of the claim.",
+        f"ShapeSampler: {_STATE['sampler_tag']}.",
         "",
     ]
-    if notes:
-        lines += ["Notes on data: " + "; ".join(notes), ""]
-    lines += ["## Landscapes", "", "| landscape | source | shapes | noise (2 std) | description |",
-              "|---|---|---:|---:|---|"]
+    lines += [f"- {n}" for n in notes] + ([""] if notes else [])
+    lines += [
+        "## Definitions",
+        "",
+        "- A *training* returns one stored seed of the shape (per-repetition, per-shape seed "
+        "order, identical for every method of a repetition). *Truth* = seed mean; *std* = "
+        "pooled seed standard deviation of the landscape.",
+        "- Every peer gets exactly the trainings ShapeSampler used in that repetition (B) and the "
+        "same answer rule on its measurements: highest observed mean among trained shapes "
+        "(min-cost: cheapest trained shape whose observed mean meets the floor). ShapeSampler "
+        "answers with `osh.best_shape`. Paper mode runs to its own end (its own trainings).",
+        "- Accuracy goals: *regret* = truth(true optimum) − truth(answer), accuracy points; "
+        "*success* = regret ≤ std.",
+        "- Min-cost goals: *kept* = truth(answer) ≥ floor − std; *strict* = truth(answer) ≥ "
+        "floor; *ratio* = cost(answer) / cost(cheapest shape with truth ≥ floor) (mean over "
+        "runs with an answer); *success* = kept and cost ≤ cost of the cheapest shape with "
+        "truth ≥ floor + std.",
+        "- *to noise*: median number of trainings after which the method's answer rule was first "
+        "within noise (success), over the trainings it ran (peers: up to "
+        f"{args.curve_factor:g} × B for GP and BoTorch, {max(args.curve_factor, 2):g} × B for "
+        "TPE and Random; ShapeSampler and paper mode: the same answer rule on their own "
+        "trainings up to their stop; ∞ = not reached in at least half the runs).",
+        f"- Paired comparisons: wins/ties/losses of ShapeSampler over repetitions; tie band "
+        f"{TIE:g} std (accuracy) or {TIE_RATIO:g} in cost ratio; a run missing the floor (by "
+        "more than one std) loses to one keeping it; Δ = mean difference (ShapeSampler − "
+        "peer; negative favours ShapeSampler) with a 95 % bootstrap CI.",
+        "",
+        "## Landscapes",
+        "",
+        "| landscape | set | source | shapes | seeds | truth range | noise std | description |",
+        "|---|---|---|---:|---:|---|---:|---|",
+    ]
     for land in lands.values():
-        lines.append(f"| {land.name} | {land.source} | {len(land.shapes)} | {land.noise:.3f} | "
-                     f"{land.description}; latency: {land.latency_source or 'none'} |")
+        t = list(land.truth.values())
+        lines.append(
+            f"| {land.name} | {'held-out' if _held_out(land) else 'tuning'} | {land.source} | "
+            f"{len(land.shapes)} | {land.n_seeds()} | {min(t):.1f}–{max(t):.1f} | "
+            f"{std_of(land):.2f} | {land.description}; latency: "
+            f"{land.latency_source or 'none'} |")
     lines.append("")
-    claim_rows = []
-    for lname, land in lands.items():
-        lines += [f"## {lname} ({land.source})", ""]
-        for (ln, sname), scen in scens.items():
-            if ln != lname:
-                continue
-            cell = {k[2:]: v for k, v in by.items() if k[0] == lname and k[1] == sname}
-            if not cell:
-                continue
-            nf = next(iter(cell.values()))[0].n_feasible
-            opt = T.true_optimum(land, scen)
-            lines += [f"### {sname}", "",
-                      f"{nf} feasible shapes; true optimum {opt} (truth "
-                      f"{land.truth[opt]:.2f}); noise {land.noise:.2f}.", "",
-                      "| method | budget | trainings | trainings / exhaustive | regret median "
-                      "[IQR] | success | meets floor | cost ratio median |",
-                      "|---|---|---:|---:|---|---:|---:|---:|"]
-            order = sorted(cell, key=lambda k: (
-                0 if k[0].startswith("osh") else 1 if k[0] == "exhaustive" else 2,
-                k[1] not in ("own", "all", "B"), k[1] != "B", k[0]))
-            for method, budget in order:
-                if budget.startswith("@"):
+    targets: dict[str, list] = defaultdict(list)
+    for section, held in (("Tuning landscapes", False), ("Held-out landscapes", True)):
+        group = [la for la in lands.values() if _held_out(la) == held]
+        if not group:
+            continue
+        lines += [f"## {section}", ""]
+        if held:
+            lines += ["Added after the search policy was tuned; not used to tune it.", ""]
+        for land in group:
+            lines += [f"### {land.name}", ""]
+            for scen in scens[land.name]:
+                cell = {m: by.get((land.name, scen.name, m), []) for m in (*methods, *PEERS)}
+                if not cell["shape"]:
                     continue
-                rs = cell[(method, budget)]
-                tr = [r.trainings for r in rs]
-                share = float(np.median([r.trainings / r.n_feasible for r in rs]))
-                digits = 2 if scen.goal == "accuracy" else 2
-                mf = [r.meets_floor for r in rs if r.meets_floor is not None]
-                ratios = [r.ratio for r in rs if r.ratio is not None]
-                cr = f"{np.median(ratios):.2f}" if ratios and len(ratios) == len(rs) else "—"
-                lines.append(
-                    f"| {method} | {budget} | {np.median(tr):.0f} [{np.quantile(tr, .25):.0f}–"
-                    f"{np.quantile(tr, .75):.0f}] | {share:.2f} | "
-                    f"{_median_iqr([r.regret for r in rs], digits)} | "
-                    f"{np.mean([r.success for r in rs]):.0%} | "
-                    f"{f'{np.mean(mf):.0%}' if mf else '—'} | {cr} |")
-            # per-config head-to-head at that config's own budget
-            lines += ["", "Each ShapeSampler configuration against the baselines at *its own* "
-                      "number of trainings (median regret; success rate):", "",
-                      "| config | trainings | ShapeSampler | " + " | ".join(
-                          LABEL[b] for b in BASELINES if (LABEL[b], f"@{DEFAULT}") in cell)
-                      + " |", "|---|---:|---|" + "---|" * sum(
-                          1 for b in BASELINES if (LABEL[b], f"@{DEFAULT}") in cell)]
-            for method, budget in order:
-                if budget != "own":
-                    continue
-                rs = cell[(method, "own")]
-                parts = [f"{_fmt(_q([r.regret for r in rs])[1])} ; "
-                         f"{np.mean([r.success for r in rs]):.0%}"]
-                for b in BASELINES:
-                    key = (LABEL[b], f"@{method}")
-                    if key in cell:
-                        bs = cell[key]
-                        parts.append(f"{_fmt(_q([r.regret for r in bs])[1])} ; "
-                                     f"{np.mean([r.success for r in bs]):.0%}")
-                lines.append(f"| {method} | {np.median([r.trainings for r in rs]):.0f} | "
-                             + " | ".join(parts) + " |")
-            lines.append("")
-            if (DEFAULT, "own") in cell:
-                d = cell[(DEFAULT, "own")]
-                claim = {
-                    "landscape": lname, "scenario": sname,
-                    "share": float(np.median([r.trainings / r.n_feasible for r in d])),
-                    "success": float(np.mean([r.success for r in d])),
-                    "osh": _q([r.regret for r in d])[1],
-                    "osh_mean": float(np.mean([r.regret for r in d])),
-                }
-                for b in ("tpe", "gp", "random"):
-                    if (LABEL[b], "B") in cell:
-                        claim[b] = _q([r.regret for r in cell[(LABEL[b], "B")]])[1]
-                        claim[b + "_mean"] = float(np.mean(
-                            [r.regret for r in cell[(LABEL[b], "B")]]))
-                        claim[b + "_succ"] = float(np.mean(
-                            [r.success for r in cell[(LABEL[b], "B")]]))
-                claim_rows.append(claim)
-    lines += _claim_section(claim_rows)
+                nf = cell["shape"][0]["n_feasible"]
+                opt = optimum(land, scen)
+                lines += [f"#### {scen.name}", "",
+                          f"{nf} feasible shapes; true optimum {tuple(opt) if opt else None} "
+                          f"(truth {land.truth[opt]:.2f}); std {std_of(land):.2f}.", ""]
+                if scen.goal == "accuracy":
+                    lines += ["| method | trainings | / exhaustive | regret mean | regret median "
+                              "| success | to noise |", "|---|---:|---:|---:|---:|---:|---:|"]
+                else:
+                    lines += ["| method | trainings | / exhaustive | kept | strict | ratio mean "
+                              "| ratio median | success | to noise |",
+                              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                stats = {}
+                for m in methods:
+                    if not cell[m]:
+                        continue
+                    s = stats[m] = _cell_stats(land, scen, cell[m])
+                    head = (f"| {LABEL[m]} | {s['trainings']:.0f} | {s['share']:.2f} | ")
+                    if scen.goal == "accuracy":
+                        lines.append(head + f"{_f(s['mean'])} | {_f(s['median'])} | "
+                                     f"{s['success']} | {_f(s['hit'], 0)} |")
+                    else:
+                        lines.append(head + f"{s['kept']} | {s['strict']} | "
+                                     f"{_f(s['ratio_mean'])} | {_f(s['ratio_med'])} | "
+                                     f"{s['success']} | {_f(s['hit'], 0)} |")
+                lines.append("")
+                comp = []
+                for peer in ("gp", "tpe"):
+                    if cell.get(peer):
+                        p = paired(scen, land, cell["shape"], cell[peer])
+                        comp.append(f"vs {LABEL[peer]}: {p['w']}/{p['t']}/{p['l']} (W/T/L), "
+                                    f"Δ {_f(p['mean'])} [{_f(p['ci'][0])}, {_f(p['ci'][1])}]")
+                if comp:
+                    lines += ["Paired, ShapeSampler " + "; ".join(comp) + ".", ""]
+                targets[land.name].append((scen, stats, nf))
+    lines += _targets(targets, lands, by)
+    sweep = sorted({r["method"] for r in all_runs if r["method"].startswith("shape@")})
+    if sweep:
+        lines += _sweep(sweep, all_runs, lands, scens)
     return "\n".join(lines) + "\n"
 
 
-def _claim_section(claims: list[dict]) -> list[str]:
-    lines = [
-        "## The judged claim (default ShapeSampler: standard / interval)",
-        "",
-        "Claim: *lands within noise of the optimum with at most a third of exhaustive search's "
-        "trainings, and at equal budget (B) has lower median regret than TPE and GP on every "
-        "landscape.*",
-        "",
-        "| landscape | scenario | trainings / exhaustive | ≤ 1/3? | success | median regret: "
-        "osh | TPE @B | GP @B | Random @B | beats TPE & GP? |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---|",
-    ]
-    for c in claims:
-        osh_r, tpe, gp = c["osh"], c.get("tpe", math.nan), c.get("gp", math.nan)
-        if osh_r < tpe and osh_r < gp:
-            verdict = "yes"
-        elif osh_r <= tpe and osh_r <= gp:
-            om, tm, gm = c["osh_mean"], c.get("tpe_mean", math.nan), c.get("gp_mean", math.nan)
-            if math.isfinite(om) and om < tm and om < gm:
-                verdict = "tie on median; lower mean"
+def _held_out(land: T.Landscape) -> bool:
+    return land.name.removeprefix("real-") in T.HELD_OUT_TASKS
+
+
+def _targets(targets: dict[str, list], lands: dict[str, T.Landscape],
+             by: dict[tuple[str, str, str], list[dict]]) -> list[str]:
+    lines = ["## Targets", "",
+             "(a) accuracy goals: ShapeSampler's mean and median regret ≤ the better of TPE and "
+             "GP (per cell); (b) min-cost goals: kept ≥ 95 % at the default confidence with mean "
+             "cost ratio ≤ TPE's and GP's; (c) trainings ≤ 1/3 of exhaustive where ≥ 40 shapes "
+             "are feasible.", "",
+             "| landscape | set | scenario | (a)/(b) | detail | (c) trainings / exhaustive |",
+             "|---|---|---|---|---|---|"]
+    for lname, cells in targets.items():
+        land = lands[lname]
+        for scen, st, nf in cells:
+            s = st["shape"]
+            peers = [p for p in ("gp", "tpe") if p in st]
+            if scen.goal == "accuracy":
+                bm = min((st[p]["mean"] for p in peers), default=math.nan)
+                bmed = min((st[p]["median"] for p in peers), default=math.nan)
+                ok = s["mean"] <= bm + 1e-9 and s["median"] <= bmed + 1e-9
+                lower = s["mean"] < bm - 1e-9
+                verdict = ("met" + (" (lower)" if lower else " (tie)")) if ok else "**missed**"
+                detail = (f"mean {_f(s['mean'])} vs best peer {_f(bm)} (by "
+                          f"{_f(s['mean'] - bm)}); median {_f(s['median'])} vs {_f(bmed)}")
             else:
-                verdict = (f"**tie on median; mean {_fmt(om)} vs TPE {_fmt(tm)}, "
-                           f"GP {_fmt(gm)}**")
-        else:
-            verdict = "**no**"
-        lines.append(
-            f"| {c['landscape']} | {c['scenario']} | {c['share']:.2f} | "
-            f"{'yes' if c['share'] <= 1 / 3 + 1e-9 else '**no**'} | {c['success']:.0%} | "
-            f"{_fmt(osh_r)} | {_fmt(tpe)} ({c.get('tpe_succ', 0):.0%}) | "
-            f"{_fmt(gp)} ({c.get('gp_succ', 0):.0%}) | "
-            f"{_fmt(c.get('random', math.nan))} ({c.get('random_succ', 0):.0%}) | {verdict} |")
-    lines += ["", "(Baseline cells: median regret (success rate) at B. Regret for min goals is "
-              "the excess cost ratio − 1, *fail* when the answer misses the floor by more "
-              "than the noise; "
-              "a median of *fail* means at least half the repetitions failed. Where medians tie — "
-              "typically at 0, both finding the optimum in most repetitions — the mean regret "
-              "over repetitions decides; a mean is *fail* if any repetition failed.)", ""]
+                br = min((st[p]["ratio_mean"] for p in peers), default=math.nan)
+                ok_k = s["kept_f"] >= 0.95
+                ok_r = s["ratio_mean"] <= br + 1e-9
+                verdict = "met" if ok_k and ok_r else "**missed**"
+                detail = (f"kept {s['kept']} (need 95 %), strict {s['strict']}; ratio "
+                          f"{_f(s['ratio_mean'])} vs best peer {_f(br)}")
+            share = s["share"]
+            c = ("n/a (" + f"{nf} feasible; {share:.2f})" if nf < 40 else
+                 ("met" if share <= 1 / 3 + 1e-9 else "**missed**") + f" ({share:.2f})")
+            lines.append(f"| {lname} | {'held-out' if _held_out(land) else 'tuning'} | "
+                         f"{scen.name} | {verdict} | {detail} | {c} |")
+    lines.append("")
     return lines
 
 
-def write_plot(curves: dict[tuple[str, str, str], list[list[float]]],
-               succ: dict[tuple[str, str, str], list[list[bool]]], rows: list[Row],
-               lands: dict[str, T.Landscape], path: Path) -> None:
-    """Median regret and success rate against trainings, one row of panels per landscape."""
-    try:
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-    except ImportError:  # pragma: no cover
-        return
-    cells = sorted({(k[0], k[1]) for k in curves})
-    if not cells:
-        return
-    fig = make_subplots(rows=len(cells), cols=2, subplot_titles=[
-        t for ln, sn in cells for t in (f"{ln} — {sn}: median regret",
-                                        f"{ln} — {sn}: success rate")],
-        vertical_spacing=0.25 / max(len(cells), 1))
-    colours = {"random": "#888", "tpe": "#1f77b4", "gp": "#d62728", "tpe-ordered": "#7fb3e0",
-               "gp-ordered": "#f2a0a0"}
-    for i, (ln, sn) in enumerate(cells, start=1):
-        for name in BASELINES:
-            runs = curves.get((ln, sn, name))
-            if not runs:
+def _sweep(sweep: list[str], all_runs: list[dict], lands: dict[str, T.Landscape],
+           scens: dict[str, list[T.Scenario]]) -> list[str]:
+    lines = ["## Confidence sweep (min-cost scenarios, all landscapes pooled; and per set)", "",
+             "Peers are read at each confidence's own trainings (same answer rule).", "",
+             "| set | method | runs | trainings (median) | kept | strict | ratio mean | GP kept "
+             "/ ratio | TPE kept / ratio |", "|---|---|---:|---:|---:|---:|---:|---|---|"]
+    goal = {(ln, s.name): s.goal for ln, ss in scens.items() for s in ss}
+    for held in (False, True, None):
+        for m in ["shape", *sweep]:
+            rs = [r for r in all_runs if r["method"] == m and goal[(r["landscape"],
+                  r["scenario"])] != "accuracy" and (held is None or _held_out(
+                      lands[r["landscape"]]) == held)]
+            if not rs:
                 continue
-            n = max(len(r) for r in runs)
-            med, rate = [], []
-            for k in range(n):
-                vals = [r[min(k, len(r) - 1)] for r in runs if r]
-                med.append(float(np.median(vals)) if not np.isinf(np.median(vals)) else None)
-                rate.append(float(np.mean([s[min(k, len(s) - 1)] for s in succ[(ln, sn, name)]
-                                           if s])))
-            x = list(range(1, n + 1))
-            fig.add_trace(go.Scatter(x=x, y=med, mode="lines", name=LABEL[name],
-                                     line={"color": colours[name]}, legendgroup=name,
-                                     showlegend=i == 1), row=i, col=1)
-            fig.add_trace(go.Scatter(x=x, y=rate, mode="lines", name=LABEL[name],
-                                     line={"color": colours[name]}, legendgroup=name,
-                                     showlegend=False), row=i, col=2)
-        pts = defaultdict(list)
-        for r in rows:
-            if r.landscape == ln and r.scenario == sn and r.budget in ("own", "all"):
-                pts[r.method].append(r)
-        for method, rs in pts.items():
-            tr = float(np.median([r.trainings for r in rs]))
-            reg = float(np.median([r.regret for r in rs]))
-            sr = float(np.mean([r.success for r in rs]))
-            colour = "black" if method == "exhaustive" else (
-                "#2ca02c" if method == DEFAULT else "#98df8a")
-            kw = {"mode": "markers", "marker": {"color": colour, "size": 8 if method in (
-                DEFAULT, "exhaustive") else 6}, "name": method, "showlegend": False}
-            fig.add_trace(go.Scatter(x=[tr], y=[None if math.isinf(reg) else reg], **kw),
-                          row=i, col=1)
-            fig.add_trace(go.Scatter(x=[tr], y=[sr], **kw), row=i, col=2)
-    fig.update_layout(height=280 * len(cells), width=1100, title=(
-        "Regret (accuracy points; min goals: excess cost) and success vs trainings. Lines: "
-        "baselines (median over repetitions); dark green: ShapeSampler default; light green: "
-        "other configs; black: exhaustive."), title_font_size=12)
-    fig.write_html(path, include_plotlyjs="cdn", full_html=True)
+            suffix = m.removeprefix("shape")
+            peer = {}
+            for p in ("gp", "tpe"):
+                ps = [r for r in all_runs if r["method"] == p + suffix and goal[(
+                    r["landscape"], r["scenario"])] != "accuracy" and (held is None or _held_out(
+                        lands[r["landscape"]]) == held)]
+                ratios = [r["ratio"] for r in ps if r["ratio"] is not None]
+                peer[p] = f"{_pct([r['kept'] for r in ps])} / {_f(_mean(ratios))}"
+            ratios = [r["ratio"] for r in rs if r["ratio"] is not None]
+            name = "held-out" if held else "tuning" if held is False else "all"
+            lines.append(
+                f"| {name} | {m if m != 'shape' else 'shape (default)'} | {len(rs)} | "
+                f"{_med([r['trainings'] for r in rs]):.0f} | {_pct([r['kept'] for r in rs])} | "
+                f"{_pct([r['strict'] for r in rs])} | {_f(_mean(ratios))} | {peer['gp']} | "
+                f"{peer['tpe']} |")
+    lines += ["", "Accuracy goals at each confidence (mean regret, all landscapes):", "",
+              "| method | runs | trainings (median) | regret mean | regret median |",
+              "|---|---:|---:|---:|---:|"]
+    for m in ["shape", *sweep]:
+        rs = [r for r in all_runs if r["method"] == m
+              and goal[(r["landscape"], r["scenario"])] == "accuracy"]
+        if rs:
+            reg = [r["regret"] for r in rs]
+            lines.append(f"| {m} | {len(rs)} | {_med([r['trainings'] for r in rs]):.0f} | "
+                         f"{_f(_mean(reg))} | {_f(_med(reg))} |")
+    lines.append("")
+    return lines
 
 
 # ----------------------------------------------------------------------------------- main --
-_COMPUTE = [0.0]  # seconds spent computing cells, including cells reused from the cache
-
-
-def _cached_cell(cache: Path | None, land: T.Landscape, scen: T.Scenario, rep: int,
-                 configs: list[tuple[str, str]], baselines: tuple[str, ...]):  # noqa: ANN202
-    """:func:`run_cell`, reusing a result stored under ``cache`` for identical inputs."""
-    if cache is None:
-        t0 = time.time()
-        out = run_cell(land, scen, rep, configs, baselines)
-        _COMPUTE[0] += time.time() - t0
-        return out
-    h = hashlib.sha256(json.dumps([
-        land.name, [[s.depth, s.width, np.round(land.seeds[s], 6).tolist()]
-                    for s in land.shapes], land.latency and sorted(
-                        (s.key, v) for s, v in land.latency.items()),
-        repr(scen), rep, configs, baselines, land.space.in_channels, land.space.num_classes,
-        land.space.image_size]).encode()).hexdigest()[:16]
-    path = cache / f"{land.name}-{h}.json"
-    if path.exists():
-        data = json.loads(path.read_text())
-        _COMPUTE[0] += data.get("seconds", 0.0)
-        rows = [Row(**{**r, "answer": None if r["answer"] is None else Shape(*r["answer"])})
-                for r in data["rows"]]
-        curves = data["curves"]
-        if data.get("version", 1) < 2:  # v1 stored min-goal regret as the cost ratio
-            for r in rows:
-                o = T.judge(land, scen, r.answer)
-                r.regret, r.success, r.meets_floor, r.ratio = (o.regret, o.success,
-                                                               o.meets_floor, o.ratio)
-            if scen.goal != "accuracy":
-                curves = {k: [max(0.0, x - 1.0) if math.isfinite(x) else x for x in v]
-                          for k, v in curves.items()}
-        return rows, curves, data["succ"]
-    t0 = time.time()
-    rows, curves, succ = run_cell(land, scen, rep, configs, baselines)
-    _COMPUTE[0] += time.time() - t0
-    cache.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "version": 2, "seconds": time.time() - t0,
-        "rows": [{**r.__dict__, "answer": None if r.answer is None else list(r.answer)}
-                 for r in rows],
-        "curves": curves, "succ": succ}))
-    return rows, curves, succ
+def load_lands(args: argparse.Namespace) -> tuple[list[T.Landscape], list[str]]:
+    if args.quick:
+        return [T.tiny_landscape(n_seeds=5)], []
+    real, notes = T.load_real_landscapes(min_seeds=args.min_seeds)
+    lands = real + [T.paper_landscape("D1"), T.synthetic_landscape()]
+    if args.landscapes:
+        names = set(args.landscapes)
+        lands = [la for la in lands if la.name in names or la.name.removeprefix("real-")
+                 in names]
+    return lands, notes
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--quick", action="store_true",
-                    help="tiny synthetic landscape, 2 repetitions (a smoke run)")
-    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 10)")
-    ap.add_argument("--landscapes", nargs="*", default=None,
-                    help="names to run (default: every real one + paper-D1 + synthetic-invpoly)")
+                    help="tiny synthetic landscape, 2 repetitions, no GP (a smoke run)")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions per cell (default 20)")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes")
+    ap.add_argument("--landscapes", nargs="*", default=None, help="names to run (default all)")
+    ap.add_argument("--methods", nargs="*", default=None,
+                    help=f"among paper {' '.join(PEERS)} (default: all available)")
+    ap.add_argument("--confidence", nargs="*", type=float, default=[],
+                    help="also run ShapeSampler at these confidence levels (a sweep)")
+    ap.add_argument("--quantiles", nargs="*", type=float, default=[0.5, 0.8],
+                    help="truth quantiles of the min-cost floors")
+    ap.add_argument("--curve-factor", type=float, default=1.0,
+                    help="GP and BoTorch run on to this × ShapeSampler's trainings (regret "
+                         "curves); TPE and Random to at least 2×")
+    ap.add_argument("--botorch-reps", type=int, default=None,
+                    help="run BoTorch only in the first N repetitions (it is ~8× slower than GP)")
+    ap.add_argument("--min-seeds", type=int, default=5, help="seeds a real landscape needs")
     ap.add_argument("--out", type=Path, default=T.RESULTS_DIR, help="output directory")
     ap.add_argument("--suffix", default="", help="suffix for the output file names")
-    ap.add_argument("--ordered-gp", action="store_true",
-                    help="also run GP on ordered integer indices (slow on 2 cores)")
     ap.add_argument("--cache", type=Path, default=None,
-                    help="directory caching finished cells (resume an interrupted run)")
+                    help="directory caching finished tasks (resume an interrupted run)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="with --cache: report the cached tasks only, run nothing")
     args = ap.parse_args(argv)
-    try:  # one thread: GPSampler's torch is much slower on a shared 2-core machine otherwise
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:  # one thread per process: GP's torch is much slower on a shared machine otherwise
         import torch
 
         torch.set_num_threads(1)
     except ImportError:  # pragma: no cover
         pass
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     notes: list[str] = []
+    lands, lnotes = load_lands(args)
+    notes += lnotes
+    args.reps = args.reps or (2 if args.quick else 20)
+    methods = list(args.methods) if args.methods is not None else (
+        ["paper", "tpe", "random"] if args.quick else ["paper", *PEERS])
+    if "botorch" in methods and not botorch_available():
+        methods.remove("botorch")
+        notes.append("BoTorch not run: optuna-integration/botorch are not installed "
+                     "(`pip install -e .[bench]`).")
+    if not new_api():
+        methods = [m for m in methods if m != "paper"]
+        notes.append("The installed ShapeSampler has no `mode=` (no adaptive search yet): "
+                     "`ShapeSampler` rows are today's default (the paper's Algorithm 1).")
     if args.quick:
-        lands = [T.tiny_landscape()]
-        reps = args.reps or 2
-        configs = [("standard", "interval"), ("optimistic", "random")]
-        baselines: tuple[str, ...] = ("random", "tpe")
-    else:
-        real, notes = T.load_real_landscapes()
-        lands = real + [T.paper_landscape("D1"), T.synthetic_landscape()]
-        if args.landscapes:
-            extra = {"paper-C": lambda: T.paper_landscape("C")}
-            names = set(args.landscapes)
-            lands = [la for la in lands if la.name in names] + [
-                f() for n, f in extra.items() if n in names]
-        reps = args.reps or 10
-        configs = [(s, m) for s in STRATEGIES for m in SAMPLINGS]
-        baselines = BASELINES if args.ordered_gp else DEFAULT_BASELINES
-    args.out.mkdir(parents=True, exist_ok=True)
+        args.quantiles = [0.75]
+    scens = {la.name: scenarios(la, tuple(args.quantiles)) for la in lands}
+    sig = str(inspect.signature(osh.ShapeSampler.__init__))
+    _STATE.update(lands={la.name: la for la in lands}, scens=scens, cache=args.cache,
+                  methods=methods, confidences=list(args.confidence),
+                  curve_factor=args.curve_factor, botorch_reps=args.botorch_reps,
+                  report_only=args.report_only, pkg=package_hash(),
+                  sampler_tag=("adaptive default (mode=)" if new_api() else
+                               "paper behaviour (no mode= yet)") + " — signature hash "
+                  + hashlib.sha256(sig.encode()).hexdigest()[:8])
+    # repetition-major: an interrupted run (see --cache, --report-only) has fewer repetitions of
+    # every cell rather than missing cells
+    jobs = [(la.name, i, r) for r in range(args.reps) for la in lands
+            for i in range(len(scens[la.name]))]
     t0 = time.time()
-    rows: list[Row] = []
-    curves: dict[tuple[str, str, str], list[list[float]]] = defaultdict(list)
-    succ: dict[tuple[str, str, str], list[list[bool]]] = defaultdict(list)
-    scens: dict[tuple[str, str], T.Scenario] = {}
-    for land in lands:
-        for scen in T.default_scenarios(land):
-            scens[(land.name, scen.name)] = scen
-            for rep in range(reps):
-                r, c, s = _cached_cell(args.cache, land, scen, rep, configs, baselines)
-                rows += r
-                for name in c:
-                    curves[(land.name, scen.name, name)].append(c[name])
-                    succ[(land.name, scen.name, name)].append(s[name])
-            print(f"[{time.time() - t0:6.0f}s] {land.name} / {scen.name}: done", flush=True)
-    elapsed = max(_COMPUTE[0], 1e-9)
-    suffix = args.suffix
-    with (args.out / f"search_quality_runs{suffix}.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["landscape", "scenario", "rep", "method", "budget", "trainings", "depth",
-                    "width", "regret", "success", "meets_floor", "cost_ratio", "n_feasible"])
-        for r in rows:
-            if r.budget.startswith("@"):  # baselines at other configs' budgets: md only
-                continue
-            w.writerow([r.landscape, r.scenario, r.rep, r.method, r.budget, r.trainings,
-                        r.answer.depth if r.answer else "", r.answer.width if r.answer else "",
-                        round(r.regret, 4), int(r.success), "" if r.meets_floor is None else
-                        int(r.meets_floor), "" if r.ratio is None else round(r.ratio, 6),
-                        r.n_feasible])
-    with (args.out / f"search_quality_curves{suffix}.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["landscape", "scenario", "method", "trainings", "median_regret",
-                    "success_rate", "runs"])
-        for (ln, sn, name), runs in curves.items():
-            n = max((len(x) for x in runs), default=0)
-            for k in range(n):
-                vals = [x[min(k, len(x) - 1)] for x in runs if x]
-                ss = [x[min(k, len(x) - 1)] for x in succ[(ln, sn, name)] if x]
-                w.writerow([ln, sn, LABEL[name], k + 1, round(float(np.median(vals)), 4),
-                            round(float(np.mean(ss)), 4), len(vals)])
+    all_runs: list[dict] = []
+    curves: dict[tuple[str, str, str], list[list]] = defaultdict(list)
+    done = 0
+
+    def collect(job: tuple[str, int, int], out: tuple[list[dict], dict[str, list]]) -> None:
+        nonlocal done
+        runs, cv = out
+        all_runs.extend(runs)
+        scen = scens[job[0]][job[1]]
+        for m, c in cv.items():
+            curves[(job[0], scen.name, m)].append(c)
+        done += 1
+        if done % max(1, len(jobs) // 20) == 0 or done == len(jobs):
+            print(f"[{time.time() - t0:6.0f}s] {done}/{len(jobs)} tasks", flush=True)
+
+    if args.jobs > 1:
+        with mp.get_context("fork").Pool(args.jobs) as pool:
+            for job, out in zip(jobs, pool.imap(_task, jobs, chunksize=1), strict=True):
+                collect(job, out)
+    else:
+        for job in jobs:
+            collect(job, _task(job))
+    elapsed = time.time() - t0
+    pk = sorted({r.get("pkg", "") for r in all_runs})
+    notes.append(f"optuna_shape source hash(es) of the rows: {', '.join(pk) or 'none'}"
+                 + (" — MIXED: cached rows from other code versions" if len(pk) > 1 else ""))
+    reps_done = defaultdict(set)
+    for r in all_runs:
+        reps_done[(r["landscape"], r["scenario"])].add(r["rep"])
+    short = {k: len(v) for k, v in reps_done.items() if len(v) < args.reps}
+    if short or args.report_only:
+        notes.append(f"repetitions per cell: {min(map(len, reps_done.values()), default=0)}–"
+                     f"{max(map(len, reps_done.values()), default=0)} (of {args.reps} asked)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csvs(args.out, args.suffix, all_runs, curves)
     command = "PYTHONPATH=. python benchmarks/search_quality.py" + (
         " " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
-    md = summarise(rows, {la.name: la for la in lands}, scens, reps, command.strip(), elapsed,
-                   notes)
-    (args.out / f"search_quality{suffix}.md").write_text(md)
-    write_plot(curves, succ, rows, {la.name: la for la in lands},
-               args.out / f"search_quality{suffix}.html")
-    print(f"wrote {args.out / f'search_quality{suffix}.md'} in {elapsed:.0f} s")
+    md = summarise(all_runs, {la.name: la for la in lands}, scens, args, command.strip(),
+                   elapsed, notes)
+    (args.out / f"search_quality{args.suffix}.md").write_text(md)
+    print(f"wrote {args.out / f'search_quality{args.suffix}.md'} in {elapsed:.0f} s")
     return 0
+
+
+def write_csvs(out: Path, suffix: str, all_runs: list[dict],
+               curves: dict[tuple[str, str, str], list[list]]) -> None:
+    fields = list(Run.__dataclass_fields__)
+    with (out / f"search_quality_runs{suffix}.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        for r in all_runs:
+            w.writerow({k: ("" if r[k] is None else round(r[k], 6) if isinstance(r[k], float)
+                            else r[k]) for k in fields})
+    with (out / f"search_quality_curves{suffix}.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["landscape", "scenario", "method", "trainings", "median_loss",
+                    "success_rate", "runs"])
+        for (ln, sn, m), runs in sorted(curves.items()):
+            n = max((len(c) for c in runs), default=0)
+            for k in range(n):
+                at = [c[k] for c in runs if len(c) > k]
+                loss = [math.inf if x is None else x for x, _ in at]
+                w.writerow([ln, sn, m, k + 1, _f(_med(loss), 4), round(float(np.mean(
+                    [ok for _, ok in at])), 4), len(at)])
 
 
 if __name__ == "__main__":

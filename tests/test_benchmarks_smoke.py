@@ -48,9 +48,41 @@ def test_search_quality_quick(tmp_path):
 
     assert search_quality.main(["--quick", "--reps", "1", "--out", str(tmp_path)]) == 0
     md = (tmp_path / "search_quality.md").read_text()
-    assert "The judged claim" in md and "exhaustive" in md and "TPE" in md
-    assert (tmp_path / "search_quality_runs.csv").stat().st_size > 0
-    assert (tmp_path / "search_quality.html").exists()
+    assert "## Targets" in md and "exhaustive" in md and "TPE" in md and "Command:" in md
+    runs = (tmp_path / "search_quality_runs.csv").read_text().splitlines()
+    assert runs[0].startswith("landscape,scenario,rep,method,trainings")
+    methods = {line.split(",")[3] for line in runs[1:]}
+    assert {"shape", "tpe", "random", "exhaustive"} <= methods
+    assert (tmp_path / "search_quality_curves.csv").stat().st_size > 0
+
+
+def test_search_quality_judge_and_answer_rule():
+    import search_quality as sq
+
+    land = T.tiny_landscape(n_seeds=5)
+    acc, _size_limit, floor = sq.scenarios(land, (0.75,))[:3]
+    best = T.true_optimum(land, acc)
+    assert sq.judge(land, acc, best).regret == 0 and sq.judge(land, acc, best).success
+    # the answer rule uses observed means: one lucky seed does not beat a better mean
+    a, b = land.shapes[0], land.shapes[1]
+    assert sq.answer_rule(land, acc, {a: [99.0, 90.0], b: [95.0]}) == b
+    opt = T.true_optimum(land, floor)
+    j = sq.judge(land, floor, opt)
+    assert j.kept and j.strict and j.ratio == 1.0 and j.success
+    worst = min(land.shapes, key=lambda s: land.truth[s])
+    j = sq.judge(land, floor, worst)
+    assert not j.kept and not j.strict and not j.success
+    assert sq.judge(land, floor, None).kept is False
+
+
+def test_mlp_family_counts_its_parameters():
+    import torch  # noqa: F401
+
+    space = T.osh.ShapeSpace(T.MLP_FAMILY, depth=[1, 3], width=[0.25, 1.0], in_channels=30,
+                             num_classes=2, image_size=1)
+    for s in space.shapes:
+        model = space.build(s)
+        assert space.param_count(s) == sum(p.numel() for p in model.parameters())
 
 
 def test_overhead_quick(tmp_path):
