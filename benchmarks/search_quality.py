@@ -331,7 +331,7 @@ def _task(job: tuple[str, int, int]) -> tuple[list[dict], dict[str, list]]:
         key = hashlib.sha256(json.dumps([
             VERSION, lname, [[s.depth, s.width, np.round(land.seeds[s], 5).tolist()]
                              for s in land.shapes], repr(scen), rep, _STATE["methods"],
-            _STATE["confidences"], _STATE["curve_factor"], _STATE["sampler_tag"],
+            _STATE["confidences"], _STATE["curve_factor"], _STATE["sampler_tag"], _STATE["pkg"],
             _STATE["botorch_reps"] if rep >= (_STATE["botorch_reps"] or 0) else None]
         ).encode()).hexdigest()[:20]
         path = cache / f"{key}.json"
@@ -719,6 +719,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="tiny synthetic landscape, 2 repetitions, no GP (a smoke run)")
     ap.add_argument("--reps", type=int, default=None, help="repetitions per cell (default 20)")
+    ap.add_argument("--table-reps", type=int, default=None,
+                    help="repetitions on the paper-derived and synthetic landscapes (default: "
+                         "--reps)")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--landscapes", nargs="*", default=None, help="names to run (default all)")
     ap.add_argument("--methods", nargs="*", default=None,
@@ -774,8 +777,10 @@ def main(argv: list[str] | None = None) -> int:
                   + hashlib.sha256(sig.encode()).hexdigest()[:8])
     # repetition-major: an interrupted run (see --cache, --report-only) has fewer repetitions of
     # every cell rather than missing cells
+    reps_of = {la.name: args.reps if la.source == "real" or args.table_reps is None
+               else args.table_reps for la in lands}
     jobs = [(la.name, i, r) for r in range(args.reps) for la in lands
-            for i in range(len(scens[la.name]))]
+            for i in range(len(scens[la.name])) if r < reps_of[la.name]]
     t0 = time.time()
     all_runs: list[dict] = []
     curves: dict[tuple[str, str, str], list[list]] = defaultdict(list)
@@ -807,7 +812,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in all_runs:
         reps_done[(r["landscape"], r["scenario"])].add(r["rep"])
     short = {k: len(v) for k, v in reps_done.items() if len(v) < args.reps}
-    if short or args.report_only:
+    if short or args.report_only or args.table_reps:
         notes.append(f"repetitions per cell: {min(map(len, reps_done.values()), default=0)}–"
                      f"{max(map(len, reps_done.values()), default=0)} (of {args.reps} asked)")
     args.out.mkdir(parents=True, exist_ok=True)
