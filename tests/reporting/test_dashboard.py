@@ -71,18 +71,22 @@ def test_dashboard_shows_trial_attributes_note_and_plots(server, study_url):
     assert trained
     for t in trained:
         attrs = {a["key"]: a["value"] for a in t["user_attrs"]}
-        assert attrs["stage"] in ("sample", "verify")
+        assert attrs["stage"] in ("initial", "acquire", "repeat", "sample", "verify")
         assert {"size_mb", "latency_ms", "params"} <= set(attrs)
         assert t["intermediate_values"], "learning curve missing"
     # the 4th training is predicted by a provisional model fitted on the first three
     assert any("predicted_accuracy" in {a["key"] for a in t["user_attrs"]} for t in trained)
-    assert "optuna-shape result" in detail["note"]["body"]
+    note = detail["note"]["body"]
+    assert note.startswith("# Answer: depth") and "**Why:**" in note
+    assert note.index("**Why:**") < note.index("| # |")  # the answer and why, then the table
     ids = {g["id"] for g in detail["plotly_graph_objects"]}
     assert {"osh-grid", "osh-accuracy-vs-params", "osh-latency-vs-depth"} <= ids
-    # attaching again (report) replaces, never duplicates
-    assert main(["report", "--storage", study_url]) == 0
+    # attaching again (report --update-dashboard) replaces, never duplicates
+    assert main(["report", "--storage", study_url, "--update-dashboard"]) == 0
     from optuna_dashboard._custom_plot_data import list_graph_object_ids
 
     study = optuna.load_study(study_name="shape-digits", storage=study_url)
-    attrs = study._storage.get_study_system_attrs(study._study_id)
+    from optuna_shape import storage as st
+
+    attrs = st.study_attrs(study)
     assert sorted(list_graph_object_ids(attrs)) == sorted(ids)

@@ -31,7 +31,8 @@ def test_figures_mark_infeasible_trained_and_chosen(tmp_path):
     figs = make_figures(study)
     assert set(figs) == {"grid", "accuracy_vs_params"}
     names = {tr.name for tr in figs["grid"].data}
-    assert {"predicted", "infeasible", "trained (sample)", "chosen"} <= names
+    assert {"predicted", "infeasible", "chosen"} <= names
+    assert any(n.startswith("trained (") for n in names)
     heat = figs["grid"].data[0]
     assert len(heat.z) == 4 and len(heat.z[0]) == 4
     paths = write_plots(study, tmp_path / "p")
@@ -51,7 +52,22 @@ def test_tables_show_chosen_and_saving():
     console = Console(record=True, width=140)
     rows, summary = print_result(study, console)
     text = console.export_text()
-    assert "latency ms" in text and "★" in text and "chosen shape" in text
+    assert "latency" in text and "★" in text and "chosen shape" in text
     assert summary.trainings < summary.n_feasible
     md = result_markdown(rows, summary)
     assert md.startswith("# optuna-shape result") and "| # |" in md
+
+
+def test_plots_zoom_on_the_decision_band_and_legends_show_markers():
+    study = search(latency=False)
+    figs = make_figures(study)
+    heat = figs["grid"].data[0]
+    values = [v for row in heat.z for v in row if v is not None]
+    assert heat.zmin is not None and heat.zmax is not None
+    assert heat.zmin > min(values) - 1e-9 or heat.zmin >= 90  # not 0–100: the top band
+    assert heat.zmax <= max(values) + 0.1 * (max(values) - heat.zmin) + 1e-9
+    for tr in figs["grid"].data[1:]:
+        # a marker a reader can see on the white legend: dark outline or a non-white fill
+        assert tr.marker.line.color == "black" or tr.marker.color not in ("white", "#ffffff")
+    lo, hi = figs["accuracy_vs_params"].layout.yaxis.range
+    assert lo > 50 and hi <= 100.5  # stand-in accuracies are 80–99 %: no 0–100 axis
