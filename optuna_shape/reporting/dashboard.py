@@ -92,8 +92,9 @@ def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> s
                 why[-1] += f", latency {chosen.latency_ms:.3g} ms"
             if chosen.energy_j is not None:
                 why[-1] += f", energy {chosen.energy_j:.3g} J"
-            why[-1] += f"; rank {chosen.rank} of {sum(1 for r in rows if r.complying)} " \
-                       "complying shapes."
+            n_comply = sum(1 for r in rows if r.complying)
+            why[-1] += (f"; rank {chosen.rank} of {n_comply} complying shapes."
+                        if chosen.rank is not None and n_comply > 1 else ".")
         if summary.confidence is not None:
             why.append(f"Confidence {100 * summary.confidence:.0f} %.")
         lines.append(" ".join(why))
@@ -105,7 +106,8 @@ def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> s
         _, words = search_status(study, summary)
         lines += ["# Search running", "", task, "", f"{words}."]
     lines.append("")
-    rest = [x for x in summary_lines(summary, rows) if not x.startswith(("chosen shape", "  "))]
+    rest = [x for x in summary_lines(summary, rows, wrap=False)
+            if not x.startswith(("chosen shape", "  "))]
     lines += [f"- {x}" for x in rest]
     lines += ["", "## Complying shapes (best first)", ""]
     lines += markdown_table(rows) if rows else ["none"]

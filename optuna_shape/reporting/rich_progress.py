@@ -79,10 +79,13 @@ class RichReporter(SearchReporter):
         return self._progress
 
     def _log(self, text: str) -> None:
-        if self._progress is not None:
-            self._progress.console.print(text, highlight=False)
-        else:
-            self.console.print(text, highlight=False)
+        """Print a note above the bars, wrapped by us at 79 columns (so a terminal, a pipe and a
+        log file show the same lines)."""
+        from optuna_shape.reporting.tables import _wrap_lines
+
+        console = self._progress.console if self._progress is not None else self.console
+        for line in _wrap_lines(text, hang="  "):
+            console.print(line, highlight=False, soft_wrap=True)
 
     def close(self) -> None:
         """Stop the live display (safe to call twice)."""
@@ -137,15 +140,14 @@ class RichReporter(SearchReporter):
     def on_fit(self, summary: dict[str, Any]) -> None:
         """The accuracy model was fitted."""
         r2 = summary.get("r2")
-        extra = f", R² {r2:.3f}" if isinstance(r2, (int, float)) else ""
+        extra = f" (R² {r2:.3f})" if isinstance(r2, (int, float)) else ""
         ranking = summary.get("ranking") or []
         top = f": best of {len(ranking)} candidates {_shape(ranking[0])}" if ranking else ""
-        self._log(f"model fitted on {summary.get('n_train')} trainings "
-                  f"({summary.get('method', '?')}{extra}){top}")
+        self._log(f"model fitted on {summary.get('n_train')} trainings{extra}{top}")
 
     def on_failed(self, trial_number: int, shape: Any, reason: str) -> None:
         """One line for a failed training (no traceback)."""
-        self._log(f"trial {trial_number}: {_shape(shape)} failed: {reason}"[:79])
+        self._log(f"trial {trial_number}: {_shape(shape)} failed: {reason}")
 
     def on_done(self, result: dict[str, Any]) -> None:
         """The search finished."""

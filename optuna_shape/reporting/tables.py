@@ -236,10 +236,15 @@ def outcome(study: optuna.Study) -> tuple[str, int, str]:
 
 # -------------------------------------------------------------------- summary ---------------
 def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
-                  study: optuna.Study | None = None) -> list[str]:
-    """Plain-text lines, each short enough for 80 columns: the answer and why, predicted vs real
-    accuracy, trainings vs feasible shapes, the accuracy model's fit."""
+                  study: optuna.Study | None = None, *, wrap: bool = True) -> list[str]:
+    """Plain-text lines, each short enough for 80 columns (``wrap=False``: one line per item):
+    the answer and why, predicted vs real accuracy, trainings vs feasible shapes, the accuracy
+    model's fit."""
     out: list[str] = []
+
+    def _wrap(text: str, indent: str = "", hang: str = "") -> list[str]:
+        return _wrap_lines(text, indent, hang) if wrap else [indent + text]
+
     if summary.finished:
         if summary.shape is not None:
             chosen = next((r for r in rows if r.chosen), None)
@@ -272,11 +277,11 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
     feas = summary.n_feasible
     if feas:
         if summary.trainings and summary.trainings < feas:
-            saving = f"{feas / summary.trainings:.1f}× fewer than training them all"
+            saving = f"{feas / summary.trainings:.1f}× fewer than training all"
         else:
-            saving = "no fewer than training them all"
-        out.append(f"saving: {summary.trainings} trainings for {feas} feasible shapes "
-                   f"(of {summary.n_space}), {saving}")
+            saving = "no fewer than training all"
+        out += _wrap(f"saving: {summary.trainings} trainings for {feas} feasible shapes "
+                     f"(of {summary.n_space}): {saving}", hang="  ")
     else:
         out.append(f"trainings so far: {summary.trainings} (design space: {summary.n_space})")
     if summary.surrogate and summary.surrogate.get("method"):
@@ -284,12 +289,12 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
         extra = ", ".join(f"{k} {v:.3g}" for k, v in (("R²", s.get("r2")),
                                                        ("LOO MAE", s.get("loo_mae")))
                           if isinstance(v, (int, float)))
-        out.append(f"accuracy model: {s['method']} on {s.get('n_train')} trainings"
-                   + (f" ({extra})" if extra else ""))
+        out += _wrap(f"accuracy model: {s['method']} on {s.get('n_train')} trainings"
+                     + (f" ({extra})" if extra else ""), hang="  ")
     return out
 
 
-def _wrap(text: str, indent: str = "", hang: str = "", width: int = 79) -> list[str]:
+def _wrap_lines(text: str, indent: str = "", hang: str = "", width: int = 79) -> list[str]:
     """``text`` as lines of at most ``width`` characters (wrapped by us, not by the terminal,
     so a terminal, a pipe and a log file show the same lines)."""
     import textwrap
