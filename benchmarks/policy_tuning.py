@@ -227,6 +227,8 @@ def summarise(land: T.Landscape, scen: T.Scenario, judged: dict[str, list[T.Outc
     nf = len(scen.feasible(land))
     for method, outs in judged.items():
         n = len(outs)
+        if n == 0:
+            continue
         if scen.goal == "accuracy":
             reg = [o.regret for o in outs]
             cell = (f"regret mean {_fmt(statistics.mean(reg))}, median "
@@ -258,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--landscapes", nargs="*", default=None)
     ap.add_argument("--fill-gp", action="store_true",
                     help="only fill the GPSampler cache (no policy runs)")
+    ap.add_argument("--goals", nargs="*", default=None, help="only these goals")
     ap.add_argument("--first-rep", type=int, default=0)
     ap.add_argument("--fraction", action="store_true", help="feed accuracies as fractions")
     ap.add_argument("--out", type=Path,
@@ -287,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     decision_seconds: list[float] = []
     for land in tuning_landscapes(args.landscapes):
         for scen in scenarios(land):
+            if args.goals and scen.goal not in args.goals:
+                continue
             judged: dict[str, list[T.Outcome]] = {"adaptive": [], "random": []}
             if args.gp:
                 judged["gp"] = []
@@ -304,15 +309,15 @@ def main(argv: list[str] | None = None) -> int:
 
                     budget = default_max_trainings(len(scen.feasible(land)), 5)
                     key = f"{land.name}|{scen.name}|{rep}|{budget}"
-                    if key not in cache:
-                        ans = gp_answers(land, scen, rep, budget)
-                        cache[key] = [list(a) if a is not None else None for a in ans]
-                        GP_CACHE.write_text(json.dumps(cache))
+                    if key not in cache:  # fill with --fill-gp first
+                        continue
                     ans = cache[key]
                     k = min(run.trainings, len(ans))
                     a = ans[k - 1] if k else None
                     judged["gp"].append(T.judge(land, scen, Shape(int(a[0]), float(a[1]))
                                                 if a is not None else None))
+                    judged.setdefault("adaptive (same reps as gp)", []).append(
+                        judged["adaptive"][-1])
             rows = summarise(land, scen, judged, trainings, repeats)
             lines += rows
             print("\n".join(rows), flush=True)

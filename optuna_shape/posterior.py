@@ -35,8 +35,9 @@ joint Monte Carlo draws (:meth:`ShapePosterior.sample`) and conditioning on fant
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +46,9 @@ from scipy.optimize import minimize
 
 from optuna_shape.shape import Shape, as_shape
 
-__all__ = ["NOISE_PRIOR_POINTS", "NoiseEstimate", "ShapePosterior", "unit_scale"]
+__all__ = [
+    "NOISE_PRIOR_POINTS", "NoiseEstimate", "ShapePosterior", "single_threaded_blas", "unit_scale",
+]
 
 NOISE_PRIOR_POINTS = 0.5
 """Prior seed-noise standard deviation, in accuracy points (percent units)."""
@@ -56,6 +59,29 @@ _LOG_AMP_PRIOR = (math.log(0.7), 1.0)
 _LOG_LS_PRIOR = (math.log(0.35), 0.8)
 _BASIS_PRIOR_SD = np.array([2.0, 2.0, 2.0, 2.0])
 _SQRT5 = math.sqrt(5.0)
+
+
+_CONTROLLER: list = []
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run the block with one BLAS thread: the matrices here are small (tens to hundreds of
+    rows), and a threaded BLAS on a busy machine makes a 30 ms decision take over a second.
+    A no-op when ``threadpoolctl`` (a scikit-learn dependency) is missing."""
+    if not _CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER.append(ThreadpoolController())
+        except ImportError:  # pragma: no cover
+            _CONTROLLER.append(None)
+    ctrl = _CONTROLLER[0]
+    if ctrl is None:  # pragma: no cover
+        yield
+        return
+    with ctrl.limit(limits=1, user_api="blas"):
+        yield
 
 
 def unit_scale(values: Iterable[float]) -> float:
@@ -196,10 +222,10 @@ class ShapePosterior:
         self.repeat_df_ = int(np.sum(counts - 1))
         self._log_sigma_prior = math.log(prior_sigma / self.y_scale_)
         self._B = np.diag(_BASIS_PRIOR_SD**2)
-        theta = self._optimise()
-        self._set_theta(theta)
-        self._fantasy_X = np.empty((0, 2))
-        self._factor(self._X, self._H, self._Z, self._counts, self._y)
+        with single_threaded_blas():
+            theta = self._optimise()
+            self._set_theta(theta)
+            self._factor(self._X, self._H, self._Z, self._counts, self._y)
         return self
 
     def _unpack(self, theta: np.ndarray) -> tuple[float, np.ndarray, float, float]:

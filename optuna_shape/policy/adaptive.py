@@ -57,7 +57,7 @@ import numpy as np
 from scipy.stats import norm
 
 from optuna_shape.policy import Action, Evidence, Problem, Settings, Stop, Train, Wait
-from optuna_shape.posterior import ShapePosterior
+from optuna_shape.posterior import ShapePosterior, single_threaded_blas
 from optuna_shape.shape import Shape
 
 __all__ = ["decide", "default_max_trainings", "initial_design"]
@@ -65,6 +65,7 @@ __all__ = ["decide", "default_max_trainings", "initial_design"]
 MIN_COST_GOALS = ("size", "latency", "energy")
 N_DRAWS = 256
 MAX_PLAUSIBLE = 200
+CONFIRM_MARGIN = 2.0  # a single training clear of the floor by this many noise std needs no repeat
 MAX_REPEATS = 6  # most successful trainings of one shape the acquisition asks for
 _ANSWER_REPEAT_UNTIL = 0.99
 
@@ -152,7 +153,8 @@ def _key(s: Shape) -> list[float]:
 
 def decide(problem: Problem, evidence: Evidence, settings: Settings) -> Action:
     """The adaptive policy's next action (see the module docstring)."""
-    return _Decision(problem, evidence, settings).run()
+    with single_threaded_blas():
+        return _Decision(problem, evidence, settings).run()
 
 
 class _Decision:
@@ -328,16 +330,28 @@ class _Decision:
         for s, vs in self.led.values.items():
             shapes += [s] * len(vs)
             values += vs
-        return ShapePosterior(self.feasible).fit(shapes, values)
+        self._post = ShapePosterior(self.feasible).fit(shapes, values)
+        return self._post
 
     def train_one(self, post: ShapePosterior, s: Shape, stage: str, why: str) -> Train:
         m, sd = post.predict([s])
         return Train((s,), stage, why, {s: (float(m[0]), float(sd[0]))})
 
     def eligible(self, s: Shape, p_floor: float) -> bool:
+        """May ``s`` be the answer: trained, its own mean meets the floor, P(f ≥ floor) ≥
+        confidence, and a single training is confirmed by a repeat unless it clears the floor
+        by two noise std (a lone lucky seed is the usual way a wrong answer is chosen)."""
         if self.floor is None:
             return True
-        return self.led.mean(s) >= self.floor and p_floor >= self.conf
+        m = self.led.mean(s)
+        if m < self.floor or p_floor < self.conf:
+            return False
+        if self.led.count(s) == 1:
+            return m >= self.floor + CONFIRM_MARGIN * self._noise_at(s)
+        return True
+
+    def _noise_at(self, s: Shape) -> float:
+        return float(self._post.noise_std([s])[0])
 
     def evaluate(self, post: ShapePosterior
                  ) -> tuple[Shape | None, float, float, Shape | None, str]:
@@ -431,6 +445,7 @@ class _Decision:
         fpf = self._p_floor(fmean, fstd)
         costs = np.array([self.cost(s) for s in self.feasible])
         c_ref = self.cost(answer) if answer is not None else 2.0 * float(costs.max())
+        p_next = self._p_eligible_after_one(fpost, fmean, fstd)
         score = np.full(len(self.feasible), -np.inf)
         for i, s in enumerate(self.feasible):
             if not self.proposable(s) or s in self.led.pending:
@@ -446,7 +461,7 @@ class _Decision:
                 continue
             if n > 0 and (fpf[i] <= 1.0 - self.conf or n >= MAX_REPEATS):
                 continue
-            score[i] = fpf[i] * math.log(c_ref / costs[i])
+            score[i] = p_next[i] * math.log(c_ref / costs[i])
         gain = float(np.max(score)) if np.isfinite(score).any() else 0.0
         if not np.isfinite(score).any():
             return answer, prob, 0.0, None, ""
@@ -460,8 +475,22 @@ class _Decision:
                    f"measured {self.led.mean(s):.4g} over {self.led.count(s)} training(s)")
         else:
             why = (f"expected saving {score[i]:.3g} (log cost): P(accuracy ≥ floor) = "
-                   f"{fpf[i]:.2f} at {costs[i] / c_ref:.2f}× the reference cost")
+                   f"{fpf[i]:.2f}, P(answer after one training) = {p_next[i]:.2f}, at "
+                   f"{costs[i] / c_ref:.2f}× the reference cost")
         return answer, prob, gain, s, why
+
+    def _p_eligible_after_one(self, post: ShapePosterior, mean: np.ndarray,
+                              std: np.ndarray) -> np.ndarray:
+        """Probability that one more training of each shape lifts its P(f ≥ floor) to the
+        confidence: the posterior std shrinks to ``s'`` (one more noisy observation) and the
+        mean moves by ``N(0, s² − s'²)``; eligibility needs mean' ≥ floor + z·s'."""
+        assert self.floor is not None
+        sn2 = post.noise_std(self.feasible) ** 2
+        s2 = std**2
+        s2_next = s2 * sn2 / (s2 + sn2)
+        move = np.sqrt(np.maximum(s2 - s2_next, 1e-300))
+        z = float(norm.ppf(self.conf))
+        return norm.cdf((mean - self.floor - z * np.sqrt(s2_next)) / move)
 
     # --------------------------------------------------------------- results
     def details(self, post: ShapePosterior | None, code: str, gain: float | None
