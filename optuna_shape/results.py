@@ -200,9 +200,10 @@ def result_table(study: optuna.Study, *, include_all: bool = False) -> list[Resu
         return rows
     pred = fit.predictions()
     ranking = list(fit.ranking)
-    if chosen is not None and chosen in ranking and ranking[0] != chosen:
-        ranking.remove(chosen)  # rank 1 is the stored answer
-        ranking.insert(0, chosen)
+    if chosen is not None and (not ranking or ranking[0] != chosen):
+        if chosen in ranking:
+            ranking.remove(chosen)
+        ranking.insert(0, chosen)  # rank 1 is the stored answer
     ranked = set(ranking)
     for i, shape in enumerate(ranking, start=1):
         p, s = pred.get(shape, (None, None))

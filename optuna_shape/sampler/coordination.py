@@ -103,13 +103,13 @@ def queue_screening(study: optuna.Study, hw_hash: str) -> None:
 
 def _lost_to_staleness(exc: BaseException) -> bool:
     """Whether ``exc`` is Optuna refusing to record a trial another worker failed as stale:
-    ``Cannot tell a FAIL trial`` (failed before ``tell``), or ``UpdateFinishedTrialError``
-    (failed during ``tell``; Optuna then also raises ``AssertionError`` from its logging)."""
-    if isinstance(exc, ValueError):
-        return str(exc).startswith("Cannot tell a FAIL trial")
+    ``ValueError: Cannot tell a FAIL trial`` (failed before ``tell``) or
+    ``UpdateFinishedTrialError`` (failed during ``tell``) — in ``study.optimize`` both surface
+    as Optuna's own ``AssertionError: Should not reach.`` raised while handling them."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, optuna.exceptions.UpdateFinishedTrialError):
+        if isinstance(seen, optuna.exceptions.UpdateFinishedTrialError) or (
+                isinstance(seen, ValueError) and str(seen).startswith("Cannot tell a FAIL")):
             return True
         seen = seen.__context__
     return False
@@ -123,9 +123,13 @@ def optimize(study: optuna.Study, func: Callable[[optuna.Trial], Any], **kwargs:
     the result (``ValueError: Cannot tell a FAIL trial``) and ``study.optimize`` raises. The
     shape was planned again meanwhile, so nothing is lost: this wrapper logs one line and goes on
     with the next trial. ``n_trials`` counts every trial started here, the lost one included.
+    On a SQLite file storage opened from a plain URL it also makes the queue pop atomic before
+    the first trial (:func:`optuna_shape.storage.make_sqlite_atomic`; ``ShapeSampler`` does it
+    at its first trial, ``optuna_shape.storages.open_storage`` when opening).
     (A trial failed *during* ``tell`` surfaces as ``UpdateFinishedTrialError``; it is handled
     the same way.)
     """
+    st.make_sqlite_atomic(study._storage)  # before the first pop (open_storage does it too)
     n_trials = kwargs.pop("n_trials", None)
     started = [0]
     callbacks = list(kwargs.pop("callbacks", None) or [])

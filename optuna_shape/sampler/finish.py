@@ -18,7 +18,7 @@ __all__ = ["write_result", "best_trial_note"]
 
 def best_trial_note(snapshot: Snapshot, answer: Shape | None) -> str | None:
     """Plain words when ``study.best_trial`` (the single highest value) names another shape
-    than the answer, ``None`` when they agree or nothing completed."""
+    than the answer of an accuracy search, ``None`` when they agree or nothing completed."""
     best: st.TrialRecord | None = None
     for t in snapshot.trials:
         if t.state == TrialState.COMPLETE and t.shape is not None and t.value is not None \
@@ -33,6 +33,38 @@ def best_trial_note(snapshot: Snapshot, answer: Shape | None) -> str | None:
             f"{best.value:.4g}; the answer {answer} is chosen by the search's rule "
             "(the goal, the accuracy floor and all measurements), not by the single highest "
             "value")
+
+
+def _fit_from_posterior(details: dict[str, Any], problem: Problem, answer: Shape | None
+                        ) -> dict[str, Any] | None:
+    """The stored fit of a policy that reports a posterior (``shapes``, ``posterior_mean``,
+    ``posterior_std``): candidates whose posterior mean meets the floor, in goal order, the
+    answer first."""
+    try:
+        shapes = [Shape(int(d), float(w)) for d, w in details["shapes"]]
+        mean = [float(x) for x in details["posterior_mean"]]
+        std = [float(x) for x in details["posterior_std"]]
+    except (KeyError, TypeError, ValueError):
+        return None
+    floor = problem.min_accuracy
+    ok = [i for i in range(len(shapes)) if floor is None or mean[i] >= floor]
+    if problem.goal in ("size", "latency", "energy"):
+        costs = problem.costs or problem.sizes
+        ok.sort(key=lambda i: (costs.get(shapes[i], math.inf), -mean[i], shapes[i]))
+    else:
+        ok.sort(key=lambda i: (-mean[i], problem.sizes.get(shapes[i], math.inf), shapes[i]))
+    ranking = [shapes[i] for i in ok]
+    if answer is not None:
+        ranking = [answer, *[s for s in ranking if s != answer]]
+    measured = [m["shape"] for m in details.get("measured", []) if m.get("mean") is not None]
+    noise = details.get("noise") or {}
+    return {
+        "shapes": [[s.depth, s.width] for s in shapes], "predicted": mean, "std": std,
+        "ranking": [[s.depth, s.width] for s in ranking], "trained": measured,
+        "method": "posterior (GP on Eq. 2 features)", "n_train": len(measured),
+        "n_feasible": len(problem.feasible), "fits": int(details.get("trainings") or 1),
+        "noise": noise.get("sigma0") if isinstance(noise, dict) else None,
+    }
 
 
 def write_result(study: optuna.Study, stop: Stop, snapshot: Snapshot, problem: Problem | None,
@@ -52,8 +84,12 @@ def write_result(study: optuna.Study, stop: Stop, snapshot: Snapshot, problem: P
         accuracy=sum(values) / len(values) if values else None,
         trainings=len(evidence.trainings),
         n_feasible=0 if problem is None else len(problem.feasible), n_space=n_space,
-        n_planned=details.get("n_planned"), note=best_trial_note(snapshot, stop.answer),
+        n_planned=details.get("n_planned"),
+        note=best_trial_note(snapshot, stop.answer) if stop.answer is not None and problem
+        is not None and problem.goal == "accuracy" else None,
     )
+    if not isinstance(fit, dict) and problem is not None:
+        fit = _fit_from_posterior(details, problem, stop.answer)
     if isinstance(fit, dict) and {"shapes", "predicted", "std", "ranking"} <= set(fit):
         st.write_fit(study, st.FitRecord.from_json(fit))
     return st.write_result(study, result)
