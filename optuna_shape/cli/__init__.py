@@ -52,8 +52,8 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS) \
-                or not action.option_strings:
+        if "default" in text or action.default is None or action.default is False \
+                or action.default == argparse.SUPPRESS or not action.option_strings:
             return text
         default = action.default
         if isinstance(default, tuple):
@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"optuna-shape {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in COMMANDS.items():
-        p = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION,
+        p = sub.add_parser(name, help=module.HELP,
+                           description=module.DESCRIPTION.replace("``", ""),
                            formatter_class=_HelpFormatter)
         module.add_arguments(p)
         p.add_argument("--debug", action="store_true",

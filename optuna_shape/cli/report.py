@@ -26,7 +26,10 @@ __all__ = ["add_arguments", "run"]
 
 HELP = "print the result table of a stored search; write its plots"
 DESCRIPTION = ("Print the result table of a stored shape search (while workers still run: what "
-               "is done so far), optionally write its plots as HTML or print JSON.")
+               "is done so far), optionally write its plots as HTML or print JSON. It only "
+               "reads the storage (a read-only database account is enough); "
+               "--update-dashboard rewrites the optuna-dashboard note and plots. Exit code 3: "
+               "the search finished and no shape complies.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -191,7 +191,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(0 to 1; default 0.9)")
     g.add_argument("--max-trainings", type=_positive_int, default=None,
                    help="adaptive: most trainings, repeats and failures included "
-                        "(default: a third of the feasible shapes)")
+                        "(default: a third of the feasible shapes, at least --n-initial + 3)")
     g.add_argument("--n-initial", type=_positive_int, default=None,
                    help="adaptive: shapes trained first, spread over the space (default 5)")
     g.add_argument("--strategy", type=_strategy, default="standard",
@@ -233,7 +233,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"Optuna storage URL: sqlite:///FILE, postgresql://USER:PW@HOST/DB, "
                         f"journal:PATH or :memory: (default: ${STORAGE_ENV} if set, else "
                         f"{DEFAULT_STORAGE}; put a URL with a password in ${STORAGE_ENV})")
-    g.add_argument("--study-name", default=None, help="default: shape-<dataset>")
+    g.add_argument("--study-name", default=None,
+                   help="study to create, resume or join (default: shape-<dataset>)")
     g.add_argument("--seed", type=int, default=0, help="seed of data split, init and training")
     g.add_argument("--quiet", action="store_true", help="no progress output")
     g.add_argument("--no-dashboard", action="store_true",
