@@ -148,6 +148,22 @@ def test_every_training_failed_exits_3_and_says_so(tmp_path, capsys, monkeypatch
     assert "3 of 3 trainings failed" in err[-1]
 
 
+def test_report_names_a_fraction_objective_against_a_percent_floor(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'frac.db'}"
+    space = osh.ShapeSpace("wrn", depth=[10, 16], width=[0.5, 1], in_channels=1,
+                           num_classes=10, image_size=8)
+    sampler = osh.ShapeSampler(space, osh.Constraints(min_accuracy=97), goal="size",
+                               max_trainings=3, seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler, storage=url,
+                                study_name="frac")
+    study.optimize(lambda t: 0.9 + 0.01 * osh.suggest_shape(t, space).width)  # 0–1 accuracy
+    assert main(["report", "--storage", url]) == EXIT_NO_ANSWER
+    captured = capsys.readouterr()
+    line = last_line(captured.err)
+    assert line.startswith("no answer: the accuracy floor 97 was not reached")
+    assert "fractions (0 to 1)" in line and "use a floor of 0.97" in line
+
+
 def test_fraction_objective_against_percent_floor_is_named():
     from optuna_shape.reporting.tables import units_hint
 
