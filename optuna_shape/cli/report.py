@@ -43,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="list every feasible shape, not only the complying ones")
     p.add_argument("--plots", metavar="DIR", default=None, help="write the plots as HTML here")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.add_argument("--no-dashboard", action="store_true",
+                   help="accepted for older scripts; report never writes to the storage "
+                        "unless --update-dashboard is given")
     p.add_argument("--update-dashboard", action="store_true",
                    help="also rewrite the optuna-dashboard note and plots in the storage (the "
                         "only option that writes)")
