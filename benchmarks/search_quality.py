@@ -493,6 +493,7 @@ def _cell_stats(land: T.Landscape, scen: T.Scenario, rs: list[dict]) -> dict:
         ratios = [r["ratio"] for r in rs if r["ratio"] is not None]
         kept_ratios = [r["ratio"] for r in rs if r["kept"]]
         out.update(kept=_pct([r["kept"] for r in rs]), strict=_pct([r["strict"] for r in rs]),
+                   none=_pct([r["depth"] is None for r in rs]),
                    kept_f=float(np.mean([bool(r["kept"]) for r in rs])),
                    strict_f=float(np.mean([bool(r["strict"]) for r in rs])),
                    ratio_mean=_mean(ratios), ratio_med=_med(ratios),
@@ -534,9 +535,9 @@ def summarise(all_runs: list[dict], lands: dict[str, T.Landscape],
         "- Accuracy goals: *regret* = truth(true optimum) − truth(answer), accuracy points; "
         "*success* = regret ≤ std.",
         "- Min-cost goals: *kept* = truth(answer) ≥ floor − std; *strict* = truth(answer) ≥ "
-        "floor; *ratio* = cost(answer) / cost(cheapest shape with truth ≥ floor) (mean over "
-        "runs with an answer); *success* = kept and cost ≤ cost of the cheapest shape with "
-        "truth ≥ floor + std.",
+        "floor (a search with *no answer* counts as neither); *ratio* = cost(answer) / "
+        "cost(cheapest shape with truth ≥ floor) (over runs with an answer); *success* = "
+        "kept and cost ≤ cost of the cheapest shape with truth ≥ floor + std.",
         "- *to noise*: median number of trainings after which the method's answer rule was first "
         "within noise (success), over the trainings it ran (peers: up to "
         f"{args.curve_factor:g} × B for GP and BoTorch, {max(args.curve_factor, 2):g} × B for "
@@ -583,9 +584,9 @@ def summarise(all_runs: list[dict], lands: dict[str, T.Landscape],
                     lines += ["| method | trainings | / exhaustive | regret mean | regret median "
                               "| success | to noise |", "|---|---:|---:|---:|---:|---:|---:|"]
                 else:
-                    lines += ["| method | trainings | / exhaustive | kept | strict | ratio mean "
-                              "| ratio median | success | to noise |",
-                              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                    lines += ["| method | trainings | / exhaustive | kept | strict | no answer | "
+                              "ratio mean | ratio median | success | to noise |",
+                              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
                 stats = {}
                 for m in methods:
                     if not cell[m]:
@@ -596,7 +597,7 @@ def summarise(all_runs: list[dict], lands: dict[str, T.Landscape],
                         lines.append(head + f"{_f(s['mean'])} | {_f(s['median'])} | "
                                      f"{s['success']} | {_f(s['hit'], 0)} |")
                     else:
-                        lines.append(head + f"{s['kept']} | {s['strict']} | "
+                        lines.append(head + f"{s['kept']} | {s['strict']} | {s['none']} | "
                                      f"{_f(s['ratio_mean'])} | {_f(s['ratio_med'])} | "
                                      f"{s['success']} | {_f(s['hit'], 0)} |")
                 lines.append("")
