@@ -25,13 +25,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # small matrices; threads only fight on a shared machine
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).absolute().parent
 if str(ROOT.parent) not in sys.path:

@@ -208,6 +208,25 @@ def _check_answer(prob: Problem, ev: Evidence, act: object, conf: float) -> None
     m, s = post.predict([act.answer])
     p = 0.5 * math.erfc((prob.min_accuracy - m[0]) / s[0] / math.sqrt(2))
     assert p >= conf - 1e-9
+    if len(own) == 1:  # a lone training near the floor must be confirmed by a repeat
+        assert own[0] >= prob.min_accuracy + 2.0 * post.noise_std([act.answer])[0] - 1e-9
+
+
+def test_a_lone_lucky_training_near_the_floor_is_repeated_not_answered() -> None:
+    floor = 94.0
+    cheap = Shape(16, 1.0)  # truth 93.1: one lucky seed reads 94.3
+    design = initial_design(GRID, 5)
+    trainings = [Training(s, surface(s)) for s in design]
+    for s in design[:3]:  # repeats with seed scatter of about 0.6 points
+        trainings += [Training(s, surface(s) + 0.6), Training(s, surface(s) - 0.6)]
+    trainings += [Training(s, surface(s)) for s in GRID if s.width >= 1.5 and s.depth >= 22]
+    trainings.append(Training(cheap, 94.3))
+    ev = Evidence(tuple(trainings))
+    act = decide(problem("size", floor), ev, Settings(max_trainings=40))
+    assert isinstance(act, Train) and act.stage == "repeat"
+    stop = decide(problem("size", floor), ev, Settings(max_trainings=len(trainings)))
+    assert isinstance(stop, Stop) and stop.answer is not None and stop.answer != cheap
+    assert stop.answer in {t.shape for t in trainings}
 
 
 @hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
