@@ -394,6 +394,7 @@ class TrialRecord:
         value: the objective's value (COMPLETE only).
         rejected: the trial was pruned by screening (``reject_reason``) — not a training.
         trained: the objective got a shape (params are set).
+        fail_reason: why a training failed, as recorded by the worker that ran it.
     """
 
     number: int
@@ -405,6 +406,13 @@ class TrialRecord:
     value: float | None
     rejected: bool = False
     trained: bool = False
+    fail_reason: str | None = None
+
+    @property
+    def lost(self) -> bool:
+        """A FAIL training that no ``after_trial`` recorded a reason for: its worker died or
+        was paused past the heartbeat grace period (the trial was failed as stale)."""
+        return self.state == TrialState.FAIL and self.fail_reason is None
 
     @property
     def is_training(self) -> bool:
@@ -427,7 +435,8 @@ def decode_trial(t: FrozenTrial) -> TrialRecord:
     stage = t.user_attrs.get("stage") or t.system_attrs.get(STAGE)
     value = t.value if t.state == TrialState.COMPLETE else None
     return TrialRecord(t.number, t._trial_id, t.state, shape, t.system_attrs.get(SLOT), stage,
-                       value, rejected="reject_reason" in t.user_attrs, trained=trained)
+                       value, rejected="reject_reason" in t.user_attrs, trained=trained,
+                       fail_reason=t.user_attrs.get("fail_reason"))
 
 
 def all_trials(study: optuna.Study, states: Iterable[TrialState] | None = None

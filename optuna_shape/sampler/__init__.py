@@ -350,9 +350,10 @@ class ShapeSampler(BaseSampler):
                     c = self.constraints.min_accuracy - value
                     st.set_trial_system_attr(study, trial._trial_id, "constraints:accuracy", c)
                     st.set_trial_user_attrs(study, trial._trial_id, {"constraint_accuracy": c})
-            elif state == TrialState.COMPLETE:
-                st.set_trial_user_attrs(study, trial._trial_id,
-                                        {"fail_reason": f"objective returned {value!r}"})
+            elif state in (TrialState.COMPLETE, TrialState.FAIL):
+                reason = ("the objective raised an exception or returned "
+                          f"{'a non-finite value' if value is None else repr(value)}")
+                st.set_trial_user_attrs(study, trial._trial_id, {"fail_reason": reason})
             snap = read_snapshot(study, self._cache, (trial.number, state, value))
             if snap.result is not None:
                 self._stop_study(study)

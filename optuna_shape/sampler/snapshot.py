@@ -22,6 +22,9 @@ from optuna_shape.shape import Shape
 __all__ = ["Snapshot", "TrialCache", "read_snapshot"]
 
 _LIVE = (TrialState.WAITING, TrialState.RUNNING)
+LOST_FREE = 3
+"""Trainings of one shape lost to a dead or paused worker that do not count as its failures
+(beyond that they do, so a shape that kills its worker every time is eventually given up)."""
 
 
 @dataclass
@@ -80,10 +83,15 @@ class Snapshot:
         """Finished trainings (value ``None`` when failed) and the pending ones."""
         done: list[Training] = []
         pending: list[Shape] = []
+        lost: dict[Shape, int] = {}
         for t in self.trials:
             if not t.is_training:
                 continue
             assert t.shape is not None
+            if t.lost:
+                lost[t.shape] = lost.get(t.shape, 0) + 1
+                if lost[t.shape] <= LOST_FREE:
+                    continue  # not the shape's fault: retried without counting
             if t.state in _LIVE:
                 pending.append(t.shape)
             elif t.state == TrialState.COMPLETE:
@@ -122,7 +130,8 @@ def read_snapshot(study: optuna.Study, cache: TrialCache,
         number, state, value = override
         trials = [t if t.number != number else st.TrialRecord(
             t.number, t.trial_id, state, t.shape, t.slot, t.stage,
-            value if state == TrialState.COMPLETE else None, t.rejected, t.trained)
+            value if state == TrialState.COMPLETE else None, t.rejected, t.trained,
+            t.fail_reason if state != TrialState.FAIL else t.fail_reason or "failed")
             for t in trials]
     attrs = st.study_attrs(study)
     return Snapshot(tuple(trials), attrs, st.read_result(attrs))
