@@ -150,13 +150,13 @@ def _build_wrn(depth: int, width: float, in_channels: int, num_classes: int) -> 
 
 
 def _register_builtins() -> None:
-    from optuna_shape.families import wrn
+    from optuna_shape.families import wrn_size  # torch-free: the network loads when built
 
     register_family(
         "wrn",
         _build_wrn,
-        param_count=wrn.wrn_param_count,
-        check_depth=wrn.wrn_blocks_per_group,
+        param_count=wrn_size.wrn_param_count,
+        check_depth=wrn_size.wrn_blocks_per_group,
         description="pre-activation wide ResNet (Zagoruyko & Komodakis), depth = 6n + 4",
         overwrite=True,
     )
