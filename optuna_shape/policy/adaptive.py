@@ -65,6 +65,7 @@ __all__ = ["decide", "default_max_trainings", "initial_design"]
 MIN_COST_GOALS = ("size", "latency", "energy")
 N_DRAWS = 256
 MAX_PLAUSIBLE = 200
+STOP_TOLERANCE = 0.5  # accuracy goal: "optimal within" this many noise std of the answer
 CONFIRM_MARGIN = 2.0  # a single training clear of the floor by this many noise std needs no repeat
 MAX_REPEATS = 6  # most successful trainings of one shape the acquisition asks for
 _ANSWER_REPEAT_UNTIL = 0.99
@@ -410,7 +411,7 @@ class _Decision:
         idx = self.plausible(mean, std, answer)
         draws = post.sample([self.feasible[i] for i in idx], N_DRAWS, _rng(self.s, self.e))
         a = idx.index(self.index[answer])
-        tol = float(post.noise_std([answer])[0])
+        tol = STOP_TOLERANCE * float(post.noise_std([answer])[0])
         return float(np.mean(draws[:, a] >= draws.max(axis=1) - tol))
 
     def answer_min_cost(self, pf: np.ndarray) -> Shape | None:
