@@ -33,6 +33,12 @@ real accuracies, exact refits)::
 
 The paper's own mean |expected - real| on D1 is 0.165 points.
 
+``method="gp"`` is the search's posterior (:class:`optuna_shape.posterior.ShapePosterior`): a
+Gaussian process on ``(log depth, log width)`` with a Bayesian linear mean on low-order Eq. 2
+terms and a heteroscedastic seed-noise model learned from repeated trainings; it stays within a
+sane band of the data away from the trained shapes (no extrapolation spikes) and its std is
+calibrated on noisy landscapes. It has no Eq. 2 coefficients (``coef_`` is ``None``).
+
 Other methods: ``method="ridge"`` is ridge regression on the standardised features with the
 penalty chosen by exact (closed-form) leave-one-out error; ``method="ols"`` is the paper's plain
 least squares. With fewer than 11 distinct shapes OLS is under-determined: it then returns the
@@ -83,7 +89,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 """Names of the nine base features of paper Eq. 2, in order."""
 
 METHODS: tuple[str, ...] = ("bayes", "ridge", "ols")
-"""Fitting methods accepted by :class:`AccuracyModel`."""
+"""The linear Eq. 2 fitting methods of :class:`AccuracyModel` (it also accepts ``"gp"``)."""
 
 _DEGREE_GROUP = np.array([0, 0, 1, 1, 1, 2, 2, 2, 2])
 _N_FEATURES = 9
@@ -229,7 +235,8 @@ class AccuracyModel(RegressorMixin, BaseEstimator):
     Repeated trainings of one shape (duplicate shapes) are allowed.
 
     Args:
-        method: ``"bayes"`` (default), ``"ridge"`` or ``"ols"``.
+        method: ``"bayes"`` (default), ``"ridge"``, ``"ols"`` or ``"gp"`` (the search's
+            posterior, see the module docstring).
         max_iter: maximum number of evidence-maximisation iterations (``"bayes"`` only).
         tol: convergence tolerance on the coefficients and noise sd, in units of the accuracies'
             standard deviation (``"bayes"`` only).
@@ -284,8 +291,9 @@ class AccuracyModel(RegressorMixin, BaseEstimator):
             >>> m.n_shapes_
             3
         """
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.method not in (*METHODS, "gp"):
+            raise ValueError(
+                f"method must be one of {', '.join(METHODS)}, gp, got {self.method!r}")
         shape_arr = _shape_array(shapes)
         y = np.asarray(list(accuracies) if not isinstance(accuracies, np.ndarray) else accuracies,
                        dtype=float).ravel()
@@ -304,6 +312,8 @@ class AccuracyModel(RegressorMixin, BaseEstimator):
         if n_shapes < 2:
             raise ValueError(f"need at least 2 distinct shapes to fit, got {n_shapes}")
 
+        if self.method == "gp":
+            return self._fit_gp(shape_arr, y, n_shapes)
         x = inverse_polynomial_features(shape_arr)
         n = len(y)
         self.x_mean_ = x.mean(axis=0)
@@ -347,6 +357,24 @@ class AccuracyModel(RegressorMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
+        return self
+
+    def _fit_gp(self, shape_arr: np.ndarray, y: np.ndarray, n_shapes: int) -> AccuracyModel:
+        from optuna_shape.posterior import ShapePosterior
+
+        shapes = [Shape(int(d), float(w)) for d, w in shape_arr]
+        post = ShapePosterior(shapes).fit(shapes, y)
+        self.posterior_ = post
+        self.coef_ = None
+        self.intercept_ = None
+        self.n_train_ = len(y)
+        self.n_shapes_ = n_shapes
+        self.noise_std_ = float(post.noise_.sigma0)
+        mean, _ = post.predict(shapes)
+        rss = float(np.sum((y - mean) ** 2))
+        tss = float(np.sum((y - y.mean()) ** 2))
+        self.r2_ = 1.0 - rss / tss if tss > 0 else (1.0 if rss == 0 else 0.0)
+        self.loo_mae_ = float(np.mean(np.abs(post.loo_residuals())))
         return self
 
     def _fit_bayes(self, z: np.ndarray, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -439,6 +467,12 @@ class AccuracyModel(RegressorMixin, BaseEstimator):
             >>> bool(std[0] > 0)
             True
         """
+        if self.method == "gp" and hasattr(self, "posterior_"):
+            mean, std = self.posterior_.predict(_shape_array(shapes))
+            if not return_std:
+                return mean
+            noise = self.posterior_.noise_std(_shape_array(shapes))
+            return mean, np.sqrt(std**2 + noise**2)
         if not hasattr(self, "coef_z_"):
             raise NotFittedError(
                 "This AccuracyModel instance is not fitted yet; call fit(shapes, accuracies) "

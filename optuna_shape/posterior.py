@@ -176,7 +176,9 @@ class ShapePosterior:
         return np.clip(z, -2.5, 2.5)
 
     @staticmethod
-    def _arr(shapes: Iterable[Shape | tuple[int, float]]) -> np.ndarray:
+    def _arr(shapes: Iterable[Shape | tuple[int, float]] | np.ndarray) -> np.ndarray:
+        if isinstance(shapes, np.ndarray) and shapes.ndim == 2 and shapes.shape[1] == 2:
+            return shapes.astype(float)
         return np.array([tuple(as_shape(s)) for s in shapes], dtype=float).reshape(-1, 2)
 
     # ------------------------------------------------------------------ fitting
@@ -359,6 +361,12 @@ class ShapePosterior:
         """Seed-noise std of one training of each shape, objective units."""
         z = self._z(self._arr(shapes))
         return math.sqrt(self._s02) * np.exp(self._gamma * z) * self.y_scale_
+
+    def loo_residuals(self) -> np.ndarray:
+        """Leave-one-shape-out residuals of the trained shapes' means (objective units), in
+        closed form at the fitted hyperparameters, in the order of ``shapes_``."""
+        kinv = cho_solve((self._chol, True), np.eye(len(self._y)), check_finite=False)
+        return self._alpha / np.diag(kinv) * self.y_scale_
 
     def with_fantasies(self, shapes: Sequence[Shape | tuple[int, float]]) -> ShapePosterior:
         """A copy conditioned on one extra training per listed shape, valued at the current

@@ -113,3 +113,20 @@ def test_bad_input() -> None:
         ShapePosterior(GRID).fit([GRID[0]], [1.0, 2.0])
     with pytest.raises(ValueError):
         ShapePosterior(GRID).fit([GRID[0]], [float("nan")])
+
+
+def test_accuracy_model_gp_method_keeps_the_sklearn_api() -> None:
+    from optuna_shape.accuracy_model import AccuracyModel
+
+    rng = np.random.default_rng(5)
+    shapes = GRID[::3] + GRID[:2]
+    acc = [surface(s) + rng.normal(0, 0.3) for s in shapes]
+    model = AccuracyModel(method="gp").fit(shapes, acc)
+    mean, std = model.predict(GRID, return_std=True)
+    assert mean.shape == std.shape == (len(GRID),)
+    truth = np.array([surface(s) for s in GRID])
+    assert np.mean(np.abs(mean - truth)) < 1.0
+    assert np.all(std > 0)
+    assert model.coef_ is None and model.n_shapes_ == len(set(shapes))
+    assert 0 < model.loo_mae_ < 3 and model.r2_ > 0.8
+    np.testing.assert_allclose(model.predict(np.array([tuple(s) for s in GRID])), mean)
