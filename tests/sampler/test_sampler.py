@@ -296,3 +296,46 @@ def test_a_missed_verification_refits_the_model_unless_disabled(refit):
         assert fit.fits == (1 + len(missed) if refit else 1)
         assert len(calls) == len(set(calls))
     assert misses > 0  # the scenario exercises verification failures
+
+
+def test_policy_settings_are_validated_with_the_bad_value_named():
+    space = small_space()
+    for kw, needle in [(dict(mode="greedy"), "one of adaptive, paper, got mode=.greedy"),
+                       (dict(confidence=1.5), "confidence=1.5"),
+                       (dict(confidence=0), "confidence=0"),
+                       (dict(max_trainings=0), "max_trainings=0"),
+                       (dict(n_initial=1), "n_initial=1"),
+                       (dict(max_attempts=0), "max_attempts=0")]:
+        with pytest.raises(ValueError, match=needle):
+            osh.ShapeSampler(space, **kw)
+
+
+def test_a_worker_with_other_policy_settings_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    space = small_space(depth=(10, 34, 6), width=(0.5, 2.0, 0.5))
+    run(space, storage=url, study_name="p", mode="adaptive", max_trainings=6)
+    with pytest.raises(ValueError, match="confidence: study has 0.9, this worker has 0.8"):
+        run(space, storage=url, study_name="p", mode="adaptive", max_trainings=6,
+            confidence=0.8)
+    with pytest.raises(ValueError, match="mode: study has 'adaptive', this worker has 'paper'"):
+        run(space, storage=url, study_name="p", mode="paper")
+
+
+@pytest.mark.parametrize("goal,floor", [("accuracy", None), ("size", 97.5)])
+def test_adaptive_default_end_to_end_one_answer_everywhere(goal, floor):
+    space = small_space(depth=(10, 46, 6), width=(0.5, 3.0, 0.5))  # 42 shapes
+    assert osh.ShapeSampler(space).mode == "adaptive"
+    study, calls = run(space, osh.Constraints(min_accuracy=floor), goal=goal,
+                       acc=noisy(0.1, seed=1), mode="adaptive")
+    best = osh.best_shape(study)
+    summary = osh.search_summary(study)
+    assert best is not None and summary.status == "answered" and summary.confidence is not None
+    assert best in calls  # always a trained shape
+    assert osh.result_table(study)[0].shape == best and osh.result_table(study)[0].rank == 1
+    assert len(calls) <= math.ceil(len(space) / 3) + 2
+    stages = {t.user_attrs.get("stage") for t in study.trials}
+    assert stages <= {"initial", "acquire", "repeat", "plan", "stopped"}
+    if floor is not None:
+        assert landscape(best) >= floor - 0.2
+    else:
+        assert landscape(best) >= max(landscape(s) for s in space.shapes) - 0.3
