@@ -237,13 +237,14 @@ class _Decision:
                 return self.train_one(post, rep, "repeat",
                                       "planned repeat of the best-measured shape: seed noise "
                                       "from evidence")
-        answer, prob, gain, pick, why = self.evaluate(post)
+        evaluation = self.evaluate(post)
+        answer, prob, gain, pick, why = evaluation
         if answer is not None and prob >= self.conf:
-            return self.wait_or(self.final("confident", post))
+            return self.wait_or(self.final("confident", post, evaluation))
         if pick is None:
             if self.n_pending:
                 return Wait("no useful shape to start until a running training finishes")
-            return self.final("exhausted", post)
+            return self.final("exhausted", post, evaluation)
         stage = "repeat" if self.led.count(pick) > 0 else "acquire"
         return self.train_one(post, pick, stage, why)
 
@@ -510,10 +511,11 @@ class _Decision:
         out["failed"] = [{"shape": _key(s), "count": c} for s, c in self.led.failures.items()]
         return out
 
-    def final(self, code: str, post: ShapePosterior | None = None) -> Stop:
+    def final(self, code: str, post: ShapePosterior | None = None,
+              evaluation: tuple | None = None) -> Stop:
         if post is None:
             post = self.fit()
-        answer, prob, gain, _, _ = self.evaluate(post)
+        answer, prob, gain, _, _ = evaluation if evaluation is not None else self.evaluate(post)
         details = self.details(post, code, gain)
         unit = "points" if post.unit_scale_ == 1.0 else "(fraction)"
         noise = post.noise_
