@@ -65,7 +65,8 @@ def test_bad_storage_url_exits_1_with_message(tmp_path, capsys, monkeypatch):
 def test_search_prints_chosen_shape_and_table(searched):
     cwd, proc = searched
     assert "chosen shape: depth" in proc.stdout
-    assert "complying shapes" in proc.stdout and "predicted ± std" in proc.stdout
+    assert "complying shapes" in proc.stdout
+    assert "predicted" in proc.stdout and "± std" in proc.stdout
     assert "trainings for 6 feasible shapes" in proc.stdout
     assert "optuna-dashboard sqlite:///optuna-shape.db" in proc.stdout
     assert (cwd / "optuna-shape.db").exists()
