@@ -375,7 +375,10 @@ def build(args: argparse.Namespace, reporter: Any = None) -> tuple[Any, Any, dic
         threads=args.threads, target_hardware=args.target_hardware, reporter=reporter,
     )
     kwargs.update(_policy_kwargs(args, osh.ShapeSampler))
-    sampler = osh.ShapeSampler(space, constraints, **kwargs)
+    try:
+        sampler = osh.ShapeSampler(space, constraints, **kwargs)
+    except ValueError as exc:  # an option the search cannot work with
+        raise UsageError(" ".join(str(exc).split())) from None
     progress = getattr(reporter, "training", None)
     objective = make_objective(space, args.dataset, config=config, data_dir=args.data_dir,
                                download=args.download, seed=args.seed, progress=progress,
