@@ -93,7 +93,7 @@ def result_rich_table(rows: Sequence[ResultRow], title: str | None = None) -> Ta
     """
     cols = _columns(rows)
     table = Table(title=title, show_lines=False, header_style="bold", box=box.SIMPLE_HEAD,
-                  pad_edge=False, title_justify="left")
+                  pad_edge=False, show_edge=False, collapse_padding=True, title_justify="left")
     for key, _ in cols:
         table.add_column(_TERMINAL_HEADERS.get(key, dict(cols)[key]), no_wrap=True,
                          justify="left" if key in ("shape", "stage") else "right")

@@ -71,3 +71,19 @@ def test_plots_zoom_on_the_decision_band_and_legends_show_markers():
         assert tr.marker.line.color == "black" or tr.marker.color not in ("white", "#ffffff")
     lo, hi = figs["accuracy_vs_params"].layout.yaxis.range
     assert lo > 50 and hi <= 100.5  # stand-in accuracies are 80–99 %: no 0–100 axis
+
+
+def test_table_with_every_column_fits_80_columns():
+    from optuna_shape.reporting.tables import result_rich_table
+    from optuna_shape.results import ResultRow
+
+    rows = [ResultRow(1, 28, 1.75, 12.3456, 1000, 12.345, 0.0123, 97.12, 0.45, 97.3, True,
+                      "acquire", True, True),
+            ResultRow(2, 10, 0.25, 0.0229, 1000, 0.345, 1.23, 96.12, 0.05, None, False, None,
+                      True, False)]
+    console = Console(record=True, width=80)
+    console.print(result_rich_table(rows, title="shape-cifar10: complying shapes"))
+    text = console.export_text()
+    assert "…" not in text  # nothing truncated
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 79
+    assert "(28, 1.75) ★" in text and "0.0123" in text and "acquire" in text
