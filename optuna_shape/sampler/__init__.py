@@ -365,6 +365,8 @@ class ShapeSampler(BaseSampler):
             if isinstance(action, Train):
                 self._enqueue(study, snap, problem, action)
             elif isinstance(action, Stop):
+                if st.trial_state(study, trial._trial_id) != TrialState.RUNNING:
+                    return  # failed as stale while this worker was paused: not evidence
                 self._finish(study, snap, problem, action)
                 self._stop_study(study)
         except Exception:  # never lose the trial's result because of bookkeeping
