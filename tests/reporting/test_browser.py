@@ -103,7 +103,10 @@ def render(base: str, path: str, tmp: Path, must: str) -> str:
 
 def screenshot(base: str, path: str, tmp: Path, name: str) -> Path:
     out = tmp / name
-    chromium([f"--screenshot={out}", base + path], tmp / "profile-shots")
+    for attempt in range(2):  # a first start may write nothing
+        chromium([f"--screenshot={out}", base + path], tmp / f"profile-shots-{attempt}")
+        if out.exists() and out.stat().st_size > 20_000:
+            break
     keep = os.environ.get("OSH_SCREENSHOTS_DIR")
     if keep and out.exists():
         shutil.copy(out, Path(keep) / name)
