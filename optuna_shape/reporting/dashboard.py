@@ -112,9 +112,10 @@ def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> s
     lines += ["", "## Complying shapes (best first)", ""]
     lines += markdown_table(rows) if rows else ["none"]
     lines += ["", "## Reading the trials", "",
-              "Trial user attributes (sortable in the trial table): `stage` (why it was "
-              "trained), `depth`, `width`, `size_mb`, `latency_ms`, `energy_j` (when "
-              "measured), `predicted_accuracy` and `predicted_std` (the model's view before "
-              "training), `reject_reason` (screened-out shapes). The graphs below show the "
-              "predicted accuracy over the design space and accuracy against parameters."]
+              "Each trial's parameters are its `depth` and `width`; its user attributes "
+              "(sortable) are `stage` (why it was trained), `size_mb`, `latency_ms` and "
+              "`energy_j` (when measured), `predicted_accuracy` and `predicted_std` (the "
+              "model's view before training) and `constraint_<name>` (≤ 0 is satisfied). "
+              "The study page shows the predicted accuracy over the design space (infeasible "
+              "shapes marked with their reason) and accuracy against parameters."]
     return "\n".join(lines) + "\n"
