@@ -40,8 +40,14 @@ __all__ = ["decide", "planned_shapes", "fit_summary"]
 
 def planned_shapes(problem: Problem, settings: Settings) -> list[Shape]:
     """The sample stage's shapes (modeling strategy × sampling method over the feasible set)."""
-    return choose_shapes(list(problem.feasible), settings.strategy, settings.sampling,
-                         settings.seed)
+    return list(_plan(tuple(problem.feasible), settings.strategy, settings.sampling,
+                      settings.seed))
+
+
+@lru_cache(maxsize=16)
+def _plan(feasible: tuple[Shape, ...], strategy: str | int, sampling: str,
+          seed: int | None) -> tuple[Shape, ...]:
+    return tuple(choose_shapes(list(feasible), strategy, sampling, seed))
 
 
 def _records(evidence: Evidence) -> list[TrialRecord]:

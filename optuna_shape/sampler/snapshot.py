@@ -32,17 +32,31 @@ class TrialCache:
     """Decoded records of finished trials, per study id (a worker-local cache)."""
 
     finished: dict[int, dict[int, st.TrialRecord]] = field(default_factory=dict)
+    live: dict[int, dict[int, tuple[tuple[int, ...], st.TrialRecord]]] = field(
+        default_factory=dict)
 
     def records(self, study: optuna.Study) -> list[st.TrialRecord]:
-        """Every trial of ``study`` decoded (one storage read)."""
+        """Every trial of ``study`` decoded (one storage read).
+
+        A queued or running trial is decoded again only when its state or the number of its
+        params or attributes changed (what the record holds can change no other way)."""
         cache = self.finished.setdefault(study._study_id, {})
+        live = self.live.setdefault(study._study_id, {})
         out: list[st.TrialRecord] = []
         for t in st.all_trials(study):
             rec = cache.get(t.number)
             if rec is None:
-                rec = st.decode_trial(t)
                 if t.state.is_finished():
-                    cache[t.number] = rec
+                    rec = cache[t.number] = st.decode_trial(t)
+                    live.pop(t.number, None)
+                else:
+                    sig = (t.state.value, len(t.params), len(t.user_attrs), len(t.system_attrs))
+                    hit = live.get(t.number)
+                    if hit is not None and hit[0] == sig:
+                        rec = hit[1]
+                    else:
+                        rec = st.decode_trial(t)
+                        live[t.number] = (sig, rec)
             out.append(rec)
         return out
 
