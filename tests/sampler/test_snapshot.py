@@ -1,0 +1,58 @@
+"""The study snapshot: which trials are evidence, pending, or neither."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import TrialState
+
+from optuna_shape import storage as st
+from optuna_shape.policy import Training
+from optuna_shape.sampler.snapshot import LOST_FREE, TrialCache, read_snapshot
+from optuna_shape.shape import Shape
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+A, B, C = Shape(10, 1.0), Shape(16, 1.0), Shape(22, 1.0)
+
+
+def trial(study, shape, state, stage="sample", value=None, user=None, k=1):
+    tid = st.create_waiting_trial(study, slot=f"{shape.key}#{k}", stage=stage, shape=shape,
+                                  user_attrs=user or {})
+    storage = study._storage
+    if state == TrialState.WAITING:
+        return tid
+    storage.set_trial_state_values(tid, TrialState.RUNNING)
+    if state != TrialState.RUNNING:
+        storage.set_trial_state_values(tid, state, [value] if value is not None else None)
+    return tid
+
+
+def test_evidence_and_pending():
+    study = optuna.create_study(direction="maximize")
+    trial(study, A, TrialState.COMPLETE, value=95.0)
+    trial(study, A, TrialState.FAIL, user={"fail_reason": "objective raised"}, k=2)
+    trial(study, B, TrialState.RUNNING)
+    trial(study, C, TrialState.WAITING)
+    trial(study, C, TrialState.PRUNED, stage="duplicate")  # a yielded copy: not evidence
+    trial(study, B, TrialState.PRUNED, stage="sample", user={"reject_reason": "size"}, k=2)
+    ev = read_snapshot(study, TrialCache()).evidence()
+    assert ev.trainings == (Training(A, 95.0), Training(A, None))
+    assert ev.pending == (B, C)
+
+
+def test_trainings_lost_to_dead_workers_are_free_up_to_a_limit():
+    study = optuna.create_study(direction="maximize")
+    for _ in range(LOST_FREE + 1):
+        trial(study, A, TrialState.FAIL)  # no fail_reason: failed as stale
+    ev = read_snapshot(study, TrialCache()).evidence()
+    assert ev.trainings == (Training(A, None),)  # only the one beyond the limit counts
+
+
+def test_override_and_cache_see_changes_of_live_trials():
+    study = optuna.create_study(direction="maximize")
+    tid = trial(study, A, TrialState.RUNNING)
+    cache = TrialCache()
+    snap = read_snapshot(study, cache, override=(0, TrialState.COMPLETE, 97.0))
+    assert snap.evidence().trainings == (Training(A, 97.0),)
+    assert read_snapshot(study, cache).evidence().pending == (A,)
+    st.set_trial_user_attrs(study, tid, {"stage": "duplicate", "end_reason": "x"})
+    assert read_snapshot(study, cache).evidence().pending == ()  # re-decoded on change
