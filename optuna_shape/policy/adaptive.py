@@ -331,9 +331,7 @@ class _Decision:
         post = self.fit()
         details = self.details(post, "complying_set", None)
         if self.floor is not None:
-            mean, std = post.predict(self.feasible)
-            p = norm.sf((self.floor - mean) / std)
-            details["p_floor"] = [float(v) for v in p]
+            p = details["p_floor"]
             details["complying"] = [_key(s) for s, pv in zip(self.feasible, p, strict=True)
                                     if pv >= self.conf]
         return Stop(None, f"complying set from {self.n_done} trainings", "complying_set",
@@ -510,6 +508,9 @@ class _Decision:
     # --------------------------------------------------------------- results
     def details(self, post: ShapePosterior | None, code: str, gain: float | None
                 ) -> dict:
+        """JSON-able details: posterior mean/std (and P(f ≥ floor) with a floor) per feasible
+        shape in ``problem.feasible`` order, measured mean and count per trained shape, the
+        noise estimate, the reason code, the next training's expected gain, the budget."""
         out: dict = {"reason_code": code, "max_trainings": self.max_tr,
                      "trainings": self.n_done, "expected_gain": gain,
                      "shapes": [_key(s) for s in self.feasible]}
@@ -517,6 +518,8 @@ class _Decision:
             mean, std = post.predict(self.feasible)
             out["posterior_mean"] = [float(v) for v in mean]
             out["posterior_std"] = [float(v) for v in std]
+            if self.floor is not None:
+                out["p_floor"] = [float(v) for v in self._p_floor(mean, std)]
             out["noise"] = post.noise_.as_dict()
             out["noise_std"] = [float(v) for v in post.noise_std(self.feasible)]
         out["measured"] = [{"shape": _key(s), "mean": self.led.mean(s),
