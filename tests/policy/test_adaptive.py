@@ -240,3 +240,34 @@ def test_property_answer_is_trained_meets_floor_and_is_probable(
     act = decide(prob, ev, sett)
     assert isinstance(act, Stop)
     _check_answer(prob, ev, act, conf)
+
+
+@pytest.mark.parametrize("goal,floor", [("accuracy", None), ("size", 94.5)])
+def test_four_workers_finish_with_distinct_work(goal: str, floor: float | None) -> None:
+    """Four asynchronous workers: each asks for work when free; trainings finish in random
+    order. No shape is run twice at the same time, and the search ends with an answer."""
+    prob = problem(goal, floor)
+    rng = np.random.default_rng(7)
+    done: list[Training] = []
+    running: list[Shape] = []
+    queue: list[Shape] = []
+    rounds = 0
+    while rounds < 300:
+        rounds += 1
+        while len(running) < 4:
+            if not queue:
+                act = decide(prob, Evidence(tuple(done), tuple(running)), Settings())
+                if isinstance(act, Stop):
+                    assert not running
+                    assert act.status == "answered" and act.answer in {t.shape for t in done}
+                    return
+                if isinstance(act, Wait):
+                    break
+                queue.extend(act.shapes)
+            s = queue.pop(0)
+            assert s not in running
+            running.append(s)
+        if running:
+            s = running.pop(int(rng.integers(len(running))))
+            done.append(Training(s, surface(s) + rng.normal(0, 0.5)))
+    raise AssertionError("no stop")
