@@ -12,7 +12,7 @@ import optuna
 
 from optuna_shape.results import ResultRow, load_config, result_table, search_summary
 
-__all__ = ["attach_to_dashboard", "note_markdown", "GRAPH_IDS"]
+__all__ = ["attach_to_dashboard", "note_markdown", "record_screened", "GRAPH_IDS"]
 
 GRAPH_IDS = {
     "grid": "osh-grid",
@@ -40,6 +40,7 @@ def attach_to_dashboard(study: optuna.Study) -> list[str]:
 
     from optuna_shape.reporting.plots import make_figures
 
+    record_screened(study)
     rows = result_table(study)
     body = note_markdown(study, rows)
     try:
@@ -52,6 +53,58 @@ def attach_to_dashboard(study: optuna.Study) -> list[str]:
     for name, fig in make_figures(study).items():
         saved.append(save_plotly_graph_object(study, fig, graph_object_id=GRAPH_IDS[name]))
     return saved
+
+
+def record_screened(study: optuna.Study) -> int:
+    """Add one PRUNED trial per shape screening rejected, so the dashboard lists it with its
+    reason: params ``depth`` and ``width``, user attributes ``stage`` = ``"screened"``,
+    ``reject_reason``, ``size_mb`` and the measured ``latency_ms`` / ``energy_j``.
+
+    Only for a finished search whose feasible set is known; shapes that already have such a
+    trial are skipped, so calling it again adds nothing. These trials are not trainings: the
+    results, the plots and the search ignore them. Returns the number of trials added.
+    """
+    from optuna.distributions import CategoricalDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from optuna_shape import storage as st
+    from optuna_shape.design_space import ShapeSpace
+    from optuna_shape.reporting.plots import _data, _reason
+
+    summary = search_summary(study)
+    if not summary.finished or summary.n_feasible is None:
+        return 0
+    cfg = load_config(study)
+    try:
+        space = ShapeSpace.from_dict(cfg["space"])
+    except ValueError:  # a user family not registered in this process
+        return 0
+    feasible = {r.shape for r in result_table(study, include_all=True)}
+    screened = [s for s in space.shapes if s not in feasible]
+    if len(screened) != summary.n_space - summary.n_feasible:
+        return 0  # the feasible set is not fully known (no model was fitted)
+    done = set()
+    for t in st.all_trials(study, states=(TrialState.PRUNED,)):
+        rec = st.decode_trial(t)
+        if rec.rejected and rec.shape is not None:
+            done.add(rec.shape)
+    todo = [s for s in screened if s not in done]
+    if not todo:
+        return 0
+    d = _data(study)
+    dists = {"depth": CategoricalDistribution(list(space.depths)),
+             "width": CategoricalDistribution(list(space.widths))}
+    for shape in todo:
+        attrs = {"stage": "screened", "reject_reason": _reason(d, shape),
+                 "size_mb": round(space.size_mb(shape), 4)}
+        m = d["meas"].get(shape) or {}
+        for key in ("latency_ms", "energy_j"):
+            if m.get(key) is not None:
+                attrs[key] = round(float(m[key]), 4)
+        study.add_trial(create_trial(state=TrialState.PRUNED,
+                                     params={"depth": shape.depth, "width": shape.width},
+                                     distributions=dists, user_attrs=attrs))
+    return len(todo)
 
 
 _GOAL_WORDS = {"accuracy": "the highest accuracy", "size": "the smallest size",
@@ -116,6 +169,8 @@ def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> s
               "(sortable) are `stage` (why it was trained), `size_mb`, `latency_ms` and "
               "`energy_j` (when measured), `predicted_accuracy` and `predicted_std` (the "
               "model's view before training) and `constraint_<name>` (≤ 0 is satisfied). "
+              "Shapes a limit rejected are pruned trials with `stage` `screened` and their "
+              "`reject_reason`. "
               "The study page shows the predicted accuracy over the design space (infeasible "
               "shapes marked with their reason) and accuracy against parameters."]
     return "\n".join(lines) + "\n"

@@ -152,3 +152,13 @@ def test_chosen_trial_shows_readable_attributes(dashboard):
     for key in ("stage", "size_mb"):
         assert key in text, key
     screenshot(base, path, tmp, "dashboard-trial.png")
+
+
+def test_screened_shape_is_a_pruned_trial_with_its_reason(dashboard):
+    base, study, tmp = dashboard
+    number = next(t.number for t in study.get_trials()
+                  if t.user_attrs.get("stage") == "screened")
+    path = f"/dashboard/studies/{study._study_id}/trials?numbers={number}"
+    text = render(base, path, tmp, "reject_reason")
+    assert f"Trial {number}" in text and "Pruned" in text
+    assert "stage screened" in text and re.search(r"reject_reason size [\d.]+ MB > 0.5 MB", text)

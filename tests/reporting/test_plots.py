@@ -87,3 +87,22 @@ def test_table_with_every_column_fits_80_columns():
     assert "…" not in text  # nothing truncated
     assert max(len(line.rstrip()) for line in text.splitlines()) <= 79
     assert "(28, 1.75) ★" in text and "0.0123" in text and "acquire" in text
+
+
+def test_screened_shapes_become_pruned_trials_with_their_reason_once():
+    from optuna.trial import TrialState
+
+    from optuna_shape.reporting.dashboard import attach_to_dashboard, record_screened
+
+    study = search(latency=False)
+    before = (osh.search_summary(study), osh.result_table(study, include_all=True))
+    attach_to_dashboard(study)
+    screened = [t for t in study.trials if t.user_attrs.get("stage") == "screened"]
+    summary = before[0]
+    assert len(screened) == summary.n_space - summary.n_feasible > 0
+    for t in screened:
+        assert t.state == TrialState.PRUNED and set(t.params) == {"depth", "width"}
+        assert t.user_attrs["reject_reason"].startswith("size ") and "> 1 MB" in \
+            t.user_attrs["reject_reason"]
+    assert record_screened(study) == 0  # idempotent
+    assert (osh.search_summary(study), osh.result_table(study, include_all=True)) == before
