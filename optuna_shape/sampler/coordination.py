@@ -32,6 +32,12 @@ __all__ = ["slot_of", "screen_slot", "wins", "enqueue", "screen_state", "optimiz
 
 _logger = logging.getLogger("optuna_shape")
 
+QUEUE_CAP = 16
+"""Most trials waiting in the queue at once. Every ``ask`` and every snapshot reads the waiting
+trials from the storage, so a long queue makes each trial slower on RDB storages (measured with
+500 queued: ~1.4 s per trial on SQLite, ~2 s on PostgreSQL, falling to 0.37 s / 0.15 s as the
+queue drained); the remaining proposals are queued as trainings finish."""
+
 
 def slot_of(shape: Shape, k: int) -> str:
     """The slot of the ``k``-th training of ``shape``."""
@@ -63,15 +69,19 @@ def enqueue(
     stage: str,
     attrs_of: Callable[[Shape], tuple[dict[str, Any], dict[str, Any]]],
 ) -> list[Shape]:
-    """Queue a training of each shape not already pending; returns the shapes queued.
+    """Queue a training of each shape not already pending (at most :data:`QUEUE_CAP` waiting at
+    once); returns the shapes queued.
 
     ``attrs_of(shape)`` gives the (user, system) attributes the trial is created with.
     """
     pending = snapshot.pending_shapes()
+    room = QUEUE_CAP - sum(1 for t in snapshot.trials if t.state == TrialState.WAITING)
     queued: list[Shape] = []
     for shape in dict.fromkeys(shapes):
         if shape in pending:
             continue
+        if len(queued) >= room:
+            break  # the rest is queued as trainings finish (after_trial decides again)
         user, system = attrs_of(shape)
         _create(study, slot_of(shape, snapshot.repeat_index(shape)), stage, shape, user, system)
         queued.append(shape)

@@ -299,3 +299,15 @@ def test_exactly_one_worker_screens_while_others_wait(tmp_path, monkeypatch):
                      if (t.system_attrs.get("osh:slot") or "").startswith("screen:"))
     assert stages == Counter({"screen": 1, "duplicate": 1})
     assert osh.is_finished(study)
+
+
+def test_the_queue_is_capped_and_refilled_as_trainings_finish():
+    sp = space(depth=(10, 58, 6), width=(0.25, 3.0, 0.25))  # 108 shapes
+    study, sampler = new_study(sp, strategy=40)
+    calls = []
+    study.optimize(objective(calls, sp), n_trials=2)  # the planner, then one training
+    waiting = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert len(waiting) == coordination.QUEUE_CAP  # refilled by after_trial, never above
+    study.optimize(objective(calls, sp))
+    stages = Counter(t.user_attrs.get("stage") for t in study.trials)
+    assert stages["sample"] == 40 and stages["plan"] == 1
