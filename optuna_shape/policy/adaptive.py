@@ -49,7 +49,7 @@ one action. Choices, in order:
 
 Confidence: the default 0.9 (``Settings``) is what the tuning benchmark supports
 (``benchmarks/results/policy_tuning.md``): on smooth landscapes it keeps the floor in 99 % of
-searches (0.8: 95 %) and 0.95 adds at most a point for 15 % more trainings; on noisy real ones
+searches (0.8: 95 %) and 0.95 adds at most a point for 20 % more trainings; on noisy real ones
 the budget binds and a higher confidence only turns answers into "floor not reached".
 
 Failures (``value=None``) count towards ``max_attempts`` per shape; a shape that failed that
