@@ -64,7 +64,7 @@ from optuna_shape.design_space import ShapeSpace
 from optuna_shape.modeling_strategy import SAMPLINGS, STRATEGIES
 from optuna_shape.policy import MODES, Problem, Settings, Stop, Train, Wait, decide
 from optuna_shape.progress import SearchReporter
-from optuna_shape.sampler import coordination
+from optuna_shape.sampler import coordination, screen
 from optuna_shape.sampler.coordination import optimize
 from optuna_shape.sampler.finish import write_result
 from optuna_shape.sampler.snapshot import Snapshot, TrialCache, read_snapshot
@@ -72,7 +72,6 @@ from optuna_shape.screening import (
     MeasurementSettings,
     apply_limits,
     constraint_values,
-    measure_shape,
     needs_energy,
     needs_latency,
     size_screen,
@@ -571,94 +570,22 @@ class ShapeSampler(BaseSampler):
                 "measurements knowingly, or use a new study.")
 
     def _screen(self, study: optuna.Study, snap: Snapshot) -> None:
-        """Measure every size-feasible shape still missing (latency for all, then energy for
-        those within the latency limit), then mark the hardware screened."""
-        hw = self.hardware()
-        assert hw is not None
-        self._check_hardware(study, snap.attrs, hw)
-        st.write_hardware_name(study, hw)
-        shapes, _ = size_screen(self.space, self.space.shapes, self.constraints.max_size_mb)
-        records = {s: dict(r) for s, r in st.read_measurements(
-            snap.attrs, st.hardware_hash(hw)).items()}
-        total = len(shapes) * (int(self._needs_latency) + int(self._needs_energy))
-        done = 0
-        for want in ("latency", "energy"):
-            if (want == "latency" and not self._needs_latency) or \
-                    (want == "energy" and not self._needs_energy):
-                continue
-            field_name = "latency_ms" if want == "latency" else "energy_j"
-            for s in shapes:
-                rec = records.setdefault(s, {})
-                done += 1
-                if field_name in rec or rec.get("error"):
-                    continue
-                if want == "energy" and self._needs_latency:
-                    ok, _ = apply_limits([s], {s: rec}, self.constraints, latency=True,
-                                         energy=False)
-                    if not ok:
-                        continue  # rejected by latency: no energy run (paper order)
-                rec.update(measure_shape(self.space, s, self.measurement,
-                                         latency=want == "latency", energy=want == "energy"))
-                st.write_measurement(study, hw, s, rec)
-                self.reporter.on_screen(done, total, s, rec)
-        st.mark_screened(study, hw)
+        screen.screen_space(self, study, snap)
 
     def measure_one(self, study: optuna.Study, shape: Shape) -> dict[str, Any] | None:
         """Measurements of one shape (e.g. a hand-enqueued one), measuring it if missing."""
-        hw = self.hardware()
-        if hw is None:
-            return None
-        attrs = st.study_attrs(study)
-        self._check_hardware(study, attrs, hw)
-        rec = st.read_measurements(attrs, st.hardware_hash(hw)).get(shape)
-        if rec is None:
-            st.write_hardware_name(study, hw)
-            rec = measure_shape(self.space, shape, self.measurement,
-                                latency=self._needs_latency, energy=self._needs_energy)
-            st.write_measurement(study, hw, shape, rec)
-        return rec
+        return screen.measure_one(self, study, shape)
 
-    # ------------------------------------------------------------------ per-trial record -
     def record_trial(self, trial: optuna.Trial, shape: Shape, stage: str) -> None:
-        """Write what the dashboard shows about a hand-enqueued trial, and prune it if
-        ``shape`` breaks a limit (planned trials carry these attributes from creation).
+        """Write what the dashboard shows about a hand-enqueued trial and prune it if ``shape``
+        breaks a limit (planned trials carry these attributes from creation).
 
         Raises:
             optuna.TrialPruned: the shape exceeds a size, latency or energy limit (or could not
                 be measured); the reason is in the trial's ``reject_reason`` user attribute.
         """
-        if stage != "user":
-            return
-        study = trial.study
-        size = self.space.size_mb(shape)
-        attrs: dict[str, Any] = {"stage": "user", "params": self.space.param_count(shape),
-                                 "size_mb": round(size, 6)}
-        reason: str | None = None
-        measurement: dict[str, Any] | None = None
-        if shape not in self.space:
-            reason = f"shape {shape} is not in the design space"
-        elif self.constraints.max_size_mb is not None and size > self.constraints.max_size_mb:
-            reason = f"size {size:.4g} MB > {self.constraints.max_size_mb:g} MB"
-        elif self.hardware() is not None:
-            measurement = self.measure_one(study, shape)
-        if measurement:
-            for k in ("latency_ms", "energy_j"):
-                if measurement.get(k) is not None:
-                    attrs[k] = measurement[k]
-        for name, value in constraint_values(self.constraints, size, measurement).items():
-            trial.set_constraint(name, value)
-            attrs[f"constraint_{name}"] = value
-        if reason is None and measurement is not None and shape in self.space:
-            ok, rej = apply_limits([shape], {shape: measurement}, self.constraints,
-                                   latency=self._needs_latency, energy=self._needs_energy)
-            if not ok:
-                reason = rej[shape]
-        if reason is not None:
-            attrs["reject_reason"] = reason
-        st.set_trial_user_attrs(study, trial._trial_id, attrs)
-        if reason is not None:
-            raise optuna.TrialPruned(f"shape {shape} rejected before training: {reason}")
-        self.reporter.on_assign(trial.number, shape, "user")
+        if stage == "user":
+            screen.record_user_trial(self, trial, shape)
 
     def __repr__(self) -> str:
         return (f"ShapeSampler(mode={self.mode!r}, goal={self.goal!r}, "

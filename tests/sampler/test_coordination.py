@@ -261,7 +261,7 @@ def test_exactly_one_worker_screens_while_others_wait(tmp_path, monkeypatch):
     """Two threads start together on a latency-limited search: the screening task is queued
     (twice, by both planners, when they race) and popped by both; the winner rule lets one
     measure. Every shape is measured exactly once."""
-    import optuna_shape.sampler as sampler_module
+    import optuna_shape.sampler.screen as sampler_module
 
     measured: Counter = Counter()
     lock = threading.Lock()

@@ -1,0 +1,109 @@
+"""Screening for the sampler: measuring the design space once per study and hardware (the
+worker that takes the queued screening trial runs :func:`screen_space`), measuring a
+hand-enqueued shape, and the per-trial record of a hand-enqueued training."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import optuna
+
+from optuna_shape import storage as st
+from optuna_shape.screening import apply_limits, constraint_values, measure_shape, size_screen
+from optuna_shape.shape import Shape
+
+if TYPE_CHECKING:
+    from optuna_shape.sampler import ShapeSampler
+    from optuna_shape.sampler.snapshot import Snapshot
+
+__all__ = ["screen_space", "measure_one", "record_user_trial"]
+
+
+def screen_space(sampler: ShapeSampler, study: optuna.Study, snap: Snapshot) -> None:
+    """Measure every size-feasible shape still missing (latency for all, then energy for
+    those within the latency limit), then mark the hardware screened."""
+    hw = sampler.hardware()
+    assert hw is not None
+    sampler._check_hardware(study, snap.attrs, hw)
+    st.write_hardware_name(study, hw)
+    shapes, _ = size_screen(sampler.space, sampler.space.shapes, sampler.constraints.max_size_mb)
+    records = {s: dict(r) for s, r in st.read_measurements(
+        snap.attrs, st.hardware_hash(hw)).items()}
+    total = len(shapes) * (int(sampler._needs_latency) + int(sampler._needs_energy))
+    done = 0
+    for want in ("latency", "energy"):
+        if (want == "latency" and not sampler._needs_latency) or \
+                (want == "energy" and not sampler._needs_energy):
+            continue
+        field_name = "latency_ms" if want == "latency" else "energy_j"
+        for s in shapes:
+            rec = records.setdefault(s, {})
+            done += 1
+            if field_name in rec or rec.get("error"):
+                continue
+            if want == "energy" and sampler._needs_latency:
+                ok, _ = apply_limits([s], {s: rec}, sampler.constraints, latency=True,
+                                     energy=False)
+                if not ok:
+                    continue  # rejected by latency: no energy run (paper order)
+            rec.update(measure_shape(sampler.space, s, sampler.measurement,
+                                     latency=want == "latency", energy=want == "energy"))
+            st.write_measurement(study, hw, s, rec)
+            sampler.reporter.on_screen(done, total, s, rec)
+    st.mark_screened(study, hw)
+
+def measure_one(sampler: ShapeSampler, study: optuna.Study, shape: Shape
+                ) -> dict[str, Any] | None:
+    """Measurements of one shape (e.g. a hand-enqueued one), measuring it if missing."""
+    hw = sampler.hardware()
+    if hw is None:
+        return None
+    attrs = st.study_attrs(study)
+    sampler._check_hardware(study, attrs, hw)
+    rec = st.read_measurements(attrs, st.hardware_hash(hw)).get(shape)
+    if rec is None:
+        st.write_hardware_name(study, hw)
+        rec = measure_shape(sampler.space, shape, sampler.measurement,
+                            latency=sampler._needs_latency, energy=sampler._needs_energy)
+        st.write_measurement(study, hw, shape, rec)
+    return rec
+
+# ------------------------------------------------------------------ per-trial record -
+def record_user_trial(sampler: ShapeSampler, trial: optuna.Trial, shape: Shape) -> None:
+    """Write what the dashboard shows about a hand-enqueued trial, and prune it if
+    ``shape`` breaks a limit (planned trials carry these attributes from creation).
+
+    Raises:
+        optuna.TrialPruned: the shape exceeds a size, latency or energy limit (or could not
+            be measured); the reason is in the trial's ``reject_reason`` user attribute.
+    """
+    study = trial.study
+    size = sampler.space.size_mb(shape)
+    attrs: dict[str, Any] = {"stage": "user", "params": sampler.space.param_count(shape),
+                             "size_mb": round(size, 6)}
+    reason: str | None = None
+    measurement: dict[str, Any] | None = None
+    if shape not in sampler.space:
+        reason = f"shape {shape} is not in the design space"
+    elif sampler.constraints.max_size_mb is not None and size > sampler.constraints.max_size_mb:
+        reason = f"size {size:.4g} MB > {sampler.constraints.max_size_mb:g} MB"
+    elif sampler.hardware() is not None:
+        measurement = measure_one(sampler, study, shape)
+    if measurement:
+        for k in ("latency_ms", "energy_j"):
+            if measurement.get(k) is not None:
+                attrs[k] = measurement[k]
+    for name, value in constraint_values(sampler.constraints, size, measurement).items():
+        trial.set_constraint(name, value)
+        attrs[f"constraint_{name}"] = value
+    if reason is None and measurement is not None and shape in sampler.space:
+        ok, rej = apply_limits([shape], {shape: measurement}, sampler.constraints,
+                               latency=sampler._needs_latency, energy=sampler._needs_energy)
+        if not ok:
+            reason = rej[shape]
+    if reason is not None:
+        attrs["reject_reason"] = reason
+    st.set_trial_user_attrs(study, trial._trial_id, attrs)
+    if reason is not None:
+        raise optuna.TrialPruned(f"shape {shape} rejected before training: {reason}")
+    sampler.reporter.on_assign(trial.number, shape, "user")
