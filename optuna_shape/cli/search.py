@@ -473,7 +473,10 @@ def run(args: argparse.Namespace) -> int:
                                        "the accuracy is NaN (training diverged?)")
                 return value
 
-            study.optimize(guarded, catch=(TrainingFailed,), gc_after_trial=True)
+            # carries on when this worker's trial was failed as stale while it was paused
+            from optuna_shape import optimize
+
+            optimize(study, guarded, catch=(TrainingFailed,), gc_after_trial=True)
     finally:
         close = getattr(reporter, "close", None)
         if close is not None:

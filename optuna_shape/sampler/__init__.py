@@ -348,7 +348,10 @@ class ShapeSampler(BaseSampler):
                 if self.constraints.min_accuracy is not None:
                     c = self.constraints.min_accuracy - value
                     st.set_trial_system_attr(study, trial._trial_id, "constraints:accuracy", c)
-                    st.set_trial_user_attrs(study, trial._trial_id, {"constraint_accuracy": c})
+                    from optuna_shape.reporting.attributes import significant
+
+                    st.set_trial_user_attrs(study, trial._trial_id,
+                                            {"constraint_accuracy": significant(c, 4)})
             elif state in (TrialState.COMPLETE, TrialState.FAIL):
                 reason = ("the objective raised an exception or returned "
                           f"{'a non-finite value' if value is None else repr(value)}")
@@ -484,6 +487,8 @@ class ShapeSampler(BaseSampler):
 
     def _enqueue(self, study: optuna.Study, snap: Snapshot, problem: Problem,
                  action: Train) -> list[Shape]:
+        from optuna_shape.reporting.attributes import readable_trial_attrs
+
         _, measurements = self._problems[study._study_id]
 
         def attrs_of(shape: Shape) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -501,10 +506,10 @@ class ShapeSampler(BaseSampler):
                 user[f"constraint_{name}"] = value
             pred = action.predictions.get(shape)
             if pred is not None:
-                user.update(predicted_accuracy=round(float(pred[0]), 6),
-                            predicted_std=round(float(pred[1]), 6),
+                user.update(predicted_accuracy=float(pred[0]), predicted_std=float(pred[1]),
                             prediction_source=f"{self.settings.mode} policy")
-            return user, system
+            # rounded for reading and sorting in optuna-dashboard (constraints stay exact)
+            return readable_trial_attrs(user, shape=shape), system
 
         return coordination.enqueue(study, snap, action.shapes, action.stage, attrs_of)
 

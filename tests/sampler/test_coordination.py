@@ -79,7 +79,9 @@ def test_a_training_is_created_in_one_storage_call_with_slot_and_stage():
         assert t.system_attrs["fixed_params"] == {"depth": s.depth, "width": s.width}
         assert t.system_attrs["osh:slot"] == f"{s.key}#1"
         assert t.system_attrs["osh:stage"] == "sample" and t.user_attrs["stage"] == "sample"
-        assert t.user_attrs["size_mb"] == pytest.approx(sampler.space.size_mb(s), abs=1e-6)
+        # rounded for the dashboard: 4 significant digits, depth and width as sortable columns
+        assert t.user_attrs["size_mb"] == pytest.approx(sampler.space.size_mb(s), rel=1e-3)
+        assert (t.user_attrs["depth"], t.user_attrs["width"]) == (s.depth, s.width)
 
 
 def test_repeat_index_counts_complete_and_pending_trainings_not_failures():
