@@ -57,7 +57,7 @@ def main() -> osh.Shape | None:
     assert space.param_count(shape) == sum(p.numel() for p in space.build(shape).parameters())
 
     sampler = osh.ShapeSampler(space, osh.Constraints(max_size_mb=0.05), goal="accuracy",
-                               strategy=6, seed=0)
+                               seed=0, max_trainings=int(os.environ.get("OSH_MAX_TRAININGS", 8)))
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(make_objective(space, "digits", config=TrainConfig(epochs=epochs, lr=0.05),
                                   subset=subset))

@@ -5,7 +5,8 @@ Runs on the CPU in about a minute or two::
     python examples/quickstart_digits.py
 
 Environment variables shrink it further (used by the tests): ``OSH_EPOCHS`` (default 3),
-``OSH_SUBSET`` (cap every split, default: all data), ``OSH_STRATEGY`` (default ``standard``).
+``OSH_SUBSET`` (cap every split, default: all data), ``OSH_MAX_TRAININGS`` (default: a third of
+the feasible shapes).
 """
 
 from __future__ import annotations
@@ -22,21 +23,21 @@ def main() -> osh.Shape | None:
     """Run the search and print the chosen shape and the complying shapes."""
     epochs = int(os.environ.get("OSH_EPOCHS", "3"))
     subset = int(os.environ["OSH_SUBSET"]) if os.environ.get("OSH_SUBSET") else None
-    strategy: str | int = os.environ.get("OSH_STRATEGY", "standard")
-    if str(strategy).isdigit():
-        strategy = int(strategy)
+    budget = os.environ.get("OSH_MAX_TRAININGS")
+    max_trainings = int(budget) if budget else None
 
     # 8x8 grey images, 10 classes: 4 depths x 8 widths = 32 shapes
     space = osh.ShapeSpace("wrn", depth=(10, 28, 6), width=(0.25, 2.0, 0.25),
                            in_channels=1, num_classes=10, image_size=8)
     constraints = osh.Constraints(max_size_mb=0.5)        # accuracy is in percent
-    sampler = osh.ShapeSampler(space, constraints, goal="accuracy", strategy=strategy, seed=0)
+    sampler = osh.ShapeSampler(space, constraints, goal="accuracy", seed=0,
+                               max_trainings=max_trainings)  # mode="paper": Algorithm 1
     study = optuna.create_study(direction="maximize", sampler=sampler)
 
     # the default trainer; any objective that calls osh.suggest_shape(trial, space) works
     objective = make_objective(space, "digits", config=TrainConfig(epochs=epochs),
                                subset=subset)
-    study.optimize(objective)                             # ends by itself after verification
+    osh.optimize(study, objective)      # ends by itself: confident, or max_trainings reached
 
     best = osh.best_shape(study)
     summary = osh.search_summary(study)

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("script", ["quickstart_digits.py", "custom_family.py"])
 def test_example_runs(script, tmp_path):
-    env = dict(os.environ, OSH_EPOCHS="1", OSH_SUBSET="150", OSH_STRATEGY="6",
+    env = dict(os.environ, OSH_EPOCHS="1", OSH_SUBSET="150", OSH_MAX_TRAININGS="6",
                OMP_NUM_THREADS="1",
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / script)], cwd=tmp_path,
