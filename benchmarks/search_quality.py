@@ -41,6 +41,7 @@ import inspect
 import json
 import math
 import multiprocessing as mp
+import shlex
 import sys
 import time
 import warnings
@@ -648,8 +649,9 @@ def _targets(targets: dict[str, list], lands: dict[str, T.Landscape],
                 ok_k = s["kept_f"] >= 0.95
                 ok_r = s["ratio_mean"] <= br + 1e-9
                 verdict = "met" if ok_k and ok_r else "**missed**"
-                detail = (f"kept {s['kept']} (need 95 %), strict {s['strict']}; ratio "
-                          f"{_f(s['ratio_mean'])} vs best peer {_f(br)}")
+                pk = ", ".join(f"{LABEL[p]} {st[p]['kept']}" for p in peers)
+                detail = (f"kept {s['kept']} (need 95 %; {pk}), strict {s['strict']}, no answer "
+                          f"{s['none']}; ratio {_f(s['ratio_mean'])} vs best peer {_f(br)}")
             share = s["share"]
             c = ("n/a (" + f"{nf} feasible; {share:.2f})" if nf < 40 else
                  ("met" if share <= 1 / 3 + 1e-9 else "**missed**") + f" ({share:.2f})")
@@ -743,6 +745,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="directory caching finished tasks (resume an interrupted run)")
     ap.add_argument("--report-only", action="store_true",
                     help="with --cache: report the cached tasks only, run nothing")
+    ap.add_argument("--note", action="append", default=[],
+                    help="a line for the report's notes (e.g. which commit ran)")
     args = ap.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:  # one thread per process: GP's torch is much slower on a shared machine otherwise
@@ -751,7 +755,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(1)
     except ImportError:  # pragma: no cover
         pass
-    notes: list[str] = []
+    notes: list[str] = list(args.note)
     lands, lnotes = load_lands(args)
     notes += lnotes
     args.reps = args.reps or (2 if args.quick else 20)
@@ -819,7 +823,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     write_csvs(args.out, args.suffix, all_runs, curves)
     command = "PYTHONPATH=. python benchmarks/search_quality.py" + (
-        " " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+        " " + shlex.join(argv if argv is not None else sys.argv[1:])).rstrip()
     md = summarise(all_runs, {la.name: la for la in lands}, scens, args, command.strip(),
                    elapsed, notes)
     (args.out / f"search_quality{args.suffix}.md").write_text(md)
