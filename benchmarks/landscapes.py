@@ -164,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="seeds per shape (0..n-1)")
     parser.add_argument("--only-seeds", nargs="+", type=int, default=None,
                         help="train only these seeds (e.g. a second process on another core)")
+    parser.add_argument("--reverse", action="store_true",
+                        help="work from the end of the list (a second process meets the first)")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--out", type=Path, default=DATA / "landscapes.csv")
     parser.add_argument("--threads", type=int, default=1)
@@ -190,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     todo = [(t, s, seed) for seed in seeds for t in args.tasks for s in shapes[t]
             if (t, s.depth, float(s.width), seed) not in done]
     todo.sort(key=lambda x: (FAMILY[x[0]] == "wrn", x[2]))
+    if args.reverse:
+        todo.reverse()
     print(f"{len(done)} rows already in {args.out}; {len(todo)} trainings to go", flush=True)
     with args.out.open("a", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS)
