@@ -14,8 +14,8 @@ The same search from the command line, shareable by several workers through Post
 Design space: depth 10, 16, …, 40 × width 1 … 8 (48 shapes). Latency is measured on the GPU at
 batch size 1 before any training; shapes over the limits are never trained. The default
 adaptive search trains 5 spread shapes, then one shape at a time where the posterior expects the
-most improvement, and stops when it is 90 % sure of the answer (at most a third of the feasible
-shapes are trained).
+most improvement, and stops when it is 90 % sure of the answer, or after trainings for a third of
+the feasible shapes.
 """
 
 from __future__ import annotations

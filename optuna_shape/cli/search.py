@@ -190,8 +190,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="adaptive: how sure the answer must be before the search stops "
                         "(0 to 1; default 0.9)")
     g.add_argument("--max-trainings", type=_positive_int, default=None,
-                   help="adaptive: most trainings, repeats and failures included "
-                        "(default: a third of the feasible shapes, at least --n-initial + 3)")
+                   help="adaptive: most trainings, repeats and failures included (default: a "
+                        "third of the feasible shapes, rounded up, at least --n-initial + 3)")
     g.add_argument("--n-initial", type=_positive_int, default=None,
                    help="adaptive: shapes trained first, spread over the space (default 5)")
     g.add_argument("--strategy", type=_strategy, default="standard",
