@@ -10,13 +10,15 @@ Where things are:
 How a trial runs (every worker runs the same code; nothing sleeps except a worker with nothing
 to start):
 
-1. ``study.ask()`` pops a queued (WAITING) trial — Optuna's WAITING → RUNNING transition is
-   atomic on every storage: on RDB it is a row update under ``SELECT … FOR UPDATE`` that
-   succeeds only if the row is still WAITING (PostgreSQL row lock; SQLite serialises writers per
-   file); the journal storage decides by log order on replay. So each queued training goes to
-   exactly one worker. The queued trial was created in one storage call with its fixed params,
-   its *slot* ``"<shape key>#<k>"`` and its stage, so what it trains is visible from the moment
-   it exists.
+1. ``study.ask()`` pops a queued (WAITING) trial — Optuna's WAITING → RUNNING transition: on
+   PostgreSQL a row update under ``SELECT … FOR UPDATE`` that succeeds only if the row is still
+   WAITING; on SQLite the same check is atomic only inside one locked transaction, which Python's
+   sqlite3 driver does not open by itself, so :func:`optuna_shape.storage.make_sqlite_atomic`
+   makes every transaction ``BEGIN IMMEDIATE`` (``open_storage``, :func:`optimize` and the
+   sampler's first trial apply it); the journal storage decides by log order on replay. So each
+   queued training goes to exactly one worker. The queued trial was created in one storage call
+   with its fixed params, its *slot* ``"<shape key>#<k>"`` and its stage, so what it trains is
+   visible from the moment it exists.
 2. The objective calls :func:`optuna_shape.suggest_shape`. A popped trial reads the study once:
    if a result is stored it ends as PRUNED (stage ``stopped``) and stops the study; if the
    *winner rule* says another trial holds its slot it ends PRUNED (stage ``duplicate``) without
