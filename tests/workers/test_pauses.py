@@ -23,7 +23,9 @@ import optuna_shape as osh
 def test_random_pauses_cause_no_duplicate_training(seed, workers, tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     log = tmp_path / "trainings.log"
-    procs = [workers.start("--storage", url, "--log", str(log), "--sleep", "0.5",
+    # trainings of 1.5 s keep the search going long enough for several pauses even on an idle
+    # machine (with 0.5 s it could end after two)
+    procs = [workers.start("--storage", url, "--log", str(log), "--sleep", "1.5",
                            "--heartbeat", "1", "--grace", "3") for _ in range(4)]
     rng = random.Random(seed)
     pauses = long = 0
@@ -34,7 +36,9 @@ def test_random_pauses_cause_no_duplicate_training(seed, workers, tmp_path):
         if not alive:
             break
         victim = rng.choice(alive)
-        pause = rng.choice([rng.uniform(0.05, 1.0), rng.uniform(4.5, 7.0)])  # grace is 3 s
+        # grace is 3 s; the first pause is always a long one, so some trial is failed as stale
+        long_pause = pauses == 0 or rng.random() < 0.5
+        pause = rng.uniform(4.5, 7.0) if long_pause else rng.uniform(0.05, 1.0)
         try:
             os.kill(victim.pid, signal.SIGSTOP)
             time.sleep(pause)
@@ -43,7 +47,7 @@ def test_random_pauses_cause_no_duplicate_training(seed, workers, tmp_path):
                 os.kill(victim.pid, signal.SIGCONT)
         pauses += 1
         long += pause > 3
-        time.sleep(rng.uniform(0.0, 0.8))
+        time.sleep(rng.uniform(0.0, 0.5))
     for p in procs:  # never leave a worker stopped
         if p.poll() is None:
             os.kill(p.pid, signal.SIGCONT)
