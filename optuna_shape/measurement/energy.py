@@ -1,4 +1,4 @@
-"""Energy per inference batch on NVIDIA GPUs through NVML (SPEC §5).
+"""Energy per inference batch on NVIDIA GPUs through NVML.
 
 Two methods, chosen per device:
 

@@ -1,7 +1,7 @@
 """Devices, their names, the hardware key measurements are filed under, and measurement errors.
 
 Measurements of latency and energy only mean something on the hardware and setting they were
-taken on (SPEC §5). :func:`hardware_key` turns that into one stable, human-readable string, so a
+taken on. :func:`hardware_key` turns that into one stable, human-readable string, so a
 worker on different hardware never silently reuses another machine's numbers.
 """
 

@@ -1,4 +1,4 @@
-"""Inference latency of a network at a fixed batch size on a device (SPEC §2.3, §5).
+"""Inference latency of a network at a fixed batch size on a device.
 
 The model is put in eval mode and run under :func:`torch.inference_mode` on a random input;
 after warm-up runs, each timed run is one forward pass timed by :class:`torch.utils.benchmark.Timer`

@@ -1,4 +1,4 @@
-"""Datasets for the default objective: digits, MNIST, CIFAR-10/100 and ImageNet 32×32 (SPEC §3).
+"""Datasets for the default objective: digits, MNIST, CIFAR-10/100 and ImageNet 32×32.
 
 Every dataset is held in memory as one image tensor plus one label tensor
 (:class:`ImageTensorDataset`); normalisation and augmentation (random crop with 4-pixel padding and

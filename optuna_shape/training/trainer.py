@@ -1,4 +1,4 @@
-"""The default training recipe: SGD with Nesterov momentum and a step schedule (SPEC §3).
+"""The default training recipe: SGD with Nesterov momentum and a step schedule.
 
 :func:`train` trains a network on the training split of :class:`~optuna_shape.training.Splits`
 and returns a :class:`TrainResult` with accuracies in percent (0–100, as in the paper). The recipe
