@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from typing import Any
 
 from optuna_shape.cli._common import (
@@ -69,24 +70,27 @@ def _values(name: str):  # noqa: ANN202 - argparse type factory
     return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return v
+def _number(convert: type, ok: Callable[[float], bool], valid: str) -> Callable[[str], Any]:
+    """An argparse type: ``convert(text)`` that must satisfy ``ok``, else one line naming the
+    value and what would be valid."""
+    kind = "an integer" if convert is int else "a number"
+
+    def parse(text: str) -> Any:
+        try:
+            v = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"must be {valid}, got {text}")
+        return v
+
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return v
+_positive_float = _number(float, lambda v: v > 0, "> 0")
+_positive_int = _number(int, lambda v: v >= 1, ">= 1")
+_fraction = _number(float, lambda v: 0 < v < 1, "between 0 and 1 (exclusive)")
+_non_negative_float = _number(float, lambda v: v >= 0, ">= 0")
 
 
 def _strategy(text: str) -> str | int:
@@ -115,26 +119,6 @@ def _milestones(text: str) -> tuple[float, ...]:
             f"expected comma-separated fractions of the epochs between 0 and 1 such as "
             f"0.3,0.6,0.8, got {text!r}")
     return values
-
-
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
-    return v
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return v
 
 
 def _percent(text: str) -> float:
