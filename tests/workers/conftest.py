@@ -167,19 +167,25 @@ class Workers:
     def output(self, p: subprocess.Popen) -> str:
         return Path(p.out_path).read_text()  # type: ignore[attr-defined]
 
-    def wait_all(self, timeout: float, procs: list[subprocess.Popen] | None = None) -> None:
-        """Wait for every process to exit by itself; fail (with their output) if any hangs."""
+    def wait_all(self, timeout: float, procs: list[subprocess.Popen] | None = None,
+                 url: str | None = None) -> None:
+        """Wait for every process to exit by itself; fail if any hangs, with their output, the
+        Python stacks of the hung ones (when ``py-spy`` is installed) and, given the storage
+        ``url``, every trial's state."""
         deadline = time.monotonic() + timeout
         for p in procs or self.procs:
             try:
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                stacks = "\n".join(_stack(q) for q in self.procs if q.poll() is None)
                 for q in self.procs:
                     if q.poll() is None:
                         q.kill()
                 outs = "\n".join(f"--- pid {q.pid}:\n{self.output(q)[-2000:]}"
                                  for q in self.procs)
-                pytest.fail(f"worker {p.pid} did not exit within {timeout:.0f} s\n{outs}")
+                trials = _trial_states(url) if url else ""
+                pytest.fail(f"worker {p.pid} did not exit within {timeout:.0f} s\n{outs}\n"
+                            f"{stacks}\n{trials}")
 
     def cleanup(self) -> None:
         for p in self.procs:
@@ -187,6 +193,33 @@ class Workers:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(p.pid, signal.SIGKILL)
                 p.wait(timeout=10)
+
+
+def _stack(p: subprocess.Popen) -> str:
+    """The Python stacks of a live process, by ``py-spy dump`` when it is installed."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not os.path.exists(spy):
+        return f"--- pid {p.pid}: (install py-spy to see where it hangs)"
+    try:
+        out = subprocess.run([spy, "dump", "--pid", str(p.pid)], capture_output=True, text=True,
+                             timeout=30)
+        return f"--- stacks of pid {p.pid}:\n{out.stdout}{out.stderr}"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"--- pid {p.pid}: py-spy failed: {exc}"
+
+
+def _trial_states(url: str) -> str:
+    """One line per trial of the study ``w``: number, state, params, stage, slot."""
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name="w", storage=url)
+        lines = [f"#{t.number} {t.state.name} {t.params} stage={t.user_attrs.get('stage')} "
+                 f"sys={ {k: v for k, v in t.system_attrs.items() if 'osh' in k} }"
+                 for t in study.get_trials(deepcopy=False)]
+        return "--- trials:\n" + "\n".join(lines)
+    except Exception as exc:  # a diagnosis must not hide the failure
+        return f"--- trials could not be read: {exc}"
 
 
 @pytest.fixture

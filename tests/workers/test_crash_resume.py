@@ -43,7 +43,7 @@ def test_kill_all_workers_then_restart_resumes_without_retraining(backend, reque
 
     second = [workers.start("--storage", url, "--log", str(log), "--sleep", "0.3",
                             name=f"second{i}") for i in range(3)]
-    workers.wait_all(timeout=120, procs=second)
+    workers.wait_all(timeout=120, procs=second, url=url)
     for p in second:
         assert p.returncode == 0, workers.output(p)
 

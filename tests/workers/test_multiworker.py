@@ -39,7 +39,7 @@ def test_four_workers_one_killed_mid_training(backend, request, workers, tmp_pat
     victim, killed = kill_mid_training(procs, log, min_done=2)
     survivors = [p for p in procs if p is not victim]
     t0 = time.monotonic()
-    workers.wait_all(timeout=120, procs=survivors)
+    workers.wait_all(timeout=120, procs=survivors, url=url)
     for p in survivors:
         assert p.returncode == 0, workers.output(p)
         assert "RESULT" in workers.output(p)
@@ -66,7 +66,7 @@ def test_workers_never_train_a_shape_twice_without_faults(workers, tmp_path):
     log = tmp_path / "trainings.log"
     for _ in range(4):
         workers.start("--storage", url, "--log", str(log), "--sleep", "0.4")
-    workers.wait_all(timeout=120)
+    workers.wait_all(timeout=120, url=url)
     assert all(p.returncode == 0 for p in workers.procs)
     study = load(url)
     events = read_log(log)

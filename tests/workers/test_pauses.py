@@ -51,7 +51,7 @@ def test_random_pauses_cause_no_duplicate_training(seed, workers, tmp_path):
     for p in procs:  # never leave a worker stopped
         if p.poll() is None:
             os.kill(p.pid, signal.SIGCONT)
-    workers.wait_all(timeout=120)
+    workers.wait_all(timeout=120, url=url)
     for p in procs:
         out = workers.output(p)
         assert p.returncode == 0, out
