@@ -550,11 +550,49 @@ def has_heartbeat(study: optuna.Study) -> bool:
 
 
 def fail_stale(study: optuna.Study) -> None:
-    """Fail the trials of workers whose heartbeat stopped (no-op without heartbeats)."""
+    """Fail the trials of workers whose heartbeat stopped (no-op without heartbeats).
+
+    Besides Optuna's own check, a queued training that a worker took but never started fails
+    too: a worker killed between taking the trial and its first heartbeat leaves it RUNNING with
+    no heartbeat, which Optuna never counts as stale, and its slot would block the search
+    forever. Such a trial holds a slot, has no parameters yet (an objective suggests its shape
+    at once) and no heartbeat row after a grace period and one beat.
+    """
     if has_heartbeat(study):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
+        _fail_never_started(study)
+
+
+def _fail_never_started(study: optuna.Study) -> None:
+    import datetime
+
+    backend = getattr(study._storage, "_backend", study._storage)
+    if not isinstance(backend, optuna.storages.RDBStorage) or not backend.heartbeat_interval:
+        return
+    grace = backend.grace_period or 2 * backend.heartbeat_interval
+    limit = datetime.timedelta(seconds=grace + backend.heartbeat_interval)
+    now = datetime.datetime.now()  # the clock Optuna stamps datetime_start with
+    suspects = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if not t.params and t.datetime_start is not None
+                and now - t.datetime_start > limit and decode_trial(t).slot is not None]
+    if not suspects:
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    ids = [t._trial_id for t in suspects]
+    with _create_scoped_session(backend.scoped_session) as session:
+        beaten = {row.trial_id for row in session.query(models.TrialHeartbeatModel)
+                  .filter(models.TrialHeartbeatModel.trial_id.in_(ids)).all()}
+    for trial_id in ids:
+        if trial_id in beaten:
+            continue
+        try:
+            study._storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another worker failed (or it finished) first
 
 
 def is_in_memory(study: optuna.Study) -> bool:

@@ -35,7 +35,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from optuna_shape.storage import make_sqlite_atomic
+from optuna_shape.storage import fail_stale, make_sqlite_atomic
 
 __all__ = ["open_storage", "fail_stale_on_start", "mask_url", "has_heartbeat", "resolve_driver"]
 
@@ -203,11 +203,7 @@ def fail_stale_on_start(study: optuna.Study, *, older_than_s: float | None = Non
     storage = study._storage
     before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     if has_heartbeat(storage):
-        import warnings
-
-        with warnings.catch_warnings():  # "experimental" in Optuna 5
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        fail_stale(study)
     elif older_than_s is not None:
         now = datetime.datetime.now(datetime.timezone.utc)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

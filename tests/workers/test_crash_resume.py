@@ -62,3 +62,41 @@ def test_kill_all_workers_then_restart_resumes_without_retraining(backend, reque
     p = workers.start("--storage", url, "--log", str(log), name="third")
     workers.wait_all(timeout=60, procs=[p])
     assert p.returncode == 0 and len(read_log(log)) == n
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_training_taken_but_never_started_does_not_block_the_search(backend, request, workers,
+                                                                      tmp_path):
+    """A worker killed between taking a queued training and its first heartbeat leaves the trial
+    RUNNING with no heartbeat, which Optuna never counts as stale; its slot must not block the
+    other workers forever: the trial is failed after the grace period and its shape retrained."""
+    url = (f"sqlite:///{tmp_path / 'study.db'}" if backend == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    log = tmp_path / "trainings.log"
+    first = workers.start("--storage", url, "--log", str(log), "--sleep", "0.5", name="first")
+    deadline = time.monotonic() + 90
+    study = None
+    while True:  # wait until the plan is queued
+        assert time.monotonic() < deadline, "the first worker queued nothing"
+        assert first.poll() is None, workers.output(first)
+        if any(e.event == "start" for e in read_log(log)):
+            study = load(url)
+            if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                break
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGSTOP)
+    taken = study._pop_waiting_trial_id()  # taken as Optuna's ask does; then the taker dies
+    assert taken is not None
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    number = next(t.number for t in study.get_trials(deepcopy=False) if t._trial_id == taken)
+
+    second = [workers.start("--storage", url, "--log", str(log), "--sleep", "0.3",
+                            name=f"second{i}") for i in range(2)]
+    workers.wait_all(timeout=120, procs=second, url=url)
+    for p in second:
+        assert p.returncode == 0, workers.output(p)
+    study = load(url)
+    assert study.trials[number].state == TrialState.FAIL
+    assert osh.is_finished(study)
+    assert osh.best_shape(study) == reference_answer()
