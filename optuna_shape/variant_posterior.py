@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+
 import numpy as np
 
 from optuna_shape.posterior import NoiseEstimate, ShapePosterior
