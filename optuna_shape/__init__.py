@@ -43,6 +43,7 @@ _EXPORTS = {
     "optimize": "optuna_shape.sampler",
     "MeasurementSettings": "optuna_shape.screening",
     "Shape": "optuna_shape.shape",
+    "Variant": "optuna_shape.shape",
     "suggest_shape": "optuna_shape.suggest",
 }
 
@@ -57,6 +58,7 @@ __all__ = [
     "Shape",
     "ShapeSampler",
     "ShapeSpace",
+    "Variant",
     "WideResNet",
     "__version__",
     "best_shape",
@@ -92,7 +94,7 @@ if TYPE_CHECKING:
     )
     from optuna_shape.sampler import ShapeSampler, optimize
     from optuna_shape.screening import MeasurementSettings
-    from optuna_shape.shape import Shape
+    from optuna_shape.shape import Shape, Variant
     from optuna_shape.suggest import suggest_shape
 
 

@@ -10,6 +10,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from optuna_shape.families.registry import Family, get_family
+from optuna_shape.precision import bytes_per_param, parse_precisions
 from optuna_shape.shape import Shape, as_shape
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,7 +113,10 @@ class ShapeSpace:
         in_channels: channels of the input images.
         num_classes: number of classes.
         image_size: input height and width (an int or ``(h, w)``), used for latency and energy.
-        bytes_per_param: bytes per parameter for :meth:`size_mb` (4 for float32).
+        bytes_per_param: bytes per parameter for :meth:`size_mb` at fp32 (4 for float32).
+        precision: precisions the networks may be deployed at (``"fp32"``, ``"bf16"``,
+            ``"int8"``, or several, e.g. ``("fp32", "int8")`` or ``"fp32,int8"``); with more
+            than one the search is over (shape, precision) pairs.
 
     Shapes are ordered as the paper samples them: lexicographically by width, then depth.
 
@@ -135,6 +139,7 @@ class ShapeSpace:
         num_classes: int = 10,
         image_size: int | tuple[int, int] = 32,
         bytes_per_param: int = BYTES_PER_PARAM,
+        precision: str | Sequence[str] = ("fp32",),
     ) -> None:
         self.family = get_family(family)
         depths = parse_values("depth", depth)
@@ -164,6 +169,7 @@ class ShapeSpace:
         self.num_classes = num_classes
         self.image_size: tuple[int, int] = (int(image_size[0]), int(image_size[1]))
         self.bytes_per_param = bytes_per_param
+        self.precisions: tuple[str, ...] = parse_precisions(precision)
         self._shapes = [Shape(d, w) for w in self.widths for d in self.depths]
         self._index = {s: i for i, s in enumerate(self._shapes)}
         self._counts: dict[Shape, int] = {}
@@ -210,9 +216,12 @@ class ShapeSpace:
                                                 self.num_classes)
         return self._counts[s]
 
-    def size_mb(self, shape: Shape | tuple[int, float]) -> float:
-        """Model size in MB: parameters × bytes per parameter / 10⁶."""
-        return self.param_count(shape) * self.bytes_per_param / 1e6
+    def size_mb(self, shape: Shape | tuple[int, float], precision: str = "fp32") -> float:
+        """Model size in MB: parameters × bytes per parameter / 10⁶ (at fp32
+        ``bytes_per_param``, otherwise the precision's bits per parameter / 8)."""
+        if precision == "fp32":
+            return self.param_count(shape) * self.bytes_per_param / 1e6
+        return self.param_count(shape) * bytes_per_param(precision) / 1e6
 
     def build(self, shape: Shape | tuple[int, float]) -> nn.Module:
         """Build the (randomly initialised) network of ``shape``."""
@@ -234,6 +243,7 @@ class ShapeSpace:
             "num_classes": self.num_classes,
             "image_size": list(self.image_size),
             "bytes_per_param": self.bytes_per_param,
+            **({"precisions": list(self.precisions)} if self.precisions != ("fp32",) else {}),
         }
 
     @classmethod
@@ -247,6 +257,7 @@ class ShapeSpace:
             num_classes=int(data["num_classes"]),
             image_size=tuple(data["image_size"]),  # type: ignore[arg-type]
             bytes_per_param=int(data.get("bytes_per_param", BYTES_PER_PARAM)),
+            precision=tuple(data.get("precisions", ("fp32",))),
         )
 
     def fingerprint(self) -> str:
@@ -264,5 +275,7 @@ class ShapeSpace:
         return (
             f"ShapeSpace(family={self.family.name!r}, depth={self.depths}, width={self.widths}, "
             f"in_channels={self.in_channels}, num_classes={self.num_classes}, "
-            f"image_size={self.image_size}) with {len(self)} shapes"
+            f"image_size={self.image_size}"
+            + (f", precision={self.precisions}" if self.precisions != ("fp32",) else "")
+            + f") with {len(self)} shapes"
         )

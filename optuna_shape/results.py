@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from optuna_shape import storage as st
 from optuna_shape.design_space import ShapeSpace
-from optuna_shape.shape import Shape
+from optuna_shape.shape import Shape, Variant
 
 __all__ = ["ResultRow", "SearchSummary", "best_shape", "result_table", "search_summary",
            "is_finished", "load_config"]
@@ -19,7 +19,10 @@ __all__ = ["ResultRow", "SearchSummary", "best_shape", "result_table", "search_s
 
 @dataclass(frozen=True)
 class ResultRow:
-    """One feasible shape in the result table (units: MB, ms per batch, J per batch)."""
+    """One feasible shape in the result table (units: MB, ms per batch, J per batch).
+
+    In a search over precisions a row is one (shape, precision) candidate: ``precision`` names
+    it, and size, latency, energy and accuracies are that precision's."""
 
     rank: int | None
     depth: int
@@ -35,15 +38,28 @@ class ResultRow:
     stage: str | None
     complying: bool
     chosen: bool
+    precision: str | None = None
 
     @property
     def shape(self) -> Shape:
         """The row's shape."""
         return Shape(self.depth, self.width)
 
+    @property
+    def candidate(self) -> Shape | Variant:
+        """The row's shape, or its (shape, precision) :class:`Variant` in a search over
+        precisions."""
+        if self.precision is None:
+            return self.shape
+        return Variant(self.depth, self.width, self.precision)
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict (for JSON, CSV or pandas)."""
-        return asdict(self)
+        """Plain dict (for JSON, CSV or pandas); ``precision`` only in a search over
+        precisions."""
+        d = asdict(self)
+        if self.precision is None:
+            d.pop("precision")
+        return d
 
 
 @dataclass(frozen=True)
@@ -57,7 +73,7 @@ class SearchSummary:
     """
 
     finished: bool
-    shape: Shape | None
+    shape: Shape | Variant | None
     reason: str
     goal: str | None
     n_space: int
@@ -90,7 +106,7 @@ def is_finished(study: optuna.Study) -> bool:
     return st.read_result(st.study_attrs(study)) is not None
 
 
-def best_shape(study: optuna.Study) -> Shape | None:
+def best_shape(study: optuna.Study) -> Shape | Variant | None:
     """The answer of a finished search: the verified best shape, or ``None`` when nothing
     complies (or the search had no goal: see :func:`result_table` for the complying set).
 
@@ -141,7 +157,8 @@ def search_summary(study: optuna.Study) -> SearchSummary:
         reason=result.reason if result is not None else (
             "running" if running else "not finished"),
         goal=cfg.get("goal"),
-        n_space=len(space["depths"]) * len(space["widths"]),
+        n_space=(len(space["depths"]) * len(space["widths"])
+                 * max(1, len(space.get("precisions", ())))),
         n_feasible=n_feasible,
         n_planned=None if result is None else result.n_planned,
         trainings=trainings,
@@ -174,26 +191,35 @@ def result_table(study: optuna.Study, *, include_all: bool = False) -> list[Resu
     meas = st.read_measurements(attrs)
     chosen = None if result is None else result.shape
 
-    def row(shape: Shape, rank: int | None, pred: float | None, std: float | None,
+    def row(shape: Shape | Variant, rank: int | None, pred: float | None, std: float | None,
             comp: bool) -> ResultRow:
-        trials = by.get(shape, [])
+        precision = shape.precision if isinstance(shape, Variant) else None
+        base = Shape(shape.depth, shape.width)
+        trials = by.get(base, [])
         done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-        real = sum(t.value for t in done) / len(done) if done else None
+        values = [t.value for t in done]
+        if precision is not None:
+            done = [t for t in done if t.accuracies and precision in t.accuracies]
+            values = [t.accuracies[precision] for t in done]  # type: ignore[index]
+        real = sum(values) / len(values) if values else None
         stages = [t.stage for t in done]
-        m = meas.get(shape, {})
-        size = space.size_mb(shape) if space else float("nan")
+        m = st.measurement_of(meas, shape) or {}
+        size = (space.size_mb(base, precision or "fp32") if space else float("nan"))
         return ResultRow(
             rank, shape.depth, shape.width, round(size, 6),
-            space.param_count(shape) if space else None,
+            space.param_count(base) if space else None,
             m.get("latency_ms"), m.get("energy_j"), pred, std, real, bool(done),
-            stages[0] if stages else None, comp, shape == chosen,
+            stages[0] if stages else None, comp, shape == chosen, precision,
         )
 
     rows: list[ResultRow] = []
     if fit is None:
         if chosen is not None:
             rows.append(row(chosen, 1, None, None, True))
-        for shape in sorted(by):
+        precisions = space_dict.get("precisions") or ()
+        trained = [Variant(b.depth, b.width, p) for b in sorted(by) for p in precisions
+                   ] if precisions else sorted(by)
+        for shape in trained:
             r = row(shape, None, None, None, False)
             if r.trained and shape != chosen:
                 rows.append(r)

@@ -17,12 +17,13 @@ from typing import Any
 
 from optuna_shape.constraints import Constraints
 from optuna_shape.design_space import ShapeSpace
-from optuna_shape.shape import Shape
+from optuna_shape.shape import Shape, Variant
 
 __all__ = [
     "MeasurementSettings",
     "needs_latency",
     "needs_energy",
+    "candidate_size",
     "size_screen",
     "measure_shape",
     "apply_limits",
@@ -72,6 +73,13 @@ def needs_energy(constraints: Constraints, goal: str | None) -> bool:
     return constraints.max_energy_j is not None or goal == "energy"
 
 
+def candidate_size(space: ShapeSpace, candidate: Shape | Variant) -> float:
+    """Size in MB of a shape (at fp32) or of a (shape, precision) candidate."""
+    if isinstance(candidate, Variant):
+        return space.size_mb(candidate.shape, candidate.precision)
+    return space.size_mb(candidate)
+
+
 def size_screen(
     space: ShapeSpace, shapes: Sequence[Shape], max_size_mb: float | None
 ) -> tuple[list[Shape], dict[Shape, str]]:
@@ -79,7 +87,7 @@ def size_screen(
     passed: list[Shape] = []
     rejects: dict[Shape, str] = {}
     for s in shapes:
-        size = space.size_mb(s)
+        size = candidate_size(space, s)
         if max_size_mb is not None and size > max_size_mb:
             rejects[s] = f"size {size:.4g} MB > {max_size_mb:g} MB"
         else:

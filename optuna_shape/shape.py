@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-__all__ = ["Shape", "as_shape", "as_shapes"]
+__all__ = ["Shape", "Variant", "as_shape", "as_shapes"]
 
 
 class Shape(NamedTuple):
@@ -32,14 +32,48 @@ class Shape(NamedTuple):
         return f"d{self.depth}-w{self.width:g}"
 
 
+class Variant(NamedTuple):
+    """A candidate of a search over precisions: a shape deployed at one precision.
+
+    It has ``depth`` and ``width`` like a :class:`Shape` (so a policy's features and every
+    report read it the same way); :attr:`shape` is the network that is trained, once for all
+    its precisions.
+
+    Example:
+        >>> v = Variant(22, 2.5, "int8")
+        >>> str(v), v.key, v.shape
+        ('(22, 2.5, int8)', 'd22-w2.5-int8', Shape(depth=22, width=2.5))
+    """
+
+    depth: int
+    width: float
+    precision: str
+
+    def __str__(self) -> str:
+        return f"({self.depth}, {self.width:g}, {self.precision})"
+
+    @property
+    def shape(self) -> Shape:
+        """The base shape (the network that is trained)."""
+        return Shape(self.depth, self.width)
+
+    @property
+    def key(self) -> str:
+        """A stable text key, used in storage attribute names: ``"d22-w2.5-int8"``."""
+        return f"d{self.depth}-w{self.width:g}-{self.precision}"
+
+
 def as_shape(value: Shape | tuple[int, float] | Iterable[float]) -> Shape:
-    """Convert a ``Shape`` or a ``(depth, width)`` pair into a :class:`Shape`.
+    """Convert a ``Shape`` or a ``(depth, width)`` pair into a :class:`Shape` (a
+    :class:`Variant` gives its base shape).
 
     Raises:
         ValueError: if ``value`` is not a pair, or depth is not a whole number.
     """
     if isinstance(value, Shape):
         return value
+    if isinstance(value, Variant):
+        return value.shape
     try:
         depth, width = value  # type: ignore[misc]
     except (TypeError, ValueError):

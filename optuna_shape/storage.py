@@ -23,7 +23,12 @@ Trial user attributes (shown by optuna-dashboard, numbers sortable): ``stage``, 
 ``size_mb``, ``latency_ms``, ``energy_j``, ``predicted_accuracy``, ``predicted_std``,
 ``prediction_source``, ``reject_reason`` (screening rejected the shape), ``end_reason`` (why a
 trial that does not train ended: stages ``plan``, ``duplicate``, ``screen``, ``stopped``),
-``fail_reason``, ``constraint_<name>``.
+``fail_reason``, ``constraint_<name>``; in a search over precisions ``accuracy_by_precision``
+(``{precision: accuracy}``, written by the objective: the trained fp32 network evaluated after
+conversion to each precision of the space, in the units of the trial's value) and ``precision``
+(the candidate the policy proposed; the training serves every precision).
+Measurements of a precision other than fp32 are stored under the candidate's key
+(``osh:m:<hash>:d22-w2.5-int8``); fp32 measurements keep the shape's key.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from optuna_shape.shape import Shape
+from optuna_shape.shape import Shape, Variant
 
 __all__ = [
     "CONFIG",
@@ -48,9 +53,14 @@ __all__ = [
     "SLOT",
     "STAGE",
     "TRAINING_STAGES",
+    "ACCURACY_BY_PRECISION",
     "TrialRecord",
     "FitRecord",
     "ResultRecord",
+    "accuracy_by_precision",
+    "candidate_from_key",
+    "measurement_name",
+    "measurement_of",
     "hardware_hash",
     "measurement_key",
     "screened_key",
@@ -90,6 +100,8 @@ RESULT = "osh:result"
 SLOT = "osh:slot"
 STAGE = "osh:stage"
 CHUNK = 2045
+ACCURACY_BY_PRECISION = "accuracy_by_precision"
+"""Trial user attribute: ``{precision: accuracy}`` of the trained network at each precision."""
 
 TRAINING_STAGES = frozenset({"initial", "acquire", "repeat", "sample", "verify", "user"})
 """Stages of trials that train a shape (the others: ``plan``, ``duplicate``, ``stopped``,
@@ -177,13 +189,61 @@ def shape_from_key(key: str) -> Shape:
     return Shape(int(d[1:]), float(w[1:]))
 
 
+def candidate_from_key(key: str) -> Shape | Variant:
+    """Inverse of :attr:`Shape.key` and :attr:`Variant.key` (``"d22-w2.5-int8"`` →
+    ``Variant(22, 2.5, "int8")``)."""
+    parts = key.split("-")
+    if len(parts) == 3:
+        return Variant(int(parts[0][1:]), float(parts[1][1:]), parts[2])
+    return shape_from_key(key)
+
+
+def measurement_name(candidate: Shape | Variant) -> str:
+    """The key a candidate's measurements are stored under: the shape's key for a shape or an
+    fp32 candidate (the network measured without a precision is the fp32 one), else the
+    candidate's key."""
+    if isinstance(candidate, Variant) and candidate.precision == "fp32":
+        return candidate.shape.key
+    return candidate.key
+
+
+def measurement_of(measurements: Mapping[Shape | Variant, Mapping[str, Any]],
+                   candidate: Shape | Variant) -> Mapping[str, Any] | None:
+    """A candidate's record in the output of :func:`read_measurements` (``None`` if absent)."""
+    if isinstance(candidate, Variant) and candidate.precision == "fp32":
+        return measurements.get(candidate.shape)
+    return measurements.get(candidate)
+
+
+def accuracy_by_precision(attrs: Mapping[str, Any]) -> dict[str, float] | None:
+    """The ``accuracy_by_precision`` trial user attribute decoded (``None`` when absent or not a
+    mapping of precision names to finite numbers)."""
+    value = attrs.get(ACCURACY_BY_PRECISION)
+    if not isinstance(value, Mapping):
+        return None
+    out: dict[str, float] = {}
+    for k, v in value.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return None
+        out[str(k)] = float(v)
+    return out
+
+
 def _shape(pair: Any) -> Shape:
+    if len(pair) == 3:  # a (shape, precision) candidate
+        return Variant(int(pair[0]), float(pair[1]), str(pair[2]))  # type: ignore[return-value]
     return Shape(int(pair[0]), float(pair[1]))
+
+
+def _pair(s: Shape | Variant) -> list[Any]:
+    return [s.depth, s.width, s.precision] if isinstance(s, Variant) else [s.depth, s.width]
 
 
 @dataclass(frozen=True)
 class FitRecord:
-    """The accuracy model over the feasible shapes and the goal-ordered candidates."""
+    """The accuracy model over the feasible shapes and the goal-ordered candidates (in a search
+    over precisions, :class:`~optuna_shape.shape.Variant` candidates, stored as
+    ``[depth, width, precision]``)."""
 
     shapes: tuple[Shape, ...] = ()
     predicted: tuple[float, ...] = ()
@@ -207,7 +267,7 @@ class FitRecord:
         """JSON form (shapes as ``[depth, width]`` pairs)."""
         d = asdict(self)
         for k in ("shapes", "ranking", "trained"):
-            d[k] = [[s.depth, s.width] for s in getattr(self, k)]
+            d[k] = [_pair(s) for s in getattr(self, k)]
         d["predicted"] = [round(float(x), 6) for x in self.predicted]
         d["std"] = [round(float(x), 6) for x in self.std]
         return d
@@ -252,7 +312,8 @@ class ResultRecord:
     """The answer of a finished search (the policy's stop decision plus counts).
 
     Attributes:
-        shape: the answer, or ``None`` (nothing complies, or no goal: see the complying set).
+        shape: the answer, or ``None`` (nothing complies, or no goal: see the complying set); a
+            :class:`~optuna_shape.shape.Variant` in a search over precisions.
         reason: why the search stopped, in plain words.
         status: ``"answered"``, ``"complying_set"``, ``"no_feasible"``, ``"floor_not_reached"``,
             ``"all_failed"``.
@@ -267,7 +328,7 @@ class ResultRecord:
         note: plain words when ``study.best_trial`` names another shape than the answer.
     """
 
-    shape: Shape | None
+    shape: Shape | Variant | None
     reason: str
     status: str = "answered"
     confidence: float | None = None
@@ -284,14 +345,19 @@ class ResultRecord:
         """JSON form."""
         d = asdict(self)
         d["shape"] = None if self.shape is None else [self.shape.depth, self.shape.width]
+        if isinstance(self.shape, Variant):
+            d["precision"] = self.shape.precision
         d["details"] = dict(self.details)
         return d
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ResultRecord:
         """Decode :meth:`to_json` output."""
+        shape: Shape | Variant | None = None if d.get("shape") is None else _shape(d["shape"])
+        if shape is not None and d.get("precision") is not None:
+            shape = Variant(shape.depth, shape.width, str(d["precision"]))
         return cls(
-            shape=None if d.get("shape") is None else _shape(d["shape"]),
+            shape=shape,
             reason=str(d.get("reason", "")), status=str(d.get("status", "answered")),
             confidence=d.get("confidence"), details=d.get("details") or {},
             goal=d.get("goal"), accuracy=d.get("accuracy"),
@@ -332,7 +398,9 @@ def known_hardware(attrs: Mapping[str, Any]) -> set[str]:
 
 def read_measurements(attrs: Mapping[str, Any], hw_hash: str | None = None
                       ) -> dict[Shape, dict[str, Any]]:
-    """Shape → measurement record on ``hw_hash`` (default: the first screened hardware)."""
+    """Shape → measurement record on ``hw_hash`` (default: the first screened hardware); in a
+    search over precisions the records of other precisions than fp32 are keyed by
+    :class:`~optuna_shape.shape.Variant` (see :func:`measurement_of`)."""
     if hw_hash is None:
         hs = screened_hashes(attrs)
         if not hs:
@@ -342,16 +410,17 @@ def read_measurements(attrs: Mapping[str, Any], hw_hash: str | None = None
     out: dict[Shape, dict[str, Any]] = {}
     for k, v in attrs.items():
         if k.startswith(prefix) and isinstance(v, dict):
-            out[shape_from_key(k[len(prefix):])] = v
+            out[candidate_from_key(k[len(prefix):])] = v  # type: ignore[index]
     return out
 
 
-def write_measurement(study: optuna.Study, hardware: str, shape: Shape,
+def write_measurement(study: optuna.Study, hardware: str, shape: Shape | Variant,
                       record: Mapping[str, Any]) -> None:
-    """Store one shape's measurements (idempotent: equal shapes give equal keys)."""
+    """Store one shape's (or candidate's) measurements (idempotent: equal shapes give equal
+    keys)."""
     h = hardware_hash(hardware)
-    study._storage.set_study_system_attr(study._study_id, measurement_key(h, shape.key),
-                                         dict(record))
+    study._storage.set_study_system_attr(
+        study._study_id, measurement_key(h, measurement_name(shape)), dict(record))
 
 
 def mark_screened(study: optuna.Study, hardware: str) -> None:
@@ -395,6 +464,7 @@ class TrialRecord:
         rejected: the trial was pruned by screening (``reject_reason``) — not a training.
         trained: the objective got a shape (params are set).
         fail_reason: why a training failed, as recorded by the worker that ran it.
+        accuracies: ``accuracy_by_precision`` of a training in a search over precisions.
     """
 
     number: int
@@ -407,6 +477,7 @@ class TrialRecord:
     rejected: bool = False
     trained: bool = False
     fail_reason: str | None = None
+    accuracies: Mapping[str, float] | None = None
 
     @property
     def lost(self) -> bool:
@@ -436,7 +507,8 @@ def decode_trial(t: FrozenTrial) -> TrialRecord:
     value = t.value if t.state == TrialState.COMPLETE else None
     return TrialRecord(t.number, t._trial_id, t.state, shape, t.system_attrs.get(SLOT), stage,
                        value, rejected="reject_reason" in t.user_attrs, trained=trained,
-                       fail_reason=t.user_attrs.get("fail_reason"))
+                       fail_reason=t.user_attrs.get("fail_reason"),
+                       accuracies=accuracy_by_precision(t.user_attrs))
 
 
 def all_trials(study: optuna.Study, states: Iterable[TrialState] | None = None

@@ -70,6 +70,16 @@ def _values(name: str):  # noqa: ANN202 - argparse type factory
     return parse
 
 
+def _precisions(text: str) -> str:
+    from optuna_shape.precision import parse_precisions
+
+    try:
+        parse_precisions(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _number(convert: type, ok: Callable[[float], bool], valid: str) -> Callable[[str], Any]:
     """An argparse type: ``convert(text)`` that must satisfy ``ok``, else one line naming the
     value and what would be valid."""
@@ -155,6 +165,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="depths: 'min:max:step' or a list '10,16,22'")
     g.add_argument("--width", type=_values("width"), default=DEFAULT_WIDTH,
                    help="widths: 'min:max:step' or a list '0.5,1,2' (fractions like 1/16 ok)")
+    g.add_argument("--precision", type=_precisions, default="fp32",
+                   help="precisions to deploy at: fp32, bf16, int8 or a list 'fp32,int8'; with "
+                        "several the search is over (shape, precision) pairs")
     g = p.add_argument_group("limits and goal")
     g.add_argument("--max-size-mb", type=_positive_float, default=None,
                    help="size limit in MB (float32 parameters × 4 bytes / 10^6)")
@@ -310,15 +323,20 @@ def _space(args: argparse.Namespace, info: Any) -> Any:
     try:
         space = osh.ShapeSpace(args.family, depth=args.depth, width=args.width,
                                in_channels=info.in_channels, num_classes=info.num_classes,
-                               image_size=info.image_size)
+                               image_size=info.image_size,
+                               precision=getattr(args, "precision", "fp32"))
     except (ValueError, KeyError) as exc:
         raise UsageError(" ".join(str(exc).strip("'\"").split())) from None
+    if len(space.precisions) > 1 and getattr(args, "mode", None) == "paper":
+        raise UsageError(f"--precision {args.precision} needs --mode adaptive (the paper's "
+                         "method searches shapes only)")
     if not space.shapes:
         raise UsageError(f"the design space --depth {args.depth} × --width {args.width} is "
                          "empty; give at least one depth and one width")
     if args.max_size_mb is not None:
-        smallest = min(space.shapes, key=space.size_mb)
-        size = space.size_mb(smallest)
+        low = space.precisions[-1]  # the fewest bits per parameter
+        smallest = min(space.shapes, key=lambda s: space.size_mb(s, low))
+        size = space.size_mb(smallest, low)
         if size > args.max_size_mb:
             raise UsageError(
                 f"--max-size-mb {args.max_size_mb:g} MB is below the smallest shape of the "

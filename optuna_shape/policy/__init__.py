@@ -43,6 +43,11 @@ MODES = ("adaptive", "paper")
 class Problem:
     """What is being searched: the feasible shapes and the goal.
 
+    In a search over precisions the candidates are :class:`~optuna_shape.shape.Variant`
+    (shape, precision) pairs; a policy reads only their ``depth`` and ``width`` as features, a
+    training of a shape yields one :class:`Training` per precision (all ``None`` when it
+    failed) and a pending shape lists all its candidates as pending.
+
     Attributes:
         feasible: shapes that passed screening (size, latency, energy limits), in a fixed order.
         sizes: size in MB of every feasible shape (tie-breaks, paper's order).

@@ -63,6 +63,7 @@ Deterministic: the same inputs give the same action (every random choice is seed
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -71,7 +72,8 @@ from scipy.stats import norm
 
 from optuna_shape.policy import Action, Evidence, Problem, Settings, Stop, Train, Wait
 from optuna_shape.posterior import ShapePosterior, single_threaded_blas
-from optuna_shape.shape import Shape
+from optuna_shape.shape import Shape, Variant
+from optuna_shape.variant_posterior import VariantPosterior
 
 __all__ = ["decide", "default_max_trainings", "initial_design"]
 
@@ -90,7 +92,7 @@ def default_max_trainings(n_feasible: int, n_initial: int) -> int:
 
 
 def _scaled(shapes: Sequence[Shape]) -> np.ndarray:
-    arr = np.log(np.array([tuple(s) for s in shapes], dtype=float).reshape(-1, 2))
+    arr = np.log(np.array([(s.depth, s.width) for s in shapes], dtype=float).reshape(-1, 2))
     lo, hi = arr.min(axis=0), arr.max(axis=0)
     span = np.where(hi > lo, hi - lo, 1.0)
     return (arr - lo) / span
@@ -161,8 +163,18 @@ def _rng(settings: Settings, evidence: Evidence) -> np.random.Generator:
                                   len(evidence.trainings), len(evidence.pending)])
 
 
-def _key(s: Shape) -> list[float]:
-    return [int(s.depth), float(s.width)]
+def _key(s: Shape) -> list:
+    key: list = [int(s.depth), float(s.width)]
+    if isinstance(s, Variant):
+        key.append(s.precision)
+    return key
+
+
+def _n_trainings(items: Sequence[Shape]) -> int:
+    """Trainings behind evidence entries: one per entry for shapes; for (shape, precision)
+    candidates a training lists one entry per precision, so the count per precision."""
+    per = Counter(getattr(s, "precision", None) for s in items)
+    return max(per.values(), default=0)
 
 
 def decide(problem: Problem, evidence: Evidence, settings: Settings) -> Action:
@@ -177,14 +189,16 @@ class _Decision:
         self.feasible = list(problem.feasible)
         self.index = {s: i for i, s in enumerate(self.feasible)}
         self.led = _Ledger.of(evidence)
-        self.n_done = len(evidence.trainings)
-        self.n_pending = len(evidence.pending)
+        self.variants = any(isinstance(s, Variant) for s in self.feasible)
+        self.n_done = _n_trainings([t.shape for t in evidence.trainings])
+        self.n_pending = _n_trainings(evidence.pending)
         self.conf = float(settings.confidence)
         self.floor = problem.min_accuracy
         n_init = max(1, int(settings.n_initial))
-        self.n_initial = min(n_init, len(self.feasible))
+        self.n_shapes = len({(s.depth, s.width) for s in self.feasible})
+        self.n_initial = min(n_init, self.n_shapes)
         self.max_tr = (settings.max_trainings if settings.max_trainings is not None
-                       else default_max_trainings(len(self.feasible), n_init))
+                       else default_max_trainings(self.n_shapes, n_init))
         self.goal = problem.goal
         if self.goal is not None and self.goal not in ("accuracy", *MIN_COST_GOALS):
             raise ValueError(f"unknown goal {self.goal!r}")
@@ -238,8 +252,8 @@ class _Decision:
         post = self.fit()
         if self.budget_room() <= 0:
             return self.wait_or(self.final("budget", post))
-        distinct = [s for s in self.led.values if s in self.index]
-        if len(distinct) < min(2, len(self.feasible)):
+        distinct = {(s.depth, s.width) for s in self.led.values if s in self.index}
+        if len(distinct) < min(2, self.n_shapes):
             extra = self.extend_design()
             if extra:
                 return Train((extra[0],), "initial", "spread design: too few successful shapes")
@@ -263,8 +277,9 @@ class _Decision:
 
     # --------------------------------------------------------------- stages
     def no_success_yet(self) -> Action:
-        given_up = sum(1 for s in self.feasible if self.led.given_up(s, self.s.max_attempts))
-        if (given_up >= self.n_initial or given_up >= len(self.feasible)
+        given_up = len({(s.depth, s.width) for s in self.feasible
+                        if self.led.given_up(s, self.s.max_attempts)})
+        if (given_up >= self.n_initial or given_up >= self.n_shapes
                 or self.n_done >= self.max_tr):
             if self.n_pending:
                 return Wait("every training so far failed; waiting for the running ones")
@@ -339,6 +354,9 @@ class _Decision:
 
     # --------------------------------------------------------------- model
     def fit(self) -> ShapePosterior:
+        if self.variants:
+            self._post = VariantPosterior.fit(self.feasible, self.led.values)
+            return self._post  # type: ignore[return-value]
         shapes, values = [], []
         for s, vs in self.led.values.items():
             shapes += [s] * len(vs)

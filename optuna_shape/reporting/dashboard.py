@@ -132,7 +132,9 @@ def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> s
     chosen = next((r for r in rows if r.chosen), None)
     if summary.finished and summary.shape is not None:
         sh = summary.shape
-        lines.append(f"# Answer: depth {sh.depth}, width {sh.width:g}")
+        precision = getattr(sh, "precision", None)
+        lines.append(f"# Answer: depth {sh.depth}, width {sh.width:g}"
+                     + (f", precision {precision}" if precision else ""))
         lines.append("")
         lines.append(task)
         lines.append("")
@@ -171,6 +173,10 @@ def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> s
               "model's view before training) and `constraint_<name>` (≤ 0 is satisfied). "
               "Shapes a limit rejected are pruned trials with `stage` `screened` and their "
               "`reject_reason`. "
-              "The study page shows the predicted accuracy over the design space (infeasible "
+              + ("A training serves every precision: its `accuracy_by_precision` holds the "
+                 "trained network's accuracy at each, `precision` the candidate proposed; "
+                 "table rows are (shape, precision) candidates. "
+                 if any(r.precision is not None for r in rows) else "")
+              + "The study page shows the predicted accuracy over the design space (infeasible "
               "shapes marked with their reason) and accuracy against parameters."]
     return "\n".join(lines) + "\n"

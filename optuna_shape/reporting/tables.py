@@ -56,8 +56,10 @@ def _pred(row: ResultRow) -> str:
 
 
 def _columns(rows: Sequence[ResultRow]) -> list[tuple[str, str]]:
-    cols = [("rank", "#"), ("shape", "shape (depth, width)"), ("pred", "predicted ± std"),
-            ("real", "real"), ("size", "size MB")]
+    cols = [("rank", "#"), ("shape", "shape (depth, width)")]
+    if any(r.precision is not None for r in rows):
+        cols.append(("precision", "precision"))
+    cols += [("pred", "predicted ± std"), ("real", "real"), ("size", "size MB")]
     if any(r.latency_ms is not None for r in rows):
         cols.append(("lat", "latency ms"))
     if any(r.energy_j is not None for r in rows):
@@ -75,6 +77,7 @@ def _cells(row: ResultRow, cols: list[tuple[str, str]]) -> list[str]:
     value = {
         "rank": "" if row.rank is None else str(row.rank),
         "shape": f"({row.depth}, {row.width:g})" + (" ★" if row.chosen else ""),
+        "precision": row.precision or "",
         "pred": _pred(row),
         "real": _num(row.real, ".2f"),
         "size": _num(row.size_mb, ".4f"),
@@ -96,7 +99,7 @@ def result_rich_table(rows: Sequence[ResultRow], title: str | None = None) -> Ta
                   pad_edge=False, show_edge=False, collapse_padding=True, title_justify="left")
     for key, _ in cols:
         table.add_column(_TERMINAL_HEADERS.get(key, dict(cols)[key]), no_wrap=True,
-                         justify="left" if key in ("shape", "stage") else "right")
+                         justify="left" if key in ("shape", "precision", "stage") else "right")
     for r in rows:
         table.add_row(*_cells(r, cols), style="bold green" if r.chosen else None)
     return table
@@ -248,8 +251,10 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
     if summary.finished:
         if summary.shape is not None:
             chosen = next((r for r in rows if r.chosen), None)
+            precision = getattr(summary.shape, "precision", None)
             out.append(f"chosen shape: depth {summary.shape.depth}, width "
                        f"{summary.shape.width:g}"
+                       + (f", precision {precision}" if precision else "")
                        + (f" ({chosen.size_mb:.4g} MB)" if chosen is not None else ""))
             if chosen is not None:
                 text = f"  accuracy: real {_num(chosen.real, '.2f')}, predicted {_pred(chosen)}"

@@ -73,12 +73,13 @@ from optuna_shape.sampler.snapshot import Snapshot, TrialCache, read_snapshot
 from optuna_shape.screening import (
     MeasurementSettings,
     apply_limits,
+    candidate_size,
     constraint_values,
     needs_energy,
     needs_latency,
     size_screen,
 )
-from optuna_shape.shape import Shape
+from optuna_shape.shape import Shape, Variant
 
 __all__ = ["ShapeSampler", "optimize"]
 
@@ -179,6 +180,9 @@ class ShapeSampler(BaseSampler):
                              f"got sampling={sampling!r}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got mode={mode!r}")
+        if len(space.precisions) > 1 and mode != "adaptive":
+            raise ValueError(f"precision search needs mode='adaptive', got mode={mode!r} with "
+                             f"precisions {', '.join(space.precisions)}")
         if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or \
                 not 0 < confidence < 1:
             raise ValueError(f"confidence must be a probability strictly between 0 and 1, "
@@ -208,6 +212,7 @@ class ShapeSampler(BaseSampler):
         self.target_hardware = target_hardware
         self.refit = bool(refit)
         self.reporter = reporter or SearchReporter()
+        self._precisions = space.precisions if len(space.precisions) > 1 else ()
         self._independent = independent_sampler or RandomSampler(seed=seed)
         self._needs_latency = needs_latency(constraints, goal)
         self._needs_energy = needs_energy(constraints, goal)
@@ -341,7 +346,27 @@ class ShapeSampler(BaseSampler):
         # Optuna's heartbeat stops when the objective returns; the bookkeeping below (a fit,
         # the first one importing scikit-learn) must not let the trial look dead meanwhile.
         with get_heartbeat_thread(trial._trial_id, study._storage):
+            missing = self._missing_precisions(trial, state, value)
+            if missing:
+                reason = (f"the objective returned a value but its trial user attribute "
+                          f"'{st.ACCURACY_BY_PRECISION}' lacks {', '.join(missing)}: a search "
+                          f"over precisions {', '.join(self._precisions)} needs the accuracy "
+                          "of the trained network at each of them "
+                          "(trial.set_user_attr(\"accuracy_by_precision\", {precision: accuracy}))")
+                st.set_trial_user_attrs(study, trial._trial_id, {"fail_reason": reason})
             self._after_training(study, trial, state, value)
+        if missing:
+            raise ValueError(f"trial {trial.number}: {reason}")
+
+    def _missing_precisions(self, trial: FrozenTrial, state: TrialState,
+                            value: float | None) -> list[str]:
+        """Precisions of the space a completed training's ``accuracy_by_precision`` lacks
+        (none outside a search over precisions, or for a failed training)."""
+        if not self._precisions or state != TrialState.COMPLETE or value is None or \
+                not math.isfinite(value):
+            return []
+        acc = st.accuracy_by_precision(trial.user_attrs) or {}
+        return [p for p in self._precisions if p not in acc]
 
     def _after_training(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
                         value: float | None) -> None:
@@ -365,7 +390,7 @@ class ShapeSampler(BaseSampler):
             problem = self._problem(study, snap)
             if problem is None:
                 return
-            action = decide(problem, snap.evidence(), self.settings)
+            action = decide(problem, snap.evidence(self._precisions), self.settings)
             if isinstance(action, Train):
                 self._enqueue(study, snap, problem, action)
             elif isinstance(action, Stop):
@@ -438,7 +463,7 @@ class ShapeSampler(BaseSampler):
                     self._end(study, trial_id, "plan", "the screening task is queued")
                 reason = "another worker is screening the design space"
             else:
-                action = decide(problem, snap.evidence(), self.settings)
+                action = decide(problem, snap.evidence(self._precisions), self.settings)
                 if isinstance(action, Stop):
                     self._finish(study, snap, problem, action)
                     self._end(study, trial_id, "stopped", f"search finished: {action.reason}",
@@ -492,12 +517,19 @@ class ShapeSampler(BaseSampler):
         from optuna_shape.reporting.attributes import readable_trial_attrs
 
         _, measurements = self._problems[study._study_id]
+        # a candidate (shape, precision) is served by training its shape once
+        proposed: dict[Shape, Shape] = {}
+        for c in action.shapes:
+            proposed.setdefault(Shape(c.depth, c.width), c)
 
         def attrs_of(shape: Shape) -> tuple[dict[str, Any], dict[str, Any]]:
-            size = self.space.size_mb(shape)
-            m = measurements.get(shape)
+            cand = proposed[shape]
+            size = candidate_size(self.space, cand)
+            m = measurements.get(cand)
             user: dict[str, Any] = {"params": self.space.param_count(shape),
                                     "size_mb": round(size, 6)}
+            if isinstance(cand, Variant):
+                user["precision"] = cand.precision
             system: dict[str, Any] = {}
             if m:
                 for k in ("latency_ms", "energy_j"):
@@ -506,18 +538,19 @@ class ShapeSampler(BaseSampler):
             for name, value in constraint_values(self.constraints, size, m).items():
                 system[f"constraints:{name}"] = value
                 user[f"constraint_{name}"] = value
-            pred = action.predictions.get(shape)
+            pred = action.predictions.get(cand)
             if pred is not None:
                 user.update(predicted_accuracy=float(pred[0]), predicted_std=float(pred[1]),
                             prediction_source=f"{self.settings.mode} policy")
             # rounded for reading and sorting in optuna-dashboard (constraints stay exact)
             return readable_trial_attrs(user, shape=shape), system
 
-        return coordination.enqueue(study, snap, action.shapes, action.stage, attrs_of)
+        return coordination.enqueue(study, snap, tuple(proposed), action.stage, attrs_of)
 
     def _finish(self, study: optuna.Study, snap: Snapshot, problem: Problem,
                 action: Stop) -> None:
-        result = write_result(study, action, snap, problem, len(self.space))
+        result = write_result(study, action, snap, problem,
+                              len(self.space) * max(1, len(self._precisions)), self._precisions)
         fit = st.read_fit(st.study_attrs(study))
         if fit is not None:
             self.reporter.on_fit(fit.to_json())
@@ -535,7 +568,7 @@ class ShapeSampler(BaseSampler):
         if sid in self._problems:
             return self._problems[sid][0]
         space, cons = self.space, self.constraints
-        passed, _ = size_screen(space, space.shapes, cons.max_size_mb)
+        passed, _ = size_screen(space, self.candidates(), cons.max_size_mb)
         measurements: dict[Shape, dict[str, Any]] = {}
         hw = self.hardware()
         if hw is not None and passed:
@@ -544,9 +577,12 @@ class ShapeSampler(BaseSampler):
             if st.screened_key(h) not in snap.attrs:
                 return None
             measurements = st.read_measurements(snap.attrs, h)
+            if self._precisions:  # keyed by candidate
+                measurements = {c: dict(m) for c in passed
+                                if (m := st.measurement_of(measurements, c)) is not None}
             passed, _ = apply_limits(passed, measurements, cons, latency=self._needs_latency,
                                      energy=self._needs_energy)
-        sizes = {s: space.size_mb(s) for s in passed}
+        sizes = {s: candidate_size(space, s) for s in passed}
         metric = {"size": "size_mb", "latency": "latency_ms", "energy": "energy_j"}
         costs: dict[Shape, float] = {}
         if self.goal == "size":
@@ -560,10 +596,19 @@ class ShapeSampler(BaseSampler):
             from optuna_shape.policy.paper import planned_shapes
 
             n_planned = len(planned_shapes(problem, self.settings))
-        self.reporter.on_screened(len(passed), len(space), n_planned)
+        self.reporter.on_screened(len(passed), len(space) * max(1, len(self._precisions)),
+                                  n_planned)
         if not passed:
             _logger.warning("optuna-shape: no shape of the design space meets the limits")
         return problem
+
+    def candidates(self) -> list[Shape]:
+        """What the search chooses among: the space's shapes, or with several precisions every
+        (shape, precision) :class:`~optuna_shape.shape.Variant`."""
+        if not self._precisions:
+            return self.space.shapes
+        return [Variant(s.depth, s.width, p) for s in self.space.shapes
+                for p in self._precisions]
 
     def _check_hardware(self, study: optuna.Study, attrs: Any, hw: str) -> None:
         known = st.known_hardware(attrs)

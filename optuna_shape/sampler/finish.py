@@ -11,14 +11,20 @@ from optuna.trial import TrialState
 from optuna_shape import storage as st
 from optuna_shape.policy import Problem, Stop
 from optuna_shape.sampler.snapshot import Snapshot
-from optuna_shape.shape import Shape
+from optuna_shape.shape import Shape, Variant
 
 __all__ = ["write_result", "best_trial_note"]
 
 
-def best_trial_note(snapshot: Snapshot, answer: Shape | None) -> str | None:
+def best_trial_note(snapshot: Snapshot, answer: Shape | Variant | None) -> str | None:
     """Plain words when ``study.best_trial`` (the single highest value) names another shape
     than the answer of an accuracy search, ``None`` when they agree or nothing completed."""
+    if isinstance(answer, Variant):
+        if answer.precision != "fp32":
+            return (f"study.best_trial holds the fp32 accuracy of a training; the answer "
+                    f"{answer} is a shape at {answer.precision}, chosen by the search's rule "
+                    "over (shape, precision) candidates")
+        answer = answer.shape
     best: st.TrialRecord | None = None
     for t in snapshot.trials:
         if t.state == TrialState.COMPLETE and t.shape is not None and t.value is not None \
@@ -41,7 +47,8 @@ def _fit_from_posterior(details: dict[str, Any], problem: Problem, answer: Shape
     ``posterior_std``): candidates whose posterior mean meets the floor, in goal order, the
     answer first."""
     try:
-        shapes = [Shape(int(d), float(w)) for d, w in details["shapes"]]
+        shapes = [Shape(int(k[0]), float(k[1])) if len(k) == 2
+                  else Variant(int(k[0]), float(k[1]), str(k[2])) for k in details["shapes"]]
         mean = [float(x) for x in details["posterior_mean"]]
         std = [float(x) for x in details["posterior_std"]]
     except (KeyError, TypeError, ValueError):
@@ -59,8 +66,8 @@ def _fit_from_posterior(details: dict[str, Any], problem: Problem, answer: Shape
     measured = [m["shape"] for m in details.get("measured", []) if m.get("mean") is not None]
     noise = details.get("noise") or {}
     return {
-        "shapes": [[s.depth, s.width] for s in shapes], "predicted": mean, "std": std,
-        "ranking": [[s.depth, s.width] for s in ranking], "trained": measured,
+        "shapes": [list(s) for s in shapes], "predicted": mean, "std": std,
+        "ranking": [list(s) for s in ranking], "trained": measured,
         "method": "posterior (GP on Eq. 2 features)", "n_train": len(measured),
         "n_feasible": len(problem.feasible), "fits": int(details.get("trainings") or 1),
         "noise": noise.get("sigma0") if isinstance(noise, dict) else None,
@@ -68,13 +75,15 @@ def _fit_from_posterior(details: dict[str, Any], problem: Problem, answer: Shape
 
 
 def write_result(study: optuna.Study, stop: Stop, snapshot: Snapshot, problem: Problem | None,
-                 n_space: int) -> st.ResultRecord:
+                 n_space: int, precisions: tuple[str, ...] = ()) -> st.ResultRecord:
     """Store the result of ``stop`` (unless one is stored: the first wins) and its fit; return
-    the stored result."""
+    the stored result (``precisions``: those of a search over several; the answer's accuracy is
+    then its precision's)."""
     if snapshot.result is not None:
         return snapshot.result
     evidence = snapshot.evidence()
-    values = [t.value for t in evidence.trainings
+    per_candidate = snapshot.evidence(precisions) if precisions else evidence
+    values = [t.value for t in per_candidate.trainings
               if t.shape == stop.answer and t.value is not None]
     details: dict[str, Any] = dict(stop.details)
     fit = details.pop("fit", None)

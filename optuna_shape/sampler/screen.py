@@ -10,7 +10,7 @@ import optuna
 
 from optuna_shape import storage as st
 from optuna_shape.screening import apply_limits, constraint_values, measure_shape, size_screen
-from optuna_shape.shape import Shape
+from optuna_shape.shape import Shape, Variant
 
 if TYPE_CHECKING:
     from optuna_shape.sampler import ShapeSampler
@@ -21,14 +21,18 @@ __all__ = ["screen_space", "measure_one", "record_user_trial"]
 
 def screen_space(sampler: ShapeSampler, study: optuna.Study, snap: Snapshot) -> None:
     """Measure every size-feasible shape still missing (latency for all, then energy for
-    those within the latency limit), then mark the hardware screened."""
+    those within the latency limit), then mark the hardware screened. In a search over
+    precisions every size-feasible (shape, precision) candidate is measured, converted to its
+    precision."""
     hw = sampler.hardware()
     assert hw is not None
     sampler._check_hardware(study, snap.attrs, hw)
     st.write_hardware_name(study, hw)
-    shapes, _ = size_screen(sampler.space, sampler.space.shapes, sampler.constraints.max_size_mb)
-    records = {s: dict(r) for s, r in st.read_measurements(
-        snap.attrs, st.hardware_hash(hw)).items()}
+    shapes, _ = size_screen(sampler.space, sampler.candidates(), sampler.constraints.max_size_mb)
+    stored = st.read_measurements(snap.attrs, st.hardware_hash(hw))
+    records = {s: dict(r) for s, r in stored.items()}
+    if isinstance(next(iter(shapes), None), Variant):  # keyed by candidate
+        records = {c: dict(st.measurement_of(stored, c) or {}) for c in shapes}
     total = len(shapes) * (int(sampler._needs_latency) + int(sampler._needs_energy))
     done = 0
     for want in ("latency", "energy"):
@@ -46,8 +50,13 @@ def screen_space(sampler: ShapeSampler, study: optuna.Study, snap: Snapshot) -> 
                                      energy=False)
                 if not ok:
                     continue  # rejected by latency: no energy run (paper order)
-            rec.update(measure_shape(sampler.space, s, sampler.measurement,
-                                     latency=want == "latency", energy=want == "energy"))
+            if isinstance(s, Variant):
+                rec.update(measure_shape(sampler.space, s.shape, sampler.measurement,
+                                         latency=want == "latency", energy=want == "energy",
+                                         precision=s.precision))
+            else:
+                rec.update(measure_shape(sampler.space, s, sampler.measurement,
+                                         latency=want == "latency", energy=want == "energy"))
             st.write_measurement(study, hw, s, rec)
             sampler.reporter.on_screen(done, total, s, rec)
     st.mark_screened(study, hw)
@@ -78,7 +87,8 @@ def record_user_trial(sampler: ShapeSampler, trial: optuna.Trial, shape: Shape) 
             be measured); the reason is in the trial's ``reject_reason`` user attribute.
     """
     study = trial.study
-    size = sampler.space.size_mb(shape)
+    # over several precisions a training serves each: the smallest is what must fit
+    size = min(sampler.space.size_mb(shape, p) for p in sampler.space.precisions)
     attrs: dict[str, Any] = {"stage": "user", "params": sampler.space.param_count(shape),
                              "size_mb": round(size, 6)}
     reason: str | None = None

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from optuna_shape import storage as st
 from optuna_shape.policy import Evidence, Training
-from optuna_shape.shape import Shape
+from optuna_shape.shape import Shape, Variant
 
 __all__ = ["Snapshot", "TrialCache", "read_snapshot"]
 
@@ -93,9 +93,31 @@ class Snapshot:
         """Every training (planned or user, in any state), in trial order."""
         return [t for t in self.trials if t.is_training]
 
-    def evidence(self) -> Evidence:
-        """Finished trainings (value ``None`` when failed) and the pending ones."""
-        done: list[Training] = []
+    def evidence(self, precisions: tuple[str, ...] = ()) -> Evidence:
+        """Finished trainings (value ``None`` when failed) and the pending ones.
+
+        With ``precisions`` (a search over more than one), every training is listed once per
+        precision as a :class:`~optuna_shape.shape.Variant` with the trial's
+        ``accuracy_by_precision`` entry; a training without all of them counts as failed for
+        every precision, and a pending training makes each of its candidates pending.
+        """
+        done, pending = self._evidence_with_numbers()
+        if len(precisions) <= 1:
+            return Evidence(tuple(tr for _, tr in done), tuple(pending))
+        by_number = {t.number: t for t in self.trials}
+        out: list[Training] = []
+        for number, t in done:
+            acc = by_number[number].accuracies if t.value is not None else None
+            if acc is not None and not all(p in acc for p in precisions):
+                acc = None
+            for p in precisions:
+                v = Variant(t.shape.depth, t.shape.width, p)
+                out.append(Training(v, None if acc is None else acc[p]))
+        return Evidence(tuple(out), tuple(Variant(s.depth, s.width, p)
+                                          for s in pending for p in precisions))
+
+    def _evidence_with_numbers(self) -> tuple[list[tuple[int, Training]], list[Shape]]:
+        done: list[tuple[int, Training]] = []
         pending: list[Shape] = []
         lost: dict[Shape, int] = {}
         for t in self.trials:
@@ -110,10 +132,10 @@ class Snapshot:
                 pending.append(t.shape)
             elif t.state == TrialState.COMPLETE:
                 ok = t.value is not None and math.isfinite(t.value)
-                done.append(Training(t.shape, t.value if ok else None))
+                done.append((t.number, Training(t.shape, t.value if ok else None)))
             else:  # FAIL (exception, NaN, stale) or PRUNED by the objective
-                done.append(Training(t.shape, None))
-        return Evidence(tuple(done), tuple(pending))
+                done.append((t.number, Training(t.shape, None)))
+        return done, pending
 
     def pending_shapes(self) -> set[Shape]:
         """Shapes queued or being trained."""
@@ -145,7 +167,8 @@ def read_snapshot(study: optuna.Study, cache: TrialCache,
         trials = [t if t.number != number else st.TrialRecord(
             t.number, t.trial_id, state, t.shape, t.slot, t.stage,
             value if state == TrialState.COMPLETE else None, t.rejected, t.trained,
-            t.fail_reason if state != TrialState.FAIL else t.fail_reason or "failed")
+            t.fail_reason if state != TrialState.FAIL else t.fail_reason or "failed",
+            t.accuracies)
             for t in trials]
     attrs = st.study_attrs(study)
     return Snapshot(tuple(trials), attrs, st.read_result(attrs))
