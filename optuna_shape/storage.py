@@ -23,7 +23,9 @@ Trial user attributes (shown by optuna-dashboard, numbers sortable): ``stage``, 
 ``size_mb``, ``latency_ms``, ``energy_j``, ``predicted_accuracy``, ``predicted_std``,
 ``prediction_source``, ``reject_reason`` (screening rejected the shape), ``end_reason`` (why a
 trial that does not train ended: stages ``plan``, ``duplicate``, ``screen``, ``stopped``),
-``fail_reason``, ``constraint_<name>``.
+``fail_reason``, ``constraint_<name>``; with precisions other than fp32, the objective's
+``accuracy_by_precision`` and ``test_accuracy_by_precision`` (``{precision: accuracy}``) and
+``precision_errors`` (``{precision: why it could not be converted}``).
 """
 
 from __future__ import annotations
@@ -42,11 +44,14 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from optuna_shape.shape import Shape
 
 __all__ = [
+    "ACCURACY_BY_PRECISION",
     "CONFIG",
     "FIT",
+    "PRECISION_ERRORS",
     "RESULT",
     "SLOT",
     "STAGE",
+    "TEST_ACCURACY_BY_PRECISION",
     "TRAINING_STAGES",
     "TrialRecord",
     "FitRecord",
@@ -72,6 +77,7 @@ __all__ = [
     "known_hardware",
     "all_trials",
     "decode_trial",
+    "accuracy_by_precision",
     "create_waiting_trial",
     "trial_record",
     "set_trial_user_attrs",
@@ -90,6 +96,9 @@ RESULT = "osh:result"
 SLOT = "osh:slot"
 STAGE = "osh:stage"
 CHUNK = 2045
+ACCURACY_BY_PRECISION = "accuracy_by_precision"
+TEST_ACCURACY_BY_PRECISION = "test_accuracy_by_precision"
+PRECISION_ERRORS = "precision_errors"
 
 TRAINING_STAGES = frozenset({"initial", "acquire", "repeat", "sample", "verify", "user"})
 """Stages of trials that train a shape (the others: ``plan``, ``duplicate``, ``stopped``,
@@ -437,6 +446,26 @@ def decode_trial(t: FrozenTrial) -> TrialRecord:
     return TrialRecord(t.number, t._trial_id, t.state, shape, t.system_attrs.get(SLOT), stage,
                        value, rejected="reject_reason" in t.user_attrs, trained=trained,
                        fail_reason=t.user_attrs.get("fail_reason"))
+
+
+def accuracy_by_precision(trial_attrs: Mapping[str, Any], *, test: bool = False
+                          ) -> dict[str, float] | None:
+    """``{precision: accuracy in percent}`` a trial's objective stored, or ``None``.
+
+    Args:
+        trial_attrs: the trial's user attributes.
+        test: the test split's accuracies instead of the selection split's.
+
+    Example:
+        >>> accuracy_by_precision({"accuracy_by_precision": {"fp32": 97.5, "int8": 97.2}})
+        {'fp32': 97.5, 'int8': 97.2}
+        >>> accuracy_by_precision({"val_accuracy": 97.5}) is None
+        True
+    """
+    value = trial_attrs.get(TEST_ACCURACY_BY_PRECISION if test else ACCURACY_BY_PRECISION)
+    if not isinstance(value, Mapping):
+        return None
+    return {str(k): float(v) for k, v in value.items() if v is not None}
 
 
 def all_trials(study: optuna.Study, states: Iterable[TrialState] | None = None
