@@ -15,6 +15,7 @@ bf16 cast; int8 static post-training quantisation calibrated on 4 training batch
 Usage::
 
     PYTHONPATH=. python benchmarks/precision.py              # 6 shapes, 6 epochs, batch 1 and 32
+    PYTHONPATH=. python benchmarks/precision.py --widths 0.5 1   # the committed table (4 shapes)
     PYTHONPATH=. python benchmarks/precision.py --quick      # 1 shape, 1 epoch (smoke test)
 """
 
@@ -55,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--quick", action="store_true", help="1 shape, 1 epoch, batch 1")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.quick:
         args.depths, args.widths, args.epochs = [10], [0.25], 1
         args.batches, args.repeats, args.rounds = [1], 3, 1
@@ -114,7 +116,9 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
 def write(rows: list[dict[str, object]], args: argparse.Namespace, seconds: float) -> Path:
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / ("precision_quick.md" if args.quick else "precision.md")
-    command = "PYTHONPATH=. python benchmarks/precision.py" + (" --quick" if args.quick else "")
+    shown = [a for i, a in enumerate(args.argv)
+             if a != "--out" and (i == 0 or args.argv[i - 1] != "--out")]
+    command = " ".join(["PYTHONPATH=. python benchmarks/precision.py", *shown])
     import platform
 
     batch_cols = " | ".join(f"ms b{b} | × fp32 b{b}" for b in args.batches)
