@@ -15,6 +15,7 @@ from optuna_shape.measurement.precision import (
     convert,
     random_calibration_batches,
 )
+from optuna_shape.precision import PRECISIONS
 from optuna_shape.screening import MeasurementSettings, measure_shape
 from optuna_shape.training import (
     TrainConfig,
@@ -105,7 +106,7 @@ def test_conversion_errors_are_clear():
 
 def test_screening_measures_latency_per_precision_and_records_cuda_int8_as_error():
     space = osh.ShapeSpace("wrn", depth=[10], width=[0.5], in_channels=1, num_classes=10,
-                           image_size=8, precision=osh.precision.PRECISIONS)
+                           image_size=8, precision=PRECISIONS)
     shape = space.shapes[0]
     settings = MeasurementSettings(warmup=1, repeats=3)
     plain = measure_shape(space, shape, settings, latency=True, energy=False)
