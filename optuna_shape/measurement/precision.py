@@ -109,6 +109,7 @@ def _cpu_copy(model: nn.Module) -> nn.Module:
 def _static_int8(model: nn.Module, batches: list[torch.Tensor]) -> nn.Module:
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+    from torch.fx.proxy import TraceError
 
     engine = torch.backends.quantized.engine
     if engine not in ("x86", "fbgemm", "qnnpack", "onednn"):
@@ -128,7 +129,7 @@ def _static_int8(model: nn.Module, batches: list[torch.Tensor]) -> nn.Module:
             quantized = convert_fx(prepared).eval()
             with torch.no_grad():
                 quantized(example)  # one run here: torch's one-time deprecation notice stays quiet
-    except (RuntimeError, TypeError, NotImplementedError, AttributeError) as exc:
+    except (TraceError, RuntimeError, TypeError, NotImplementedError, AttributeError) as exc:
         raise PrecisionUnavailableError(
             f"static int8 quantisation of {type(model).__name__} failed (FX graph mode needs a "
             f"symbolically traceable network): {type(exc).__name__}: {exc}"
