@@ -10,7 +10,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from optuna_shape.families.registry import Family, get_family
-from optuna_shape.precision import bytes_per_param, parse_precisions
+from optuna_shape.precision import BITS, DEFAULT_PRECISIONS, check_precision, parse_precisions
 from optuna_shape.shape import Shape, as_shape
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,10 +113,12 @@ class ShapeSpace:
         in_channels: channels of the input images.
         num_classes: number of classes.
         image_size: input height and width (an int or ``(h, w)``), used for latency and energy.
-        bytes_per_param: bytes per parameter for :meth:`size_mb` at fp32 (4 for float32).
-        precision: precisions the networks may be deployed at (``"fp32"``, ``"bf16"``,
-            ``"int8"``, or several, e.g. ``("fp32", "int8")`` or ``"fp32,int8"``); with more
-            than one the search is over (shape, precision) pairs.
+        bytes_per_param: bytes per parameter of the trained (``"fp32"``) network for
+            :meth:`size_mb` (4 for float32); the other precisions' sizes follow from their bits.
+        precision: the precisions the trained network may be deployed in: ``"fp32"`` (default,
+            the network as trained), ``"bf16"``, ``"int8"``, as a tuple or ``"fp32,int8"``; see
+            :func:`~optuna_shape.precision.parse_precisions`. Stored, in canonical order, as
+            :attr:`precisions`.
 
     Shapes are ordered as the paper samples them: lexicographically by width, then depth.
 
@@ -139,9 +141,10 @@ class ShapeSpace:
         num_classes: int = 10,
         image_size: int | tuple[int, int] = 32,
         bytes_per_param: int = BYTES_PER_PARAM,
-        precision: str | Sequence[str] = ("fp32",),
+        precision: str | Sequence[str] = DEFAULT_PRECISIONS,
     ) -> None:
         self.family = get_family(family)
+        precisions = parse_precisions(precision)
         depths = parse_values("depth", depth)
         for d in depths:
             if d != int(d) or d < 1:
@@ -169,7 +172,7 @@ class ShapeSpace:
         self.num_classes = num_classes
         self.image_size: tuple[int, int] = (int(image_size[0]), int(image_size[1]))
         self.bytes_per_param = bytes_per_param
-        self.precisions: tuple[str, ...] = parse_precisions(precision)
+        self.precisions: tuple[str, ...] = precisions
         self._shapes = [Shape(d, w) for w in self.widths for d in self.depths]
         self._index = {s: i for i, s in enumerate(self._shapes)}
         self._counts: dict[Shape, int] = {}
@@ -217,11 +220,18 @@ class ShapeSpace:
         return self._counts[s]
 
     def size_mb(self, shape: Shape | tuple[int, float], precision: str = "fp32") -> float:
-        """Model size in MB: parameters × bytes per parameter / 10⁶ (at fp32
-        ``bytes_per_param``, otherwise the precision's bits per parameter / 8)."""
-        if precision == "fp32":
-            return self.param_count(shape) * self.bytes_per_param / 1e6
-        return self.param_count(shape) * bytes_per_param(precision) / 1e6
+        """Model size in MB: parameters × bytes per parameter / 10⁶.
+
+        For ``"fp32"`` the bytes per parameter are :attr:`bytes_per_param` (4 unless set
+        otherwise); for another precision they are its bits / 8 (``"bf16"``: 2, ``"int8"``: 1).
+        Any known precision may be asked for, not only those of :attr:`precisions`.
+
+        Raises:
+            ValueError: an unknown precision.
+        """
+        per_param = (self.bytes_per_param if check_precision(precision) == "fp32"
+                     else BITS[precision] / 8)
+        return self.param_count(shape) * per_param / 1e6
 
     def build(self, shape: Shape | tuple[int, float]) -> nn.Module:
         """Build the (randomly initialised) network of ``shape``."""
@@ -234,8 +244,12 @@ class ShapeSpace:
 
     # -- identity -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able description; two spaces with equal dicts hold the same shapes."""
-        return {
+        """A JSON-able description; two spaces with equal dicts hold the same shapes.
+
+        ``"precisions"`` is present only when it is not the default ``("fp32",)``, so a space
+        without precisions has the description (and :meth:`fingerprint`) it always had.
+        """
+        data: dict[str, Any] = {
             "family": self.family.name,
             "depths": self.depths,
             "widths": self.widths,
@@ -243,8 +257,10 @@ class ShapeSpace:
             "num_classes": self.num_classes,
             "image_size": list(self.image_size),
             "bytes_per_param": self.bytes_per_param,
-            **({"precisions": list(self.precisions)} if self.precisions != ("fp32",) else {}),
         }
+        if self.precisions != DEFAULT_PRECISIONS:
+            data["precisions"] = list(self.precisions)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ShapeSpace:
@@ -257,7 +273,7 @@ class ShapeSpace:
             num_classes=int(data["num_classes"]),
             image_size=tuple(data["image_size"]),  # type: ignore[arg-type]
             bytes_per_param=int(data.get("bytes_per_param", BYTES_PER_PARAM)),
-            precision=tuple(data.get("precisions", ("fp32",))),
+            precision=tuple(data.get("precisions", DEFAULT_PRECISIONS)),
         )
 
     def fingerprint(self) -> str:
@@ -272,10 +288,10 @@ class ShapeSpace:
         return hash(self.fingerprint())
 
     def __repr__(self) -> str:
+        precisions = ("" if self.precisions == DEFAULT_PRECISIONS
+                      else f", precision={self.precisions}")
         return (
             f"ShapeSpace(family={self.family.name!r}, depth={self.depths}, width={self.widths}, "
             f"in_channels={self.in_channels}, num_classes={self.num_classes}, "
-            f"image_size={self.image_size}"
-            + (f", precision={self.precisions}" if self.precisions != ("fp32",) else "")
-            + f") with {len(self)} shapes"
+            f"image_size={self.image_size}{precisions}) with {len(self)} shapes"
         )

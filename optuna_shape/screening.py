@@ -17,6 +17,7 @@ from typing import Any
 
 from optuna_shape.constraints import Constraints
 from optuna_shape.design_space import ShapeSpace
+from optuna_shape.precision import check_precision
 from optuna_shape.shape import Shape, Variant
 
 __all__ = [
@@ -103,12 +104,20 @@ def measure_shape(
     latency: bool,
     energy: bool,
     builder: Callable[[Shape], Any] | None = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Measure one shape's latency and/or energy on the randomly initialised network.
 
+    With a ``precision`` other than ``"fp32"`` the network is first converted to it
+    (:func:`optuna_shape.measurement.precision.convert`) and the converted network is measured;
+    int8's static quantisation is calibrated on
+    :data:`~optuna_shape.measurement.precision.CALIBRATION_BATCHES` random normal batches of the
+    input shape (activation scales do not change the latency of a random network).
+
     Returns a JSON-able record: ``latency_ms``, ``latency_iqr_ms``, ``latency_runs``,
-    ``energy_j``, ``energy_method``, or ``error`` (a shape too large to build or run is
-    recorded as an error, never raised).
+    ``energy_j``, ``energy_method``, or ``error`` (a shape too large to build or run, or a
+    precision the device cannot run — int8 on CUDA — is recorded as an error, never raised);
+    plus ``precision`` when it is not ``"fp32"``.
 
     Raises:
         EnergyUnavailableError: energy was asked for but no NVML device is available.
@@ -121,10 +130,18 @@ def measure_shape(
     )
 
     record: dict[str, Any] = {}
+    if precision != "fp32":
+        check_precision(precision)
+        record["precision"] = precision
     model = None
     try:
         model = (builder or space.build)(shape)
         input_shape = space.input_shape(settings.batch_size)
+        if precision != "fp32":
+            from optuna_shape.measurement.precision import convert, random_calibration_batches
+
+            model = convert(model, precision, random_calibration_batches(input_shape),
+                            device=settings.device)
         if latency:
             lat = measure_latency(
                 model, input_shape, settings.device, warmup=settings.warmup,

@@ -24,9 +24,10 @@ Trial user attributes (shown by optuna-dashboard, numbers sortable): ``stage``, 
 ``prediction_source``, ``reject_reason`` (screening rejected the shape), ``end_reason`` (why a
 trial that does not train ended: stages ``plan``, ``duplicate``, ``screen``, ``stopped``),
 ``fail_reason``, ``constraint_<name>``; in a search over precisions ``accuracy_by_precision``
-(``{precision: accuracy}``, written by the objective: the trained fp32 network evaluated after
-conversion to each precision of the space, in the units of the trial's value) and ``precision``
-(the candidate the policy proposed; the training serves every precision).
+and ``test_accuracy_by_precision`` (``{precision: accuracy}``, written by the objective: the
+trained fp32 network evaluated after conversion to each precision of the space, in the units of
+the trial's value), ``precision_errors`` (``{precision: why it could not be converted}``) and
+``precision`` (the candidate the policy proposed; the training serves every precision).
 Measurements of a precision other than fp32 are stored under the candidate's key
 (``osh:m:<hash>:d22-w2.5-int8``); fp32 measurements keep the shape's key.
 """
@@ -47,13 +48,15 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from optuna_shape.shape import Shape, Variant
 
 __all__ = [
+    "ACCURACY_BY_PRECISION",
     "CONFIG",
     "FIT",
+    "PRECISION_ERRORS",
     "RESULT",
     "SLOT",
     "STAGE",
+    "TEST_ACCURACY_BY_PRECISION",
     "TRAINING_STAGES",
-    "ACCURACY_BY_PRECISION",
     "TrialRecord",
     "FitRecord",
     "ResultRecord",
@@ -82,6 +85,7 @@ __all__ = [
     "known_hardware",
     "all_trials",
     "decode_trial",
+    "accuracy_by_precision",
     "create_waiting_trial",
     "trial_record",
     "set_trial_user_attrs",
@@ -102,6 +106,8 @@ STAGE = "osh:stage"
 CHUNK = 2045
 ACCURACY_BY_PRECISION = "accuracy_by_precision"
 """Trial user attribute: ``{precision: accuracy}`` of the trained network at each precision."""
+TEST_ACCURACY_BY_PRECISION = "test_accuracy_by_precision"
+PRECISION_ERRORS = "precision_errors"
 
 TRAINING_STAGES = frozenset({"initial", "acquire", "repeat", "sample", "verify", "user"})
 """Stages of trials that train a shape (the others: ``plan``, ``duplicate``, ``stopped``,
@@ -213,20 +219,6 @@ def measurement_of(measurements: Mapping[Shape | Variant, Mapping[str, Any]],
     if isinstance(candidate, Variant) and candidate.precision == "fp32":
         return measurements.get(candidate.shape)
     return measurements.get(candidate)
-
-
-def accuracy_by_precision(attrs: Mapping[str, Any]) -> dict[str, float] | None:
-    """The ``accuracy_by_precision`` trial user attribute decoded (``None`` when absent or not a
-    mapping of precision names to finite numbers)."""
-    value = attrs.get(ACCURACY_BY_PRECISION)
-    if not isinstance(value, Mapping):
-        return None
-    out: dict[str, float] = {}
-    for k, v in value.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            return None
-        out[str(k)] = float(v)
-    return out
 
 
 def _shape(pair: Any) -> Shape:
@@ -509,6 +501,29 @@ def decode_trial(t: FrozenTrial) -> TrialRecord:
                        value, rejected="reject_reason" in t.user_attrs, trained=trained,
                        fail_reason=t.user_attrs.get("fail_reason"),
                        accuracies=accuracy_by_precision(t.user_attrs))
+
+
+def accuracy_by_precision(trial_attrs: Mapping[str, Any], *, test: bool = False
+                          ) -> dict[str, float] | None:
+    """``{precision: accuracy}`` a trial's objective stored (in the units of the trial's value),
+    or ``None`` when absent or not a mapping. Precisions whose value is missing or not a finite
+    number are left out (their conversion or evaluation failed).
+
+    Args:
+        trial_attrs: the trial's user attributes.
+        test: the test split's accuracies instead of the selection split's.
+
+    Example:
+        >>> accuracy_by_precision({"accuracy_by_precision": {"fp32": 97.5, "int8": 97.2}})
+        {'fp32': 97.5, 'int8': 97.2}
+        >>> accuracy_by_precision({"val_accuracy": 97.5}) is None
+        True
+    """
+    value = trial_attrs.get(TEST_ACCURACY_BY_PRECISION if test else ACCURACY_BY_PRECISION)
+    if not isinstance(value, Mapping):
+        return None
+    return {str(k): float(v) for k, v in value.items()
+            if not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)}
 
 
 def all_trials(study: optuna.Study, states: Iterable[TrialState] | None = None

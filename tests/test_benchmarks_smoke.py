@@ -1,4 +1,4 @@
-"""Smoke test: the search-quality and overhead benchmarks run end to end in --quick mode.
+"""Smoke test: the search-quality, overhead and precision benchmarks run end to end in --quick mode.
 
 Never asserts timings; only that the scripts run, write their reports and judge answers by
 the documented definitions.
@@ -90,3 +90,12 @@ def test_overhead_quick(tmp_path):
 
     assert overhead.main(["--quick", "--out", str(tmp_path)]) == 0
     assert "| 100 | memory |" in (tmp_path / "overhead.md").read_text()
+
+
+def test_precision_quick(tmp_path):
+    import precision
+
+    assert precision.main(["--quick", "--out", str(tmp_path)]) == 0
+    table = (tmp_path / "precision_quick.md").read_text()
+    assert table.count("| (10, 0.25) |") == 3
+    assert "| int8 | 0.0057 |" in table and "| fp32 | 0.0229 |" in table

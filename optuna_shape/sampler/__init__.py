@@ -361,12 +361,15 @@ class ShapeSampler(BaseSampler):
     def _missing_precisions(self, trial: FrozenTrial, state: TrialState,
                             value: float | None) -> list[str]:
         """Precisions of the space a completed training's ``accuracy_by_precision`` lacks
-        (none outside a search over precisions, or for a failed training)."""
+        without a reason in ``precision_errors`` (none outside a search over precisions, or
+        for a failed training). A precision the network could not be converted to is a failed
+        candidate, not a broken objective."""
         if not self._precisions or state != TrialState.COMPLETE or value is None or \
                 not math.isfinite(value):
             return []
         acc = st.accuracy_by_precision(trial.user_attrs) or {}
-        return [p for p in self._precisions if p not in acc]
+        errors = trial.user_attrs.get(st.PRECISION_ERRORS) or {}
+        return [p for p in self._precisions if p not in acc and p not in errors]
 
     def _after_training(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
                         value: float | None) -> None:

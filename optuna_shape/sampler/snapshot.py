@@ -98,8 +98,9 @@ class Snapshot:
 
         With ``precisions`` (a search over more than one), every training is listed once per
         precision as a :class:`~optuna_shape.shape.Variant` with the trial's
-        ``accuracy_by_precision`` entry; a training without all of them counts as failed for
-        every precision, and a pending training makes each of its candidates pending.
+        ``accuracy_by_precision`` entry (a precision it lacks — its conversion failed — is a
+        failed training of that candidate), and a pending training makes each of its
+        candidates pending.
         """
         done, pending = self._evidence_with_numbers()
         if len(precisions) <= 1:
@@ -107,12 +108,10 @@ class Snapshot:
         by_number = {t.number: t for t in self.trials}
         out: list[Training] = []
         for number, t in done:
-            acc = by_number[number].accuracies if t.value is not None else None
-            if acc is not None and not all(p in acc for p in precisions):
-                acc = None
+            acc = (by_number[number].accuracies or {}) if t.value is not None else {}
             for p in precisions:
                 v = Variant(t.shape.depth, t.shape.width, p)
-                out.append(Training(v, None if acc is None else acc[p]))
+                out.append(Training(v, acc.get(p)))
         return Evidence(tuple(out), tuple(Variant(s.depth, s.width, p)
                                           for s in pending for p in precisions))
 

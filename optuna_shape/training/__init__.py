@@ -23,7 +23,14 @@ from optuna_shape.training.objective import (
     cached_dataset,
     make_objective,
 )
-from optuna_shape.training.trainer import TrainConfig, TrainResult, evaluate, train
+from optuna_shape.training.trainer import (
+    TrainConfig,
+    TrainResult,
+    calibration_batches,
+    evaluate,
+    evaluate_precisions,
+    train,
+)
 
 __all__ = [
     "DATASETS",
@@ -36,8 +43,10 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "cached_dataset",
+    "calibration_batches",
     "default_epochs",
     "evaluate",
+    "evaluate_precisions",
     "load_dataset",
     "make_objective",
     "stratified_split",

@@ -8,7 +8,15 @@
    after every epoch (learning curves in optuna-dashboard; it never calls ``trial.should_prune``),
 4. stores user attributes ``val_accuracy``, ``test_accuracy``, ``train_seconds``, ``epochs``,
    ``params``, ``best_epoch``, ``dataset`` and ``select_on``, and returns the selection accuracy
-   in percent (validation by default, test with ``TrainConfig(select_on="test")``).
+   in percent (validation by default, test with ``TrainConfig(select_on="test")``),
+5. when the space has precisions other than fp32 (``ShapeSpace(precision=...)``), converts the
+   trained fp32 network to each of them after training (never retraining; int8 calibrated on
+   a few training batches, see :func:`~optuna_shape.training.evaluate_precisions`) and stores
+   ``accuracy_by_precision`` and, with a test split, ``test_accuracy_by_precision``: dicts
+   ``{precision: accuracy in percent}`` whose ``"fp32"`` entries are the trained network's
+   own accuracies (the returned value for the selection split). A precision the network cannot
+   be converted to is left out and its reason stored in ``precision_errors``. The trial's value
+   stays the fp32 selection accuracy.
 
 Every trial uses the same seed (``seed``), so a shape's result does not depend on the trial
 order or on which worker trains it: training the same shape twice on the CPU gives the same
@@ -27,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from optuna_shape.training.datasets import Splits, load_dataset
-from optuna_shape.training.trainer import TrainConfig, train
+from optuna_shape.training.trainer import TrainConfig, TrainResult, evaluate_precisions, train
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
@@ -206,6 +214,7 @@ class ShapeObjective:
         try:
             result = train(model, splits, config, on_epoch=on_epoch)
         except Exception as exc:
+            del model
             if _is_oom(exc):
                 reason = f"training of shape {shape} ran out of memory on {config.device}"
                 trial.set_user_attr("fail_reason", reason)
@@ -213,11 +222,10 @@ class ShapeObjective:
                     torch.cuda.empty_cache()
                 raise RuntimeError(reason) from None
             raise
-        finally:
-            del model
         trial.set_user_attr("train_seconds", round(result.seconds, 3))
         trial.set_user_attr("epochs", result.epochs)
         if result.diverged or math.isnan(result.accuracy):
+            del model
             reason = f"training of shape {shape} diverged: loss is NaN"
             trial.set_user_attr("fail_reason", reason)
             raise RuntimeError(reason)
@@ -225,7 +233,38 @@ class ShapeObjective:
         if not math.isnan(result.test_accuracy):
             trial.set_user_attr("test_accuracy", result.test_accuracy)
         trial.set_user_attr("best_epoch", result.best_epoch)
+        lower = [p for p in getattr(self.space, "precisions", ("fp32",)) if p != "fp32"]
+        if lower:
+            self._store_precision_accuracies(trial, model, splits, result, lower)
+        del model
         return result.accuracy
+
+    def _store_precision_accuracies(self, trial: optuna.Trial, model: torch.nn.Module,
+                                    splits: Splits, result: TrainResult,
+                                    precisions: list[str]) -> None:
+        """Score the trained network converted to each lower precision; store the dicts."""
+        from optuna_shape import storage
+        from optuna_shape.measurement.precision import PrecisionUnavailableError
+
+        config = self.config
+        selection: dict[str, float] = {"fp32": result.accuracy}
+        test: dict[str, float] | None = (None if math.isnan(result.test_accuracy)
+                                         else {"fp32": result.test_accuracy})
+        errors: dict[str, str] = {}
+        for precision in precisions:
+            try:
+                scores = evaluate_precisions(model, splits, [precision], config)
+            except PrecisionUnavailableError as exc:
+                errors[precision] = str(exc)[:500]
+                continue
+            selection[precision] = scores[config.select_on][precision]
+            if test is not None and "test" in scores:
+                test[precision] = scores["test"][precision]
+        trial.set_user_attr(storage.ACCURACY_BY_PRECISION, selection)
+        if test is not None:
+            trial.set_user_attr(storage.TEST_ACCURACY_BY_PRECISION, test)
+        if errors:
+            trial.set_user_attr(storage.PRECISION_ERRORS, errors)
 
 
 def make_objective(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -36,7 +36,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from optuna_shape.training.datasets import ImageTensorDataset, Splits, default_epochs
 
-__all__ = ["TrainConfig", "TrainResult", "evaluate", "train"]
+__all__ = ["TrainConfig", "TrainResult", "calibration_batches", "evaluate", "evaluate_precisions",
+           "train"]
 
 _RESIDENT_LIMIT_BYTES = 2 * 1024**3  # datasets up to this size are moved to the GPU once
 
@@ -345,6 +346,83 @@ def evaluate(
     model.to(dev)
     batches = _Batches(dataset, batch_size, dev, shuffle=False, generator=None)
     return _score(model, batches, use_amp)
+
+
+def calibration_batches(
+    dataset: Dataset, config: TrainConfig | None = None, count: int | None = None
+) -> list[torch.Tensor]:
+    """The first ``count`` shuffled training batches' inputs, on the CPU, for int8 calibration.
+
+    The batches are drawn as the training draws them (``config.batch_size`` examples, shuffled
+    and augmented with a generator seeded by ``config.seed``), so they are the same every call.
+    ``count`` defaults to :data:`~optuna_shape.measurement.precision.CALIBRATION_BATCHES`.
+    """
+    from optuna_shape.measurement.precision import CALIBRATION_BATCHES
+
+    config = TrainConfig() if config is None else config
+    count = CALIBRATION_BATCHES if count is None else count
+    batches = _Batches(dataset, config.batch_size, torch.device("cpu"), shuffle=True,
+                       generator=torch.Generator().manual_seed(config.seed),
+                       num_workers=config.num_workers)
+    out: list[torch.Tensor] = []
+    for x, _ in batches:
+        if len(out) >= count:
+            break
+        out.append(x)
+    return out
+
+
+def evaluate_precisions(
+    model: nn.Module,
+    splits: Splits,
+    precisions: str | Sequence[str],
+    config: TrainConfig | None = None,
+) -> dict[str, dict[str, float]]:
+    """Accuracy (percent) of a trained network converted to each precision, on val and test.
+
+    Each precision is reached from the trained float32 ``model`` by post-training conversion
+    (:func:`optuna_shape.measurement.precision.convert`), never by training again; ``model``
+    itself is not changed (it is only put in eval mode). ``"fp32"`` is scored as the training
+    scores it (``config.device``, ``config.amp``), so on the CPU it equals the training's last
+    score; ``"bf16"`` runs on ``config.device`` without autocast; ``"int8"`` runs on the CPU
+    (torch has no quantised CUDA kernels) after static quantisation calibrated on
+    :func:`calibration_batches` of the training split.
+
+    Returns:
+        ``{"val": {precision: accuracy}, "test": {precision: accuracy}}``, ``"test"`` only when
+        ``splits.test`` exists; precisions in canonical order.
+
+    Raises:
+        ValueError: a bad precision name.
+        PrecisionUnavailableError: the network cannot be converted to a precision.
+
+    Example:
+        >>> from optuna_shape.training import load_dataset
+        >>> from optuna_shape.families import WideResNet
+        >>> scores = evaluate_precisions(WideResNet(10, 0.25, 1, 10), load_dataset("digits"),
+        ...                              "fp32,int8")
+        >>> sorted(scores), list(scores["val"])
+        (['test', 'val'], ['fp32', 'int8'])
+    """
+    from optuna_shape.measurement.precision import convert
+    from optuna_shape.precision import parse_precisions, unsupported_reason
+
+    config = TrainConfig() if config is None else config
+    wanted = parse_precisions(precisions)
+    datasets = {"val": splits.val, "test": splits.test}
+    out: dict[str, dict[str, float]] = {k: {} for k, v in datasets.items() if v is not None}
+    with _num_threads(config.threads):
+        calibration = calibration_batches(splits.train, config) if "int8" in wanted else None
+        for precision in wanted:
+            device = "cpu" if unsupported_reason(precision, config.device) else config.device
+            converted = convert(model, precision, calibration, device=device)
+            amp = config.amp if precision == "fp32" else False
+            for name in out:
+                out[name][precision] = evaluate(converted, datasets[name],  # type: ignore[arg-type]
+                                                device=device, batch_size=config.eval_batch_size,
+                                                amp=amp)
+            del converted
+    return out
 
 
 def _params_finite(model: nn.Module) -> bool:

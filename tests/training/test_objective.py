@@ -7,9 +7,18 @@ import pickle
 
 import optuna
 import pytest
+import torch
 
 import optuna_shape as osh
-from optuna_shape.training import ShapeObjective, TrainConfig, TrainResult, make_objective
+from optuna_shape import storage
+from optuna_shape.training import (
+    ShapeObjective,
+    TrainConfig,
+    TrainResult,
+    evaluate_precisions,
+    make_objective,
+    train,
+)
 from optuna_shape.training import objective as objective_module
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -40,8 +49,32 @@ def test_objective_records_attrs_and_curve(space):
         assert attrs["dataset"] == "digits" and attrs["select_on"] == "val"
         assert sorted(trial.intermediate_values) == [1, 2]
         assert trial.intermediate_values[2] == trial.value
+        assert storage.accuracy_by_precision(attrs) is None, "fp32 only: nothing new"
     assert [c[1] for c in calls] == [0, 1, 2, 0, 1, 2]
     assert math.isnan(calls[0][3]) and calls[0][2] == 2
+
+
+def test_lower_precisions_are_scored_on_the_trained_network_and_re_measure_equal():
+    space = osh.ShapeSpace("wrn", depth=[10], width=[0.25], in_channels=1, num_classes=10,
+                           image_size=8, precision="int8,bf16,fp32")
+    config = TrainConfig(epochs=2)
+    objective = make_objective(space, "digits", config=config)
+    study = optuna.create_study(direction="maximize")
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    attrs = trial.user_attrs
+    selection = storage.accuracy_by_precision(attrs)
+    test = storage.accuracy_by_precision(attrs, test=True)
+    assert list(selection) == list(test) == ["fp32", "bf16", "int8"]
+    assert selection["fp32"] == trial.value == attrs["val_accuracy"]
+    assert test["fp32"] == attrs["test_accuracy"]
+    assert storage.PRECISION_ERRORS not in attrs
+    # Re-measure: the same seed trains the same weights on the CPU, then convert and score.
+    torch.manual_seed(objective.seed)
+    model = space.build(osh.Shape(10, 0.25))
+    train(model, objective.splits(), objective.config)
+    again = evaluate_precisions(model, objective.splits(), space.precisions, objective.config)
+    assert again["val"] == selection and again["test"] == test
 
 
 def test_same_shape_same_value_regardless_of_order(space):

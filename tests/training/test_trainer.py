@@ -16,6 +16,7 @@ from optuna_shape.training import (
     TrainConfig,
     TrainResult,
     evaluate,
+    evaluate_precisions,
     load_dataset,
     train,
 )
@@ -96,6 +97,25 @@ def test_plain_tensor_datasets_work():
 
 def test_evaluate_in_percent(digits):
     assert 0 <= evaluate(_tiny(), digits.val) <= 100
+
+
+def test_evaluate_precisions_is_repeatable_and_scores_fp32_as_training_does(digits):
+    model = _tiny()
+    config = TrainConfig(epochs=1)
+    result = train(model, digits, config)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    first = evaluate_precisions(model, digits, "int8,bf16,fp32", config)
+    second = evaluate_precisions(model, digits, ["fp32", "bf16", "int8"], config)
+    assert first == second
+    assert list(first) == ["val", "test"] and list(first["val"]) == ["fp32", "bf16", "int8"]
+    assert first["val"]["fp32"] == result.val_accuracy
+    assert first["test"]["fp32"] == result.test_accuracy
+    assert all(0 <= a <= 100 for scores in first.values() for a in scores.values())
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
+    no_test = Splits(digits.train, digits.val, None, digits.info)
+    assert list(evaluate_precisions(model, no_test, "int8", config)) == ["val"]
+    with pytest.raises(ValueError, match="unknown precision 'int4'"):
+        evaluate_precisions(model, digits, "int4", config)
 
 
 @pytest.mark.parametrize(
