@@ -9,18 +9,20 @@ objects (``dataset[i] -> (image, label)``), so they also work with a ``DataLoade
 
 Datasets and where their data comes from:
 
-=============  ========================================================  =================
-name           source                                                    splits
-=============  ========================================================  =================
-``digits``     scikit-learn's bundled 8×8 digits (no download)           60/20/20 stratified
-``mnist``      torchvision, ``<data_dir>/MNIST/raw``                      val from train
-``cifar10``    torchvision, ``<data_dir>/cifar-10-batches-py``            val from train
-``cifar100``   torchvision, ``<data_dir>/cifar-100-python``               val from train
-``imagenet32`` the user's downloaded batch files (Chrabaszcz et al.)     official val = test
-``breast_cancer`` scikit-learn's bundled Wisconsin breast cancer (30 features) 60/20/20 stratified
-``wine``       scikit-learn's bundled wine recognition (13 features)     60/20/20 stratified
-``iris``       scikit-learn's bundled iris (4 features)                  60/20/20 stratified
-=============  ========================================================  =================
+=================  ===================================================  ===================
+name               source                                               splits
+=================  ===================================================  ===================
+``digits``         scikit-learn's bundled 8×8 digits (no download)      60/20/20 stratified
+``mnist``          torchvision, ``<data_dir>/MNIST/raw``                 val from train
+``cifar10``        torchvision, ``<data_dir>/cifar-10-batches-py``       val from train
+``cifar100``       torchvision, ``<data_dir>/cifar-100-python``          val from train
+``imagenet32``     the user's downloaded batch files (Chrabaszcz et     official val = test
+                   al.)
+``breast_cancer``  scikit-learn's bundled breast cancer (30 features)   60/20/20 stratified
+``wine``           scikit-learn's bundled wine recognition (13          60/20/20 stratified
+                   features)
+``iris``           scikit-learn's bundled iris (4 features)             60/20/20 stratified
+=================  ===================================================  ===================
 
 The tabular sets hold feature vectors ``(N, features)``, standardised per feature with the mean
 and standard deviation of the training split only; they are never augmented. Their
@@ -150,7 +152,7 @@ class DatasetInfo:
         if self.image_size is None:
             raise ValueError(
                 f"dataset {self.name!r} is tabular ({self.in_channels} features) but family "
-                f"{fam.name!r} takes images; use a feature-vector family such as 'mlp'"
+                f"{fam.name!r} takes images; use a feature-vector family such as mlp"
             )
         return {"in_channels": self.in_channels, "num_classes": self.num_classes,
                 "image_size": self.image_size}

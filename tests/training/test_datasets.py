@@ -223,4 +223,5 @@ def test_imagenet32_missing_file_names_path(tmp_path):
 
 
 def test_names_constant():
-    assert DATASETS == ("digits", "mnist", "cifar10", "cifar100", "imagenet32")
+    assert DATASETS == ("digits", "mnist", "cifar10", "cifar100", "imagenet32", "breast_cancer",
+                        "wine", "iris")
