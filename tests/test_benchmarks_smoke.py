@@ -90,3 +90,13 @@ def test_overhead_quick(tmp_path):
 
     assert overhead.main(["--quick", "--out", str(tmp_path)]) == 0
     assert "| 100 | memory |" in (tmp_path / "overhead.md").read_text()
+
+
+def test_family_sizes_quick(tmp_path):
+    import family_sizes
+
+    assert family_sizes.main(["--quick", "--out", str(tmp_path)]) == 0  # 1: a count mismatch
+    text = (tmp_path / "family_sizes.md").read_text()
+    for family in ("wrn", "densenet", "mlp"):
+        assert f"| {family} |" in text
+    assert "**NO**" not in text
