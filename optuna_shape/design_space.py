@@ -110,9 +110,11 @@ class ShapeSpace:
         depth: ``(min, max, step)`` (max included when on the grid), a list of depths, or a string
             (``"10:40:6"``, ``"10,16,28"``). For ``"wrn"`` every depth must be ``6n + 4``.
         width: ``(min, max, step)``, a list of width multipliers, or a string (``"1/16:1:1/16"``).
-        in_channels: channels of the input images.
+        in_channels: channels of the input images; for a feature-vector family (``"mlp"``)
+            the number of input features.
         num_classes: number of classes.
-        image_size: input height and width (an int or ``(h, w)``), used for latency and energy.
+        image_size: input height and width (an int or ``(h, w)``), used for latency and energy;
+            ``None`` for a feature-vector family, whose input is ``(batch, in_channels)``.
         bytes_per_param: bytes per parameter of the trained (``"fp32"``) network for
             :meth:`size_mb` (4 for float32); the other precisions' sizes follow from their bits.
         precision: the precisions the trained network may be deployed in: ``"fp32"`` (default,
@@ -139,7 +141,7 @@ class ShapeSpace:
         width: ValuesSpec = (0.25, 2.0, 0.25),
         in_channels: int = 3,
         num_classes: int = 10,
-        image_size: int | tuple[int, int] = 32,
+        image_size: int | tuple[int, int] | None = 32,
         bytes_per_param: int = BYTES_PER_PARAM,
         precision: str | Sequence[str] = DEFAULT_PRECISIONS,
     ) -> None:
@@ -149,20 +151,32 @@ class ShapeSpace:
         for d in depths:
             if d != int(d) or d < 1:
                 raise ValueError(f"depth values must be positive integers, got depth={d!r}")
-            if self.family.check_depth is not None:
-                self.family.check_depth(int(d))
+            self.family.validate_depth(int(d))
         widths = parse_values("width", width)
         for w in widths:
             if w <= 0:
                 raise ValueError(f"width values must be > 0, got width={w!r}")
+            self.family.validate_width(w)
         for label, v, low in (("in_channels", in_channels, 1), ("num_classes", num_classes, 2)):
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"{label} must be an integer >= {low}, got {label}={v!r}")
+        features = self.family.input_kind == "features"
+        if features and image_size is not None:
+            raise ValueError(
+                f"family {self.family.name!r} takes feature vectors, not images: build the "
+                "ShapeSpace with in_channels=<number of features> and image_size=None, got "
+                f"image_size={image_size!r}"
+            )
+        if not features and image_size is None:
+            raise ValueError(
+                f"family {self.family.name!r} takes images: give image_size (an int or (h, w)); "
+                "image_size=None is for feature-vector families such as 'mlp'"
+            )
         if isinstance(image_size, int):
             image_size = (image_size, image_size)
-        if len(image_size) != 2 or any(
+        if image_size is not None and (len(image_size) != 2 or any(
             isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in image_size
-        ):
+        )):
             raise ValueError(f"image_size must be a positive int or (h, w), got {image_size!r}")
         if bytes_per_param not in (1, 2, 4, 8):
             raise ValueError(f"bytes_per_param must be 1, 2, 4 or 8, got {bytes_per_param!r}")
@@ -170,7 +184,9 @@ class ShapeSpace:
         self.widths: list[float] = widths
         self.in_channels = in_channels
         self.num_classes = num_classes
-        self.image_size: tuple[int, int] = (int(image_size[0]), int(image_size[1]))
+        self.image_size: tuple[int, int] | None = (
+            None if image_size is None else (int(image_size[0]), int(image_size[1]))
+        )
         self.bytes_per_param = bytes_per_param
         self.precisions: tuple[str, ...] = precisions
         self._shapes = [Shape(d, w) for w in self.widths for d in self.depths]
@@ -238,8 +254,11 @@ class ShapeSpace:
         s = as_shape(shape)
         return self.family.build(s.depth, s.width, self.in_channels, self.num_classes)
 
-    def input_shape(self, batch_size: int) -> tuple[int, int, int, int]:
-        """Input tensor shape ``(batch, channels, height, width)`` for measurements."""
+    def input_shape(self, batch_size: int) -> tuple[int, ...]:
+        """Input tensor shape for measurements: ``(batch, channels, height, width)``, or
+        ``(batch, features)`` for a feature-vector family (``image_size=None``)."""
+        if self.image_size is None:
+            return (int(batch_size), self.in_channels)
         return (int(batch_size), self.in_channels, *self.image_size)
 
     # -- identity -------------------------------------------------------------------------
@@ -255,7 +274,7 @@ class ShapeSpace:
             "widths": self.widths,
             "in_channels": self.in_channels,
             "num_classes": self.num_classes,
-            "image_size": list(self.image_size),
+            "image_size": None if self.image_size is None else list(self.image_size),
             "bytes_per_param": self.bytes_per_param,
         }
         if self.precisions != DEFAULT_PRECISIONS:
@@ -271,7 +290,8 @@ class ShapeSpace:
             width=list(data["widths"]),
             in_channels=int(data["in_channels"]),
             num_classes=int(data["num_classes"]),
-            image_size=tuple(data["image_size"]),  # type: ignore[arg-type]
+            image_size=(None if data["image_size"] is None
+                        else tuple(data["image_size"])),  # type: ignore[arg-type]
             bytes_per_param=int(data.get("bytes_per_param", BYTES_PER_PARAM)),
             precision=tuple(data.get("precisions", DEFAULT_PRECISIONS)),
         )

@@ -99,3 +99,13 @@ def test_precision_quick(tmp_path):
     table = (tmp_path / "precision_quick.md").read_text()
     assert table.count("| (10, 0.25) |") == 3
     assert "| int8 | 0.0057 |" in table and "| fp32 | 0.0229 |" in table
+
+
+def test_family_sizes_quick(tmp_path):
+    import family_sizes
+
+    assert family_sizes.main(["--quick", "--out", str(tmp_path)]) == 0  # 1: a count mismatch
+    text = (tmp_path / "family_sizes.md").read_text()
+    for family in ("wrn", "densenet", "mlp"):
+        assert f"| {family} |" in text
+    assert "**NO**" not in text

@@ -31,23 +31,28 @@ from optuna_shape.cli._common import (
     storage_url,
 )
 
-__all__ = ["add_arguments", "run", "DEFAULT_DEPTH", "DEFAULT_WIDTH", "DEFAULT_DIGITS_EPOCHS"]
+__all__ = ["add_arguments", "run", "DEFAULT_DEPTH", "DEFAULT_WIDTH", "DEFAULT_DIGITS_EPOCHS",
+           "FAMILIES"]
 
 HELP = "run (or resume, or join) a shape search and print the chosen shape"
 DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else HELP
 
 DEFAULT_DEPTH = "10:28:6"
-"""Default depths: 10, 16, 22, 28 (wide ResNets need depth = 6n + 4)."""
+"""Default depths of ``wrn``: 10, 16, 22, 28 (wide ResNets need depth = 6n + 4). Every built-in
+family has its own default grid (:attr:`optuna_shape.Family.default_depth`)."""
 DEFAULT_WIDTH = "0.25:2:0.25"
-"""Default widths: 0.25 … 2 in steps of 0.25 (with the depths: 32 shapes)."""
+"""Default widths of ``wrn``: 0.25 … 2 in steps of 0.25 (with the depths: 32 shapes)."""
 DEFAULT_DIGITS_EPOCHS = 5
 """Epochs per training on ``digits`` when ``--epochs`` is not given (a few minutes in all on
 two CPU cores); other datasets use :data:`optuna_shape.training.DEFAULT_EPOCHS`."""
 GOALS = ("accuracy", "size", "latency", "energy", "none")
 MODES = ("adaptive", "paper")
-DATASETS = ("digits", "mnist", "cifar10", "cifar100", "imagenet32")
+DATASETS = ("digits", "mnist", "cifar10", "cifar100", "imagenet32", "breast_cancer", "wine",
+            "iris")
 """The built-in datasets (:data:`optuna_shape.training.DATASETS`, repeated here so that
 ``--help``, usage errors and ``report`` do not wait for torch to import)."""
+FAMILIES = ("wrn", "densenet", "mlp")
+"""The built-in model families (:func:`optuna_shape.list_families` before any user family)."""
 POLICY_FLAGS = {"mode": "--mode", "confidence": "--confidence", "max_trainings": "--max-trainings",
                 "n_initial": "--n-initial"}
 """Search-policy flags, passed to :class:`~optuna_shape.ShapeSampler` only when given."""
@@ -151,7 +156,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the ``search`` flags to ``p``."""
     g = p.add_argument_group("task")
     g.add_argument("--dataset", default="digits", choices=DATASETS,
-                   help="dataset; digits is bundled, the others are read from --data-dir")
+                   help="dataset; digits and the tabular sets breast_cancer, wine and iris are "
+                        "bundled, the others are read from --data-dir")
     g.add_argument("--data-dir", default="./data", help="folder of the dataset files")
     g.add_argument("--download", action="store_true",
                    help="let torchvision download MNIST / CIFAR (needs internet)")
@@ -160,11 +166,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--val-fraction", type=_fraction, default=None,
                    help="validation share (default: 0.2 of digits, 0.1 of the training set)")
     g = p.add_argument_group("design space")
-    g.add_argument("--family", default="wrn", help="registered model family")
-    g.add_argument("--depth", type=_values("depth"), default=DEFAULT_DEPTH,
-                   help="depths: 'min:max:step' or a list '10,16,22'")
-    g.add_argument("--width", type=_values("width"), default=DEFAULT_WIDTH,
-                   help="widths: 'min:max:step' or a list '0.5,1,2' (fractions like 1/16 ok)")
+    g.add_argument("--family", default="wrn", choices=FAMILIES,
+                   help="model family: wrn (wide ResNet) and densenet (DenseNet-BC) for images, "
+                        "mlp for feature vectors (tabular sets; images are flattened)")
+    g.add_argument("--depth", type=_values("depth"), default=None,
+                   help="depths: 'min:max:step' or a list '10,16,22' (default per family: "
+                        "wrn and densenet 10:28:6, mlp 1:4:1)")
+    g.add_argument("--width", type=_values("width"), default=None,
+                   help="widths: 'min:max:step' or a list '0.5,1,2' (fractions like 1/16 ok; "
+                        "default per family: wrn 0.25:2:0.25, densenet 0.5:2:0.5, "
+                        "mlp 0.25:2:0.25)")
     g.add_argument("--precision", type=_precisions, default="fp32",
                    help="precisions to deploy at: fp32, bf16, int8 or a list 'fp32,int8'; with "
                         "several the search is over (shape, precision) pairs")
@@ -207,7 +218,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=_positive_int, default=None,
                    help=f"epochs per training (default: {DEFAULT_DIGITS_EPOCHS} for digits, the "
-                        "dataset's default otherwise: 30 MNIST, 200 CIFAR, 40 ImageNet32)")
+                        "dataset's default otherwise: 30 MNIST, 200 CIFAR, 40 ImageNet32, "
+                        "30 breast_cancer, 60 wine and iris)")
     g.add_argument("--batch-size", type=_positive_int, default=128,
                    help="training batch size (examples per SGD step)")
     g.add_argument("--lr", type=_positive_float, default=0.1, help="initial SGD learning rate")
@@ -321,9 +333,18 @@ def _space(args: argparse.Namespace, info: Any) -> Any:
     import optuna_shape as osh
 
     try:
-        space = osh.ShapeSpace(args.family, depth=args.depth, width=args.width,
-                               in_channels=info.in_channels, num_classes=info.num_classes,
-                               image_size=info.image_size,
+        family = osh.get_family(args.family)
+        depth = family.default_depth if args.depth is None else args.depth
+        width = family.default_width if args.width is None else args.width
+        for flag, value in (("--depth", depth), ("--width", width)):
+            if value is None:
+                raise ValueError(f"family {family.name!r} has no default grid; give {flag}")
+        try:
+            inputs = info.space_inputs(family)
+        except ValueError as exc:
+            raise ValueError(f"--family {family.name} does not fit --dataset {info.name}: "
+                             f"{exc}") from None
+        space = osh.ShapeSpace(family, depth=depth, width=width, **inputs,
                                precision=getattr(args, "precision", "fp32"))
     except (ValueError, KeyError) as exc:
         raise UsageError(" ".join(str(exc).strip("'\"").split())) from None
@@ -331,7 +352,7 @@ def _space(args: argparse.Namespace, info: Any) -> Any:
         raise UsageError(f"--precision {args.precision} needs --mode adaptive (the paper's "
                          "method searches shapes only)")
     if not space.shapes:
-        raise UsageError(f"the design space --depth {args.depth} × --width {args.width} is "
+        raise UsageError(f"the design space --depth {depth} × --width {width} is "
                          "empty; give at least one depth and one width")
     if args.max_size_mb is not None:
         low = space.precisions[-1]  # the fewest bits per parameter

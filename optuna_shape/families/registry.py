@@ -15,14 +15,26 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
-__all__ = ["Family", "register_family", "get_family", "list_families", "meta_param_count"]
+__all__ = [
+    "INPUT_KINDS",
+    "Family",
+    "get_family",
+    "list_families",
+    "meta_param_count",
+    "register_family",
+]
 
 Builder = Callable[[int, float, int, int], "nn.Module"]
 """``builder(depth, width, in_channels, num_classes) -> nn.Module``."""
 Counter = Callable[[int, float, int, int], int]
 """``count(depth, width, in_channels, num_classes) -> number of parameters``."""
-DepthCheck = Callable[[int], None]
+DepthCheck = Callable[[int], object]
 """Raises ``ValueError`` naming the depth when it is not valid for the family."""
+WidthCheck = Callable[[float], object]
+"""Raises ``ValueError`` naming the width when it is not valid for the family."""
+INPUT_KINDS = ("image", "features")
+"""What a family's networks take: ``"image"`` tensors ``(batch, channels, height, width)``, or
+``"features"`` vectors ``(batch, features)`` (then ``in_channels`` is the number of features)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,14 @@ class Family:
             built model).
         check_depth: validates one depth value (e.g. WRN needs ``6n + 4``), or ``None``.
         description: one line shown in listings.
+        check_width: validates one width value, or ``None`` (any positive number).
+        width_meaning: what width means, e.g. ``"growth rate = round(12 · width)"``.
+        input_kind: ``"image"`` (the default: ``in_channels`` are image channels) or
+            ``"features"`` (``in_channels`` is the length of a feature vector, and the design
+            space has no image size).
+        default_depth: a small depth grid for this family (``"min:max:step"`` or a list), used
+            by the command line when no ``--depth`` is given; ``None``: no default.
+        default_width: likewise for the width.
     """
 
     name: str
@@ -43,6 +63,35 @@ class Family:
     param_count: Counter | None = None
     check_depth: DepthCheck | None = None
     description: str = ""
+    check_width: WidthCheck | None = None
+    width_meaning: str = "width multiplier"
+    input_kind: str = "image"
+    default_depth: str | None = None
+    default_width: str | None = None
+
+    def validate_depth(self, depth: int) -> None:
+        """Check one depth against the family's rule.
+
+        Raises:
+            ValueError: one line naming the family, the bad depth and what would be valid.
+        """
+        if self.check_depth is not None:
+            try:
+                self.check_depth(depth)
+            except ValueError as exc:
+                raise ValueError(f"family {self.name!r}: {exc}") from None
+
+    def validate_width(self, width: float) -> None:
+        """Check one width against the family's rule.
+
+        Raises:
+            ValueError: one line naming the family, the bad width and what would be valid.
+        """
+        if self.check_width is not None:
+            try:
+                self.check_width(width)
+            except ValueError as exc:
+                raise ValueError(f"family {self.name!r}: {exc}") from None
 
     def count(self, depth: int, width: float, in_channels: int, num_classes: int) -> int:
         """Parameter count of a shape: analytic when the family has one, else from a model built
@@ -94,8 +143,17 @@ def register_family(
     check_depth: DepthCheck | None = None,
     description: str = "",
     overwrite: bool = False,
+    check_width: WidthCheck | None = None,
+    width_meaning: str = "width multiplier",
+    input_kind: str = "image",
+    default_depth: str | None = None,
+    default_width: str | None = None,
 ) -> Family:
     """Register a model family under ``name`` and return it.
+
+    Only ``name`` and ``build`` are needed: without ``param_count`` the size of a shape is
+    counted on a model built on PyTorch's meta device (exact, no weight memory), cached per shape
+    by :class:`~optuna_shape.ShapeSpace`. The other arguments are the fields of :class:`Family`.
 
     Example:
         >>> import torch.nn as nn
@@ -108,7 +166,8 @@ def register_family(
         >>> fam = register_family("doc-mlp", mlp, overwrite=True)
 
     Raises:
-        ValueError: if ``name`` is taken (and ``overwrite`` is false) or is empty.
+        ValueError: if ``name`` is taken (and ``overwrite`` is false) or is empty, or
+            ``input_kind`` is unknown.
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"family name must be a non-empty string, got {name!r}")
@@ -118,7 +177,11 @@ def register_family(
         )
     if not callable(build):
         raise TypeError(f"build must be callable, got {build!r}")
-    family = Family(name, build, param_count, check_depth, description)
+    if input_kind not in INPUT_KINDS:
+        raise ValueError(f"input_kind must be one of {', '.join(INPUT_KINDS)}, "
+                         f"got input_kind={input_kind!r}")
+    family = Family(name, build, param_count, check_depth, description, check_width,
+                    width_meaning, input_kind, default_depth, default_width)
     _REGISTRY[name] = family
     return family
 
@@ -149,15 +212,58 @@ def _build_wrn(depth: int, width: float, in_channels: int, num_classes: int) -> 
     return WideResNet(depth, width, in_channels, num_classes)
 
 
+def _build_densenet(depth: int, width: float, in_channels: int, num_classes: int) -> nn.Module:
+    from optuna_shape.families.densenet import DenseNet
+
+    return DenseNet(depth, width, in_channels, num_classes)
+
+
+def _build_mlp(depth: int, width: float, in_channels: int, num_classes: int) -> nn.Module:
+    from optuna_shape.families.mlp import MLP
+
+    return MLP(depth, width, in_channels, num_classes)
+
+
 def _register_builtins() -> None:
-    from optuna_shape.families import wrn_size  # torch-free: the network loads when built
+    # torch-free size modules: the networks load when built
+    from optuna_shape.families import densenet_size, mlp_size, wrn_size
 
     register_family(
         "wrn",
         _build_wrn,
         param_count=wrn_size.wrn_param_count,
         check_depth=wrn_size.wrn_blocks_per_group,
+        check_width=wrn_size.wrn_channels,
         description="pre-activation wide ResNet (Zagoruyko & Komodakis), depth = 6n + 4",
+        width_meaning="channels of the three groups = round(16, 32, 64 × width)",
+        default_depth="10:28:6",
+        default_width="0.25:2:0.25",
+        overwrite=True,
+    )
+    register_family(
+        "densenet",
+        _build_densenet,
+        param_count=densenet_size.densenet_param_count,
+        check_depth=densenet_size.densenet_layers_per_block,
+        check_width=densenet_size.densenet_growth_rate,
+        description="DenseNet-BC (Huang et al.) with 3 dense blocks, depth = 6n + 4",
+        width_meaning="growth rate = round(12 × width): width 1 is k = 12, width 2 is k = 24",
+        default_depth="10:28:6",
+        default_width="0.5:2:0.5",
+        overwrite=True,
+    )
+    register_family(
+        "mlp",
+        _build_mlp,
+        param_count=mlp_size.mlp_param_count,
+        check_depth=mlp_size.mlp_check_depth,
+        check_width=mlp_size.mlp_hidden_units,
+        description="multilayer perceptron for feature vectors (tabular data), depth = hidden "
+                    "layers",
+        width_meaning="units per hidden layer = round(64 × width)",
+        input_kind="features",
+        default_depth="1:4:1",
+        default_width="0.25:2:0.25",
         overwrite=True,
     )
 

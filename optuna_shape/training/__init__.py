@@ -10,6 +10,7 @@ Example:
 from optuna_shape.training.datasets import (
     DATASETS,
     DEFAULT_EPOCHS,
+    TABULAR_DATASETS,
     DatasetInfo,
     ImageTensorDataset,
     Splits,
@@ -40,6 +41,7 @@ __all__ = [
     "ProgressCallback",
     "ShapeObjective",
     "Splits",
+    "TABULAR_DATASETS",
     "TrainConfig",
     "TrainResult",
     "cached_dataset",

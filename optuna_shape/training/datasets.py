@@ -1,4 +1,4 @@
-"""Datasets for the default objective: digits, MNIST, CIFAR-10/100 and ImageNet 32×32.
+"""Datasets for the default objective: digits, MNIST, CIFAR-10/100, ImageNet 32×32 and tabular sets.
 
 Every dataset is held in memory as one image tensor plus one label tensor
 (:class:`ImageTensorDataset`); normalisation and augmentation (random crop with 4-pixel padding and
@@ -9,15 +9,25 @@ objects (``dataset[i] -> (image, label)``), so they also work with a ``DataLoade
 
 Datasets and where their data comes from:
 
-=============  ========================================================  =================
-name           source                                                    splits
-=============  ========================================================  =================
-``digits``     scikit-learn's bundled 8×8 digits (no download)           60/20/20 stratified
-``mnist``      torchvision, ``<data_dir>/MNIST/raw``                      val from train
-``cifar10``    torchvision, ``<data_dir>/cifar-10-batches-py``            val from train
-``cifar100``   torchvision, ``<data_dir>/cifar-100-python``               val from train
-``imagenet32`` the user's downloaded batch files (Chrabaszcz et al.)     official val = test
-=============  ========================================================  =================
+=================  ===================================================  ===================
+name               source                                               splits
+=================  ===================================================  ===================
+``digits``         scikit-learn's bundled 8×8 digits (no download)      60/20/20 stratified
+``mnist``          torchvision, ``<data_dir>/MNIST/raw``                 val from train
+``cifar10``        torchvision, ``<data_dir>/cifar-10-batches-py``       val from train
+``cifar100``       torchvision, ``<data_dir>/cifar-100-python``          val from train
+``imagenet32``     the user's downloaded batch files (Chrabaszcz et     official val = test
+                   al.)
+``breast_cancer``  scikit-learn's bundled breast cancer (30 features)   60/20/20 stratified
+``wine``           scikit-learn's bundled wine recognition (13          60/20/20 stratified
+                   features)
+``iris``           scikit-learn's bundled iris (4 features)             60/20/20 stratified
+=================  ===================================================  ===================
+
+The tabular sets hold feature vectors ``(N, features)``, standardised per feature with the mean
+and standard deviation of the training split only; they are never augmented. Their
+:class:`DatasetInfo` has ``image_size=None`` and ``in_channels`` = the number of features, the
+input of a feature-vector family such as ``"mlp"`` (:meth:`DatasetInfo.space_inputs`).
 
 MNIST and CIFAR are fetched by torchvision when ``download=True`` (``--download`` on the command
 line) and read from its on-disk format otherwise. The validation split is always carved out of the
@@ -31,6 +41,7 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,12 +53,16 @@ __all__ = [
     "DatasetInfo",
     "ImageTensorDataset",
     "Splits",
+    "TABULAR_DATASETS",
     "default_epochs",
     "load_dataset",
     "stratified_split",
 ]
 
-DATASETS: tuple[str, ...] = ("digits", "mnist", "cifar10", "cifar100", "imagenet32")
+TABULAR_DATASETS: tuple[str, ...] = ("breast_cancer", "wine", "iris")
+"""The bundled tabular datasets (feature vectors, no download)."""
+DATASETS: tuple[str, ...] = ("digits", "mnist", "cifar10", "cifar100", "imagenet32",
+                             *TABULAR_DATASETS)
 """Names accepted by :func:`load_dataset`."""
 
 DEFAULT_EPOCHS: dict[str, int] = {
@@ -56,12 +71,17 @@ DEFAULT_EPOCHS: dict[str, int] = {
     "cifar10": 200,
     "cifar100": 200,
     "imagenet32": 40,
+    "breast_cancer": 30,
+    "wine": 60,
+    "iris": 60,
 }
 """Epochs used when ``TrainConfig.epochs`` is ``None``.
 
 ``digits``: WRN-10 width 1 reaches about 98 % validation accuracy in about 4 s on two CPU
 cores. CIFAR: the 200 epochs of Zagoruyko & Komodakis. ImageNet 32×32: the paper's 40 epochs for
-design space D2 (the paper also used ``lr=0.01`` there).
+design space D2 (the paper also used ``lr=0.01`` there). Tabular sets: the same recipe (SGD
+0.1, batch 128) on an MLP; these sets are tiny (60 % of 569, 178 and 150 examples gives 3, 1 and 1
+steps per epoch), so they get more epochs.
 """
 
 _NORMALISATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -78,9 +98,10 @@ class DatasetInfo:
 
     Attributes:
         name: dataset name (one of :data:`DATASETS` for the built-in ones).
-        in_channels: image channels (1 for digits and MNIST, 3 for CIFAR and ImageNet 32×32).
+        in_channels: image channels (1 for digits and MNIST, 3 for CIFAR and ImageNet 32×32);
+            for a tabular dataset, the number of features.
         num_classes: number of classes.
-        image_size: height (= width) of the images in pixels.
+        image_size: height (= width) of the images in pixels; ``None`` for a tabular dataset.
         natural_images: whether the images are natural photos (then training uses random crops
             with 4-pixel padding and horizontal flips).
 
@@ -93,21 +114,63 @@ class DatasetInfo:
     name: str
     in_channels: int
     num_classes: int
-    image_size: int
+    image_size: int | None
     natural_images: bool
+
+    @property
+    def tabular(self) -> bool:
+        """Whether the examples are feature vectors rather than images."""
+        return self.image_size is None
+
+    @property
+    def num_features(self) -> int:
+        """Length of one example as a flat vector: features, or channels × height × width."""
+        if self.image_size is None:
+            return self.in_channels
+        return self.in_channels * self.image_size * self.image_size
+
+    def space_inputs(self, family: str | Any) -> dict[str, Any]:
+        """``in_channels``, ``num_classes`` and ``image_size`` of a design space of ``family``
+        on this dataset: image families get the images' geometry; feature-vector families
+        (``"mlp"``) get ``in_channels`` = the number of features (images flattened) and
+        ``image_size=None``.
+
+        Example:
+            >>> info = DatasetInfo("digits", 1, 10, 8, natural_images=False)
+            >>> info.space_inputs("mlp")
+            {'in_channels': 64, 'num_classes': 10, 'image_size': None}
+
+        Raises:
+            ValueError: an image family (``"wrn"``, ``"densenet"``) on a tabular dataset.
+        """
+        from optuna_shape.families import get_family
+
+        fam = get_family(family)
+        if fam.input_kind == "features":
+            return {"in_channels": self.num_features, "num_classes": self.num_classes,
+                    "image_size": None}
+        if self.image_size is None:
+            raise ValueError(
+                f"dataset {self.name!r} is tabular ({self.in_channels} features) but family "
+                f"{fam.name!r} takes images; use a feature-vector family such as mlp"
+            )
+        return {"in_channels": self.in_channels, "num_classes": self.num_classes,
+                "image_size": self.image_size}
 
 
 class ImageTensorDataset(Dataset):
     """Images and labels held as tensors, with normalisation and optional augmentation.
 
-    Images are stored as ``uint8`` (or float) ``(N, C, H, W)``; ``scale`` turns them into [0, 1]
+    Images are stored as ``uint8`` (or float) ``(N, C, H, W)``; feature vectors (tabular data) as
+    float ``(N, F)``, normalised per feature and never augmented; ``scale`` turns them into [0, 1]
     (``1/255`` for ``uint8``). :meth:`batch` returns a normalised float batch, randomly augmented
     when ``augment`` is set; :func:`optuna_shape.training.train` uses it directly (fast path).
 
     Args:
-        images: ``(N, C, H, W)`` tensor.
+        images: ``(N, C, H, W)`` tensor, or ``(N, F)`` feature vectors.
         labels: ``(N,)`` integer tensor of class indices.
-        mean: per-channel mean of the [0, 1]-scaled images, subtracted before dividing by ``std``.
+        mean: per-channel (per-feature) mean of the [0, 1]-scaled images, subtracted before
+            dividing by ``std``.
         std: per-channel standard deviation.
         scale: factor that maps stored values to [0, 1]; default ``1/255`` for ``uint8`` and 1
             otherwise.
@@ -139,8 +202,14 @@ class ImageTensorDataset(Dataset):
         flip: bool = False,
         augment: bool = False,
     ) -> None:
-        if images.ndim != 4:
-            raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
+        if images.ndim not in (2, 4):
+            raise ValueError(
+                f"images must be (N, C, H, W) or feature vectors (N, F), got shape "
+                f"{tuple(images.shape)}"
+            )
+        if images.ndim == 2 and (crop_padding or flip or augment):
+            raise ValueError("feature vectors (N, F) cannot be augmented: use crop_padding=0, "
+                             "flip=False, augment=False")
         if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
             raise ValueError(
                 f"labels must be (N,) with N={images.shape[0]}, got shape {tuple(labels.shape)}"
@@ -207,7 +276,8 @@ class ImageTensorDataset(Dataset):
             labels: likewise for the labels.
 
         Returns:
-            ``(x, y)``: float32 images ``(B, C, H, W)`` and ``long`` labels ``(B,)`` on ``device``.
+            ``(x, y)``: float32 images ``(B, C, H, W)`` (or features ``(B, F)``) and ``long``
+            labels ``(B,)`` on ``device``.
         """
         src = self.images if images is None else images
         lab = self.labels if labels is None else labels
@@ -220,8 +290,9 @@ class ImageTensorDataset(Dataset):
         x = x.float().mul_(self.scale)
         if self.augment:
             x = self._augment(x, generator)
-        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+        view = (1, -1) + (1,) * (x.ndim - 2)
+        mean = torch.tensor(self.mean, device=x.device).view(view)
+        std = torch.tensor(self.std, device=x.device).view(view)
         return (x - mean) / std, y
 
     def _augment(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -319,6 +390,15 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     bunch = load_digits()
     images = (bunch.images.astype(np.float32) / 16.0)[:, None, :, :]  # (N, 1, 8, 8) in [0, 1]
     return images, bunch.target.astype(np.int64)
+
+
+def _tabular(name: str) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn import datasets
+
+    loader = {"breast_cancer": datasets.load_breast_cancer, "wine": datasets.load_wine,
+              "iris": datasets.load_iris}[name]
+    bunch = loader()
+    return bunch.data.astype(np.float32), bunch.target.astype(np.int64)
 
 
 def _missing(name: str, path: Path) -> FileNotFoundError:
@@ -477,14 +557,16 @@ def load_dataset(
     """Load a dataset into memory and split it into train, validation and test sets.
 
     Args:
-        name: ``"digits"``, ``"mnist"``, ``"cifar10"``, ``"cifar100"`` or ``"imagenet32"``.
+        name: ``"digits"``, ``"mnist"``, ``"cifar10"``, ``"cifar100"``, ``"imagenet32"``, or a
+            bundled tabular set: ``"breast_cancer"``, ``"wine"``, ``"iris"``.
         data_dir: folder holding (or receiving) the torchvision data and the ImageNet 32×32 batch
-            files; not used for ``digits``.
+            files; not used for ``digits`` and the tabular sets.
         download: let torchvision download MNIST / CIFAR when missing (needs internet).
         val_fraction: share of the training data held out for validation, stratified by class.
-            Default ``None``: 0.1 of the training set; for ``digits`` (which has no official
-            test set) the data is split 60/20/20 into train/val/test, so ``val_fraction`` is then
-            the validation share of the whole set (default 0.2; the test share stays 0.2).
+            Default ``None``: 0.1 of the training set; for ``digits`` and the tabular sets (which
+            have no official test set) the data is split 60/20/20 into train/val/test, so
+            ``val_fraction`` is then the validation share of the whole set (default 0.2; the
+            test share stays 0.2).
         seed: seed of the validation (and digits test) split and of ``subset``'s draw. The split
             does not depend on anything else, so every trial of a study sees the same split.
         subset: if set, every split is capped at this many examples (a seeded random draw);
@@ -513,7 +595,7 @@ def load_dataset(
         isinstance(val_fraction, bool)
         or not isinstance(val_fraction, (int, float))
         or not 0.0 < val_fraction < 1.0
-        or (name == "digits" and val_fraction >= 0.8)
+        or (_bundled(name) and val_fraction >= 0.8)
     ):
         raise ValueError(f"val_fraction must be in (0, 1), got val_fraction={val_fraction!r}")
     if subset is not None and (isinstance(subset, bool) or not isinstance(subset, int)
@@ -523,17 +605,24 @@ def load_dataset(
         raise ValueError(f"seed must be an int, got seed={seed!r}")
     root = Path(data_dir).expanduser()
 
-    if name == "digits":
-        images, labels = _digits()
+    if _bundled(name):
+        images, labels = _digits() if name == "digits" else _tabular(name)
         rest, test_idx = stratified_split(labels, 0.2, seed)
         val_share = 0.2 if val_fraction is None else float(val_fraction)
         rest_train, rest_val = stratified_split(labels[rest], val_share / 0.8, seed + 1)
         train_idx, val_idx = rest[rest_train], rest[rest_val]
-        mean = float(images[train_idx].mean())
-        std = float(images[train_idx].std())
+        if name == "digits":
+            mean: Any = (float(images[train_idx].mean()),)
+            std: Any = (float(images[train_idx].std()),)
+            info = DatasetInfo("digits", 1, 10, 8, natural_images=False)
+        else:  # standardise each feature with the training split's statistics only
+            mean = images[train_idx].mean(axis=0).astype(np.float64)
+            std = images[train_idx].std(axis=0).astype(np.float64)
+            std[std == 0] = 1.0
+            info = DatasetInfo(name, int(images.shape[1]), int(labels.max()) + 1, None,
+                               natural_images=False)
         full = ImageTensorDataset(torch.from_numpy(images), torch.from_numpy(labels),
-                                  mean=(mean,), std=(std,), scale=1.0)
-        info = DatasetInfo("digits", 1, 10, 8, natural_images=False)
+                                  mean=tuple(mean), std=tuple(std), scale=1.0)
         test_full = full
     else:
         if name == "mnist":
@@ -561,6 +650,11 @@ def load_dataset(
     val = full.subset(_cap(val_idx, subset, seed))
     test = test_full.subset(_cap(test_idx, subset, seed))
     return Splits(train=train, val=val, test=test, info=info)
+
+
+def _bundled(name: str) -> bool:
+    """Datasets shipped with scikit-learn, split 60/20/20 (no official test set)."""
+    return name == "digits" or name in TABULAR_DATASETS
 
 
 def default_epochs(name: str) -> int:

@@ -90,9 +90,12 @@ class ShapeObjective:
 
     Args:
         space: the :class:`~optuna_shape.ShapeSpace`; its ``in_channels`` and ``num_classes``
-            must match the dataset.
+            must match the dataset (for a feature-vector family such as ``"mlp"``,
+            ``in_channels`` is the number of features, images flattened:
+            :meth:`~optuna_shape.training.DatasetInfo.space_inputs`).
         dataset: dataset name for :func:`~optuna_shape.training.load_dataset` (``"digits"``,
-            ``"mnist"``, ``"cifar10"``, ``"cifar100"``, ``"imagenet32"``).
+            ``"mnist"``, ``"cifar10"``, ``"cifar100"``, ``"imagenet32"``, or a tabular set:
+            ``"breast_cancer"``, ``"wine"``, ``"iris"``).
         config: training recipe; default ``TrainConfig()`` (dataset's default epochs, CPU).
         data_dir: where the dataset files are (not used for digits).
         download: let torchvision download MNIST / CIFAR.
@@ -173,12 +176,14 @@ class ShapeObjective:
                                 seed=self.config.seed, val_fraction=self.val_fraction,
                                 subset=self.subset)
         info = splits.info
-        for label, mine, theirs in (("in_channels", self.space.in_channels, info.in_channels),
-                                    ("num_classes", self.space.num_classes, info.num_classes)):
+        wanted = info.space_inputs(self.space.family)  # ValueError: tabular data, image family
+        for label in ("in_channels", "num_classes"):
+            mine, theirs = getattr(self.space, label), wanted[label]
             if mine != theirs:
                 raise ValueError(
-                    f"the design space has {label}={mine} but dataset {info.name!r} has "
-                    f"{label}={theirs}; build the ShapeSpace with {label}={theirs}"
+                    f"the design space has {label}={mine} but dataset {info.name!r} needs "
+                    f"{label}={theirs} for family {self.space.family.name!r}; build the "
+                    f"ShapeSpace with {label}={theirs}"
                 )
         return splits
 

@@ -123,3 +123,28 @@ def test_report_errors(tmp_path, capsys, monkeypatch):
     assert "several studies (a, b)" in err
     assert main(["report", "--storage", url, "--study-name", "a"]) == 1
     assert "holds no optuna-shape search" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--family", "wrn", "--dataset", "wine"], "--family wrn does not fit --dataset wine"),
+    (["--family", "densenet", "--depth", "10,12"], "DenseNet-BC depth must be 6n+4"),
+    (["--family", "mlp", "--dataset", "iris", "--depth", "1.5"], "depth=1.5"),
+    (["--family", "resnet"], "invalid choice: 'resnet'"),
+])
+def test_bad_family_flags_are_one_usage_error_line(flags, needle, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    try:
+        rc = main(["search", *flags, "--quiet"])
+    except SystemExit as exc:  # argparse's own checks
+        rc = exc.code
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "error" in err[0] and needle in err[0]
+    assert not (tmp_path / "optuna-shape.db").exists()
+
+
+def test_family_names_match_the_registry():
+    from optuna_shape.cli.search import FAMILIES
+    from optuna_shape.families import get_family
+
+    assert all(get_family(name).default_depth for name in FAMILIES)

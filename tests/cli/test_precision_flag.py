@@ -30,7 +30,10 @@ def test_several_precisions_refuse_paper_mode(capsys, tmp_path):
 
 
 def test_precision_flag_makes_a_space_over_pairs():
-    info = argparse.Namespace(in_channels=1, num_classes=10, image_size=(8, 8))
+    from optuna_shape.training.datasets import DatasetInfo
+
+    info = DatasetInfo("digits", in_channels=1, num_classes=10, image_size=8,
+                       natural_images=False)
     args = argparse.Namespace(family="wrn", depth="10,16", width="0.5,1", precision="int8,fp32",
                               mode=None, max_size_mb=0.03)  # only int8 fits
     space = _space(args, info)

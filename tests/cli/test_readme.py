@@ -80,12 +80,24 @@ def test_flag_table_is_the_parsers():
 def test_flag_defaults_in_the_table_match_the_parser():
     search = subparser("search")
     defaults = {o: a.default for a in search._actions for o in a.option_strings}
-    expected = {"--depth": "10:28:6", "--width": "0.25:2:0.25", "--goal": "accuracy",
+    expected = {"--goal": "accuracy",
                 "--dataset": "digits", "--device": "cpu", "--family": "wrn",
                 "--strategy": "standard", "--sampling": "interval", "--select-on": "val"}
     for flag, value in expected.items():
         assert f"| `{flag}` | `{value}` |" in README, flag
         assert defaults[flag] == value, flag
+    from optuna_shape.cli.search import FAMILIES
+    from optuna_shape.families import get_family
+
+    for flag in ("--depth", "--width"):
+        assert defaults[flag] is None, flag  # the family's own grid
+        row = next(line for line in README.splitlines() if line.startswith(f"| `{flag}` |"))
+        cell = row.split("|")[2]
+        for name in FAMILIES:
+            fam = get_family(name)
+            grid = fam.default_depth if flag == "--depth" else fam.default_width
+            mentioned = cell.split(f"`{name}`", 1)[1]
+            assert f"`{grid}`" in mentioned.split(";")[0], (flag, name)
     assert f"else `{common.DEFAULT_STORAGE}`" in README
     assert "`$OPTUNA_STORAGE`" in README and common.STORAGE_ENV == "OPTUNA_STORAGE"
 

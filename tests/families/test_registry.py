@@ -60,3 +60,72 @@ def test_builder_that_cannot_run_on_meta_falls_back_to_a_real_build() -> None:
         return m
 
     assert meta_param_count(reads_weights, 1, 1.0, 1, 10) == 4 * 10 + 10
+
+
+def test_user_family_from_a_build_function_alone_runs_a_search_end_to_end() -> None:
+    import optuna
+
+    import optuna_shape as osh
+    from optuna_shape.training import TrainConfig, make_objective
+
+    def tiny_cnn(depth: int, width: float, in_channels: int, num_classes: int) -> nn.Module:
+        c = max(1, round(8 * width))
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, c, 3, padding=1), nn.ReLU()]
+        for _ in range(depth - 1):
+            layers += [nn.Conv2d(c, c, 3, padding=1), nn.ReLU()]
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             nn.Linear(c, num_classes))
+
+    fam = register_family("test-tiny-cnn", tiny_cnn, overwrite=True)
+    assert fam.param_count is None  # sized on the meta device
+    space = osh.ShapeSpace("test-tiny-cnn", depth=[1, 2], width=[0.5, 1.0], in_channels=1,
+                           num_classes=10, image_size=8)
+    counts = {s: space.param_count(s) for s in space.shapes}
+    assert counts == {s: sum(p.numel() for p in space.build(s).parameters())
+                      for s in space.shapes}
+    sampler = osh.ShapeSampler(space, osh.Constraints(max_size_mb=1.0), seed=0, max_trainings=2)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(make_objective(space, "digits", config=TrainConfig(epochs=1, threads=1),
+                                  subset=200))
+    trained = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert trained and all(
+        t.user_attrs["params"] == counts[osh.Shape(t.params["depth"], t.params["width"])]
+        for t in trained
+    )
+    assert osh.best_shape(study) in space
+
+
+def test_shape_space_caches_the_count_per_shape() -> None:
+    import optuna_shape as osh
+
+    built: list[tuple[int, float]] = []
+
+    def counted(depth: int, width: float, in_channels: int, num_classes: int) -> nn.Module:
+        built.append((depth, width))
+        return _mlp(depth, width, in_channels, num_classes)
+
+    register_family("test-counted", counted, overwrite=True)
+    space = osh.ShapeSpace("test-counted", depth=[1, 2], width=[1.0], in_channels=1,
+                           num_classes=10, image_size=8)
+    for _ in range(3):
+        for s in space.shapes:
+            space.size_mb(s)
+    assert sorted(built) == [(1, 1.0), (2, 1.0)]
+
+
+def test_family_width_rule_and_meaning_are_checked_before_anything_is_built() -> None:
+    import optuna_shape as osh
+
+    def even_only(width: float) -> None:
+        if round(8 * width) % 2:
+            raise ValueError(f"8 × width must be even, got width={width!r}")
+
+    register_family("test-even", _mlp, check_width=even_only, width_meaning="8 × width units",
+                    overwrite=True)
+    assert get_family("test-even").width_meaning == "8 × width units"
+    with pytest.raises(ValueError, match=r"family 'test-even': 8 × width must be even, got "
+                                         r"width=0\.375"):
+        osh.ShapeSpace("test-even", depth=[1], width=[0.25, 0.375], in_channels=1,
+                       num_classes=10, image_size=8)
+    with pytest.raises(ValueError, match="input_kind must be one of image, features"):
+        register_family("test-bad-kind", _mlp, input_kind="tokens")

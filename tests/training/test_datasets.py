@@ -223,4 +223,45 @@ def test_imagenet32_missing_file_names_path(tmp_path):
 
 
 def test_names_constant():
-    assert DATASETS == ("digits", "mnist", "cifar10", "cifar100", "imagenet32")
+    assert DATASETS == ("digits", "mnist", "cifar10", "cifar100", "imagenet32", "breast_cancer",
+                        "wine", "iris")
+
+
+@pytest.mark.parametrize("name,features,classes", [("breast_cancer", 30, 2), ("wine", 13, 3),
+                                                    ("iris", 4, 3)])
+def test_tabular_sets_are_standardised_on_the_training_split_only(name, features, classes):
+    splits = load_dataset(name, seed=0)
+    info = splits.info
+    assert (info.in_channels, info.num_classes, info.image_size) == (features, classes, None)
+    assert info.tabular and info.num_features == features
+    sizes = splits.sizes()
+    total = sum(sizes.values())
+    assert abs(sizes["test"] - 0.2 * total) <= 1 and abs(sizes["val"] - 0.2 * total) <= 1
+    x, y = splits.train.batch(torch.arange(sizes["train"]))
+    assert x.shape == (sizes["train"], features)
+    assert torch.allclose(x.mean(0), torch.zeros(features), atol=1e-4)
+    assert torch.allclose(x.std(0, unbiased=False), torch.ones(features), atol=1e-3)
+    xv, _ = splits.val.batch(torch.arange(sizes["val"]))
+    assert not torch.allclose(xv.mean(0), torch.zeros(features), atol=1e-4)  # val not refit
+    # stratified: every class in every split, in proportion
+    for part in (splits.train, splits.val, splits.test):
+        assert set(part.labels.tolist()) == set(range(classes))
+    seen = torch.cat([splits.train.indices, splits.val.indices, splits.test.indices])
+    assert len(set(seen.tolist())) == total
+
+
+def test_space_inputs_match_the_family():
+    tab = load_dataset("wine").info
+    assert tab.space_inputs("mlp") == {"in_channels": 13, "num_classes": 3, "image_size": None}
+    with pytest.raises(ValueError, match="dataset 'wine' is tabular .*family 'wrn' takes images"):
+        tab.space_inputs("wrn")
+    digits = load_dataset("digits").info
+    assert digits.space_inputs("densenet") == {"in_channels": 1, "num_classes": 10,
+                                                "image_size": 8}
+    assert digits.space_inputs("mlp")["in_channels"] == 64
+
+
+def test_feature_vectors_cannot_be_augmented():
+    with pytest.raises(ValueError, match="cannot be augmented"):
+        ImageTensorDataset(torch.zeros(4, 3), torch.zeros(4), mean=(0, 0, 0), std=(1, 1, 1),
+                           augment=True)
