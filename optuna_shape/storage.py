@@ -23,7 +23,9 @@ Trial user attributes (shown by optuna-dashboard, numbers sortable): ``stage``, 
 ``size_mb``, ``latency_ms``, ``energy_j``, ``predicted_accuracy``, ``predicted_std``,
 ``prediction_source``, ``reject_reason`` (screening rejected the shape), ``end_reason`` (why a
 trial that does not train ended: stages ``plan``, ``duplicate``, ``screen``, ``stopped``),
-``fail_reason``, ``constraint_<name>``.
+``fail_reason``, ``constraint_<name>``; a training stopped early by
+:class:`~optuna_shape.ShapePruner` (PRUNED) carries ``prune_reason``, ``projected_accuracy``,
+``projected_std`` and ``pruned_epoch``, and the default objective writes ``planned_epochs``.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ __all__ = [
     "store_measurements",
     "known_hardware",
     "all_trials",
+    "curves",
     "decode_trial",
     "create_waiting_trial",
     "trial_record",
@@ -90,6 +93,12 @@ RESULT = "osh:result"
 SLOT = "osh:slot"
 STAGE = "osh:stage"
 CHUNK = 2045
+
+PRUNE_REASON = "prune_reason"
+PROJECTED_ACCURACY = "projected_accuracy"
+PROJECTED_STD = "projected_std"
+PRUNED_EPOCH = "pruned_epoch"
+PLANNED_EPOCHS = "planned_epochs"
 
 TRAINING_STAGES = frozenset({"initial", "acquire", "repeat", "sample", "verify", "user"})
 """Stages of trials that train a shape (the others: ``plan``, ``duplicate``, ``stopped``,
@@ -395,6 +404,9 @@ class TrialRecord:
         rejected: the trial was pruned by screening (``reject_reason``) — not a training.
         trained: the objective got a shape (params are set).
         fail_reason: why a training failed, as recorded by the worker that ran it.
+        projected: a training stopped early (PRUNED with ``prune_reason``): its projected final
+            accuracy; ``None`` otherwise.
+        projected_std: the projection's standard deviation.
     """
 
     number: int
@@ -407,6 +419,13 @@ class TrialRecord:
     rejected: bool = False
     trained: bool = False
     fail_reason: str | None = None
+    projected: float | None = None
+    projected_std: float | None = None
+
+    @property
+    def stopped_early(self) -> bool:
+        """PRUNED by :class:`~optuna_shape.ShapePruner` with a projected final accuracy."""
+        return self.state == TrialState.PRUNED and self.projected is not None
 
     @property
     def lost(self) -> bool:
@@ -434,9 +453,27 @@ def decode_trial(t: FrozenTrial) -> TrialRecord:
             shape = Shape(int(fixed["depth"]), float(fixed["width"]))
     stage = t.user_attrs.get("stage") or t.system_attrs.get(STAGE)
     value = t.value if t.state == TrialState.COMPLETE else None
+    projected = projected_std = None
+    if PRUNE_REASON in t.user_attrs:
+        projected = _finite_or_none(t.user_attrs.get(PROJECTED_ACCURACY))
+        projected_std = _finite_or_none(t.user_attrs.get(PROJECTED_STD))
     return TrialRecord(t.number, t._trial_id, t.state, shape, t.system_attrs.get(SLOT), stage,
                        value, rejected="reject_reason" in t.user_attrs, trained=trained,
-                       fail_reason=t.user_attrs.get("fail_reason"))
+                       fail_reason=t.user_attrs.get("fail_reason"), projected=projected,
+                       projected_std=projected_std)
+
+
+def _finite_or_none(x: Any) -> float | None:
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):
+        return float(x)
+    return None
+
+
+def curves(study: optuna.Study) -> list[FrozenTrial]:
+    """Every COMPLETE and RUNNING trial with reported intermediate values (one storage read;
+    the learning curves :class:`~optuna_shape.ShapePruner` projects from)."""
+    return [t for t in all_trials(study, (TrialState.COMPLETE, TrialState.RUNNING))
+            if t.intermediate_values]
 
 
 def all_trials(study: optuna.Study, states: Iterable[TrialState] | None = None

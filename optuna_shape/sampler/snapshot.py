@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import optuna
@@ -111,7 +111,9 @@ class Snapshot:
             elif t.state == TrialState.COMPLETE:
                 ok = t.value is not None and math.isfinite(t.value)
                 done.append(Training(t.shape, t.value if ok else None))
-            else:  # FAIL (exception, NaN, stale) or PRUNED by the objective
+            elif t.stopped_early:  # ShapePruner: censored at its projected final accuracy
+                done.append(Training(t.shape, None, t.projected, t.projected_std))
+            else:  # FAIL (exception, NaN, stale) or PRUNED by the objective otherwise
                 done.append(Training(t.shape, None))
         return Evidence(tuple(done), tuple(pending))
 
@@ -142,10 +144,9 @@ def read_snapshot(study: optuna.Study, cache: TrialCache,
     trials = cache.records(study)
     if override is not None:
         number, state, value = override
-        trials = [t if t.number != number else st.TrialRecord(
-            t.number, t.trial_id, state, t.shape, t.slot, t.stage,
-            value if state == TrialState.COMPLETE else None, t.rejected, t.trained,
-            t.fail_reason if state != TrialState.FAIL else t.fail_reason or "failed")
+        trials = [t if t.number != number else replace(
+            t, state=state, value=value if state == TrialState.COMPLETE else None,
+            fail_reason=t.fail_reason if state != TrialState.FAIL else t.fail_reason or "failed")
             for t in trials]
     attrs = st.study_attrs(study)
     return Snapshot(tuple(trials), attrs, st.read_result(attrs))
