@@ -167,7 +167,8 @@ def run(cl: CurveLandscape, scen: T.Scenario, rep: int, confidence: float | None
             curve, final = cl.curves[shape][order[shape][k % len(order[shape])]]
             if confidence is not None:
                 thr = threshold(scen.goal, scen.min_accuracy,
-                                [(t.shape, t.value) for t in trainings if t.value is not None])
+                                [(t.shape, t.value) for t in trainings if t.value is not None],
+                                feas)
                 cut = None
                 for e in range(1, cl.epochs):
                     v = verdict(curve[:e], refs, cl.epochs, thr, confidence)

@@ -29,9 +29,11 @@ nothing is stopped; later the slope approaches 1 and the interval narrows.
 * a non-finite accuracy in the partial curve stops nothing (divergence is the trainer's job).
 
 **Threshold** (:func:`threshold`): with the goals ``"size"``, ``"latency"``, ``"energy"`` or no
-goal, the accuracy floor (nothing is stopped without one); with the goal ``"accuracy"``, the best
-measured mean accuracy of a trained shape so far ("cannot beat the current answer"), and at least
-the floor when there is one.
+goal, the accuracy floor (nothing is stopped without one); with the goal ``"accuracy"``, the
+current answer's accuracy ("cannot beat the current answer"): the highest posterior mean of a
+trained shape when the design space is given (the adaptive policy's answer rule; the highest
+*measured* mean would chase the luckiest seed and stop good trainings), else the highest measured
+mean; at least the floor when there is one.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from optuna_shape.shape import Shape
 
 __all__ = [
     "MIN_CURVES",
@@ -191,26 +195,42 @@ def verdict(partial: Sequence[float], references: Iterable[tuple[Sequence[float]
 
 
 def threshold(goal: str | None, floor: float | None,
-              measured: Iterable[tuple[object, float]]) -> float | None:
+              measured: Iterable[tuple[Shape, float]],
+              domain: Sequence[Shape] | None = None) -> float | None:
     """The accuracy a training must be able to reach (module docstring).
 
     Args:
         goal: the search goal.
         floor: the accuracy floor, or ``None``.
         measured: ``(shape, accuracy)`` of every successful training so far.
+        domain: accuracy goal: with the design space's shapes, the current answer's accuracy is
+            the highest *posterior mean* of a trained shape
+            (:class:`~optuna_shape.posterior.ShapePosterior` fitted to ``measured``, as the
+            adaptive policy picks its answer), which does not chase the luckiest seed; without
+            it, the highest measured mean.
 
     Example:
-        >>> threshold("size", 95.0, [("a", 97.0)]), threshold("accuracy", None, [("a", 97.0),
-        ...     ("a", 95.0), ("b", 95.5)])
+        >>> a, b = Shape(10, 1.0), Shape(16, 1.0)
+        >>> threshold("size", 95.0, [(a, 97.0)]), threshold("accuracy", None, [(a, 97.0),
+        ...     (a, 95.0), (b, 95.5)])
         (95.0, 96.0)
     """
     if goal != "accuracy":
         return floor
-    sums: dict[object, list[float]] = {}
+    groups: dict[Shape, list[float]] = {}
     for shape, value in measured:
         if value is not None and math.isfinite(value):
-            sums.setdefault(shape, []).append(float(value))
-    best = max((sum(v) / len(v) for v in sums.values()), default=None)
-    if best is None:
+            groups.setdefault(shape, []).append(float(value))
+    if not groups:
         return floor
+    if domain is not None and len(groups) >= 2:
+        from optuna_shape.posterior import ShapePosterior
+
+        shapes = [s for s, vs in groups.items() for _ in vs]
+        values = [v for vs in groups.values() for v in vs]
+        mean, _ = ShapePosterior(list(domain) + [s for s in groups if s not in set(domain)]
+                                 ).fit(shapes, values).predict(list(groups))
+        best = float(max(mean))
+    else:
+        best = max(sum(v) / len(v) for v in groups.values())
     return best if floor is None else max(best, floor)

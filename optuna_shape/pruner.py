@@ -29,8 +29,9 @@ class ShapePruner(BasePruner):
     ``k`` of ``E`` the final accuracy is projected from the study's completed ``E``-epoch curves
     and the training is stopped when P(final ≥ threshold) < ``1 − confidence``
     (:func:`optuna_shape.early_stopping.verdict`): the threshold is the accuracy floor for the
-    goals ``"size"``, ``"latency"``, ``"energy"`` (and no goal), and for ``"accuracy"`` the best
-    measured mean accuracy so far (at least the floor).
+    goals ``"size"``, ``"latency"``, ``"energy"`` (and no goal), and for ``"accuracy"`` the
+    current answer's accuracy: the highest posterior mean of a trained shape (at least the
+    floor).
 
     A stopped trial ends PRUNED with user attributes ``prune_reason``, ``projected_accuracy``,
     ``projected_std`` and ``pruned_epoch``; the sampler reads it as a *censored* training (the
@@ -74,6 +75,29 @@ class ShapePruner(BasePruner):
         self.confidence = confidence
         self.min_epochs = min_epochs
         self.min_curves = min_curves
+        self._cache: dict[tuple[int, tuple], float | None] = {}
+
+    def _threshold(self, study: optuna.Study, config: dict[str, Any],
+                   measured: list[tuple[Any, float]]) -> float | None:
+        """:func:`~optuna_shape.early_stopping.threshold` of the study's goal, floor and
+        trainings (accuracy goal: from the posterior over the design space), cached until a
+        training finishes."""
+        goal = config.get("goal")
+        floor = (config.get("constraints") or {}).get("min_accuracy")
+        if goal != "accuracy":
+            return threshold(goal, floor, measured)
+        key = (study._study_id, tuple(sorted((tuple(s), v) for s, v in measured)))
+        if key not in self._cache:
+            from optuna_shape.design_space import ShapeSpace
+
+            try:
+                domain = ShapeSpace.from_dict(config["space"]).shapes
+            except (KeyError, TypeError, ValueError):
+                domain = None
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[key] = threshold(goal, floor, measured, domain)
+        return self._cache[key]
 
     def __repr__(self) -> str:
         return (f"ShapePruner(confidence={self.confidence!r}, min_epochs={self.min_epochs!r}, "
@@ -110,11 +134,10 @@ class ShapePruner(BasePruner):
         if epochs is None:
             return False
         goal = config.get("goal")
-        floor = (config.get("constraints") or {}).get("min_accuracy")
         confidence = self.confidence if self.confidence is not None else float(
             config.get("confidence", 0.9))
-        v = verdict(partial, references, epochs, threshold(goal, floor, measured), confidence,
-                    min_epochs=self.min_epochs, min_curves=self.min_curves)
+        v = verdict(partial, references, epochs, self._threshold(study, config, measured),
+                    confidence, min_epochs=self.min_epochs, min_curves=self.min_curves)
         if not v.stop:
             return False
         assert v.projection is not None

@@ -105,6 +105,7 @@ def test_early_stopping_quick(tmp_path):
 
 def test_early_stopping_replay_saves_epochs_and_keeps_the_policy_honest():
     import early_stopping as es
+
     from optuna_shape.policy import Settings
 
     cl = es.synthetic_curves()

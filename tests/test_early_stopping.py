@@ -13,6 +13,7 @@ from optuna_shape.early_stopping import (
     threshold,
     verdict,
 )
+from optuna_shape.shape import Shape
 
 EPOCHS = 10
 
@@ -105,10 +106,23 @@ def test_higher_confidence_stops_less() -> None:
 
 
 def test_threshold_per_goal() -> None:
-    measured = [("a", 96.0), ("a", 94.0), ("b", 95.5), ("c", math.nan)]
+    a, b, c = Shape(10, 1.0), Shape(16, 1.0), Shape(22, 1.0)
+    measured = [(a, 96.0), (a, 94.0), (b, 95.5), (c, math.nan)]
     assert threshold("size", 90.0, measured) == 90.0
     assert threshold("latency", None, measured) is None
     assert threshold(None, 91.0, measured) == 91.0
     assert threshold("accuracy", None, measured) == 95.5
     assert threshold("accuracy", 97.0, measured) == 97.0
     assert threshold("accuracy", None, []) is None
+
+
+def test_accuracy_threshold_from_the_posterior_does_not_chase_a_lucky_seed() -> None:
+    grid = [Shape(d, w) for d in (10, 16, 22, 28) for w in (0.5, 1.0, 1.5, 2.0)]
+    rng = np.random.default_rng(0)
+    measured = [(s, 95.0 + rng.normal(0, 0.3)) for s in grid for _ in range(2)]
+    lucky = grid[5]
+    measured.append((lucky, 99.0))  # one lucky seed, 4 points above its neighbours
+    raw = threshold("accuracy", None, measured)
+    post = threshold("accuracy", None, measured, domain=grid)
+    assert raw is not None and post is not None
+    assert raw > 96.0 and 95.0 < post < raw - 0.5
