@@ -7,14 +7,16 @@ trained with several seeds, accuracy after every epoch). In repetition ``r`` eve
 its own random order of its seeds (seeded by ``r``); its k-th training replays the k-th seed of
 that order (cycling) — the same for both arms, so comparisons are paired.
 
-Two arms per (landscape, scenario, repetition), same seeds:
+Arms per (landscape, scenario, repetition), same seeds:
 
 * **full**: every training runs all ``E`` epochs (today's behaviour);
 * **early stop**: after each epoch the rule of :class:`optuna_shape.ShapePruner`
   (:func:`optuna_shape.early_stopping.verdict`, with the threshold of
   :func:`~optuna_shape.early_stopping.threshold` and the completed curves of the same search as
   references) may stop the training; a stopped training becomes a censored ``Training`` in the
-  evidence, exactly as the sampler's snapshot makes it, and counts as one training.
+  evidence, exactly as the sampler's snapshot makes it, and counts as one training;
+* **reference**: full trainings with another seed order (repetition ``r + 1000``): how often
+  the answer changes from seed noise alone, the yardstick for "answers changed".
 
 Truth of a shape = the mean of its recorded final accuracies; judged with ``_tables.judge``
 (regret in points for the accuracy goal; for floors the *kept* rate = truth ≥ floor − noise,
@@ -67,6 +69,8 @@ RESULT = ROOT / "results" / "early_stopping.md"
 WRN_DEPTHS = [10, 16, 22, 28, 34]
 WRN_WIDTHS = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
 Curve = tuple[list[float], float]
+OTHER_ORDER = 1000
+"""Repetition offset of the reference arm: full trainings with other seed orders."""
 
 
 @dataclass
@@ -253,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         "at its projection.", "",
         "Columns: *epochs* = epochs trained per search (mean); *saved* = 1 − total epochs "
         "with early stopping / total without; *stopped* = trainings stopped early per search; "
-        "*changed* = share of searches whose answer differs from the full-training arm; "
+        "*changed* = share of searches whose answer differs from the full-training arm (the "
+        "*reference* row: full trainings again with another seed order and policy seed — how "
+        "often the answer changes from seed noise alone); "
         "*regret* = mean points below the true optimum (accuracy goal) or mean excess cost "
         "ratio − 1 of kept answers (floors); *kept* = answer's truth ≥ floor − noise; "
         "*strict* = truth ≥ floor; *none* = no answer.", "",
@@ -269,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for scen in scenarios(land):
             base = [run(cl, scen, r, None, settings) for r in range(args.reps)]
-            arms = [("full", None, base)]
+            arms = [("full", None, base),
+                    ("full, other seed order (reference)", None,
+                     [run(cl, scen, r + OTHER_ORDER, None, settings) for r in range(args.reps)])]
             for c in args.confidence:
                 arms.append((f"early stop, confidence {c:g}", c,
                              [run(cl, scen, r, c, settings) for r in range(args.reps)]))
