@@ -39,6 +39,7 @@ _EXPORTS = {
     "is_finished": "optuna_shape.results",
     "result_table": "optuna_shape.results",
     "search_summary": "optuna_shape.results",
+    "ShapePruner": "optuna_shape.pruner",
     "ShapeSampler": "optuna_shape.sampler",
     "optimize": "optuna_shape.sampler",
     "MeasurementSettings": "optuna_shape.screening",
@@ -56,6 +57,7 @@ __all__ = [
     "SearchReporter",
     "SearchSummary",
     "Shape",
+    "ShapePruner",
     "ShapeSampler",
     "ShapeSpace",
     "Variant",
@@ -84,6 +86,7 @@ if TYPE_CHECKING:
         register_family,
     )
     from optuna_shape.progress import SearchReporter
+    from optuna_shape.pruner import ShapePruner
     from optuna_shape.results import (
         ResultRow,
         SearchSummary,

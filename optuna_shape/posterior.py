@@ -387,6 +387,46 @@ class ShapePosterior:
         new._factor(X, H, Z, counts, y)
         return new
 
+    def with_censored(self, shapes: Sequence[Shape | tuple[int, float]],
+                      values: Sequence[float], stds: Sequence[float]) -> ShapePosterior:
+        """A copy that also knows the trainings stopped early (hyperparameters unchanged).
+
+        A training stopped because its learning curve projected a final accuracy ``value ±
+        std`` is a one-sided piece of evidence: the shape's accuracy is probably *below* that.
+        It enters as a pseudo-observation of the latent accuracy at ``value`` with variance
+        ``std²`` (a fractional repeat count in the noise model), and only when ``value`` is
+        below the current posterior mean there — the active side of the constraint
+        ``f ≲ value``; above the mean it would raise the posterior, which a stopped training
+        never justifies, so it is left out. Cheap (one refactorisation), and it never moves a
+        shape's posterior up.
+        """
+        shapes = [as_shape(s) for s in shapes]
+        new = object.__new__(ShapePosterior)
+        new.__dict__.update(self.__dict__)
+        if not shapes:
+            return new
+        vals = np.asarray(values, dtype=float)
+        sds = np.asarray(stds, dtype=float)
+        if len(vals) != len(shapes) or len(sds) != len(shapes):
+            raise ValueError(f"got {len(shapes)} shapes, {len(vals)} values, {len(sds)} stds")
+        mean, _ = self.predict(shapes)
+        keep = np.isfinite(vals) & np.isfinite(sds) & (sds > 0) & (vals < mean)
+        if not keep.any():
+            return new
+        arr = self._arr([s for s, k in zip(shapes, keep, strict=True) if k])
+        z = self._z(arr)
+        var_z = (sds[keep] / self.y_scale_) ** 2
+        counts = self._s02 * np.exp(2 * self._gamma * z) / var_z
+        X = np.vstack([self._Xc, self._x(arr)])
+        H = np.vstack([self._Hc, self._h(arr)])
+        Z = np.concatenate([self._all_z(), z])
+        C = np.concatenate([self._all_counts(), counts])
+        y = np.concatenate([self._all_y(), (vals[keep] - self.y_mean_) / self.y_scale_])
+        new._fz, new._fcounts, new._fy = Z, C, y
+        new._factor(X, H, Z, C, y)
+        new.censored_ = int(keep.sum())
+        return new
+
     def _all_z(self) -> np.ndarray:
         return getattr(self, "_fz", self._Z)
 

@@ -30,6 +30,9 @@ the trial's value), ``precision_errors`` (``{precision: why it could not be conv
 ``precision`` (the candidate the policy proposed; the training serves every precision).
 Measurements of a precision other than fp32 are stored under the candidate's key
 (``osh:m:<hash>:d22-w2.5-int8``); fp32 measurements keep the shape's key.
+A training stopped early by :class:`~optuna_shape.ShapePruner` (PRUNED) carries ``prune_reason``,
+``projected_accuracy``, ``projected_std`` and ``pruned_epoch``, and the default objective writes
+``planned_epochs``.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ __all__ = [
     "store_measurements",
     "known_hardware",
     "all_trials",
+    "curves",
     "decode_trial",
     "accuracy_by_precision",
     "create_waiting_trial",
@@ -108,6 +112,12 @@ ACCURACY_BY_PRECISION = "accuracy_by_precision"
 """Trial user attribute: ``{precision: accuracy}`` of the trained network at each precision."""
 TEST_ACCURACY_BY_PRECISION = "test_accuracy_by_precision"
 PRECISION_ERRORS = "precision_errors"
+
+PRUNE_REASON = "prune_reason"
+PROJECTED_ACCURACY = "projected_accuracy"
+PROJECTED_STD = "projected_std"
+PRUNED_EPOCH = "pruned_epoch"
+PLANNED_EPOCHS = "planned_epochs"
 
 TRAINING_STAGES = frozenset({"initial", "acquire", "repeat", "sample", "verify", "user"})
 """Stages of trials that train a shape (the others: ``plan``, ``duplicate``, ``stopped``,
@@ -457,6 +467,9 @@ class TrialRecord:
         trained: the objective got a shape (params are set).
         fail_reason: why a training failed, as recorded by the worker that ran it.
         accuracies: ``accuracy_by_precision`` of a training in a search over precisions.
+        projected: a training stopped early (PRUNED with ``prune_reason``): its projected final
+            accuracy; ``None`` otherwise.
+        projected_std: the projection's standard deviation.
     """
 
     number: int
@@ -470,6 +483,13 @@ class TrialRecord:
     trained: bool = False
     fail_reason: str | None = None
     accuracies: Mapping[str, float] | None = None
+    projected: float | None = None
+    projected_std: float | None = None
+
+    @property
+    def stopped_early(self) -> bool:
+        """PRUNED by :class:`~optuna_shape.ShapePruner` with a projected final accuracy."""
+        return self.state == TrialState.PRUNED and self.projected is not None
 
     @property
     def lost(self) -> bool:
@@ -497,10 +517,15 @@ def decode_trial(t: FrozenTrial) -> TrialRecord:
             shape = Shape(int(fixed["depth"]), float(fixed["width"]))
     stage = t.user_attrs.get("stage") or t.system_attrs.get(STAGE)
     value = t.value if t.state == TrialState.COMPLETE else None
+    projected = projected_std = None
+    if PRUNE_REASON in t.user_attrs:
+        projected = _finite_or_none(t.user_attrs.get(PROJECTED_ACCURACY))
+        projected_std = _finite_or_none(t.user_attrs.get(PROJECTED_STD))
     return TrialRecord(t.number, t._trial_id, t.state, shape, t.system_attrs.get(SLOT), stage,
                        value, rejected="reject_reason" in t.user_attrs, trained=trained,
                        fail_reason=t.user_attrs.get("fail_reason"),
-                       accuracies=accuracy_by_precision(t.user_attrs))
+                       accuracies=accuracy_by_precision(t.user_attrs), projected=projected,
+                       projected_std=projected_std)
 
 
 def accuracy_by_precision(trial_attrs: Mapping[str, Any], *, test: bool = False
@@ -524,6 +549,21 @@ def accuracy_by_precision(trial_attrs: Mapping[str, Any], *, test: bool = False
         return None
     return {str(k): float(v) for k, v in value.items()
             if not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)}
+
+
+
+
+def _finite_or_none(x: Any) -> float | None:
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):
+        return float(x)
+    return None
+
+
+def curves(study: optuna.Study) -> list[FrozenTrial]:
+    """Every COMPLETE and RUNNING trial with reported intermediate values (one storage read;
+    the learning curves :class:`~optuna_shape.ShapePruner` projects from)."""
+    return [t for t in all_trials(study, (TrialState.COMPLETE, TrialState.RUNNING))
+            if t.intermediate_values]
 
 
 def all_trials(study: optuna.Study, states: Iterable[TrialState] | None = None

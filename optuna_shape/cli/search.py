@@ -202,6 +202,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "third of the feasible shapes, rounded up, at least --n-initial + 3)")
     g.add_argument("--n-initial", type=_positive_int, default=None,
                    help="adaptive: shapes trained first, spread over the space (default 5)")
+    g.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=False,
+                   help="adaptive: stop a training whose learning curve shows, with the "
+                        "search's confidence, that it cannot reach the floor (or beat the best "
+                        "accuracy so far); off by default")
     g.add_argument("--strategy", type=_strategy, default="standard",
                    help="paper: modeling strategy thorough, standard, optimistic, or a number "
                         "of shapes to train")
@@ -382,6 +386,10 @@ def build(args: argparse.Namespace, reporter: Any = None) -> tuple[Any, Any, dic
     import optuna_shape as osh
     from optuna_shape.training import cached_dataset, make_objective
 
+    if getattr(args, "early_stopping", False) and args.mode == "paper":
+        raise UsageError("--early-stopping works with the adaptive search only (the paper's "
+                         "algorithm verifies every candidate with a full training); drop it or "
+                         "use --mode adaptive")
     config = _train_config(args)
     splits = cached_dataset(args.dataset, data_dir=args.data_dir, download=args.download,
                             seed=args.seed, val_fraction=args.val_fraction, subset=args.subset)
@@ -467,8 +475,9 @@ def run(args: argparse.Namespace) -> int:
     sampler, objective, training = build(args, reporter)
     storage = open_storage(None if url == ":memory:" else url,
                            heartbeat_interval=HEARTBEAT, grace_period=GRACE)
+    pruner = osh.ShapePruner() if getattr(args, "early_stopping", False) else None
     study = optuna.create_study(storage=storage, sampler=sampler, study_name=study_name,
-                                direction="maximize", load_if_exists=True)
+                                direction="maximize", load_if_exists=True, pruner=pruner)
     _check_study(study, sampler, training)
     try:
         if osh.is_finished(study):

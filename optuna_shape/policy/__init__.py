@@ -68,10 +68,23 @@ class Problem:
 @dataclass(frozen=True)
 class Training:
     """One finished training: ``value`` is the accuracy, ``None`` when it failed (exception,
-    NaN, stopped as stale)."""
+    NaN, stopped as stale) or was stopped early.
+
+    A training stopped early because its learning curve showed it could not reach the
+    threshold (:class:`~optuna_shape.ShapePruner`) is *censored*: ``value`` is ``None`` and
+    ``projected`` / ``projected_std`` hold its projected final accuracy — evidence that the
+    shape's accuracy is probably below that, not a failure.
+    """
 
     shape: Shape
     value: float | None
+    projected: float | None = None
+    projected_std: float | None = None
+
+    @property
+    def censored(self) -> bool:
+        """Stopped early with a projected final accuracy (not a failure)."""
+        return self.value is None and self.projected is not None
 
 
 @dataclass(frozen=True)

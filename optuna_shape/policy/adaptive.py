@@ -135,12 +135,17 @@ class _Ledger:
     values: dict[Shape, list[float]] = field(default_factory=dict)
     failures: dict[Shape, int] = field(default_factory=dict)
     pending: dict[Shape, int] = field(default_factory=dict)
+    censored: dict[Shape, list[tuple[float, float]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, evidence: Evidence) -> _Ledger:
         led = cls()
         for t in evidence.trainings:
-            if t.value is None or not math.isfinite(float(t.value)):
+            if t.censored:
+                assert t.projected is not None
+                sd = t.projected_std if t.projected_std is not None else math.nan
+                led.censored.setdefault(t.shape, []).append((float(t.projected), float(sd)))
+            elif t.value is None or not math.isfinite(float(t.value)):
                 led.failures[t.shape] = led.failures.get(t.shape, 0) + 1
             else:
                 led.values.setdefault(t.shape, []).append(float(t.value))
@@ -156,6 +161,19 @@ class _Ledger:
 
     def given_up(self, s: Shape, max_attempts: int) -> bool:
         return self.count(s) == 0 and self.failures.get(s, 0) >= max_attempts
+
+
+def _with_censored(post: ShapePosterior,
+                   censored: dict[Shape, list[tuple[float, float]]]) -> ShapePosterior:
+    """The posterior told about trainings stopped early: each is a pseudo-observation at its
+    projected final accuracy with the projection's variance, kept only where it lowers the
+    posterior (:meth:`ShapePosterior.with_censored`). A stopped training counts as one
+    training towards ``max_trainings``, is never the answer (it has no measured accuracy), and
+    its shape stays proposable: the acquisition may still ask for a full training of it."""
+    rows = [(s, m, sd) for s, ps in censored.items() for m, sd in ps]
+    if not rows:
+        return post
+    return post.with_censored([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
 
 def _rng(settings: Settings, evidence: Evidence) -> np.random.Generator:
@@ -242,7 +260,7 @@ class _Decision:
             return self.final("budget")
         design = initial_design(self.feasible, self.n_initial, self.s.seed)
         todo = [s for s in design if self.led.count(s) == 0 and s not in self.led.pending
-                and self.proposable(s)]
+                and s not in self.led.censored and self.proposable(s)]
         if todo:
             room = self.budget_room()
             if room <= 0:
@@ -290,7 +308,8 @@ class _Decision:
         if self.budget_room() <= 0:
             return Wait("waiting for running trainings")
         design = initial_design(self.feasible, self.n_initial, self.s.seed)
-        todo = [s for s in design if s not in self.led.pending and self.proposable(s)]
+        todo = [s for s in design if s not in self.led.pending and s not in self.led.censored
+                and self.proposable(s)]
         lost = sum(1 for s in design if not self.proposable(s))
         if lost:
             todo += [s for s in self.extend_design(lost) if s not in self.led.pending]
@@ -302,7 +321,7 @@ class _Decision:
     def extend_design(self, k: int = 1) -> list[Shape]:
         """More maximin picks, away from every trained, running and given-up shape."""
         taken = [s for s in self.feasible if self.led.count(s) or s in self.led.pending
-                 or self.led.failures.get(s)]
+                 or self.led.failures.get(s) or s in self.led.censored]
         more = initial_design(self.feasible, k, self.s.seed, exclude=taken)
         return [s for s in more if self.proposable(s)]
 
@@ -355,13 +374,15 @@ class _Decision:
     # --------------------------------------------------------------- model
     def fit(self) -> ShapePosterior:
         if self.variants:
-            self._post = VariantPosterior.fit(self.feasible, self.led.values)
+            self._post = VariantPosterior.fit(self.feasible, self.led.values,
+                                              self.led.censored)
             return self._post  # type: ignore[return-value]
         shapes, values = [], []
         for s, vs in self.led.values.items():
             shapes += [s] * len(vs)
             values += vs
-        self._post = ShapePosterior(self.feasible).fit(shapes, values)
+        self._post = _with_censored(ShapePosterior(self.feasible).fit(shapes, values),
+                                    self.led.censored)
         return self._post
 
     def train_one(self, post: ShapePosterior, s: Shape, stage: str, why: str) -> Train:
@@ -543,6 +564,9 @@ class _Decision:
         out["measured"] = [{"shape": _key(s), "mean": self.led.mean(s),
                             "count": self.led.count(s)} for s in self.led.values]
         out["failed"] = [{"shape": _key(s), "count": c} for s, c in self.led.failures.items()]
+        if self.led.censored:
+            out["stopped_early"] = [{"shape": _key(s), "projected": [m for m, _ in ps]}
+                                    for s, ps in self.led.censored.items()]
         return out
 
     def final(self, code: str, post: ShapePosterior | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import optuna
@@ -111,7 +111,10 @@ class Snapshot:
             acc = (by_number[number].accuracies or {}) if t.value is not None else {}
             for p in precisions:
                 v = Variant(t.shape.depth, t.shape.width, p)
-                out.append(Training(v, acc.get(p)))
+                if t.censored:  # stopped early: the fp32 projection bounds every precision
+                    out.append(Training(v, None, t.projected, t.projected_std))
+                else:
+                    out.append(Training(v, acc.get(p)))
         return Evidence(tuple(out), tuple(Variant(s.depth, s.width, p)
                                           for s in pending for p in precisions))
 
@@ -132,7 +135,9 @@ class Snapshot:
             elif t.state == TrialState.COMPLETE:
                 ok = t.value is not None and math.isfinite(t.value)
                 done.append((t.number, Training(t.shape, t.value if ok else None)))
-            else:  # FAIL (exception, NaN, stale) or PRUNED by the objective
+            elif t.stopped_early:  # ShapePruner: censored at its projected final accuracy
+                done.append((t.number, Training(t.shape, None, t.projected, t.projected_std)))
+            else:  # FAIL (exception, NaN, stale) or PRUNED by the objective otherwise
                 done.append((t.number, Training(t.shape, None)))
         return done, pending
 
@@ -163,11 +168,9 @@ def read_snapshot(study: optuna.Study, cache: TrialCache,
     trials = cache.records(study)
     if override is not None:
         number, state, value = override
-        trials = [t if t.number != number else st.TrialRecord(
-            t.number, t.trial_id, state, t.shape, t.slot, t.stage,
-            value if state == TrialState.COMPLETE else None, t.rejected, t.trained,
-            t.fail_reason if state != TrialState.FAIL else t.fail_reason or "failed",
-            t.accuracies)
+        trials = [t if t.number != number else replace(
+            t, state=state, value=value if state == TrialState.COMPLETE else None,
+            fail_reason=t.fail_reason if state != TrialState.FAIL else t.fail_reason or "failed")
             for t in trials]
     attrs = st.study_attrs(study)
     return Snapshot(tuple(trials), attrs, st.read_result(attrs))

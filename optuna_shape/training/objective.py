@@ -5,7 +5,10 @@
 1. calls :func:`optuna_shape.suggest_shape` (records params ``depth`` and ``width``),
 2. seeds ``torch`` with the base seed and builds ``space.build(shape)``,
 3. trains with :func:`~optuna_shape.training.train`, calling ``trial.report(accuracy, epoch)``
-   after every epoch (learning curves in optuna-dashboard; it never calls ``trial.should_prune``),
+   after every epoch (learning curves in optuna-dashboard) and then ``trial.should_prune()``:
+   with a pruner that says so (e.g. :class:`~optuna_shape.ShapePruner`) the training stops and
+   the trial ends PRUNED (``optuna.TrialPruned``) with user attribute ``epochs`` = epochs run;
+   the study's default pruner never stops anything,
 4. stores user attributes ``val_accuracy``, ``test_accuracy``, ``train_seconds``, ``epochs``,
    ``params``, ``best_epoch``, ``dataset`` and ``select_on``, and returns the selection accuracy
    in percent (validation by default, test with ``TrainConfig(select_on="test")``),
@@ -32,14 +35,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import optuna
 import torch
 
+from optuna_shape.storage import PLANNED_EPOCHS
 from optuna_shape.training.datasets import Splits, load_dataset
 from optuna_shape.training.trainer import TrainConfig, TrainResult, evaluate_precisions, train
 
 if TYPE_CHECKING:  # pragma: no cover
-    import optuna
-
     from optuna_shape.design_space import ShapeSpace
     from optuna_shape.shape import Shape
 
@@ -206,6 +209,7 @@ class ShapeObjective:
         trial.set_user_attr("params", params)
         trial.set_user_attr("dataset", splits.info.name)
         trial.set_user_attr("select_on", config.select_on)
+        trial.set_user_attr(PLANNED_EPOCHS, epochs)
 
         progress = self.progress
 
@@ -213,6 +217,10 @@ class ShapeObjective:
             trial.report(accuracy, epoch)
             if progress is not None:
                 progress(shape, epoch, epochs, accuracy)
+            if epoch < epochs and trial.should_prune():
+                trial.set_user_attr("epochs", epoch)
+                raise optuna.TrialPruned(f"training of shape {shape} stopped after epoch "
+                                         f"{epoch} of {epochs}")
 
         if progress is not None:
             progress(shape, 0, epochs, math.nan)

@@ -148,3 +148,26 @@ def test_family_names_match_the_registry():
     from optuna_shape.families import get_family
 
     assert all(get_family(name).default_depth for name in FAMILIES)
+
+
+def test_early_stopping_with_paper_mode_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc = main(["search", *TINY, "--mode", "paper", "--early-stopping", "--quiet"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--early-stopping" in err[0] and "adaptive" in err[0]
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_early_stopping_flag_stops_hopeless_trainings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'es.db'}"
+    args = ["--depth", "10,16", "--width", "0.25,0.5,1", "--epochs", "4", "--subset", "200",
+            "--max-trainings", "7", "--threads", "1", "--goal", "size", "--min-accuracy", "99.9"]
+    rc = main(["search", *args, "--early-stopping", "--storage", url, "--study-name", "es",
+               "--quiet", "--no-dashboard"])
+    assert rc == 3  # nothing complies
+    study = optuna.load_study(study_name="es", storage=url)
+    stopped = [t for t in study.trials if "prune_reason" in t.user_attrs]
+    assert stopped and all(t.state == optuna.trial.TrialState.PRUNED for t in stopped)
+    assert all(t.user_attrs["epochs"] < 4 for t in stopped)

@@ -271,3 +271,32 @@ def test_four_workers_finish_with_distinct_work(goal: str, floor: float | None) 
             s = running.pop(int(rng.integers(len(running))))
             done.append(Training(s, surface(s) + rng.normal(0, 0.5)))
     raise AssertionError("no stop")
+
+
+def test_censored_trainings_are_evidence_not_failures_nor_answers() -> None:
+    design = initial_design(GRID, 5)
+    trainings = [Training(s, surface(s)) for s in design]
+    trainings.append(Training(design[0], surface(design[0])))
+    target = next(s for s in (Shape(34, 3.0), Shape(28, 3.0)) if s not in design)
+    i = list(GRID).index(target)
+    stopped = [Training(target, None, surface(target) - 8.0, 1.0)] * 3
+    assert stopped[0].censored and not Training(target, None).censored
+    base = Evidence(tuple(trainings))
+    ev = Evidence(tuple(trainings + stopped))
+    without = decide(problem(), base, Settings(max_trainings=len(base.trainings)))
+    final = decide(problem(), ev, Settings(max_trainings=len(ev.trainings), max_attempts=2))
+    assert isinstance(without, Stop) and isinstance(final, Stop)
+    assert final.answer != target  # never the answer: it has no measured accuracy
+    assert final.details["posterior_mean"][i] < without.details["posterior_mean"][i] - 1.0
+    assert final.details["stopped_early"] == [{"shape": [target.depth, target.width],
+                                               "projected": [surface(target) - 8.0] * 3}]
+    # three stops with max_attempts 2: not failures, so not given up (it may be trained later)
+    assert final.details["failed"] == []
+
+
+def test_a_censored_design_shape_is_not_proposed_again_as_initial() -> None:
+    design = initial_design(GRID, 5)
+    ev = Evidence((Training(design[0], 90.0), Training(design[1], None, 70.0, 2.0)))
+    act = decide(problem(), ev, Settings())
+    assert isinstance(act, Train) and act.stage == "initial"
+    assert set(act.shapes) == set(design[2:])

@@ -140,3 +140,24 @@ def test_untrained_variant_carries_the_spread_of_measured_drops() -> None:
                          np.random.default_rng(0))
     diff = draws[:, 0] - draws[:, 1]
     assert abs(diff.mean() - np.mean(drops)) < 0.1 and diff.std() > 0.3
+
+
+def test_a_training_stopped_early_lowers_every_precision_of_its_shape():
+    """A stopped training (censored at its projection) enters the shape posterior once, through
+    the reference precision, and so lowers each of the shape's candidates."""
+    domain = [Variant(s.depth, s.width, p) for s in GRID for p in PRECISIONS]
+    rng = np.random.default_rng(1)
+    values: dict[Variant, list[float]] = {}
+    for s in GRID[::4]:
+        acc = surface(s) + rng.normal(0, 0.3)
+        for p in PRECISIONS:
+            values[Variant(s.depth, s.width, p)] = [acc - DROP[p]]
+    stopped = GRID[7]
+    assert Variant(stopped.depth, stopped.width, "fp32") not in values
+    plain = VariantPosterior.fit(domain, values)
+    before, _ = plain.predict([Variant(stopped.depth, stopped.width, p) for p in PRECISIONS])
+    projected = float(before[0]) - 5.0
+    censored = {Variant(stopped.depth, stopped.width, p): [(projected, 0.5)] for p in PRECISIONS}
+    post = VariantPosterior.fit(domain, values, censored)
+    after, _ = post.predict([Variant(stopped.depth, stopped.width, p) for p in PRECISIONS])
+    assert np.all(after < before - 1.0)

@@ -40,11 +40,13 @@ def test_precision_search_answer_matches_a_re_measurement(tmp_path):
     # size: recomputed from the parameter count and the precision's bits
     assert row.size_mb == pytest.approx(space.size_mb(best.shape, best.precision), rel=1e-9)
     assert row.size_mb <= limit
-    # latency: measured again on the converted network (a noisy clock: same order of magnitude)
-    again = measure_shape(space, best.shape, MeasurementSettings(repeats=10), latency=True,
-                          energy=False, precision=best.precision)
-    assert row.latency_ms is not None and "error" not in again
-    assert again["latency_ms"] / 3 < row.latency_ms < again["latency_ms"] * 3
+    # latency: measured again on the converted network (a noisy clock on a shared machine:
+    # three re-measurements bracket the stored median within a factor of three)
+    again = [measure_shape(space, best.shape, MeasurementSettings(repeats=10), latency=True,
+                           energy=False, precision=best.precision) for _ in range(3)]
+    assert row.latency_ms is not None and all("error" not in m for m in again)
+    times = [m["latency_ms"] for m in again]
+    assert min(times) / 3 < row.latency_ms < max(times) * 3, (row.latency_ms, times)
     # accuracy: the same seed trains the same weights on the CPU; converted and scored again
     trained = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
                and osh.Shape(t.params["depth"], t.params["width"]) == best.shape]
