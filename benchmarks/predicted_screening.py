@@ -159,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
                                 round(exhaustive[i], 5), round(walls[i], 5)])
     else:
         exhaustive, t_ex = cached
-        ex_source = f"cached in `{a.cache.relative_to(HERE.parent) if a.cache.is_relative_to(HERE.parent) else a.cache}` (sum of per-shape wall times of the run that wrote it)"
+        where = (a.cache.relative_to(HERE.parent) if a.cache.is_relative_to(HERE.parent)
+                 else a.cache)
+        ex_source = (f"cached in `{where}`: sum of the per-shape wall times of the run that "
+                     "wrote it")
     load1 = os.getloadavg()
     truth = np.array([exhaustive[i] for i in range(len(space))])
 

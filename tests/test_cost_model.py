@@ -108,7 +108,7 @@ def test_screening_never_accepts_a_shape_over_the_limit(pct):
     assert set(res.measured) | set(res.predicted) == set(range(len(shapes)))
     accepted = set(res.feasible)
     assert not [i for i in accepted if truth[i] > limit]  # no shape over the limit
-    for i, (_, low, high) in res.predicted.items():  # every prediction is decided
+    for _, low, high in res.predicted.values():  # every prediction is decided
         assert high <= limit or low > limit
     s = res.summary()
     assert s["n_measured"] + s["n_predicted"] == len(shapes)
