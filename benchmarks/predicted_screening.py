@@ -21,7 +21,7 @@ One run does, side by side:
 Usage::
 
     PYTHONPATH=. python benchmarks/predicted_screening.py            # ~10 CPU-min first run
-    PYTHONPATH=. python benchmarks/predicted_screening.py --quick    # 2 depths x 20 widths
+    PYTHONPATH=. python benchmarks/predicted_screening.py --quick    # 2 depths x 12 widths
 """
 
 from __future__ import annotations
@@ -59,10 +59,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache", type=Path, default=CACHE,
                    help="CSV of the exhaustive measurement (read when it covers the grid)")
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--quick", action="store_true", help="depths 10 16, widths 0.25-0.44, no cache")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: depths 10 16, widths 0.25-0.36, 2 runs, no cache")
     a = p.parse_args(argv)
     if a.quick:
-        a.depths, a.widths, a.repeats, a.cache = [10, 16, 6], [0.25, 0.44, 0.01], 3, None
+        a.depths, a.widths, a.cache = [10, 16, 6], [0.25, 0.36, 0.01], None
+        a.warmup, a.repeats = 0, 2
     return a
 
 

@@ -90,3 +90,15 @@ def test_overhead_quick(tmp_path):
 
     assert overhead.main(["--quick", "--out", str(tmp_path)]) == 0
     assert "| 100 | memory |" in (tmp_path / "overhead.md").read_text()
+
+
+def test_predicted_screening_quick(tmp_path):
+    import predicted_screening
+
+    assert predicted_screening.main(["--quick", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "predicted_screening.md").read_text()
+    assert "= **24 shapes**" in md and "Ratio:" in md
+    starts = ("| 5 ", "| 10", "| 25", "| 50", "| 75", "| 90", "| 95")
+    rows = [line.split("|") for line in md.splitlines() if line.startswith(starts)]
+    assert len(rows) == 7  # one per limit (5th ... 95th percentile)
+    assert all(r[6].strip() == "**0**" for r in rows)  # nothing over a limit accepted
