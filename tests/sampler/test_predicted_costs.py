@@ -150,3 +150,37 @@ def test_screening_argument_is_checked_and_auto_predicts_only_large_grids():
     assert not use_prediction("auto", AUTO_PREDICT_ABOVE)
     assert use_prediction("auto", AUTO_PREDICT_ABOVE + 1)
     assert use_prediction("predict", 3) and not use_prediction("measure", 10**6)
+
+
+def test_energy_is_screened_the_same_way_over_the_shapes_within_the_latency_limit(monkeypatch):
+    """Energy (NVML, GPU only) stands in as a deterministic function of the shape here."""
+    space = grid()
+    lat_of, _ = fake_latency(osh.Shape(4, 1.0), 1.0)
+
+    def energy_of(shape):
+        return 1e-3 * lat_of(space, shape) * (1.0 + 0.1 * shape.width)
+
+    def fake(space, shape, settings, *, latency, energy, builder=None):
+        out = {}
+        if latency:
+            out.update(latency_ms=lat_of(space, shape), latency_iqr_ms=0.0, latency_runs=1)
+        if energy:
+            out.update(energy_j=energy_of(shape), energy_method="fake")
+        return out
+
+    monkeypatch.setattr(predicted_costs, "measure_shape", fake)
+    monkeypatch.setattr(screen, "measure_shape", fake)
+    lats = sorted(lat_of(space, s) for s in space.shapes)
+    energies = sorted(energy_of(s) for s in space.shapes)
+    cons = osh.Constraints(max_latency_ms=lats[45], max_energy_j=energies[30])
+    study, trained = search(space, cons, goal="energy")
+    attrs = st.study_attrs(study)
+    records = st.read_measurements(attrs)
+    summary = st.read_cost_screen(attrs)
+    assert summary is not None and set(summary.metrics) == {"latency_ms", "energy_j"}
+    assert any(st.is_predicted(r) and "energy_j" in r for r in records.values())
+    for s in trained:
+        assert not st.is_predicted(records[s])
+        assert records[s]["energy_j"] == energy_of(s) <= cons.max_energy_j
+    best = osh.best_shape(study)
+    assert best is not None and energy_of(best) <= cons.max_energy_j
