@@ -101,4 +101,4 @@ def test_predicted_screening_quick(tmp_path):
     starts = ("| 5 ", "| 10", "| 25", "| 50", "| 75", "| 90", "| 95")
     rows = [line.split("|") for line in md.splitlines() if line.startswith(starts)]
     assert len(rows) == 7  # one per limit (5th ... 95th percentile)
-    assert all(r[6].strip() == "**0**" for r in rows)  # nothing over a limit accepted
+    assert all(r[7].strip() == "**0**" for r in rows)  # nothing over a limit accepted
