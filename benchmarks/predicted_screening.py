@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     cached = read_cache(a.cache, space)
     # the live limit: median of the cache, else of a quick probe of the design (first run)
     probe_limit = None if cached is None else float(np.median(list(cached[0].values())))
+    limit_source = "median of the cached grid"
     live_rows: list[tuple[int, float, float]] = []  # (index, latency, wall_s)
 
     def live_measure(i: int) -> float | None:
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if probe_limit is None:  # first run: the predicted screening needs a limit before the grid
         design_only = screen_costs(x, live_measure, None, z=a.z)
         probe_limit = float(np.median([v for v in design_only.measured.values() if v]))
+        limit_source = "median of the initial design's measurements"
         t_live0 = time.perf_counter()
         live = screen_costs(x, live_measure, probe_limit, z=a.z,
                             measured=dict(design_only.measured))
@@ -215,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         f"half-width z = {a.z:g}. Widths that round to the same channel counts are distinct "
         "shapes of the grid with equal networks.", "",
         "## Live: wall time, side by side", "",
-        f"Limit: latency ≤ {probe_limit:.4g} ms (median of the grid). Predicted screening "
+        f"Limit: latency ≤ {probe_limit:.4g} ms ({limit_source}). Predicted screening "
         f"(features, real measurements of {len(live.measured)} shapes, {live.fits} fits): "
         f"**{t_live:.1f} s**. Measuring all {len(space)} shapes: **{t_ex:.1f} s** "
         f"({ex_source}). Ratio: **{t_ex / t_live:.1f}×** faster; "
