@@ -184,3 +184,7 @@ def test_energy_is_screened_the_same_way_over_the_shapes_within_the_latency_limi
         assert records[s]["energy_j"] == energy_of(s) <= cons.max_energy_j
     best = osh.best_shape(study)
     assert best is not None and energy_of(best) <= cons.max_energy_j
+    from optuna_shape.reporting.tables import summary_lines
+
+    text = " ".join(summary_lines(osh.search_summary(study)))
+    assert f"{summary.n_predicted} predicted" in text and "every trained shape measured" in text
