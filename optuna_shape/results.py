@@ -19,7 +19,9 @@ __all__ = ["ResultRow", "SearchSummary", "best_shape", "result_table", "search_s
 
 @dataclass(frozen=True)
 class ResultRow:
-    """One feasible shape in the result table (units: MB, ms per batch, J per batch).
+    """One feasible shape in the result table (units: MB, ms per batch, J per batch;
+    ``cost_predicted``: latency or energy is a prediction of predicted screening, not a
+    measurement — never so for a trained shape).
 
     In a search over precisions a row is one (shape, precision) candidate: ``precision`` names
     it, and size, latency, energy and accuracies are that precision's."""
@@ -39,6 +41,7 @@ class ResultRow:
     complying: bool
     chosen: bool
     precision: str | None = None
+    cost_predicted: bool = False
 
     @property
     def shape(self) -> Shape:
@@ -86,6 +89,7 @@ class SearchSummary:
     status: str | None = None
     confidence: float | None = None
     note: str | None = None
+    cost_screening: dict[str, Any] | None = None
 
 
 def load_config(study: optuna.Study) -> dict[str, Any]:
@@ -141,6 +145,7 @@ def search_summary(study: optuna.Study) -> SearchSummary:
     result = st.read_result(attrs)
     fit = st.read_fit(attrs)
     by, running = _trials_by_shape(study)
+    cost = st.read_cost_screen(attrs)
     trainings = sum(1 for ts in by.values() for t in ts
                     if t.state in (TrialState.COMPLETE, TrialState.FAIL))
     if result is not None:
@@ -168,6 +173,7 @@ def search_summary(study: optuna.Study) -> SearchSummary:
         status=None if result is None else result.status,
         confidence=None if result is None else result.confidence,
         note=None if result is None else result.note,
+        cost_screening=None if cost is None else cost.to_json(),
     )
 
 
@@ -209,7 +215,7 @@ def result_table(study: optuna.Study, *, include_all: bool = False) -> list[Resu
             rank, shape.depth, shape.width, round(size, 6),
             space.param_count(base) if space else None,
             m.get("latency_ms"), m.get("energy_j"), pred, std, real, bool(done),
-            stages[0] if stages else None, comp, shape == chosen, precision,
+            stages[0] if stages else None, comp, shape == chosen, precision, st.is_predicted(m),
         )
 
     rows: list[ResultRow] = []

@@ -29,7 +29,20 @@ __all__ = [
     "measure_shape",
     "apply_limits",
     "constraint_values",
+    "SCREENINGS",
+    "AUTO_PREDICT_ABOVE",
+    "check_screening",
+    "use_prediction",
 ]
+
+SCREENINGS = ("auto", "measure", "predict")
+"""How screening gets latency and energy: ``"measure"`` every shape, ``"predict"`` (measure a
+designed subset and every shape near a limit, predict the rest: :mod:`optuna_shape.cost_model`),
+``"auto"``: predict when more than :data:`AUTO_PREDICT_ABOVE` shapes need measuring."""
+AUTO_PREDICT_ABOVE = 500
+"""``"auto"`` screening predicts above this many shapes to measure (after the size limit): at
+about 0.1-0.5 s per CPU measurement, measuring 500 shapes takes minutes, and a cost model needs
+on the order of a hundred measurements to predict well."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,24 @@ def candidate_size(space: ShapeSpace, candidate: Shape | Variant) -> float:
     if isinstance(candidate, Variant):
         return space.size_mb(candidate.shape, candidate.precision)
     return space.size_mb(candidate)
+
+
+def check_screening(screening: object) -> str:
+    """Validate a screening mode (one of :data:`SCREENINGS`).
+
+    Raises:
+        ValueError: naming the bad value and the valid ones.
+    """
+    if screening not in SCREENINGS:
+        raise ValueError(f"screening must be one of {', '.join(SCREENINGS)}, "
+                         f"got screening={screening!r}")
+    return str(screening)
+
+
+def use_prediction(screening: str, n_to_measure: int) -> bool:
+    """Whether screening predicts costs: ``"predict"``, or ``"auto"`` with more than
+    :data:`AUTO_PREDICT_ABOVE` shapes to measure."""
+    return screening == "predict" or (screening == "auto" and n_to_measure > AUTO_PREDICT_ABOVE)
 
 
 def size_screen(
@@ -182,7 +213,9 @@ def apply_limits(
 ) -> tuple[list[Shape], dict[Shape, str]]:
     """Apply the latency then energy limits to measured shapes.
 
-    A shape whose needed measurement is missing or failed is rejected with the reason.
+    A shape whose needed measurement is missing or failed is rejected with the reason. A
+    predicted record (predicted screening) holds the point prediction; screening predicts only
+    shapes clearly within or clearly over a limit, so the point prediction is on the same side.
     """
     feasible: list[Shape] = []
     rejects: dict[Shape, str] = {}
@@ -197,7 +230,8 @@ def apply_limits(
                 rejects[s] = "latency not measured"
                 continue
             if constraints.max_latency_ms is not None and lat > constraints.max_latency_ms:
-                rejects[s] = f"latency {lat:.4g} ms > {constraints.max_latency_ms:g} ms"
+                rejects[s] = (f"{'predicted ' if m.get('predicted') else ''}latency "
+                              f"{lat:.4g} ms > {constraints.max_latency_ms:g} ms")
                 continue
         if energy:
             e = m.get("energy_j")
@@ -205,7 +239,8 @@ def apply_limits(
                 rejects[s] = "energy not measured"
                 continue
             if constraints.max_energy_j is not None and e > constraints.max_energy_j:
-                rejects[s] = f"energy {e:.4g} J > {constraints.max_energy_j:g} J"
+                rejects[s] = (f"{'predicted ' if m.get('predicted') else ''}energy "
+                              f"{e:.4g} J > {constraints.max_energy_j:g} J")
                 continue
         feasible.append(s)
     return feasible, rejects

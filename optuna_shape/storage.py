@@ -12,6 +12,7 @@ Study system attributes:
     ``osh:hw:<hash>``             the full hardware key measurements under ``<hash>`` were taken on
     ``osh:m:<hash>:<shape key>``  one shape's hardware measurements on that hardware
     ``osh:screened:<hash>``       screening on that hardware is complete
+    ``osh:costscreen:<hash>``     how screening on that hardware predicted costs (counts, error)
     ``osh:fit``                   the accuracy model's fit and the goal-ordered candidates
     ``osh:result``                the answer, once the search has finished (final once written)
 Trial system attributes (set when the trial is created, in the same storage call):
@@ -86,6 +87,11 @@ __all__ = [
     "mark_screened",
     "store_measurements",
     "known_hardware",
+    "is_predicted",
+    "count_predicted",
+    "CostScreenRecord",
+    "read_cost_screen",
+    "write_cost_screen",
     "all_trials",
     "curves",
     "decode_trial",
@@ -440,6 +446,75 @@ def store_measurements(study: optuna.Study, hardware: str,
     for shape, rec in records.items():
         write_measurement(study, hardware, shape, rec)
     mark_screened(study, hardware)
+
+
+def is_predicted(record: Mapping[str, Any]) -> bool:
+    """Whether a measurement record holds a predicted (not measured) latency or energy: the
+    record's ``predicted`` flag, written by predicted screening; a real measurement of the shape
+    replaces the whole record."""
+    return bool(record.get("predicted"))
+
+
+def count_predicted(attrs: Mapping[str, Any], hw_hash: str) -> int:
+    """Measurement records on ``hw_hash`` that are predictions."""
+    prefix = f"osh:m:{hw_hash}:"
+    return sum(1 for k, v in attrs.items()
+               if k.startswith(prefix) and isinstance(v, dict) and is_predicted(v))
+
+
+@dataclass(frozen=True)
+class CostScreenRecord:
+    """How screening predicted hardware costs on one hardware.
+
+    Attributes:
+        n_shapes: shapes screened (those within the size limit).
+        n_measured: shapes measured for real during screening.
+        n_predicted: shapes whose cost is a prediction.
+        metrics: per metric (``"latency_ms"``, ``"energy_j"``): the cost model's summary —
+            ``n_measured``, ``n_predicted``, ``n_initial``, ``fits``, ``z``,
+            ``heldout_median_rel_error``, ``heldout_p90_rel_error``, ``heldout_coverage``
+            (leave-one-out on the measured shapes).
+    """
+
+    n_shapes: int
+    n_measured: int
+    n_predicted: int
+    metrics: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"n_shapes": self.n_shapes, "n_measured": self.n_measured,
+                "n_predicted": self.n_predicted,
+                "metrics": {k: dict(v) for k, v in self.metrics.items()}}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> CostScreenRecord:
+        """Decode :meth:`to_json` output."""
+        return cls(n_shapes=int(d.get("n_shapes", 0)), n_measured=int(d.get("n_measured", 0)),
+                   n_predicted=int(d.get("n_predicted", 0)),
+                   metrics={str(k): dict(v) for k, v in (d.get("metrics") or {}).items()})
+
+
+def _cost_screen_key(hw_hash: str) -> str:
+    return f"osh:costscreen:{hw_hash}"
+
+
+def write_cost_screen(study: optuna.Study, hardware: str, record: CostScreenRecord) -> None:
+    """Store how screening on ``hardware`` predicted costs."""
+    write_json(study, _cost_screen_key(hardware_hash(hardware)), record.to_json())
+
+
+def read_cost_screen(attrs: Mapping[str, Any], hw_hash: str | None = None
+                     ) -> CostScreenRecord | None:
+    """The stored :class:`CostScreenRecord` on ``hw_hash`` (default: the first screened
+    hardware), or ``None`` when screening measured every shape."""
+    if hw_hash is None:
+        hs = screened_hashes(attrs)
+        if not hs:
+            return None
+        hw_hash = hs[0]
+    d = read_json(attrs, _cost_screen_key(hw_hash))
+    return None if d is None else CostScreenRecord.from_json(d)
 
 
 def write_hardware_name(study: optuna.Study, hardware: str) -> None:

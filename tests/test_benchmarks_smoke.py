@@ -133,3 +133,15 @@ def test_early_stopping_replay_saves_epochs_and_keeps_the_policy_honest():
     early = es.run(cl, scen, 0, 0.9, Settings())
     assert full.stopped == 0 and full.epochs == full.trainings * cl.epochs
     assert early.stopped > 0 and early.epochs < early.trainings * cl.epochs
+
+
+def test_predicted_screening_quick(tmp_path):
+    import predicted_screening
+
+    assert predicted_screening.main(["--quick", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "predicted_screening.md").read_text()
+    assert "= **24 shapes**" in md and "Ratio:" in md
+    starts = ("| 5 ", "| 10", "| 25", "| 50", "| 75", "| 90", "| 95")
+    rows = [line.split("|") for line in md.splitlines() if line.startswith(starts)]
+    assert len(rows) == 7  # one per limit (5th ... 95th percentile)
+    assert all(r[7].strip() == "**0**" for r in rows)  # nothing over a limit accepted

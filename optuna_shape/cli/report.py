@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                 "shape": None if s.shape is None else [s.shape.depth, s.shape.width],
                 "accuracy": s.accuracy, "n_space": s.n_space, "n_feasible": s.n_feasible,
                 "n_planned": s.n_planned, "trainings": s.trainings, "running": s.running,
-                "surrogate": s.surrogate,
+                "surrogate": s.surrogate, "cost_screening": s.cost_screening,
             },
             "rows": [r.to_dict() for r in rows],
         }

@@ -30,6 +30,7 @@ from optuna_shape.cli._common import (
     secrets_of,
     storage_url,
 )
+from optuna_shape.screening import AUTO_PREDICT_ABOVE, SCREENINGS
 
 __all__ = ["add_arguments", "run", "DEFAULT_DEPTH", "DEFAULT_WIDTH", "DEFAULT_DIGITS_EPOCHS",
            "FAMILIES"]
@@ -219,6 +220,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="CPU threads for training and latency (default: torch's)")
     g.add_argument("--target-hardware", default=None,
                    help="reuse measurements stored under this hardware key")
+    g.add_argument("--screening", choices=SCREENINGS, default="auto",
+                   help="latency/energy screening: measure every shape, predict (measure a "
+                        "designed subset and every shape near a limit, predict the rest; a "
+                        "shape is measured before it trains), or auto (predict above "
+                        f"{AUTO_PREDICT_ABOVE} shapes to measure; default)")
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=_positive_int, default=None,
                    help=f"epochs per training (default: {DEFAULT_DIGITS_EPOCHS} for digits, the "
@@ -404,6 +410,7 @@ def build(args: argparse.Namespace, reporter: Any = None) -> tuple[Any, Any, dic
         goal=goal, strategy=args.strategy, sampling=args.sampling,
         seed=args.seed, device=args.device, latency_batch_size=args.latency_batch_size,
         threads=args.threads, target_hardware=args.target_hardware, reporter=reporter,
+        screening=args.screening,
     )
     kwargs.update(_policy_kwargs(args, osh.ShapeSampler))
     try:

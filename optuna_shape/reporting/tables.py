@@ -289,6 +289,16 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
                      f"(of {summary.n_space}): {saving}", hang="  ")
     else:
         out.append(f"trainings so far: {summary.trainings} (design space: {summary.n_space})")
+    cost = getattr(summary, "cost_screening", None)
+    if cost:
+        err = [f"{k.split('_')[0]} model held-out error median "
+               f"{100 * m['heldout_median_rel_error']:.1f}%, 90th pct "
+               f"{100 * m['heldout_p90_rel_error']:.1f}%"
+               for k, m in cost.get("metrics", {}).items()
+               if m.get("heldout_median_rel_error") is not None]
+        out += _wrap(f"hardware costs: {cost['n_measured']} shapes measured, "
+                     f"{cost['n_predicted']} predicted" + (f" ({'; '.join(err)})" if err else "")
+                     + "; every trained shape measured", hang="  ")
     if summary.surrogate and summary.surrogate.get("method"):
         s = summary.surrogate
         extra = ", ".join(f"{k} {v:.3g}" for k, v in (("R²", s.get("r2")),

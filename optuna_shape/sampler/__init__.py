@@ -46,6 +46,7 @@ slot ``"screen:<hardware hash>#1"``, so one worker measures while the others wai
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -66,7 +67,7 @@ from optuna_shape.design_space import ShapeSpace
 from optuna_shape.modeling_strategy import SAMPLINGS, STRATEGIES
 from optuna_shape.policy import MODES, Problem, Settings, Stop, Train, Wait, decide
 from optuna_shape.progress import SearchReporter
-from optuna_shape.sampler import coordination, screen
+from optuna_shape.sampler import coordination, predicted_costs, screen
 from optuna_shape.sampler.coordination import optimize
 from optuna_shape.sampler.finish import write_result
 from optuna_shape.sampler.snapshot import Snapshot, TrialCache, read_snapshot
@@ -74,6 +75,7 @@ from optuna_shape.screening import (
     MeasurementSettings,
     apply_limits,
     candidate_size,
+    check_screening,
     constraint_values,
     needs_energy,
     needs_latency,
@@ -126,6 +128,13 @@ class ShapeSampler(BaseSampler):
             ``device``, ``latency_batch_size`` and ``threads``).
         refit: paper mode: refit the accuracy model after each failed verification (``False``
             keeps the first model, as the paper does).
+        screening: how latency and energy are screened: ``"measure"`` every shape within the
+            size limit; ``"predict"``: measure a designed subset and every shape whose predicted
+            cost is within its uncertainty of a limit, predict the rest
+            (:mod:`optuna_shape.cost_model`); ``"auto"`` (default): predict when more than
+            500 shapes need measuring. Either way a shape is measured for real before it
+            trains, so no answer's limit or cost rests on a prediction. A search over several
+            precisions measures every candidate (``"auto"`` measures; ``"predict"`` is refused).
 
     Example:
         >>> import optuna, optuna_shape as osh
@@ -164,6 +173,7 @@ class ShapeSampler(BaseSampler):
         reporter: SearchReporter | None = None,
         measurement: MeasurementSettings | None = None,
         refit: bool = True,
+        screening: str = "auto",
     ) -> None:
         if not isinstance(space, ShapeSpace):
             raise TypeError(f"space must be an optuna_shape.ShapeSpace, got {space!r}")
@@ -187,6 +197,12 @@ class ShapeSampler(BaseSampler):
                 not 0 < confidence < 1:
             raise ValueError(f"confidence must be a probability strictly between 0 and 1, "
                              f"got confidence={confidence!r}")
+        check_screening(screening)
+        if screening == "predict" and len(space.precisions) > 1:
+            raise ValueError(
+                "screening='predict' covers shapes of one precision; a search over precisions "
+                f"{', '.join(space.precisions)} measures every candidate: use screening='auto' "
+                "or 'measure'")
         _check_int("max_trainings", max_trainings, 1, allow_none=True)
         _check_int("n_initial", n_initial, 2)
         _check_int("max_attempts", max_attempts, 1)
@@ -211,13 +227,17 @@ class ShapeSampler(BaseSampler):
         self.poll_interval = float(poll_interval)
         self.target_hardware = target_hardware
         self.refit = bool(refit)
+        self.screening = screening
         self.reporter = reporter or SearchReporter()
         self._precisions = space.precisions if len(space.precisions) > 1 else ()
+        self.precision_search = bool(self._precisions)
+        """Whether the candidates are (shape, precision) pairs."""
         self._independent = independent_sampler or RandomSampler(seed=seed)
         self._needs_latency = needs_latency(constraints, goal)
         self._needs_energy = needs_energy(constraints, goal)
         self._cache = TrialCache()
         self._problems: dict[int, tuple[Problem, dict[Shape, dict[str, Any]]]] = {}
+        self._n_predicted: dict[int, int] = {}  # predicted records behind a cached problem
         self._checked: set[int] = set()
         self._lock = threading.RLock()
         self._hardware: str | None = None
@@ -393,7 +413,7 @@ class ShapeSampler(BaseSampler):
             problem = self._problem(study, snap)
             if problem is None:
                 return
-            action = decide(problem, snap.evidence(self._precisions), self.settings)
+            snap, problem, action = self._decide(study, snap, problem)
             if isinstance(action, Train):
                 self._enqueue(study, snap, problem, action)
             elif isinstance(action, Stop):
@@ -466,7 +486,7 @@ class ShapeSampler(BaseSampler):
                     self._end(study, trial_id, "plan", "the screening task is queued")
                 reason = "another worker is screening the design space"
             else:
-                action = decide(problem, snap.evidence(self._precisions), self.settings)
+                snap, problem, action = self._decide(study, snap, problem)
                 if isinstance(action, Stop):
                     self._finish(study, snap, problem, action)
                     self._end(study, trial_id, "stopped", f"search finished: {action.reason}",
@@ -484,6 +504,27 @@ class ShapeSampler(BaseSampler):
                     reason = action.reason
             self._wait(study, reason)
             snap = read_snapshot(study, self._cache)
+
+    def _decide(self, study: optuna.Study, snap: Snapshot, problem: Problem
+                ) -> tuple[Snapshot, Problem, Train | Wait | Stop]:
+        """The policy's action, after measuring for real every shape it would train (or answer)
+        whose cost is only predicted; when that changed anything the feasible set is rebuilt
+        and the policy decides again (each round measures at least one predicted shape, so this
+        ends)."""
+        while True:
+            action = decide(problem, snap.evidence(self._precisions), self.settings)
+            if self.precision_search:  # every candidate was measured (no prediction)
+                return snap, problem, action
+            shapes = list(action.shapes) if isinstance(action, Train) else (
+                [action.answer] if isinstance(action, Stop) and action.answer is not None
+                else [])
+            _, measurements = self._problems[study._study_id]
+            if not predicted_costs.confirm_measured(self, study, shapes, measurements):
+                return snap, problem, action
+            snap = dataclasses.replace(snap, attrs=st.study_attrs(study))
+            rebuilt = self._problem(study, snap)
+            assert rebuilt is not None  # screening was complete, and stays so
+            problem = rebuilt
 
     def _wait(self, study: optuna.Study, reason: str) -> None:
         self.reporter.on_wait(reason)
@@ -568,7 +609,8 @@ class ShapeSampler(BaseSampler):
     def _problem(self, study: optuna.Study, snap: Snapshot) -> Problem | None:
         """The screened design space (``None`` while screening on this hardware is pending)."""
         sid = study._study_id
-        if sid in self._problems:
+        if sid in self._problems and not (self._n_predicted.get(sid) and st.count_predicted(
+                snap.attrs, st.hardware_hash(self.hardware() or "")) != self._n_predicted[sid]):
             return self._problems[sid][0]
         space, cons = self.space, self.constraints
         passed, _ = size_screen(space, self.candidates(), cons.max_size_mb)
@@ -593,7 +635,11 @@ class ShapeSampler(BaseSampler):
         elif self.goal in metric:
             costs = {s: float(measurements[s][metric[self.goal]]) for s in passed}
         problem = Problem(tuple(passed), sizes, costs, self.goal, cons.min_accuracy)
+        rebuilt = sid in self._problems
         self._problems[sid] = (problem, measurements)
+        self._n_predicted[sid] = sum(1 for m in measurements.values() if st.is_predicted(m))
+        if rebuilt:  # a predicted shape was measured for real: the feasible set changed
+            return problem
         n_planned = 0
         if self.settings.mode == "paper":
             from optuna_shape.policy.paper import planned_shapes

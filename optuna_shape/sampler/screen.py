@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from optuna_shape import storage as st
-from optuna_shape.screening import apply_limits, constraint_values, measure_shape, size_screen
+from optuna_shape.screening import (
+    apply_limits,
+    constraint_values,
+    measure_shape,
+    size_screen,
+    use_prediction,
+)
 from optuna_shape.shape import Shape, Variant
 
 if TYPE_CHECKING:
@@ -23,7 +29,9 @@ def screen_space(sampler: ShapeSampler, study: optuna.Study, snap: Snapshot) -> 
     """Measure every size-feasible shape still missing (latency for all, then energy for
     those within the latency limit), then mark the hardware screened. In a search over
     precisions every size-feasible (shape, precision) candidate is measured, converted to its
-    precision."""
+    precision. With predicted screening (``sampler.screening``; shapes of one precision only),
+    measure a designed subset and every shape near a limit and predict the rest
+    (:mod:`optuna_shape.sampler.predicted_costs`)."""
     hw = sampler.hardware()
     assert hw is not None
     sampler._check_hardware(study, snap.attrs, hw)
@@ -33,6 +41,13 @@ def screen_space(sampler: ShapeSampler, study: optuna.Study, snap: Snapshot) -> 
     records = {s: dict(r) for s, r in stored.items()}
     if isinstance(next(iter(shapes), None), Variant):  # keyed by candidate
         records = {c: dict(st.measurement_of(stored, c) or {}) for c in shapes}
+    missing = sum(1 for s in shapes if not records.get(s) or st.is_predicted(records[s]))
+    if not sampler.precision_search and use_prediction(sampler.screening, missing):
+        from optuna_shape.sampler.predicted_costs import screen_predicted
+
+        screen_predicted(sampler, study, hw, shapes, records)
+        st.mark_screened(study, hw)
+        return
     total = len(shapes) * (int(sampler._needs_latency) + int(sampler._needs_energy))
     done = 0
     for want in ("latency", "energy"):
@@ -43,8 +58,10 @@ def screen_space(sampler: ShapeSampler, study: optuna.Study, snap: Snapshot) -> 
         for s in shapes:
             rec = records.setdefault(s, {})
             done += 1
-            if field_name in rec or rec.get("error"):
+            if (field_name in rec and not st.is_predicted(rec)) or rec.get("error"):
                 continue
+            if st.is_predicted(rec):
+                rec.clear()  # measured for real now: no predicted value stays in the record
             if want == "energy" and sampler._needs_latency:
                 ok, _ = apply_limits([s], {s: rec}, sampler.constraints, latency=True,
                                      energy=False)
@@ -70,7 +87,7 @@ def measure_one(sampler: ShapeSampler, study: optuna.Study, shape: Shape
     attrs = st.study_attrs(study)
     sampler._check_hardware(study, attrs, hw)
     rec = st.read_measurements(attrs, st.hardware_hash(hw)).get(shape)
-    if rec is None:
+    if rec is None or st.is_predicted(rec):  # a prediction is no measurement
         st.write_hardware_name(study, hw)
         rec = measure_shape(sampler.space, shape, sampler.measurement,
                             latency=sampler._needs_latency, energy=sampler._needs_energy)

@@ -1,0 +1,111 @@
+"""Predicted screening for the sampler, and measuring a predicted shape for real before it trains.
+
+Screening with prediction (:func:`screen_predicted`) measures what :func:`screen_costs` asks for
+(a space-filling design, then every shape whose prediction is within its uncertainty of a limit)
+and stores every other shape's cost as a *predicted* record (``predicted: true``, the point
+prediction plus its ``*_low`` / ``*_high`` bounds). Energy, when needed, is screened the same way
+over the shapes within the latency limit.
+
+A prediction never decides what trains: :func:`confirm_measured` measures for real every proposed
+shape whose record is a prediction before it is queued (the sampler then rebuilds the feasible
+set and decides again), so every trained shape — and so every answer — has real measurements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import optuna
+
+from optuna_shape import storage as st
+from optuna_shape.cost_model import screen_costs, shape_features
+from optuna_shape.flops import wrn_macs
+from optuna_shape.screening import measure_shape
+from optuna_shape.shape import Shape
+
+if TYPE_CHECKING:
+    from optuna_shape.sampler import ShapeSampler
+
+__all__ = ["screen_predicted", "confirm_measured", "cost_features"]
+
+_METRICS = (("latency", "latency_ms", "max_latency_ms"), ("energy", "energy_j", "max_energy_j"))
+
+
+def cost_features(sampler: ShapeSampler, shapes: list[Shape]) -> Any:
+    """Cost-model features of ``shapes`` (MACs exact for wide-ResNets; for other families the
+    parameter count stands in, because counting MACs means building each network)."""
+    space = sampler.space
+    macs: list[float | None] = [
+        wrn_macs(s.depth, s.width, space.in_channels, space.num_classes, space.image_size)
+        if space.family.name == "wrn" else None for s in shapes]
+    return shape_features([space.param_count(s) for s in shapes], macs,
+                          [s.depth for s in shapes], [s.width for s in shapes])
+
+
+def screen_predicted(sampler: ShapeSampler, study: optuna.Study, hw: str, shapes: list[Shape],
+                     records: dict[Shape, dict[str, Any]]) -> None:
+    """Screen ``shapes`` (within the size limit) with predicted costs; ``records`` holds what
+    is already stored (real measurements are reused) and is updated in place."""
+    summaries: dict[str, dict[str, Any]] = {}
+    candidates = list(shapes)
+    done = 0
+    for want, field_name, limit_name in _METRICS:
+        if not getattr(sampler, f"_needs_{want}") or not candidates:
+            continue
+        limit = getattr(sampler.constraints, limit_name)
+        known: dict[int, float | None] = {}
+        for i, s in enumerate(candidates):
+            rec = records.get(s, {})
+            if rec.get("error"):
+                known[i] = None
+            elif field_name in rec and not st.is_predicted(rec):
+                known[i] = float(rec[field_name])
+
+        def measure(i: int, want: str = want, field_name: str = field_name,
+                    cands: list[Shape] = candidates) -> float | None:
+            nonlocal done
+            s = cands[i]
+            rec = {k: v for k, v in records.get(s, {}).items()}
+            rec.update(measure_shape(sampler.space, s, sampler.measurement,
+                                     latency=want == "latency", energy=want == "energy"))
+            records[s] = rec
+            st.write_measurement(study, hw, s, rec)
+            done += 1
+            sampler.reporter.on_screen(done, len(shapes), s, rec)
+            return None if rec.get("error") else rec.get(field_name)
+
+        res = screen_costs(cost_features(sampler, candidates), measure, limit, measured=known)
+        unit = field_name.rsplit("_", 1)[1]
+        stem = field_name.rsplit("_", 1)[0]
+        for i, (mean, low, high) in res.predicted.items():
+            s = candidates[i]
+            rec = dict(records.get(s, {}))
+            rec.update({field_name: mean, f"{stem}_low_{unit}": low,
+                        f"{stem}_high_{unit}": high, "predicted": True})
+            records[s] = rec
+            st.write_measurement(study, hw, s, rec)
+        summaries[field_name] = res.summary()
+        candidates = [candidates[i] for i in res.feasible]  # energy only within latency
+    n_pred = sum(1 for s in shapes if st.is_predicted(records.get(s, {})))
+    st.write_cost_screen(study, hw, st.CostScreenRecord(
+        n_shapes=len(shapes), n_measured=len(shapes) - n_pred - sum(
+            1 for s in shapes if s not in records), n_predicted=n_pred, metrics=summaries))
+
+
+def confirm_measured(sampler: ShapeSampler, study: optuna.Study, shapes: Iterable[Shape],
+                     measurements: dict[Shape, dict[str, Any]]) -> bool:
+    """Measure for real each of ``shapes`` whose stored record is a prediction (replacing the
+    record); return whether anything was measured (the feasible set must then be rebuilt)."""
+    hw = sampler.hardware()
+    todo = [s for s in dict.fromkeys(shapes) if st.is_predicted(measurements.get(s, {}))]
+    if hw is None or not todo:
+        return False
+    stored = st.read_measurements(st.study_attrs(study), st.hardware_hash(hw))
+    for s in todo:
+        if not st.is_predicted(stored.get(s, {})):
+            continue  # another worker measured it meanwhile
+        rec = measure_shape(sampler.space, s, sampler.measurement,
+                            latency=sampler._needs_latency, energy=sampler._needs_energy)
+        st.write_measurement(study, hw, s, rec)
+    return True
