@@ -106,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except KeyboardInterrupt:
         print(_interrupted(args, argv), file=sys.stderr)
+        _interrupt_handled()
         return EXIT_INTERRUPTED
     except Exception as exc:  # one line unless --debug
         if args.debug:
@@ -120,6 +121,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (OSError, ValueError):
                 pass
         sys.stdout, sys.stderr = out, err
+
+
+def _interrupt_handled() -> None:
+    """Tell CPython the Ctrl-C was handled, so the process exits with status 130.
+
+    A KeyboardInterrupt raised while a C extension runs Python code through ``PyRun_String``
+    (torch does, during its lazy imports) sets CPython's "unhandled KeyboardInterrupt" flag even
+    though this function caught the exception; at exit CPython then kills itself with SIGINT
+    instead of returning the status. Running an empty statement through the same C path clears
+    the flag.
+    """
+    try:
+        import ctypes
+
+        ctypes.pythonapi.PyRun_SimpleString(b"pass")
+    except (ImportError, AttributeError, OSError):  # not CPython: nothing to clear
+        pass
 
 
 def _has_password(argv: Sequence[str]) -> bool:
