@@ -24,7 +24,8 @@ Trial user attributes (shown by optuna-dashboard, numbers sortable): ``stage``, 
 ``size_mb``, ``latency_ms``, ``energy_j``, ``predicted_accuracy``, ``predicted_std``,
 ``prediction_source``, ``reject_reason`` (screening rejected the shape), ``end_reason`` (why a
 trial that does not train ended: stages ``plan``, ``duplicate``, ``screen``, ``stopped``),
-``fail_reason``, ``constraint_<name>``; in a search over precisions ``accuracy_by_precision``
+``fail_reason``, ``interrupted`` (Ctrl-C stopped the training: not the shape's failure),
+``constraint_<name>``; in a search over precisions ``accuracy_by_precision``
 and ``test_accuracy_by_precision`` (``{precision: accuracy}``, written by the objective: the
 trained fp32 network evaluated after conversion to each precision of the space, in the units of
 the trial's value), ``precision_errors`` (``{precision: why it could not be converted}``) and
@@ -124,6 +125,9 @@ PROJECTED_ACCURACY = "projected_accuracy"
 PROJECTED_STD = "projected_std"
 PRUNED_EPOCH = "pruned_epoch"
 PLANNED_EPOCHS = "planned_epochs"
+INTERRUPTED = "interrupted"
+"""Trial user attribute: ``True`` on a training stopped by Ctrl-C (KeyboardInterrupt); it is
+retried without counting as the shape's failure."""
 
 TRAINING_STAGES = frozenset({"initial", "acquire", "repeat", "sample", "verify", "user"})
 """Stages of trials that train a shape (the others: ``plan``, ``duplicate``, ``stopped``,

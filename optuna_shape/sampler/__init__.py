@@ -394,6 +394,8 @@ class ShapeSampler(BaseSampler):
     def _after_training(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
                         value: float | None) -> None:
         try:
+            if state == TrialState.FAIL and trial.user_attrs.get(st.INTERRUPTED):
+                return  # stopped by Ctrl-C: lost, not failed; the resumed search decides
             if state == TrialState.COMPLETE and value is not None and math.isfinite(value):
                 if self.constraints.min_accuracy is not None:
                     c = self.constraints.min_accuracy - value

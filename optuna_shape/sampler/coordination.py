@@ -138,6 +138,8 @@ def optimize(study: optuna.Study, func: Callable[[optuna.Trial], Any], **kwargs:
     at its first trial, ``optuna_shape.storages.open_storage`` when opening).
     (A trial failed *during* ``tell`` surfaces as ``UpdateFinishedTrialError``; it is handled
     the same way.)
+    A training stopped by Ctrl-C is marked ``interrupted`` before the interrupt goes on: it is
+    retried when the search resumes and does not count as the shape's failure.
     """
     st.make_sqlite_atomic(study._storage)  # before the first pop (open_storage does it too)
     n_trials = kwargs.pop("n_trials", None)
@@ -147,12 +149,22 @@ def optimize(study: optuna.Study, func: Callable[[optuna.Trial], Any], **kwargs:
     def count(_study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
         started[0] += 1
 
+    def marked(trial: optuna.Trial) -> Any:
+        try:
+            return func(trial)
+        except KeyboardInterrupt:
+            try:
+                trial.set_user_attr(st.INTERRUPTED, True)
+            except Exception:  # the storage went away too: the trial is then merely lost
+                _logger.debug("could not mark trial %d interrupted", trial.number, exc_info=True)
+            raise
+
     while True:
         left = None if n_trials is None else n_trials - started[0]
         if left is not None and left <= 0:
             return
         try:
-            study.optimize(func, n_trials=left, callbacks=[*callbacks, count], **kwargs)
+            study.optimize(marked, n_trials=left, callbacks=[*callbacks, count], **kwargs)
             return
         except (ValueError, AssertionError, optuna.exceptions.UpdateFinishedTrialError) as exc:
             if not _lost_to_staleness(exc):

@@ -313,3 +313,38 @@ def test_the_queue_is_capped_and_refilled_as_trainings_finish():
     study.optimize(objective(calls, sp))
     stages = Counter(t.user_attrs.get("stage") for t in study.trials)
     assert stages["sample"] == 40 and stages["plan"] == 1
+
+
+def test_a_training_stopped_by_ctrl_c_is_retried_without_counting_as_a_failure(tmp_path):
+    """Ctrl-C during a training: the trial is FAIL (Optuna's rule) but marked interrupted, not
+    failed; the resumed search trains the same slot again and ends as if nothing happened."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study, _ = new_study(storage=url, strategy=4, max_attempts=1)
+    calls: list = []
+    interrupt = [True]
+
+    def obj(trial):
+        s = osh.suggest_shape(trial)
+        calls.append((trial.number, s))
+        if interrupt[0] and len(calls) == 2:
+            raise KeyboardInterrupt
+        return acc(s)
+
+    with pytest.raises(KeyboardInterrupt):
+        osh.optimize(study, obj)
+    number = calls[-1][0]
+    stopped = study.trials[number]
+    assert stopped.state == TrialState.FAIL
+    assert stopped.user_attrs[st.INTERRUPTED] is True
+    assert "fail_reason" not in stopped.user_attrs
+    assert st.decode_trial(stopped).lost
+    assert not osh.is_finished(study)
+
+    interrupt[0] = False
+    resumed, _ = new_study(storage=url, strategy=4, max_attempts=1)
+    osh.optimize(resumed, obj)
+    assert osh.is_finished(resumed)
+    slot = stopped.system_attrs["osh:slot"]
+    assert [t.state for t in resumed.trials if t.system_attrs.get("osh:slot") == slot] == [
+        TrialState.FAIL, TrialState.COMPLETE]
+    assert not any(t.user_attrs.get("fail_reason") for t in resumed.trials)
