@@ -43,15 +43,6 @@ FIELDS = ["task", "depth", "width", "seed", "epochs", "val_accuracy", "curve", "
 EPOCHS = {"digits": 10, "digits-hard": 12, "digits-mlp-noisy": 20, "cancer-mlp": 30}
 
 
-def done_rows(path: Path) -> set[tuple[str, int, float, int]]:
-    """(task, depth, width, seed) of the rows already in ``path``."""
-    if not path.exists():
-        return set()
-    with path.open() as fh:
-        return {(r["task"], int(r["depth"]), float(r["width"]), int(r["seed"]))
-                for r in csv.DictReader(fh)}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="seeds per shape (0..n-1)")
@@ -76,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out == CURVES_CSV:
             args.out = DATA / "curves" / "curves_quick.csv"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    done = done_rows(args.out)
+    done = landscapes.done_rows(args.out)
     new_file = not args.out.exists() or args.out.stat().st_size == 0
     data = {t: landscapes.load_task(t) for t in args.tasks}
     todo = [(t, s, seed) for seed in seeds for t in args.tasks for s in shapes[t]

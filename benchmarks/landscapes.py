@@ -152,6 +152,7 @@ def space(task: str = "digits") -> osh.ShapeSpace:
 
 
 def done_rows(path: Path) -> set[tuple[str, int, float, int]]:
+    """(task, depth, width, seed) of the rows already in ``path``."""
     if not path.exists():
         return set()
     with path.open() as fh:

@@ -15,6 +15,7 @@ from optuna_shape.families.densenet_size import (
     densenet_layers_per_block,
     densenet_param_count,
 )
+from optuna_shape.families.initialization import init_conv_net
 
 __all__ = ["DenseNet", "densenet_param_count"]
 
@@ -88,14 +89,7 @@ class DenseNet(nn.Module):
         self.bn = nn.BatchNorm2d(c)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        init_conv_net(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.features(self.stem(x))

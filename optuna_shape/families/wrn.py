@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from optuna_shape.families.initialization import init_conv_net
 from optuna_shape.families.wrn_size import wrn_blocks_per_group, wrn_channels, wrn_param_count
 
 __all__ = ["WideResNet", "wrn_channels", "wrn_param_count", "wrn_blocks_per_group"]
@@ -76,14 +77,7 @@ class WideResNet(nn.Module):
         self.bn = nn.BatchNorm2d(c_in)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c_in, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        init_conv_net(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.blocks(self.stem(x))
