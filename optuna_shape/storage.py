@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import warnings
 from collections.abc import Iterable, Mapping
@@ -692,6 +693,18 @@ def set_trial_user_attrs(study: optuna.Study, trial_id: int, attrs: Mapping[str,
         if isinstance(v, float) and not math.isfinite(v):
             v = None
         storage.set_trial_user_attr(trial_id, k, v)
+
+
+def mark_interrupted(trial: optuna.Trial) -> None:
+    """Mark a running training stopped by Ctrl-C as ``interrupted`` (call it, then re-raise):
+    Optuna fails the trial, and the search retries the training when it resumes instead of
+    counting it as the shape's failure. A storage that went away too leaves the trial merely
+    lost, which is retried the same way."""
+    try:
+        trial.set_user_attr(INTERRUPTED, True)
+    except Exception:
+        logging.getLogger("optuna_shape").debug(
+            "could not mark trial %d interrupted", trial.number, exc_info=True)
 
 
 def set_trial_system_attr(study: optuna.Study, trial_id: int, key: str, value: Any) -> None:

@@ -153,10 +153,7 @@ def optimize(study: optuna.Study, func: Callable[[optuna.Trial], Any], **kwargs:
         try:
             return func(trial)
         except KeyboardInterrupt:
-            try:
-                trial.set_user_attr(st.INTERRUPTED, True)
-            except Exception:  # the storage went away too: the trial is then merely lost
-                _logger.debug("could not mark trial %d interrupted", trial.number, exc_info=True)
+            st.mark_interrupted(trial)
             raise
 
     while True:

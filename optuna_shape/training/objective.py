@@ -24,7 +24,9 @@
 Every trial uses the same seed (``seed``), so a shape's result does not depend on the trial
 order or on which worker trains it: training the same shape twice on the CPU gives the same
 number. A diverged training (NaN/inf loss) stores ``fail_reason`` and raises ``RuntimeError``,
-so the trial is FAIL and the study goes on. The dataset is loaded once per process and cached.
+so the trial is FAIL and the study goes on. A training stopped by Ctrl-C stores
+``interrupted`` before the interrupt goes on: the search retries it when it resumes instead of
+counting it as the shape's failure. The dataset is loaded once per process and cached.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 import torch
 
-from optuna_shape.storage import PLANNED_EPOCHS
+from optuna_shape.storage import PLANNED_EPOCHS, mark_interrupted
 from optuna_shape.training.datasets import Splits, load_dataset
 from optuna_shape.training.trainer import TrainConfig, TrainResult, evaluate_precisions, train
 
@@ -226,6 +228,9 @@ class ShapeObjective:
             progress(shape, 0, epochs, math.nan)
         try:
             result = train(model, splits, config, on_epoch=on_epoch)
+        except KeyboardInterrupt:  # retried on resume, also under a plain study.optimize
+            mark_interrupted(trial)
+            raise
         except Exception as exc:
             del model
             if _is_oom(exc):

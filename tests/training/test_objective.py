@@ -116,3 +116,38 @@ def test_space_must_match_dataset():
     study = optuna.create_study(direction="maximize")
     with pytest.raises(ValueError, match="in_channels=3.*in_channels=1"):
         study.optimize(objective, n_trials=1)
+
+
+def test_ctrl_c_under_plain_study_optimize_is_retried_not_failed(tmp_path):
+    """The built-in objective marks a training stopped by Ctrl-C interrupted itself, so a plain
+    ``study.optimize`` (not ``osh.optimize``) resumes it without counting a failure."""
+    small = osh.ShapeSpace("wrn", depth=[10], width=[0.25, 0.5], in_channels=1,
+                           num_classes=10, image_size=8)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+
+    def stop_after_first_epoch(shape, epoch, epochs, accuracy):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    def study_and_objective(progress):
+        sampler = osh.ShapeSampler(small, osh.Constraints(min_accuracy=10.0), goal="size",
+                                   mode="paper", strategy=1, max_attempts=1)
+        study = optuna.create_study(storage=url, study_name="s", load_if_exists=True,
+                                    direction="maximize", sampler=sampler)
+        return study, ShapeObjective(small, "digits", config=TrainConfig(epochs=2),
+                                     subset=120, progress=progress)
+
+    study, objective = study_and_objective(stop_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective)
+    stopped = [t for t in study.trials if t.user_attrs.get(storage.INTERRUPTED)]
+    assert len(stopped) == 1 and stopped[0].state == optuna.trial.TrialState.FAIL
+    assert "fail_reason" not in stopped[0].user_attrs
+
+    study, objective = study_and_objective(None)
+    study.optimize(objective)
+    assert osh.is_finished(study)
+    assert not any(t.user_attrs.get("fail_reason") for t in study.trials)
+    slot = stopped[0].system_attrs["osh:slot"]
+    assert [t.state for t in study.trials if t.system_attrs.get("osh:slot") == slot] == [
+        optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
