@@ -141,7 +141,7 @@ class ShapePruner(BasePruner):
         if not v.stop:
             return False
         assert v.projection is not None
-        what = "reach the floor" if goal != "accuracy" else "beat the best measured accuracy"
+        what = "reach the floor" if goal != "accuracy" else "beat the current answer"
         st.set_trial_user_attrs(study, trial._trial_id, {
             st.PRUNE_REASON: f"cannot {what}: {v.reason}",
             st.PROJECTED_ACCURACY: round(v.projection.mean, 6),

@@ -205,8 +205,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="adaptive: shapes trained first, spread over the space (default 5)")
     g.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=False,
                    help="adaptive: stop a training whose learning curve shows, with the "
-                        "search's confidence, that it cannot reach the floor (or beat the best "
-                        "accuracy so far); off by default")
+                        "search's confidence, that it cannot reach the floor (goal accuracy: "
+                        "beat the current answer); off by default; resuming a study needs "
+                        "the same setting")
     g.add_argument("--strategy", type=_strategy, default="standard",
                    help="paper: modeling strategy thorough, standard, optimistic, or a number "
                         "of shapes to train")
@@ -423,6 +424,7 @@ def build(args: argparse.Namespace, reporter: Any = None) -> tuple[Any, Any, dic
                                subset=args.subset, val_fraction=args.val_fraction)
     training = {"dataset": args.dataset, "subset": args.subset,
                 "val_fraction": args.val_fraction,
+                "early_stopping": bool(getattr(args, "early_stopping", False)),
                 "config": {k: v for k, v in config.to_dict().items()
                            if k not in ("device", "threads", "num_workers", "amp",
                                         "eval_batch_size")}}
@@ -446,6 +448,8 @@ def _check_study(study: Any, sampler: Any, training: dict[str, Any]) -> None:
             raise CLIError(f"study {study.study_name!r} was created with other settings "
                            f"({details}); use the same flags or another --study-name")
     old = study.user_attrs.get("training")
+    if isinstance(old, dict):
+        old = {"early_stopping": False, **old}  # studies stored before the setting existed
     mine_t = json.loads(json.dumps(training))
     if old is None:
         if stored is None and study.trials:

@@ -159,7 +159,7 @@ def test_early_stopping_with_paper_mode_is_a_usage_error(tmp_path, capsys, monke
     assert not list(tmp_path.iterdir())  # nothing written
 
 
-def test_early_stopping_flag_stops_hopeless_trainings(tmp_path, monkeypatch):
+def test_early_stopping_flag_stops_hopeless_trainings(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path / 'es.db'}"
     args = ["--depth", "10,16", "--width", "0.25,0.5,1", "--epochs", "4", "--subset", "200",
@@ -171,3 +171,13 @@ def test_early_stopping_flag_stops_hopeless_trainings(tmp_path, monkeypatch):
     stopped = [t for t in study.trials if "prune_reason" in t.user_attrs]
     assert stopped and all(t.state == optuna.trial.TrialState.PRUNED for t in stopped)
     assert all(t.user_attrs["epochs"] < 4 for t in stopped)
+
+    # resuming it without the flag is refused, naming the setting, before anything is trained
+    n = len(study.trials)
+    rc = main(["search", *args, "--storage", url, "--study-name", "es", "--quiet",
+               "--no-dashboard"])
+    assert rc == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: study 'es' was trained with other settings")
+    assert "early_stopping: study has True, these flags give False" in err[-1]
+    assert len(optuna.load_study(study_name="es", storage=url).trials) == n
