@@ -72,7 +72,8 @@ class SearchSummary:
     ``status`` is the stop status (``"answered"``, ``"complying_set"``, ``"no_feasible"``,
     ``"floor_not_reached"``, ``"all_failed"``), ``confidence`` how sure the search is of its
     answer (when computed), ``note`` plain words when ``study.best_trial`` names another shape
-    than the answer.
+    than the answer. ``stopped_early`` counts the trainings early stopping ended (each is one
+    of ``trainings``) and ``epochs_saved`` the planned epochs they did not run.
     """
 
     finished: bool
@@ -90,6 +91,8 @@ class SearchSummary:
     confidence: float | None = None
     note: str | None = None
     cost_screening: dict[str, Any] | None = None
+    stopped_early: int = 0
+    epochs_saved: int = 0
 
 
 def load_config(study: optuna.Study) -> dict[str, Any]:
@@ -147,7 +150,8 @@ def search_summary(study: optuna.Study) -> SearchSummary:
     by, running = _trials_by_shape(study)
     cost = st.read_cost_screen(attrs)
     trainings = sum(1 for ts in by.values() for t in ts
-                    if t.state in (TrialState.COMPLETE, TrialState.FAIL))
+                    if t.state in (TrialState.COMPLETE, TrialState.FAIL) or t.stopped_early)
+    stopped = [t for ts in by.values() for t in ts if t.stopped_early]
     if result is not None:
         trainings = max(trainings, result.trainings)
     space = cfg["space"]
@@ -174,6 +178,8 @@ def search_summary(study: optuna.Study) -> SearchSummary:
         confidence=None if result is None else result.confidence,
         note=None if result is None else result.note,
         cost_screening=None if cost is None else cost.to_json(),
+        stopped_early=len(stopped),
+        epochs_saved=sum(t.epochs_saved or 0 for t in stopped),
     )
 
 

@@ -550,6 +550,8 @@ class TrialRecord:
         projected: a training stopped early (PRUNED with ``prune_reason``): its projected final
             accuracy; ``None`` otherwise.
         projected_std: the projection's standard deviation.
+        epochs_saved: a training stopped early: the planned epochs it did not run (when the
+            objective stored ``planned_epochs``); ``None`` otherwise.
     """
 
     number: int
@@ -565,6 +567,7 @@ class TrialRecord:
     accuracies: Mapping[str, float] | None = None
     projected: float | None = None
     projected_std: float | None = None
+    epochs_saved: int | None = None
 
     @property
     def stopped_early(self) -> bool:
@@ -598,14 +601,18 @@ def decode_trial(t: FrozenTrial) -> TrialRecord:
     stage = t.user_attrs.get("stage") or t.system_attrs.get(STAGE)
     value = t.value if t.state == TrialState.COMPLETE else None
     projected = projected_std = None
+    saved: int | None = None
     if PRUNE_REASON in t.user_attrs:
         projected = _finite_or_none(t.user_attrs.get(PROJECTED_ACCURACY))
         projected_std = _finite_or_none(t.user_attrs.get(PROJECTED_STD))
+        planned, ran = t.user_attrs.get(PLANNED_EPOCHS), t.user_attrs.get(PRUNED_EPOCH)
+        if isinstance(planned, int) and isinstance(ran, int) and 0 <= ran <= planned:
+            saved = planned - ran
     return TrialRecord(t.number, t._trial_id, t.state, shape, t.system_attrs.get(SLOT), stage,
                        value, rejected="reject_reason" in t.user_attrs, trained=trained,
                        fail_reason=t.user_attrs.get("fail_reason"),
                        accuracies=accuracy_by_precision(t.user_attrs), projected=projected,
-                       projected_std=projected_std)
+                       projected_std=projected_std, epochs_saved=saved)
 
 
 def accuracy_by_precision(trial_attrs: Mapping[str, Any], *, test: bool = False

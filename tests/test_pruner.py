@@ -120,3 +120,16 @@ def test_real_search_on_digits_prunes_a_hopeless_floor_into_censored_evidence() 
                                                  for t in pruned}
     summary = osh.search_summary(study)
     assert summary.finished and summary.shape is None and summary.status == "floor_not_reached"
+    # the summary, the printed lines and the dashboard note say what early stopping did
+    assert summary.stopped_early == len(pruned)
+    assert summary.epochs_saved == sum(5 - t.user_attrs["pruned_epoch"] for t in pruned)
+    trainings = [t for t in study.trials if st.decode_trial(t).is_training
+                 and t.state in (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)]
+    assert summary.trainings == len(trainings)
+    from optuna_shape.reporting.dashboard import note_markdown
+    from optuna_shape.reporting.tables import summary_lines
+
+    line = (f"early stopping: {len(pruned)} of {summary.trainings} trainings stopped, "
+            f"{summary.epochs_saved} epochs saved")
+    assert line in summary_lines(summary, wrap=False)
+    assert "`prune_reason`" in note_markdown(study)

@@ -173,6 +173,11 @@ def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> s
               "model's view before training) and `constraint_<name>` (≤ 0 is satisfied). "
               "Shapes a limit rejected are pruned trials with `stage` `screened` and their "
               "`reject_reason`. "
+              + ("Trainings early stopping ended are pruned trials with their `prune_reason`, "
+                 "`pruned_epoch` and projected final accuracy (`projected_accuracy` ± "
+                 "`projected_std`); the search counts each as a training whose shape is "
+                 "probably below its projection, never as the answer. "
+                 if summary.stopped_early else "")
               + ("A training serves every precision: its `accuracy_by_precision` holds the "
                  "trained network's accuracy at each, `precision` the candidate proposed; "
                  "table rows are (shape, precision) candidates. "

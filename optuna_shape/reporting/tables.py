@@ -241,8 +241,8 @@ def outcome(study: optuna.Study) -> tuple[str, int, str]:
 def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
                   study: optuna.Study | None = None, *, wrap: bool = True) -> list[str]:
     """Plain-text lines, each short enough for 80 columns (``wrap=False``: one line per item):
-    the answer and why, predicted vs real accuracy, trainings vs feasible shapes, the accuracy
-    model's fit."""
+    the answer and why, predicted vs real accuracy, trainings vs feasible shapes, trainings
+    stopped early, hardware costs predicted, the accuracy model's fit."""
     out: list[str] = []
 
     def _wrap(text: str, indent: str = "", hang: str = "") -> list[str]:
@@ -289,6 +289,9 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
                      f"(of {summary.n_space}): {saving}", hang="  ")
     else:
         out.append(f"trainings so far: {summary.trainings} (design space: {summary.n_space})")
+    if summary.stopped_early:
+        out += _wrap(f"early stopping: {summary.stopped_early} of {summary.trainings} trainings "
+                     f"stopped, {summary.epochs_saved} epochs saved", hang="  ")
     cost = getattr(summary, "cost_screening", None)
     if cost:
         err = [f"{k.split('_')[0]} model held-out error median "
