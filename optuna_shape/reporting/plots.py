@@ -8,6 +8,12 @@
   lines are predictions, markers real accuracies; the accuracy axis is zoomed on the same band.
 * ``latency_vs_depth`` / ``latency_vs_width``: measured latency against depth (one line per
   width) and against width (one line per depth), paper Fig. 3 — only when latency was measured.
+
+In a search over precisions a grid cell shows the shape's best candidate (the chosen one, else
+the best ranked, else the most accurate) and its hover every precision's numbers; the accuracy
+figure plots accuracy against model size, one line per width and precision (a lower precision
+is the same network at fewer bits); the latency figures have one line per width (or depth) and
+precision.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ from optuna.trial import TrialState
 
 from optuna_shape import storage as st
 from optuna_shape.design_space import ShapeSpace
-from optuna_shape.results import load_config, result_table, search_summary
-from optuna_shape.shape import Shape
+from optuna_shape.results import ResultRow, load_config, result_table, search_summary
+from optuna_shape.shape import Shape, Variant
 
 __all__ = ["make_figures", "write_plots", "PLOT_NAMES"]
 
@@ -38,10 +44,15 @@ def _data(study: optuna.Study) -> dict[str, Any]:
         space = None
     depths = [int(d) for d in cfg["space"]["depths"]]
     widths = [float(w) for w in cfg["space"]["widths"]]
-    rows = {r.shape: r for r in result_table(study, include_all=True)}
+    precisions = [str(p) for p in cfg["space"].get("precisions") or ("fp32",)]
+    candidates: dict[Shape, dict[str, ResultRow]] = defaultdict(dict)
+    for r in result_table(study, include_all=True):
+        candidates[r.shape][r.precision or "fp32"] = r
+    rows = {s: _representative(list(c.values())) for s, c in candidates.items()}
     summary = search_summary(study)
     meas = st.read_measurements(st.study_attrs(study))
     trained: dict[Shape, list[float]] = defaultdict(list)
+    trained_at: dict[tuple[Shape, str], list[float]] = defaultdict(list)
     stages: dict[Shape, str] = {}
     rejected: dict[Shape, str] = {}
     for t in st.all_trials(study):
@@ -54,11 +65,29 @@ def _data(study: optuna.Study) -> dict[str, Any]:
                 and rec.value is not None and math.isfinite(rec.value):
             trained[rec.shape].append(float(rec.value))
             stages.setdefault(rec.shape, str(rec.stage or "?"))
+            for p, acc in (rec.accuracies or {"fp32": float(rec.value)}).items():
+                trained_at[(rec.shape, p)].append(float(acc))
     cons = cfg.get("constraints") or {}
     fit_done = any(r.predicted is not None for r in rows.values())
-    return dict(space=space, depths=depths, widths=widths, rows=rows, meas=meas,
-                trained=trained, stages=stages, rejected=rejected, cons=cons,
-                chosen=summary.shape, fit_done=fit_done, name=study.study_name)
+    return dict(space=space, depths=depths, widths=widths, precisions=precisions, rows=rows,
+                candidates=candidates, meas=meas, trained=trained, trained_at=trained_at,
+                stages=stages, rejected=rejected, cons=cons, chosen=summary.shape,
+                fit_done=fit_done, name=study.study_name)
+
+
+def _representative(rows: list[ResultRow]) -> ResultRow:
+    """The candidate a grid cell shows for its shape: the chosen one, else the best ranked,
+    else the most accurate (predicted, else measured)."""
+    def key(r: ResultRow) -> tuple[bool, bool, float, float]:
+        acc = r.predicted if r.predicted is not None else r.real
+        return (not r.chosen, r.rank is None, r.rank if r.rank is not None else 0.0,
+                -(acc if acc is not None and math.isfinite(acc) else -math.inf))
+    return min(rows, key=key)
+
+
+def _multi(d: dict[str, Any]) -> bool:
+    """Whether the search is over more than one precision."""
+    return len(d["precisions"]) > 1
 
 
 def accuracy_band(d: dict[str, Any]) -> tuple[float, float] | None:
@@ -83,15 +112,21 @@ def accuracy_band(d: dict[str, Any]) -> tuple[float, float] | None:
     return low - margin, top + margin
 
 
-def _reason(d: dict[str, Any], s: Shape) -> str:
+def _reason(d: dict[str, Any], s: Shape | Variant) -> str:
+    """Why screening rejected a shape (in a search over precisions: each precision's reason)
+    or a candidate."""
     if s in d["rejected"]:
         return d["rejected"][s]
+    if _multi(d) and not isinstance(s, Variant):
+        return "; ".join(f"{p}: {_reason(d, Variant(s.depth, s.width, p))}"
+                         for p in d["precisions"])
     cons, space = d["cons"], d["space"]
+    precision = s.precision if isinstance(s, Variant) else "fp32"
     if cons.get("max_size_mb") is not None and space is not None:
-        size = space.size_mb(s)
+        size = space.size_mb(Shape(s.depth, s.width), precision)
         if size > cons["max_size_mb"]:
             return f"size {size:.4g} MB > {cons['max_size_mb']:g} MB"
-    m = d["meas"].get(s, {})
+    m = st.measurement_of(d["meas"], s) or {}
     if m.get("error"):
         return str(m["error"])
     if cons.get("max_latency_ms") is not None and m.get("latency_ms") is not None \
@@ -127,10 +162,14 @@ def _grid(d: dict[str, Any]) -> Any:
                 tr.append(f"infeasible: {reason}")
             elif r is None:
                 tr.append("not predicted yet")
+            elif _multi(d):
+                cands = d["candidates"][s]
+                tr.append("<br>".join(
+                    _hover(cands[p], f"{p}: ") if p in cands
+                    else f"{p}: infeasible: {_reason(d, Variant(dep, w, p))}"
+                    for p in d["precisions"]))
             else:
-                pred = "—" if r.predicted is None else f"{r.predicted:.2f} ± {r.std or 0:.2f}"
-                real = "—" if r.real is None else f"{r.real:.2f}"
-                tr.append(f"predicted {pred}<br>real {real}<br>size {r.size_mb:.4g} MB")
+                tr.append(_hover(r))
         z.append(zr)
         text.append(tr)
     band = accuracy_band(d)
@@ -138,7 +177,8 @@ def _grid(d: dict[str, Any]) -> Any:
     fig.add_trace(go.Heatmap(
         x=xs, y=[str(v) for v in depths], z=z, text=text, colorscale="Viridis",
         zmin=band[0] if band else None, zmax=band[1] if band else None,
-        colorbar=dict(title="predicted<br>accuracy"),
+        colorbar=dict(title="predicted<br>accuracy" + ("<br>(best precision)"
+                                                       if _multi(d) else "")),
         hovertemplate="depth %{y}, width %{x}<br>%{text}<extra></extra>", name="predicted"))
     if infeasible_x:
         fig.add_trace(go.Scatter(
@@ -159,10 +199,11 @@ def _grid(d: dict[str, Any]) -> Any:
                   for s in pts], hovertemplate="%{text}<extra></extra>"))
     if d["chosen"] is not None:
         c = d["chosen"]
+        at = f", {c.precision}" if isinstance(c, Variant) else ""
         fig.add_trace(go.Scatter(
-            x=[f"{c.width:g}"], y=[str(c.depth)], mode="markers", name="chosen",
+            x=[f"{c.width:g}"], y=[str(c.depth)], mode="markers", name=f"chosen{at}",
             marker=dict(symbol="star", size=22, color="red", line=dict(width=1, color="black")),
-            hovertemplate=f"chosen ({c.depth}, {c.width:g})<extra></extra>"))
+            hovertemplate=f"chosen ({c.depth}, {c.width:g}{at})<extra></extra>"))
     fig.update_layout(title=f"{d['name']}: predicted accuracy over the design space",
                       xaxis_title="width multiplier", yaxis_title="depth",
                       xaxis_type="category", yaxis_type="category",
@@ -170,15 +211,27 @@ def _grid(d: dict[str, Any]) -> Any:
     return fig
 
 
+def _hover(r: ResultRow, prefix: str = "") -> str:
+    pred = "—" if r.predicted is None else f"{r.predicted:.2f} ± {r.std or 0:.2f}"
+    real = "—" if r.real is None else f"{r.real:.2f}"
+    sep = ", " if prefix else "<br>"
+    return f"{prefix}predicted {pred}{sep}real {real}{sep}size {r.size_mb:.4g} MB"
+
+
+_DASHES = {"fp32": "solid", "bf16": "dash", "int8": "dot"}
+_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+            "#7f7f7f", "#bcbd22", "#17becf"]
+
+
 def _accuracy_vs_params(d: dict[str, Any]) -> Any:
+    if _multi(d):
+        return _accuracy_vs_size(d)
     import plotly.graph_objects as go
 
     fig = go.Figure()
     space, rows = d["space"], d["rows"]
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-               "#7f7f7f", "#bcbd22", "#17becf"]
     for i, w in enumerate(d["widths"]):
-        color = palette[i % len(palette)]
+        color = _PALETTE[i % len(_PALETTE)]
         pred = sorted((r.params or 0, r.predicted, r.depth) for s, r in rows.items()
                       if s.width == w and r.predicted is not None)
         if pred:
@@ -197,6 +250,46 @@ def _accuracy_vs_params(d: dict[str, Any]) -> Any:
                 hovertemplate="%{text}, %{x} params: real %{y:.2f}<extra></extra>"))
     fig.update_layout(title=f"{d['name']}: accuracy vs parameter count per width (paper Fig. 6)",
                       xaxis_title="parameters", yaxis_title="accuracy", xaxis_type="log")
+    return _accuracy_axis(d, fig)
+
+
+def _accuracy_vs_size(d: dict[str, Any]) -> Any:
+    """Accuracy against model size, one line per (width, precision): the search over
+    precisions' version of paper Fig. 6."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    space = d["space"]
+    for i, w in enumerate(d["widths"]):
+        color = _PALETTE[i % len(_PALETTE)]
+        for p in d["precisions"]:
+            pred = sorted((c[p].size_mb, c[p].predicted, s.depth)
+                          for s, c in d["candidates"].items()
+                          if s.width == w and p in c and c[p].predicted is not None)
+            if pred:
+                fig.add_trace(go.Scatter(
+                    x=[q[0] for q in pred], y=[q[1] for q in pred], mode="lines",
+                    line=dict(color=color, dash=_DASHES.get(p, "dashdot")),
+                    legendgroup=f"{w:g}", name=f"width {w:g} {p} (predicted)",
+                    text=[f"depth {q[2]}, {p}" for q in pred],
+                    hovertemplate="%{text}, %{x:.4g} MB: predicted %{y:.2f}<extra></extra>"))
+            real = sorted((space.size_mb(s, p) if space else 0.0, _mean(v), s.depth)
+                          for (s, q), v in d["trained_at"].items() if q == p and s.width == w)
+            if real:
+                fig.add_trace(go.Scatter(
+                    x=[q[0] for q in real], y=[q[1] for q in real], mode="markers",
+                    marker=dict(color=color, size=9,
+                                symbol={"fp32": "circle", "bf16": "square"}.get(p, "diamond")),
+                    legendgroup=f"{w:g}", name=f"width {w:g} {p} (trained)",
+                    text=[f"depth {q[2]}, {p}" for q in real],
+                    hovertemplate="%{text}, %{x:.4g} MB: real %{y:.2f}<extra></extra>"))
+    fig.update_layout(title=f"{d['name']}: accuracy vs model size per width and precision",
+                      xaxis_title="size (MB)", yaxis_title="accuracy", xaxis_type="log")
+    return _accuracy_axis(d, fig)
+
+
+def _accuracy_axis(d: dict[str, Any], fig: Any) -> Any:
+    """Zoom the accuracy axis on the decision band and draw the floor."""
     band = accuracy_band(d)
     if band is not None:
         fig.update_yaxes(range=list(band))
@@ -213,21 +306,25 @@ def _latency(d: dict[str, Any], against: str) -> Any | None:
     meas = {s: m["latency_ms"] for s, m in d["meas"].items() if m.get("latency_ms") is not None}
     if not meas:
         return None
+    multi = _multi(d)
+
+    def precision(c: Shape | Variant) -> str:
+        return c.precision if isinstance(c, Variant) else "fp32"
+
     fig = go.Figure()
-    if against == "depth":
-        for w in d["widths"]:
-            pts = sorted((s.depth, v) for s, v in meas.items() if s.width == w)
+    lines = ([("width", w) for w in d["widths"]] if against == "depth"
+             else [("depth", dep) for dep in d["depths"]])
+    for axis, fixed in lines:
+        for p in d["precisions"]:
+            pts = sorted((c.depth if against == "depth" else c.width, v)
+                         for c, v in meas.items()
+                         if getattr(c, axis) == fixed and precision(c) == p)
             if pts:
-                fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts],
-                                         mode="lines+markers", name=f"width {w:g}"))
-        xlabel = "depth"
-    else:
-        for dep in d["depths"]:
-            pts = sorted((s.width, v) for s, v in meas.items() if s.depth == dep)
-            if pts:
-                fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts],
-                                         mode="lines+markers", name=f"depth {dep}"))
-        xlabel = "width multiplier"
+                fig.add_trace(go.Scatter(
+                    x=[q[0] for q in pts], y=[q[1] for q in pts], mode="lines+markers",
+                    line=dict(dash=_DASHES.get(p, "dashdot")) if multi else None,
+                    name=f"{axis} {fixed:g}" + (f" {p}" if multi else "")))
+    xlabel = "depth" if against == "depth" else "width multiplier"
     limit = d["cons"].get("max_latency_ms")
     if limit is not None:
         fig.add_hline(y=limit, line_dash="dash", line_color="red",

@@ -64,3 +64,43 @@ def test_single_precision_table_has_no_precision_column():
     assert "precision" not in markdown_table(rows)[0]
     assert all("precision" not in r.to_dict() for r in rows)
     assert "precision" not in note_markdown(study).split("## Reading")[0]
+
+
+def test_figures_show_every_precision_and_the_chosen_one(pairs):
+    from optuna_shape import storage as st
+    from optuna_shape.reporting.plots import make_figures
+    from optuna_shape.shape import Shape, Variant
+
+    study, space = pairs
+    best = osh.best_shape(study)
+    figs = make_figures(study)
+    grid = figs["grid"]
+    heat = grid.data[0]
+    cells = {(int(y), float(x)): (z, t) for y, zr, tr in zip(heat.y, heat.z, heat.text)
+             for x, z, t in zip(heat.x, zr, tr)}
+    z, text = cells[(best.depth, best.width)]
+    chosen = next(r for r in osh.result_table(study) if r.chosen)
+    assert z == chosen.predicted  # the cell shows the chosen candidate, not another precision
+    assert "int8: predicted" in text
+    assert "fp32: predicted" in text or "fp32: infeasible: size" in text
+    assert any("fp32: predicted" in t and "int8: predicted" in t for _, t in cells.values())
+    assert any(tr.name == f"chosen, {best.precision}" for tr in grid.data)
+
+    acc = figs["accuracy_vs_params"]
+    assert "model size" in acc.layout.title.text
+    names = {tr.name for tr in acc.data}
+    assert {"width 0.5 fp32 (predicted)", "width 0.5 int8 (predicted)"} <= names
+    int8 = next(tr for tr in acc.data if tr.name == "width 0.5 int8 (trained)")
+    fp32 = next(tr for tr in acc.data if tr.name == "width 0.5 fp32 (trained)")
+    assert min(fp32.x) == pytest.approx(space.size_mb(Shape(10, 0.5)))  # x is the model size
+    assert min(int8.x) == pytest.approx(space.size_mb(Shape(10, 0.5), "int8"))
+
+    # latency lines are per precision: an fp32 and an int8 measurement never share a line
+    hw = "cpu-test"
+    st.write_hardware_name(study, hw)
+    st.mark_screened(study, hw)
+    for depth, ms in ((10, 1.0), (16, 2.0)):
+        st.write_measurement(study, hw, Shape(depth, 0.5), {"latency_ms": ms})
+        st.write_measurement(study, hw, Variant(depth, 0.5, "int8"), {"latency_ms": ms / 3})
+    by_depth = {tr.name: list(tr.y) for tr in make_figures(study)["latency_vs_depth"].data}
+    assert by_depth == {"width 0.5 fp32": [1.0, 2.0], "width 0.5 int8": [1 / 3, 2 / 3]}
