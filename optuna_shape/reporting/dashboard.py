@@ -58,7 +58,9 @@ def attach_to_dashboard(study: optuna.Study) -> list[str]:
 def record_screened(study: optuna.Study) -> int:
     """Add one PRUNED trial per shape screening rejected, so the dashboard lists it with its
     reason: params ``depth`` and ``width``, user attributes ``stage`` = ``"screened"``,
-    ``reject_reason``, ``size_mb`` and the measured ``latency_ms`` / ``energy_j``.
+    ``reject_reason``, ``size_mb`` and the measured ``latency_ms`` / ``energy_j`` (fp32). In a
+    search over precisions a shape is listed when every precision of it was rejected, its
+    reason naming each precision's.
 
     Only for a finished search whose feasible set is known; shapes that already have such a
     trial are skipped, so calling it again adds nothing. These trials are not trainings: the
@@ -79,10 +81,11 @@ def record_screened(study: optuna.Study) -> int:
         space = ShapeSpace.from_dict(cfg["space"])
     except ValueError:  # a user family not registered in this process
         return 0
-    feasible = {r.shape for r in result_table(study, include_all=True)}
-    screened = [s for s in space.shapes if s not in feasible]
-    if len(screened) != summary.n_space - summary.n_feasible:
+    rows = result_table(study, include_all=True)
+    if len(rows) != summary.n_feasible:
         return 0  # the feasible set is not fully known (no model was fitted)
+    feasible = {r.shape for r in rows}  # a shape feasible at any of its precisions
+    screened = [s for s in space.shapes if s not in feasible]
     done = set()
     for t in st.all_trials(study, states=(TrialState.PRUNED,)):
         rec = st.decode_trial(t)

@@ -104,3 +104,18 @@ def test_figures_show_every_precision_and_the_chosen_one(pairs):
         st.write_measurement(study, hw, Variant(depth, 0.5, "int8"), {"latency_ms": ms / 3})
     by_depth = {tr.name: list(tr.y) for tr in make_figures(study)["latency_vs_depth"].data}
     assert by_depth == {"width 0.5 fp32": [1.0, 2.0], "width 0.5 int8": [1 / 3, 2 / 3]}
+
+
+def test_shapes_rejected_at_every_precision_become_screened_trials():
+    from optuna_shape.reporting.dashboard import record_screened
+
+    study, space = _search(("fp32", "int8"))
+    feasible = {r.shape for r in osh.result_table(study, include_all=True)}
+    expected = {s for s in space.shapes if s not in feasible}
+    assert expected and record_screened(study) == len(expected)
+    screened = {(t.params["depth"], t.params["width"]): t.user_attrs["reject_reason"]
+                for t in study.trials if t.user_attrs.get("stage") == "screened"}
+    assert set(screened) == {(s.depth, s.width) for s in expected}
+    for reason in screened.values():
+        assert reason.startswith("fp32: size") and "; int8: size" in reason
+    assert record_screened(study) == 0  # once
