@@ -62,9 +62,15 @@ def test_doomed_training_is_stopped_with_its_reason_and_projection() -> None:
     assert attrs["prune_reason"].startswith("cannot reach the floor: after epoch 2 of 6")
     assert attrs["pruned_epoch"] == 2
     assert attrs["projected_accuracy"] < 90.0 and attrs["projected_std"] > 0
+    trial.set_user_attr(st.PLANNED_EPOCHS, 6)
     study.tell(trial, state=TrialState.PRUNED)
     rec = st.decode_trial(study.trials[-1])
     assert rec.stopped_early and rec.projected == attrs["projected_accuracy"]
+    assert rec.epochs_saved == 4
+    # mid-search, a stopped training counts as a training
+    summary = osh.search_summary(study)
+    assert not summary.finished
+    assert (summary.trainings, summary.stopped_early, summary.epochs_saved) == (6, 1, 4)
 
 
 def test_promising_training_runs_to_the_end() -> None:
@@ -123,9 +129,6 @@ def test_real_search_on_digits_prunes_a_hopeless_floor_into_censored_evidence() 
     # the summary, the printed lines and the dashboard note say what early stopping did
     assert summary.stopped_early == len(pruned)
     assert summary.epochs_saved == sum(5 - t.user_attrs["pruned_epoch"] for t in pruned)
-    trainings = [t for t in study.trials if st.decode_trial(t).is_training
-                 and t.state in (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)]
-    assert summary.trainings == len(trainings)
     from optuna_shape.reporting.dashboard import note_markdown
     from optuna_shape.reporting.tables import summary_lines
 
