@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import optuna
 import pytest
@@ -111,7 +112,9 @@ def _stale_study(tmp_path, heartbeat):
     url = f"sqlite:///{tmp_path / 'st.db'}"
     s = open_storage(url, heartbeat_interval=heartbeat, grace_period=1 if heartbeat else None)
     study = optuna.create_study(storage=s, study_name="st")
-    t = study.ask()  # a worker that died mid-trial: RUNNING, no more heartbeats
+    with warnings.catch_warnings():  # Optuna warns that heartbeats belong to study.optimize
+        warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
+        t = study.ask()  # a worker that died mid-trial: RUNNING, no more heartbeats
     if heartbeat:
         s.record_heartbeat(t._trial_id)
     return study
