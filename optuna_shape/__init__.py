@@ -45,6 +45,7 @@ _EXPORTS = {
     "MeasurementSettings": "optuna_shape.screening",
     "Shape": "optuna_shape.shape",
     "Variant": "optuna_shape.shape",
+    "training_index": "optuna_shape.storage",
     "suggest_shape": "optuna_shape.suggest",
 }
 
@@ -72,6 +73,7 @@ __all__ = [
     "result_table",
     "search_summary",
     "suggest_shape",
+    "training_index",
 ]
 
 if TYPE_CHECKING:
@@ -98,6 +100,7 @@ if TYPE_CHECKING:
     from optuna_shape.sampler import ShapeSampler, optimize
     from optuna_shape.screening import MeasurementSettings
     from optuna_shape.shape import Shape, Variant
+    from optuna_shape.storage import training_index
     from optuna_shape.suggest import suggest_shape
 
 

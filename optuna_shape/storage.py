@@ -702,6 +702,17 @@ def set_trial_user_attrs(study: optuna.Study, trial_id: int, attrs: Mapping[str,
         storage.set_trial_user_attr(trial_id, k, v)
 
 
+def training_index(trial: optuna.Trial) -> int:
+    """``k`` of a planned training's slot ``<shape>#<k>`` (its k-th training of the shape), 1 for
+    a trial without a slot (the objective's own study, a user's training)."""
+    slot = trial.study._storage.get_trial_system_attrs(trial._trial_id).get(SLOT)
+    if isinstance(slot, str) and "#" in slot:
+        tail = slot.rsplit("#", 1)[1]
+        if tail.isdigit() and int(tail) >= 1:
+            return int(tail)
+    return 1
+
+
 def mark_interrupted(trial: optuna.Trial) -> None:
     """Mark a running training stopped by Ctrl-C as ``interrupted`` (call it, then re-raise):
     Optuna fails the trial, and the search retries the training when it resumes instead of

@@ -243,6 +243,7 @@ class ShapeSampler(BaseSampler):
         self._hardware: str | None = None
         self._last_stale_check = 0.0
         self._last_warn = -1e9
+        self._warned_pruner = False
 
     # ------------------------------------------------------------------ configuration ----
     def config(self) -> dict[str, Any]:
@@ -391,6 +392,19 @@ class ShapeSampler(BaseSampler):
         errors = trial.user_attrs.get(st.PRECISION_ERRORS) or {}
         return [p for p in self._precisions if p not in acc and p not in errors]
 
+    def _pruned_by_another_pruner(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """A training the objective stopped for a pruner other than ShapePruner: it carries no
+        projection, so the search counts it as a failed training; say so (a warning once)."""
+        name = type(study.pruner).__name__
+        reason = (f"stopped by the study's pruner {name}, which compares different shapes at "
+                  "equal epochs; counted as a failed training (use "
+                  "create_study(pruner=osh.ShapePruner()) to stop trainings early, or "
+                  "optuna.pruners.NopPruner() not to)")
+        st.set_trial_user_attrs(study, trial._trial_id, {"fail_reason": reason})
+        if not self._warned_pruner:
+            self._warned_pruner = True
+            _logger.warning("optuna-shape: trial %d was %s", trial.number, reason)
+
     def _after_training(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
                         value: float | None) -> None:
         try:
@@ -408,6 +422,8 @@ class ShapeSampler(BaseSampler):
                 reason = ("the objective raised an exception or returned "
                           f"{'a non-finite value' if value is None else repr(value)}")
                 st.set_trial_user_attrs(study, trial._trial_id, {"fail_reason": reason})
+            elif state == TrialState.PRUNED and st.PRUNE_REASON not in trial.user_attrs:
+                self._pruned_by_another_pruner(study, trial)
             snap = read_snapshot(study, self._cache, (trial.number, state, value))
             if snap.result is not None:
                 self._stop_study(study)

@@ -5,10 +5,12 @@
 1. calls :func:`optuna_shape.suggest_shape` (records params ``depth`` and ``width``),
 2. seeds ``torch`` with the base seed and builds ``space.build(shape)``,
 3. trains with :func:`~optuna_shape.training.train`, calling ``trial.report(accuracy, epoch)``
-   after every epoch (learning curves in optuna-dashboard) and then ``trial.should_prune()``:
-   with a pruner that says so (e.g. :class:`~optuna_shape.ShapePruner`) the training stops and
-   the trial ends PRUNED (``optuna.TrialPruned``) with user attribute ``epochs`` = epochs run;
-   the study's default pruner never stops anything,
+   after every epoch (learning curves in optuna-dashboard) and, when the study's pruner is a
+   :class:`~optuna_shape.ShapePruner`, ``trial.should_prune()``: when it says so the training
+   stops and the trial ends PRUNED (``optuna.TrialPruned``) with user attribute ``epochs`` =
+   epochs run. Other pruners are not asked — Optuna's default ``MedianPruner`` among them: they
+   compare different shapes at equal epochs, so they would stop the small shapes a size goal
+   looks for, and the search could only count such a training as failed,
 4. stores user attributes ``val_accuracy``, ``test_accuracy``, ``train_seconds``, ``epochs``,
    ``params``, ``best_epoch``, ``dataset`` and ``select_on``, and returns the selection accuracy
    in percent (validation by default, test with ``TrainConfig(select_on="test")``),
@@ -21,10 +23,13 @@
    be converted to is left out and its reason stored in ``precision_errors``. The trial's value
    stays the fp32 selection accuracy.
 
-Every trial uses the same seed (``seed``), so a shape's result does not depend on the trial
-order or on which worker trains it: training the same shape twice on the CPU gives the same
-number. A diverged training (NaN/inf loss) stores ``fail_reason`` and raises ``RuntimeError``,
-so the trial is FAIL and the study goes on. A training stopped by Ctrl-C stores
+The data split always uses the base seed (``seed``). The model's initialisation and the training
+use it too for a shape's first training, and ``seed + k − 1`` for its k-th (the search's slot
+``<shape>#<k>``; stored as user attribute ``seed``): a result depends on neither the trial
+order nor the worker that trains it (on the CPU the same training gives the same number), and
+a repeat the search asks for measures seed-to-seed noise instead of reproducing the first
+training's number. A diverged training (NaN/inf loss) stores ``fail_reason`` and raises
+``RuntimeError``, so the trial is FAIL and the study goes on. A training stopped by Ctrl-C stores
 ``interrupted`` before the interrupt goes on: the search retries it when it resumes instead of
 counting it as the shape's failure. The dataset is loaded once per process and cached.
 """
@@ -40,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 import torch
 
-from optuna_shape.storage import PLANNED_EPOCHS, mark_interrupted
+from optuna_shape.storage import PLANNED_EPOCHS, mark_interrupted, training_index
 from optuna_shape.training.datasets import Splits, load_dataset
 from optuna_shape.training.trainer import TrainConfig, TrainResult, evaluate_precisions, train
 
@@ -82,6 +87,15 @@ def cached_dataset(
         return _CACHE[key]
 
 
+def _asks_shape_pruner(trial: optuna.Trial) -> bool:
+    """Whether the trial's study stops trainings early with a :class:`~optuna_shape.ShapePruner`
+    (the only pruner the built-in objective asks)."""
+    from optuna_shape.pruner import ShapePruner
+
+    study = getattr(trial, "study", None)
+    return isinstance(getattr(study, "pruner", None), ShapePruner)
+
+
 def _is_oom(exc: BaseException) -> bool:
     if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
         return True
@@ -104,8 +118,9 @@ class ShapeObjective:
         config: training recipe; default ``TrainConfig()`` (dataset's default epochs, CPU).
         data_dir: where the dataset files are (not used for digits).
         download: let torchvision download MNIST / CIFAR.
-        seed: base seed for the data split, the model initialisation and the training of
-            **every** trial (overrides ``config.seed``); ``None`` uses ``config.seed``.
+        seed: base seed (overrides ``config.seed``; ``None`` uses ``config.seed``): the data
+            split of every trial, the initialisation and training of a shape's first training;
+            its k-th training uses ``seed + k − 1``.
         progress: optional :data:`ProgressCallback` (e.g. a rich progress bar).
         subset: cap every split at this many examples (quick runs).
         val_fraction: validation share, see :func:`~optuna_shape.training.load_dataset`.
@@ -172,7 +187,7 @@ class ShapeObjective:
 
     @property
     def seed(self) -> int:
-        """The seed every trial uses."""
+        """The base seed: the data split, and a shape's first training."""
         return self.config.seed
 
     def splits(self) -> Splits:
@@ -204,22 +219,27 @@ class ShapeObjective:
         splits = self.splits()
         shape = suggest_shape(trial, self.space)
         config = self.config
+        repeat = training_index(trial)
+        if repeat > 1:  # a repeat measures seed-to-seed noise: its own initialisation and order
+            config = config.replace(seed=config.seed + repeat - 1)
         epochs = config.epochs_for(splits.info.name)
         torch.manual_seed(config.seed)
         model = self.space.build(shape)
         params = int(sum(p.numel() for p in model.parameters()))
+        trial.set_user_attr("seed", config.seed)
         trial.set_user_attr("params", params)
         trial.set_user_attr("dataset", splits.info.name)
         trial.set_user_attr("select_on", config.select_on)
         trial.set_user_attr(PLANNED_EPOCHS, epochs)
 
         progress = self.progress
+        prunable = _asks_shape_pruner(trial)
 
         def on_epoch(epoch: int, accuracy: float) -> None:
             trial.report(accuracy, epoch)
             if progress is not None:
                 progress(shape, epoch, epochs, accuracy)
-            if epoch < epochs and trial.should_prune():
+            if prunable and epoch < epochs and trial.should_prune():
                 trial.set_user_attr("epochs", epoch)
                 raise optuna.TrialPruned(f"training of shape {shape} stopped after epoch "
                                          f"{epoch} of {epochs}")

@@ -341,3 +341,35 @@ def test_adaptive_default_end_to_end_one_answer_everywhere(goal, floor):
         assert landscape(best) >= floor - 0.2
     else:
         assert landscape(best) >= max(landscape(s) for s in space.shapes) - 0.3
+
+
+class _AlwaysPrune(optuna.pruners.BasePruner):
+    """A pruner that stops every trial at its first report (as MedianPruner may)."""
+
+    def prune(self, study, trial):
+        return True
+
+
+def test_a_training_stopped_by_another_pruner_is_a_named_failure_warned_once(caplog):
+    space = small_space(depth=[10, 16], width=[0.5, 1.0, 2.0])
+    sampler = osh.ShapeSampler(space, osh.Constraints(min_accuracy=90.0), goal="size",
+                               n_initial=3, max_trainings=5)
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=_AlwaysPrune())
+
+    def objective(trial):
+        s = osh.suggest_shape(trial, space)
+        trial.report(landscape(s) - 5.0, 1)
+        if s.width <= 1.0 and trial.should_prune():
+            raise optuna.TrialPruned()
+        return landscape(s)
+
+    with caplog.at_level("WARNING", logger="optuna_shape"):
+        study.optimize(objective, n_trials=40)
+    stopped = [t for t in study.trials if t.state == TrialState.PRUNED
+               and st.decode_trial(t).trained]
+    assert len(stopped) >= 2
+    for t in stopped:
+        assert "stopped by the study's pruner _AlwaysPrune" in t.user_attrs["fail_reason"]
+        assert "osh.ShapePruner()" in t.user_attrs["fail_reason"]
+    warned = [r for r in caplog.records if "_AlwaysPrune" in r.getMessage()]
+    assert len(warned) == 1

@@ -151,3 +151,44 @@ def test_ctrl_c_under_plain_study_optimize_is_retried_not_failed(tmp_path):
     slot = stopped[0].system_attrs["osh:slot"]
     assert [t.state for t in study.trials if t.system_attrs.get("osh:slot") == slot] == [
         optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+
+
+class _AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study, trial):
+        return True
+
+
+class _AlwaysStop(osh.ShapePruner):
+    def prune(self, study, trial):
+        return True
+
+
+def test_only_a_shape_pruner_stops_the_built_in_objective(space):
+    """Optuna's pruners (the default MedianPruner among them) compare different shapes at equal
+    epochs: the built-in objective reports every epoch but asks only a ShapePruner."""
+    objective = make_objective(space, config=TrainConfig(epochs=2), subset=120)
+    other = optuna.create_study(direction="maximize", pruner=_AlwaysPrune())
+    other.optimize(objective, n_trials=1)
+    assert other.trials[0].state == optuna.trial.TrialState.COMPLETE
+    assert sorted(other.trials[0].intermediate_values) == [1, 2]
+    shape_pruned = optuna.create_study(direction="maximize", pruner=_AlwaysStop())
+    shape_pruned.optimize(objective, n_trials=1)
+    assert shape_pruned.trials[0].state == optuna.trial.TrialState.PRUNED
+    assert shape_pruned.trials[0].user_attrs["epochs"] == 1
+
+
+def test_a_repeat_training_of_the_search_uses_its_own_seed():
+    """The k-th training of a shape (slot ``<shape>#k``) is seeded with seed + k − 1, so the
+    search's repeats measure seed-to-seed noise; the split stays the base seed's."""
+    small = osh.ShapeSpace("wrn", depth=[10, 16], width=[0.25, 0.5, 1], in_channels=1,
+                           num_classes=10, image_size=8)
+    sampler = osh.ShapeSampler(small, osh.Constraints(min_accuracy=50.0), goal="size",
+                               n_initial=3, max_trainings=5)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    objective = ShapeObjective(small, "digits", config=TrainConfig(epochs=1), subset=150, seed=3)
+    study.optimize(objective, n_trials=30)
+    seeds = {t.system_attrs[storage.SLOT]: t.user_attrs["seed"] for t in study.trials
+             if t.state == optuna.trial.TrialState.COMPLETE and storage.SLOT in t.system_attrs}
+    assert any(slot.endswith("#2") for slot in seeds), seeds
+    assert all(seed == 3 + int(slot.rsplit("#", 1)[1]) - 1 for slot, seed in seeds.items())
+    assert objective.seed == 3
