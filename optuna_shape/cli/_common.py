@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
+import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -13,7 +15,7 @@ import optuna
 __all__ = ["CLIError", "UsageError", "NoAnswer", "DEFAULT_STORAGE", "STORAGE_ENV",
            "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_NO_ANSWER", "EXIT_INTERRUPTED",
            "storage_url", "mask", "secrets_of", "RedactingStream", "open_storage",
-           "resolve_study_name", "study_names", "HEARTBEAT", "GRACE"]
+           "resolve_study_name", "study_names", "HEARTBEAT", "GRACE", "InterruptLatch"]
 
 DEFAULT_STORAGE = "sqlite:///optuna-shape.db"
 """Storage used when neither ``--storage`` nor ``OPTUNA_STORAGE`` is given."""
@@ -34,6 +36,39 @@ EXIT_NO_ANSWER = 3
 not reached, or every training failed); the reason is printed with counts."""
 EXIT_INTERRUPTED = 130
 """Interrupted (Ctrl-C); the line printed says how to resume."""
+
+
+class InterruptLatch:
+    """Ctrl-C that library code cannot lose.
+
+    Inside ``with InterruptLatch() as latch:`` SIGINT raises ``KeyboardInterrupt`` as Python's
+    own handler does, and is remembered: :meth:`check` raises it again at the next safe point
+    when code that caught everything (a C extension running Python code, a broad ``except``)
+    swallowed the first one and the command would otherwise run on to the end.
+    """
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._previous: Any = None
+
+    def __enter__(self) -> InterruptLatch:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.hit = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed inside the ``with`` block."""
+        if self.hit:
+            raise KeyboardInterrupt
 
 
 class CLIError(Exception):

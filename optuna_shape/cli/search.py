@@ -23,6 +23,7 @@ from optuna_shape.cli._common import (
     HEARTBEAT,
     STORAGE_ENV,
     CLIError,
+    InterruptLatch,
     NoAnswer,
     UsageError,
     mask,
@@ -501,7 +502,10 @@ def run(args: argparse.Namespace) -> int:
                     storage.get_heartbeat_interval() is not None:
                 optuna.storages.fail_stale_trials(study)  # trials of workers that died
 
+            latch = InterruptLatch()
+
             def guarded(trial: optuna.Trial) -> float:
+                latch.check()
                 try:
                     value = objective(trial)
                 except RuntimeError as exc:
@@ -517,10 +521,21 @@ def run(args: argparse.Namespace) -> int:
                                        "the accuracy is NaN (training diverged?)")
                 return value
 
+            # every epoch is a point where a Ctrl-C swallowed by library code is raised again
+            report_epoch = objective.progress
+
+            def checked(*progress: Any) -> None:
+                latch.check()
+                if report_epoch is not None:
+                    report_epoch(*progress)
+
+            objective.progress = checked
             # carries on when this worker's trial was failed as stale while it was paused
             from optuna_shape import optimize
 
-            optimize(study, guarded, catch=(TrainingFailed,), gc_after_trial=True)
+            with latch:
+                optimize(study, guarded, catch=(TrainingFailed,), gc_after_trial=True)
+                latch.check()
     finally:
         close = getattr(reporter, "close", None)
         if close is not None:

@@ -181,3 +181,22 @@ def test_early_stopping_flag_stops_hopeless_trainings(tmp_path, capsys, monkeypa
     assert err[-1].startswith("error: study 'es' was trained with other settings")
     assert "early_stopping: study has True, these flags give False" in err[-1]
     assert len(optuna.load_study(study_name="es", storage=url).trials) == n
+
+
+def test_a_ctrl_c_swallowed_by_library_code_is_raised_again():
+    import signal
+
+    from optuna_shape.cli._common import InterruptLatch
+
+    before = signal.getsignal(signal.SIGINT)
+    with InterruptLatch() as latch:
+        latch.check()  # nothing pressed: nothing raised
+        try:  # a library that catches everything while Ctrl-C is pressed
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs between bytecodes
+                pass
+        except BaseException:
+            pass
+        with pytest.raises(KeyboardInterrupt):
+            latch.check()
+    assert signal.getsignal(signal.SIGINT) is before
