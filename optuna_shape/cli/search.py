@@ -522,14 +522,15 @@ def run(args: argparse.Namespace) -> int:
                 return value
 
             # every epoch is a point where a Ctrl-C swallowed by library code is raised again
-            report_epoch = objective.progress
+            report_epoch = getattr(objective, "progress", None)
 
             def checked(*progress: Any) -> None:
                 latch.check()
                 if report_epoch is not None:
                     report_epoch(*progress)
 
-            objective.progress = checked
+            if hasattr(objective, "progress"):  # the built-in objective
+                objective.progress = checked
             # carries on when this worker's trial was failed as stale while it was paused
             from optuna_shape import optimize
 
