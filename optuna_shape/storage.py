@@ -704,8 +704,12 @@ def set_trial_user_attrs(study: optuna.Study, trial_id: int, attrs: Mapping[str,
 
 def training_index(trial: optuna.Trial) -> int:
     """``k`` of a planned training's slot ``<shape>#<k>`` (its k-th training of the shape), 1 for
-    a trial without a slot (the objective's own study, a user's training)."""
-    slot = trial.study._storage.get_trial_system_attrs(trial._trial_id).get(SLOT)
+    a trial without a slot (the objective's own study, a user's training, an
+    ``optuna.trial.FixedTrial``)."""
+    study, trial_id = getattr(trial, "study", None), getattr(trial, "_trial_id", None)
+    if study is None or trial_id is None:
+        return 1
+    slot = study._storage.get_trial_system_attrs(trial_id).get(SLOT)
     if isinstance(slot, str) and "#" in slot:
         tail = slot.rsplit("#", 1)[1]
         if tail.isdigit() and int(tail) >= 1:

@@ -21,8 +21,9 @@ def suggest_shape(trial: optuna.Trial, space: ShapeSpace | None = None) -> Shape
     queued the next trainings), ``duplicate`` (another trial holds its slot), ``screen``, or
     ``stopped`` (the search is over; the study is stopped too).
 
-    With any other sampler (TPE, random, grid, …) it is a plain pair of categorical suggestions,
-    so the same objective can be used to compare samplers.
+    With any other sampler (TPE, random, grid, …), or on an ``optuna.trial.FixedTrial``, it is
+    a plain pair of categorical suggestions, so the same objective can be used to compare
+    samplers or be tried on one shape.
 
     Args:
         trial: the Optuna trial.
@@ -34,7 +35,7 @@ def suggest_shape(trial: optuna.Trial, space: ShapeSpace | None = None) -> Shape
     """
     from optuna_shape.sampler import ShapeSampler
 
-    sampler = trial.study.sampler
+    sampler = getattr(getattr(trial, "study", None), "sampler", None)  # FixedTrial: none
     osh = sampler if isinstance(sampler, ShapeSampler) else None
     if space is None:
         if osh is None:

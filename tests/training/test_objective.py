@@ -192,3 +192,12 @@ def test_a_repeat_training_of_the_search_uses_its_own_seed():
     assert any(slot.endswith("#2") for slot in seeds), seeds
     assert all(seed == 3 + int(slot.rsplit("#", 1)[1]) - 1 for slot, seed in seeds.items())
     assert objective.seed == 3
+
+
+def test_the_objective_runs_on_a_fixed_trial(space):
+    """``optuna.trial.FixedTrial`` tries an objective on one shape without a study."""
+    trial = optuna.trial.FixedTrial({"depth": 10, "width": 0.25})
+    value = make_objective(space, config=TrainConfig(epochs=1), subset=120)(trial)
+    assert 0.0 <= value <= 100.0
+    assert osh.training_index(trial) == 1
+    assert trial.user_attrs["seed"] == 0 and trial.user_attrs["epochs"] == 1
