@@ -702,19 +702,36 @@ def set_trial_user_attrs(study: optuna.Study, trial_id: int, attrs: Mapping[str,
         storage.set_trial_user_attr(trial_id, k, v)
 
 
+def _slot_of_running(trial: optuna.Trial) -> str | None:
+    study, trial_id = getattr(trial, "study", None), getattr(trial, "_trial_id", None)
+    if study is None or trial_id is None:  # an optuna.trial.FixedTrial
+        return None
+    slot = study._storage.get_trial_system_attrs(trial_id).get(SLOT)
+    return slot if isinstance(slot, str) else None
+
+
 def training_index(trial: optuna.Trial) -> int:
     """``k`` of a planned training's slot ``<shape>#<k>`` (its k-th training of the shape), 1 for
     a trial without a slot (the objective's own study, a user's training, an
     ``optuna.trial.FixedTrial``)."""
-    study, trial_id = getattr(trial, "study", None), getattr(trial, "_trial_id", None)
-    if study is None or trial_id is None:
-        return 1
-    slot = study._storage.get_trial_system_attrs(trial_id).get(SLOT)
-    if isinstance(slot, str) and "#" in slot:
+    slot = _slot_of_running(trial)
+    if slot is not None and "#" in slot:
         tail = slot.rsplit("#", 1)[1]
         if tail.isdigit() and int(tail) >= 1:
             return int(tail)
     return 1
+
+
+def failed_attempts(trial: optuna.Trial) -> int:
+    """Earlier trainings of this trial's slot that failed for a recorded reason (an exception,
+    NaN, a stop by another pruner) — not the lost or interrupted ones, which are retried as
+    they were. 0 for a trial without a slot."""
+    slot = _slot_of_running(trial)
+    if slot is None:
+        return 0
+    return sum(1 for t in all_trials(trial.study, states=(TrialState.FAIL, TrialState.PRUNED))
+               if t.number < trial.number and t.system_attrs.get(SLOT) == slot
+               and t.user_attrs.get("fail_reason") and not t.user_attrs.get(INTERRUPTED))
 
 
 def mark_interrupted(trial: optuna.Trial) -> None:

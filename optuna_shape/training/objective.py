@@ -28,8 +28,12 @@ use it too for a shape's first training, and ``seed + k − 1`` for its k-th (th
 ``<shape>#<k>``; stored as user attribute ``seed``): a result depends on neither the trial
 order nor the worker that trains it (on the CPU the same training gives the same number), and
 a repeat the search asks for measures seed-to-seed noise instead of reproducing the first
-training's number. A diverged training (NaN/inf loss) stores ``fail_reason`` and raises
-``RuntimeError``, so the trial is FAIL and the study goes on. A training stopped by Ctrl-C stores
+training's number. A retry after a failed attempt at the same training adds
+:data:`RETRY_SEED_STRIDE` per earlier failure (a diverged training would diverge again); a
+retry after a lost or interrupted one keeps the seed.
+
+A diverged training (NaN/inf loss) stores ``fail_reason`` and raises ``RuntimeError``, so the
+trial is FAIL and the study goes on. A training stopped by Ctrl-C stores
 ``interrupted`` before the interrupt goes on: the search retries it when it resumes instead of
 counting it as the shape's failure. The dataset is loaded once per process and cached.
 """
@@ -45,7 +49,12 @@ from typing import TYPE_CHECKING, Any
 import optuna
 import torch
 
-from optuna_shape.storage import PLANNED_EPOCHS, mark_interrupted, training_index
+from optuna_shape.storage import (
+    PLANNED_EPOCHS,
+    failed_attempts,
+    mark_interrupted,
+    training_index,
+)
 from optuna_shape.training.datasets import Splits, load_dataset
 from optuna_shape.training.trainer import TrainConfig, TrainResult, evaluate_precisions, train
 
@@ -85,6 +94,11 @@ def cached_dataset(
             _CACHE[key] = load_dataset(name, data_dir=data_dir, download=download, seed=seed,
                                        val_fraction=val_fraction, subset=subset)
         return _CACHE[key]
+
+
+RETRY_SEED_STRIDE = 1000
+"""Added to the seed for each earlier failed attempt at the same training, so a retry after a
+diverged training starts from another initialisation (repeats use offsets below it)."""
 
 
 def _asks_shape_pruner(trial: optuna.Trial) -> bool:
@@ -219,9 +233,10 @@ class ShapeObjective:
         splits = self.splits()
         shape = suggest_shape(trial, self.space)
         config = self.config
-        repeat = training_index(trial)
-        if repeat > 1:  # a repeat measures seed-to-seed noise: its own initialisation and order
-            config = config.replace(seed=config.seed + repeat - 1)
+        # a repeat measures seed-to-seed noise, a retry after a failure must not fail the same way
+        seed = config.seed + training_index(trial) - 1 + RETRY_SEED_STRIDE * failed_attempts(trial)
+        if seed != config.seed:
+            config = config.replace(seed=seed)
         epochs = config.epochs_for(splits.info.name)
         torch.manual_seed(config.seed)
         model = self.space.build(shape)

@@ -201,3 +201,28 @@ def test_the_objective_runs_on_a_fixed_trial(space):
     assert 0.0 <= value <= 100.0
     assert osh.training_index(trial) == 1
     assert trial.user_attrs["seed"] == 0 and trial.user_attrs["epochs"] == 1
+
+
+def test_a_retry_after_a_diverged_training_starts_from_another_seed(monkeypatch):
+    """A retry of the same training after a failure adds RETRY_SEED_STRIDE to the seed (the same
+    seed would diverge again on the CPU); the retry then completes."""
+    small = osh.ShapeSpace("wrn", depth=[10, 16], width=[0.25, 0.5, 1], in_channels=1,
+                           num_classes=10, image_size=8)
+    doomed = small.param_count(osh.Shape(10, 0.25))  # the smallest: the size goal needs it
+    real_train = objective_module.train
+
+    def diverges_at_the_base_seed(model, splits, config, **kw):
+        if config.seed == 3 and sum(p.numel() for p in model.parameters()) == doomed:
+            return TrainResult(math.nan, math.nan, "val", [], [], 0, 0.1, 1, diverged=True)
+        return real_train(model, splits, config, **kw)
+
+    monkeypatch.setattr(objective_module, "train", diverges_at_the_base_seed)
+    sampler = osh.ShapeSampler(small, osh.Constraints(min_accuracy=10.0), goal="size",
+                               n_initial=6, max_trainings=8)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    objective = ShapeObjective(small, "digits", config=TrainConfig(epochs=1), subset=150, seed=3)
+    study.optimize(objective, n_trials=40, catch=(RuntimeError,))
+    slot = [t for t in study.trials if t.system_attrs.get(storage.SLOT) == "d10-w0.25#1"]
+    assert [t.state for t in slot] == [optuna.trial.TrialState.FAIL,
+                                       optuna.trial.TrialState.COMPLETE]
+    assert [t.user_attrs["seed"] for t in slot] == [3, 3 + objective_module.RETRY_SEED_STRIDE]
