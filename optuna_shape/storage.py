@@ -702,6 +702,22 @@ def set_trial_user_attrs(study: optuna.Study, trial_id: int, attrs: Mapping[str,
         storage.set_trial_user_attr(trial_id, k, v)
 
 
+def slot_of(shape: Shape, k: int) -> str:
+    """The slot of the ``k``-th training of ``shape``: ``"<shape key>#<k>"``."""
+    return f"{shape.key}#{k}"
+
+
+def screen_slot(hw_hash: str) -> str:
+    """The slot of the screening task on one hardware."""
+    return f"screen:{hw_hash}#1"
+
+
+def slot_index(slot: str) -> int | None:
+    """``k`` of a slot made by :func:`slot_of` (``None`` for anything else)."""
+    tail = slot.rsplit("#", 1)[1] if "#" in slot else ""
+    return int(tail) if tail.isdigit() and int(tail) >= 1 else None
+
+
 def _slot_of_running(trial: optuna.Trial) -> str | None:
     study, trial_id = getattr(trial, "study", None), getattr(trial, "_trial_id", None)
     if study is None or trial_id is None:  # an optuna.trial.FixedTrial
@@ -715,11 +731,8 @@ def training_index(trial: optuna.Trial) -> int:
     a trial without a slot (the objective's own study, a user's training, an
     ``optuna.trial.FixedTrial``)."""
     slot = _slot_of_running(trial)
-    if slot is not None and "#" in slot:
-        tail = slot.rsplit("#", 1)[1]
-        if tail.isdigit() and int(tail) >= 1:
-            return int(tail)
-    return 1
+    k = None if slot is None else slot_index(slot)
+    return 1 if k is None else k
 
 
 def failed_attempts(trial: optuna.Trial) -> int:
@@ -729,9 +742,10 @@ def failed_attempts(trial: optuna.Trial) -> int:
     slot = _slot_of_running(trial)
     if slot is None:
         return 0
-    return sum(1 for t in all_trials(trial.study, states=(TrialState.FAIL, TrialState.PRUNED))
-               if t.number < trial.number and t.system_attrs.get(SLOT) == slot
-               and t.user_attrs.get("fail_reason") and not t.user_attrs.get(INTERRUPTED))
+    earlier = (decode_trial(t) for t in all_trials(trial.study,
+                                                   states=(TrialState.FAIL, TrialState.PRUNED)))
+    return sum(1 for r in earlier
+               if r.number < trial.number and r.slot == slot and r.fail_reason is not None)
 
 
 def mark_interrupted(trial: optuna.Trial) -> None:

@@ -105,3 +105,11 @@ def test_make_sqlite_atomic_applies_to_sqlite_files_only(tmp_path):
     study = optuna.create_study(storage=s)
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
     assert len(study.trials) == 3
+
+
+def test_slot_index_inverts_slot_of():
+    from optuna_shape.shape import Shape
+
+    assert st.slot_index(st.slot_of(Shape(22, 2.5), 3)) == 3
+    assert st.slot_index(st.screen_slot("abc")) == 1
+    assert st.slot_index("d22-w2.5") is None and st.slot_index("d22-w2.5#0") is None

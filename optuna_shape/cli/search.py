@@ -487,8 +487,7 @@ def run(args: argparse.Namespace) -> int:
     sampler, objective, training = build(args, reporter)
     storage = open_storage(None if url == ":memory:" else url,
                            heartbeat_interval=HEARTBEAT, grace_period=GRACE)
-    pruner = (osh.ShapePruner() if getattr(args, "early_stopping", False)
-              else optuna.pruners.NopPruner())  # not Optuna's default MedianPruner
+    pruner = osh.ShapePruner() if getattr(args, "early_stopping", False) else None
     study = optuna.create_study(storage=storage, sampler=sampler, study_name=study_name,
                                 direction="maximize", load_if_exists=True, pruner=pruner)
     _check_study(study, sampler, training)

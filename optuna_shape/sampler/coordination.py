@@ -27,6 +27,7 @@ from optuna.trial import TrialState
 from optuna_shape import storage as st
 from optuna_shape.sampler.snapshot import Snapshot
 from optuna_shape.shape import Shape
+from optuna_shape.storage import screen_slot, slot_of
 
 __all__ = ["slot_of", "screen_slot", "wins", "enqueue", "screen_state", "optimize"]
 
@@ -37,16 +38,6 @@ QUEUE_CAP = 16
 trials from the storage, so a long queue makes each trial slower on RDB storages (measured with
 500 queued: ~1.4 s per trial on SQLite, ~2 s on PostgreSQL, falling to 0.37 s / 0.15 s as the
 queue drained); the remaining proposals are queued as trainings finish."""
-
-
-def slot_of(shape: Shape, k: int) -> str:
-    """The slot of the ``k``-th training of ``shape``."""
-    return f"{shape.key}#{k}"
-
-
-def screen_slot(hw_hash: str) -> str:
-    """The slot of the screening task on one hardware."""
-    return f"screen:{hw_hash}#1"
 
 
 def wins(snapshot: Snapshot, me: st.TrialRecord) -> bool:
