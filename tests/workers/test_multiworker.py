@@ -34,9 +34,10 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 def test_four_workers_one_killed_mid_training(backend, request, workers, tmp_path):
     url = _url(backend, request, tmp_path)
     log = tmp_path / "trainings.log"
-    procs = [workers.start("--storage", url, "--log", str(log), "--sleep", "0.8")
+    training_s = 0.8
+    procs = [workers.start("--storage", url, "--log", str(log), "--sleep", str(training_s))
              for _ in range(4)]
-    victim, killed = kill_mid_training(procs, log, min_done=2)
+    victim, killed = kill_mid_training(procs, log, min_done=2, training_s=training_s)
     survivors = [p for p in procs if p is not victim]
     t0 = time.monotonic()
     workers.wait_all(timeout=120, procs=survivors, url=url)

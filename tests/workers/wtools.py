@@ -52,8 +52,14 @@ def in_training(events: list[Event]) -> dict[int, Event]:
 
 
 def kill_mid_training(procs: list[subprocess.Popen], log: Path, *, min_done: int = 1,
+                      training_s: float, margin_s: float = 0.3,
                       timeout: float = 90.0) -> tuple[subprocess.Popen, Event]:
-    """SIGKILL the first of ``procs`` seen inside a training once ``min_done`` trainings ended."""
+    """SIGKILL the first of ``procs`` seen inside a training once ``min_done`` trainings ended.
+
+    Only a training that started less than ``training_s - margin_s`` seconds ago is a target:
+    workers started together train in step, and one about to end could write its end between
+    the reading of the log and the kill (its shape would then be trained to the end twice).
+    """
     alive = {p.pid: p for p in procs}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -61,7 +67,8 @@ def kill_mid_training(procs: list[subprocess.Popen], log: Path, *, min_done: int
         if sum(e.event == "end" for e in events) >= min_done:
             for pid, start in in_training(events).items():
                 p = alive.get(pid)
-                if p is not None and p.poll() is None:
+                young = time.time() - start.t < training_s - margin_s
+                if p is not None and p.poll() is None and young:
                     os.kill(pid, signal.SIGKILL)
                     p.wait(timeout=10)
                     return p, start
