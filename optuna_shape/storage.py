@@ -712,6 +712,13 @@ def screen_slot(hw_hash: str) -> str:
     return f"screen:{hw_hash}#1"
 
 
+def screened_hash(slot: str) -> str | None:
+    """The hardware hash of a slot made by :func:`screen_slot` (``None`` for anything else)."""
+    if not slot.startswith("screen:") or not slot.endswith("#1"):
+        return None
+    return slot[len("screen:"):-len("#1")] or None
+
+
 def slot_index(slot: str) -> int | None:
     """``k`` of a slot made by :func:`slot_of` (``None`` for anything else)."""
     tail = slot.rsplit("#", 1)[1] if "#" in slot else ""

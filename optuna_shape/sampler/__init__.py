@@ -468,9 +468,9 @@ class ShapeSampler(BaseSampler):
         if snap.result is not None:
             self._end(study, trial_id, "stopped", f"search finished: {snap.result.reason}",
                       stop=True)
-        if me.slot is not None and me.slot.startswith("screen:"):
-            if not coordination.wins(snap, me) or st.screened_key(
-                    me.slot.split(":")[1].split("#")[0]) in snap.attrs:
+        screened_hw = None if me.slot is None else st.screened_hash(me.slot)
+        if screened_hw is not None:
+            if not coordination.wins(snap, me) or st.screened_key(screened_hw) in snap.attrs:
                 self._end(study, trial_id, "duplicate", "another worker screens")
             self._screen(study, snap)
             self._end(study, trial_id, "screen", "measured the design space")
