@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -75,11 +75,7 @@ class Family:
         Raises:
             ValueError: one line naming the family, the bad depth and what would be valid.
         """
-        if self.check_depth is not None:
-            try:
-                self.check_depth(depth)
-            except ValueError as exc:
-                raise ValueError(f"family {self.name!r}: {exc}") from None
+        self._apply(self.check_depth, depth)
 
     def validate_width(self, width: float) -> None:
         """Check one width against the family's rule.
@@ -87,9 +83,12 @@ class Family:
         Raises:
             ValueError: one line naming the family, the bad width and what would be valid.
         """
-        if self.check_width is not None:
+        self._apply(self.check_width, width)
+
+    def _apply(self, rule: Callable[[Any], object] | None, value: Any) -> None:
+        if rule is not None:
             try:
-                self.check_width(width)
+                rule(value)
             except ValueError as exc:
                 raise ValueError(f"family {self.name!r}: {exc}") from None
 
