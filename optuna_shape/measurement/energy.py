@@ -412,6 +412,15 @@ def _counter_window(
     sync()
     t0 = clock()
     e0_mj = nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+    batches, t1 = _batches_over(run_batch, sync, clock, t0, min_window_s)
+    e1_mj = nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+    return _result((e1_mj - e0_mj) / 1000.0, batches, t1 - t0, "energy_counter", name)
+
+
+def _batches_over(run_batch: Callable[[], object], sync: Callable[[], None],
+                  clock: Callable[[], float], t0: float, min_window_s: float
+                  ) -> tuple[int, float]:
+    """Run whole batches from ``t0`` until ``min_window_s`` has passed: (batches, end time)."""
     batches = 0
     while True:
         run_batch()
@@ -419,15 +428,16 @@ def _counter_window(
         sync()
         t1 = clock()
         if t1 - t0 >= min_window_s:
-            break
-    e1_mj = nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
-    joules = (e1_mj - e0_mj) / 1000.0
-    window_s = t1 - t0
+            return batches, t1
+
+
+def _result(joules: float, batches: int, window_s: float, method: str, name: str
+            ) -> EnergyResult:
     return EnergyResult(
         joules_per_batch=joules / batches,
         batches=batches,
         window_s=window_s,
-        method="energy_counter",
+        method=method,
         device_name=name,
         mean_power_w=joules / window_s,
     )
@@ -464,24 +474,9 @@ def _sampling_window(
                 )
                 break
         t0 = now
-        batches = 0
-        while True:
-            run_batch()
-            batches += 1
-            sync()
-            t1 = sampler.sample()
-            if t1 - t0 >= min_window_s:
-                break
+        batches, t1 = _batches_over(run_batch, sync, sampler.sample, t0, min_window_s)
     joules = _integrate_power(sampler.snapshot(), t0, t1)
-    window_s = t1 - t0
-    return EnergyResult(
-        joules_per_batch=joules / batches,
-        batches=batches,
-        window_s=window_s,
-        method="power_sampling",
-        device_name=name,
-        mean_power_w=joules / window_s,
-    )
+    return _result(joules, batches, t1 - t0, "power_sampling", name)
 
 
 def measure_energy(
