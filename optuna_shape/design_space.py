@@ -150,12 +150,12 @@ class ShapeSpace:
         depths = parse_values("depth", depth)
         for d in depths:
             if d != int(d) or d < 1:
-                raise ValueError(f"depth values must be positive integers, got depth={d!r}")
+                raise ValueError(f"depth values must be positive integers, got depth={d:g}")
             self.family.validate_depth(int(d))
         widths = parse_values("width", width)
         for w in widths:
             if w <= 0:
-                raise ValueError(f"width values must be > 0, got width={w!r}")
+                raise ValueError(f"width values must be > 0, got width={w:g}")
             self.family.validate_width(w)
         for label, v, low in (("in_channels", in_channels, 1), ("num_classes", num_classes, 2)):
             if isinstance(v, bool) or not isinstance(v, int) or v < low:

@@ -428,6 +428,11 @@ class ShapeSampler(BaseSampler):
             if snap.result is not None:
                 self._stop_study(study)
                 return
+            if snap.queued:
+                # the next ask takes a queued training; the policy decides once the queue is
+                # empty, on every result in by then (asked now, it would plan on fewer
+                # results and queue trainings behind those already waiting)
+                return
             problem = self._problem(study, snap)
             if problem is None:
                 return

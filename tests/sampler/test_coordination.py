@@ -303,13 +303,16 @@ def test_exactly_one_worker_screens_while_others_wait(tmp_path, monkeypatch):
     assert osh.is_finished(study)
 
 
-def test_the_queue_is_capped_and_refilled_as_trainings_finish():
+def test_the_queue_is_capped_and_refilled_once_it_drains():
     sp = space(depth=(10, 58, 6), width=(0.25, 3.0, 0.25))  # 108 shapes
     study, sampler = new_study(sp, strategy=40)
     calls = []
     study.optimize(objective(calls, sp), n_trials=2)  # the planner, then one training
     waiting = [t for t in study.trials if t.state == TrialState.WAITING]
-    assert len(waiting) == coordination.QUEUE_CAP  # refilled by after_trial, never above
+    assert len(waiting) == coordination.QUEUE_CAP - 1  # nothing planned while some wait
+    study.optimize(objective(calls, sp), n_trials=len(waiting))  # the queue drains...
+    waiting = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert len(waiting) == coordination.QUEUE_CAP  # ...and its last training refills it
     study.optimize(objective(calls, sp))
     stages = Counter(t.user_attrs.get("stage") for t in study.trials)
     assert stages["sample"] == 40 and stages["plan"] == 1

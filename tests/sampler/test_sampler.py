@@ -343,6 +343,36 @@ def test_adaptive_default_end_to_end_one_answer_everywhere(goal, floor):
         assert landscape(best) >= max(landscape(s) for s in space.shapes) - 0.3
 
 
+@pytest.mark.parametrize("goal,floor", [("accuracy", None), ("size", 97.5)])
+def test_one_worker_trains_what_the_policy_decides_on_every_result(goal, floor):
+    """A single worker trains exactly the sequence of a search that asks the pure policy after
+    every result: nothing is planned while a queued training waits (the planned repeat goes to
+    the best of the whole initial design, not to the first shape trained)."""
+    from optuna_shape.policy import Evidence, Stop, Train, Training, decide
+
+    space = small_space(depth=(10, 46, 6), width=(0.5, 3.0, 0.5))
+
+    def acc(shape: osh.Shape, k: int) -> float:  # the k-th training of a shape: its own seed
+        return landscape(shape) + random.Random(f"{shape.key}#{k}").gauss(0, 0.4)
+
+    sampler = osh.ShapeSampler(space, osh.Constraints(min_accuracy=floor), goal=goal, seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(lambda t: acc(osh.suggest_shape(t, space), osh.training_index(t)))
+    trained = [osh.Shape(t.params["depth"], t.params["width"])
+               for t in study.get_trials(states=(TrialState.COMPLETE,))]
+
+    problem = sampler.problem(study)
+    assert problem is not None
+    done: list[Training] = []
+    while not isinstance(action := decide(problem, Evidence(tuple(done)), sampler.settings),
+                         Stop):
+        assert isinstance(action, Train)
+        for shape in action.shapes:
+            done.append(Training(shape, acc(shape, 1 + sum(t.shape == shape for t in done))))
+    assert trained == [t.shape for t in done]
+    assert osh.best_shape(study) == action.answer
+
+
 class _AlwaysPrune(optuna.pruners.BasePruner):
     """A pruner that stops every trial at its first report (as MedianPruner may)."""
 
