@@ -30,9 +30,11 @@ to start):
    worker's next ``ask`` pops the queue. A ``Wait`` waits inside the trial (failing trials of
    dead workers when the storage has heartbeats); a ``Stop`` stores the result (the first
    stored result is final) and stops.
-4. ``after_trial`` of a training decides again with the trial's own value and queues the next
-   action, so one worker alternates trainings without planners in between and N workers keep
-   the queue full (the policy fantasises pending shapes, so proposals are distinct).
+4. ``after_trial`` of a training, once the queue is empty, decides again with the trial's own
+   value and queues the next action, so one worker alternates trainings without planners in
+   between and trains exactly what the policy decides on every result, and N workers keep
+   getting work (the policy fantasises running shapes, so proposals are distinct). While
+   trainings wait in the queue nothing is planned: a decision then would rest on fewer results.
 
 A worker killed or paused at any point: before the pop nothing happened; after it, its trial is
 RUNNING and holds its slot until its heartbeat stops and another worker fails it; a FAIL trial

@@ -72,7 +72,7 @@ def enqueue(
         if shape in pending:
             continue
         if len(queued) >= room:
-            break  # the rest is queued as trainings finish (after_trial decides again)
+            break  # the policy proposes the rest again once the queue has drained
         user, system = attrs_of(shape)
         _create(study, slot_of(shape, snapshot.repeat_index(shape)), stage, shape, user, system)
         queued.append(shape)
