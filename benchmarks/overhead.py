@@ -36,6 +36,7 @@ import optuna
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import optuna_shape as osh  # noqa: E402
+from optuna_shape.sampler.coordination import QUEUE_CAP  # noqa: E402
 from optuna_shape.storages import open_storage  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -160,11 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; took "
         f"{(time.time() - t_start) / 60:.1f} min.", "",
         f"{n_shapes:,}-shape grid, {n_trials} trainings (paper mode, strategy = {n_trials}: "
-        "the queue stays full). Per trial: `ask` + `suggest_shape` + `tell`, objective "
-        "excluded; median of the 20 trials around each checkpoint (trials in storage). "
-        "*ratio* = ShapeSampler / RandomSampler at the last checkpoint. The planner trial "
-        "(the first: it queues every planned training in one storage call each) is listed "
-        "apart.", "",
+        "every training is planned up front; the queue holds at most "
+        f"{QUEUE_CAP} and is refilled when it drains). Per trial: `ask` + `suggest_shape` + "
+        "`tell`, objective excluded; median of the 20 trials around each checkpoint (trials "
+        "in storage). *ratio* = ShapeSampler / RandomSampler at the last checkpoint. The "
+        "planner trial (the first: it queues the first trainings, one storage call each) is "
+        "listed apart.", "",
         "| grid | storage | sampler | " + " | ".join(f"trial {c}" for c in checkpoints)
         + f" | CPU ms at {checkpoints[-1]} | ratio (wall / CPU) | planner trial |",
         "|---:|---|---|" + "---:|" * len(checkpoints) + "---:|---:|---:|",
