@@ -256,7 +256,8 @@ def _pair(s: Shape | Variant) -> list[Any]:
 class FitRecord:
     """The accuracy model over the feasible shapes and the goal-ordered candidates (in a search
     over precisions, :class:`~optuna_shape.shape.Variant` candidates, stored as
-    ``[depth, width, precision]``)."""
+    ``[depth, width, precision]``). ``n_train`` counts the distinct trained shapes (or
+    candidates) the model was fitted on, not the trainings (repeats are one shape)."""
 
     shapes: tuple[Shape, ...] = ()
     predicted: tuple[float, ...] = ()

@@ -143,7 +143,7 @@ class RichReporter(SearchReporter):
         extra = f" (R² {r2:.3f})" if isinstance(r2, (int, float)) else ""
         ranking = summary.get("ranking") or []
         top = f": best of {len(ranking)} candidates {_shape(ranking[0])}" if ranking else ""
-        self._log(f"model fitted on {summary.get('n_train')} trainings{extra}{top}")
+        self._log(f"model fitted on {summary.get('n_train')} trained shapes{extra}{top}")
 
     def on_failed(self, trial_number: int, shape: Any, reason: str) -> None:
         """One line for a failed training (no traceback)."""

@@ -307,7 +307,7 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
         extra = ", ".join(f"{k} {v:.3g}" for k, v in (("R²", s.get("r2")),
                                                        ("LOO MAE", s.get("loo_mae")))
                           if isinstance(v, (int, float)))
-        out += _wrap(f"accuracy model: {s['method']} on {s.get('n_train')} trainings"
+        out += _wrap(f"accuracy model: {s['method']} on {s.get('n_train')} trained shapes"
                      + (f" ({extra})" if extra else ""), hang="  ")
     return out
 

@@ -371,6 +371,13 @@ def test_one_worker_trains_what_the_policy_decides_on_every_result(goal, floor):
             done.append(Training(shape, acc(shape, 1 + sum(t.shape == shape for t in done))))
     assert trained == [t.shape for t in done]
     assert osh.best_shape(study) == action.answer
+    # the summary counts the model's trained shapes as shapes, not as trainings (repeats)
+    from optuna_shape.reporting.tables import summary_lines
+
+    assert len(set(trained)) < len(trained)
+    line = next(x for x in summary_lines(osh.search_summary(study), wrap=False)
+                if x.startswith("accuracy model:"))
+    assert line.endswith(f"on {len(set(trained))} trained shapes")
 
 
 class _AlwaysPrune(optuna.pruners.BasePruner):
