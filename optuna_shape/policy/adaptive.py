@@ -578,7 +578,8 @@ class _Decision:
         unit = "points" if post.unit_scale_ == 1.0 else "(fraction)"
         noise = post.noise_
         words = {"confident": f"confident (P = {prob:.2f} ≥ {self.conf:g})",
-                 "budget": f"budget of {self.max_tr} trainings spent (P = {prob:.2f})",
+                 "budget": f"budget of {self.max_tr} trainings spent (P = {prob:.2f} "
+                           f"{'≥' if prob >= self.conf else '<'} {self.conf:g})",
                  "exhausted": f"no useful training left (P = {prob:.2f})"}[code]
         next_gain = (f"next training's expected improvement {gain:.3g} {unit}"
                      if self.goal == "accuracy" else

@@ -100,6 +100,9 @@ def test_budget_stop_and_wait_with_pending() -> None:
     stop, trainings, _ = simulate(problem("size", 95.0), sett, noise=1.0)
     assert len(trainings) <= 7
     assert stop.details["max_trainings"] == 7
+    # the reason compares P with the confidence (P = 0.34 here)
+    assert stop.details["reason_code"] == "budget" and stop.confidence < 0.9
+    assert f"budget of 7 trainings spent (P = {stop.confidence:.2f} < 0.9)" in stop.reason
     # pending trainings that reach the budget: wait for them, do not stop
     design = initial_design(GRID, 5)
     ev = Evidence(tuple(Training(s, surface(s)) for s in design), pending=(GRID[3], GRID[4]))
