@@ -73,7 +73,10 @@ class SearchSummary:
     ``"floor_not_reached"``, ``"all_failed"``), ``confidence`` how sure the search is of its
     answer (when computed), ``note`` plain words when ``study.best_trial`` names another shape
     than the answer. ``stopped_early`` counts the trainings early stopping ended (each is one
-    of ``trainings``) and ``epochs_saved`` the planned epochs they did not run.
+    of ``trainings``) and ``epochs_saved`` the planned epochs they did not run. In a search over
+    precisions ``n_feasible`` counts (shape, precision) candidates and ``n_feasible_shapes`` the
+    distinct shapes among them (one training serves every precision of a shape; ``None`` in a
+    search of one precision).
     """
 
     finished: bool
@@ -93,6 +96,7 @@ class SearchSummary:
     cost_screening: dict[str, Any] | None = None
     stopped_early: int = 0
     epochs_saved: int = 0
+    n_feasible_shapes: int | None = None
 
 
 def load_config(study: optuna.Study) -> dict[str, Any]:
@@ -158,7 +162,7 @@ def search_summary(study: optuna.Study) -> SearchSummary:
     surrogate = None
     if fit:
         surrogate = {"method": fit.method, "n_train": fit.n_train, "r2": fit.r2,
-                     "loo_mae": fit.loo_mae}
+                     "loo_mae": fit.loo_mae, "trained": [list(c) for c in fit.trained]}
     n_feasible = result.n_feasible if result is not None else (fit.n_feasible if fit else None)
     return SearchSummary(
         finished=result is not None,
@@ -180,6 +184,8 @@ def search_summary(study: optuna.Study) -> SearchSummary:
         cost_screening=None if cost is None else cost.to_json(),
         stopped_early=len(stopped),
         epochs_saved=sum(t.epochs_saved or 0 for t in stopped),
+        n_feasible_shapes=(len({(c.depth, c.width) for c in fit.shapes})
+                           if fit and any(isinstance(c, Variant) for c in fit.shapes) else None),
     )
 
 

@@ -24,6 +24,7 @@ from rich.progress import (
 )
 
 from optuna_shape.progress import SearchReporter
+from optuna_shape.reporting.tables import fitted_on
 
 __all__ = ["RichReporter", "make_reporter"]
 
@@ -143,7 +144,7 @@ class RichReporter(SearchReporter):
         extra = f" (R² {r2:.3f})" if isinstance(r2, (int, float)) else ""
         ranking = summary.get("ranking") or []
         top = f": best of {len(ranking)} candidates {_shape(ranking[0])}" if ranking else ""
-        self._log(f"model fitted on {summary.get('n_train')} trained shapes{extra}{top}")
+        self._log(f"model fitted on {fitted_on(summary)}{extra}{top}")
 
     def on_failed(self, trial_number: int, shape: Any, reason: str) -> None:
         """One line for a failed training (no traceback)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -281,11 +281,16 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
         out.append(f"search not finished ({summary.reason}); {summary.running} trial(s) running")
     feas = summary.n_feasible
     if feas:
-        if summary.trainings and summary.trainings < feas:
-            saving = f"{feas / summary.trainings:.1f}× fewer than training all"
+        # training every feasible shape once (in a search over precisions one training serves
+        # every precision of its shape)
+        n_all = summary.n_feasible_shapes or feas
+        if summary.trainings and summary.trainings < n_all:
+            saving = f"{n_all / summary.trainings:.1f}× fewer than training all"
         else:
             saving = "no fewer than training all"
-        out += _wrap(f"saving: {summary.trainings} trainings for {feas} feasible shapes "
+        what = (f"{feas} feasible shapes" if summary.n_feasible_shapes is None else
+                f"{feas} feasible (shape, precision) candidates of {n_all} shapes")
+        out += _wrap(f"saving: {summary.trainings} trainings for {what} "
                      f"(of {summary.n_space}): {saving}", hang="  ")
     else:
         out.append(f"trainings so far: {summary.trainings} (design space: {summary.n_space})")
@@ -307,9 +312,18 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
         extra = ", ".join(f"{k} {v:.3g}" for k, v in (("R²", s.get("r2")),
                                                        ("LOO MAE", s.get("loo_mae")))
                           if isinstance(v, (int, float)))
-        out += _wrap(f"accuracy model: {s['method']} on {s.get('n_train')} trained shapes"
+        out += _wrap(f"accuracy model: {s['method']} on {fitted_on(s)}"
                      + (f" ({extra})" if extra else ""), hang="  ")
     return out
+
+
+def fitted_on(fit: Mapping[str, Any]) -> str:
+    """What an accuracy model was fitted on, from its stored summary (``n_train``,
+    ``trained``): "N trained shapes", or in a search over precisions "N trained (shape,
+    precision) candidates" (a repeat training is one shape either way)."""
+    variants = any(len(c) == 3 for c in fit.get("trained") or ())
+    return f"{fit.get('n_train')} trained " + (
+        "(shape, precision) candidates" if variants else "shapes")
 
 
 def _wrap_lines(text: str, indent: str = "", hang: str = "", width: int = 79) -> list[str]:

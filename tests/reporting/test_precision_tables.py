@@ -48,6 +48,27 @@ def test_table_has_a_precision_column_with_each_rows_numbers(pairs):
     assert f"precision {best.precision}" in line
 
 
+def test_summary_counts_candidates_and_compares_trainings_with_shapes(pairs):
+    """One training serves every precision of its shape: "training all" means every feasible
+    shape once, not every (shape, precision) candidate."""
+    study, _ = pairs
+    summary = osh.search_summary(study)
+    rows = osh.result_table(study, include_all=True)
+    shapes = {(r.depth, r.width) for r in rows}
+    assert summary.n_feasible == len(rows) > len(shapes) == summary.n_feasible_shapes
+    lines = summary_lines(summary, wrap=False)
+    saving = next(x for x in lines if x.startswith("saving:"))
+    assert (f"for {len(rows)} feasible (shape, precision) candidates of {len(shapes)} shapes"
+            in saving)
+    n_all, n = len(shapes), summary.trainings
+    assert saving.endswith(f"{n_all / n:.1f}× fewer than training all" if n < n_all
+                           else "no fewer than training all")
+    model = next(x for x in lines if x.startswith("accuracy model:"))
+    assert model.endswith("trained (shape, precision) candidates")
+    single = summary_lines(osh.search_summary(_search(("fp32",))[0]), wrap=False)
+    assert any(x.startswith("saving:") and " feasible shapes (of " in x for x in single)
+
+
 def test_dashboard_note_names_the_precision(pairs):
     study, _ = pairs
     best = osh.best_shape(study)
