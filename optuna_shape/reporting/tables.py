@@ -81,11 +81,22 @@ def _cells(row: ResultRow, cols: list[tuple[str, str]]) -> list[str]:
         "pred": _pred(row),
         "real": _num(row.real, ".2f"),
         "size": _num(row.size_mb, ".4f"),
-        "lat": _num(row.latency_ms, ".3g"),
-        "energy": _num(row.energy_j, ".3g"),
+        "lat": _cost(row, row.latency_ms),
+        "energy": _cost(row, row.energy_j),
         "stage": row.stage or ("" if not row.trained else "?"),
     }
     return [value[k] for k, _ in cols]
+
+
+PREDICTED_MARK = "~"
+PREDICTED_NOTE = ("~ latency/energy predicted by the hardware-cost model, not measured "
+                  "(every trained shape is measured)")
+
+
+def _cost(row: ResultRow, value: float | None) -> str:
+    """A latency or energy cell; a predicted (not measured) cost is marked ``~``."""
+    text = _num(value, ".3g")
+    return PREDICTED_MARK + text if row.cost_predicted and value is not None else text
 
 
 def result_rich_table(rows: Sequence[ResultRow], title: str | None = None) -> Table:
@@ -95,8 +106,10 @@ def result_rich_table(rows: Sequence[ResultRow], title: str | None = None) -> Ta
     latency and energy limits fits 80 columns.
     """
     cols = _columns(rows)
-    table = Table(title=title, show_lines=False, header_style="bold", box=box.SIMPLE_HEAD,
-                  pad_edge=False, show_edge=False, collapse_padding=True, title_justify="left")
+    caption = PREDICTED_NOTE if any(r.cost_predicted for r in rows) else None
+    table = Table(title=title, caption=caption, show_lines=False, header_style="bold",
+                  box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True,
+                  title_justify="left", caption_justify="left")
     for key, _ in cols:
         table.add_column(_TERMINAL_HEADERS.get(key, dict(cols)[key]), no_wrap=True,
                          justify="left" if key in ("shape", "precision", "stage") else "right")
@@ -126,6 +139,8 @@ def markdown_table(rows: Sequence[ResultRow], limit: int = 50) -> list[str]:
         lines.append("| " + " | ".join(cells) + " |")
     if len(rows) > limit:
         lines.append(f"\n… {len(rows) - limit} more rows (`optuna-shape report --all`).")
+    if any(r.cost_predicted for r in rows):
+        lines.append(f"\n{PREDICTED_NOTE}.")
     return lines
 
 

@@ -142,6 +142,16 @@ def test_min_latency_goal_answers_with_a_measured_cost(monkeypatch):
     best = osh.best_shape(study)
     assert best is not None and not st.is_predicted(records[best])
     assert all(not st.is_predicted(records[s]) for s in trained)
+    # the table marks each predicted latency "~" and says what the mark means
+    from optuna_shape.reporting.tables import PREDICTED_NOTE, markdown_table
+
+    rows = osh.result_table(study, include_all=True)
+    lines = markdown_table(rows, limit=len(rows))
+    col = [c.strip() for c in lines[0].split("|")].index("latency ms")
+    for r, line in zip(rows, lines[2:]):
+        cell = line.split("|")[col].strip().strip("*")
+        assert cell.startswith("~") == r.cost_predicted, (r, cell)
+    assert any(r.cost_predicted for r in rows) and lines[-1] == f"\n{PREDICTED_NOTE}."
 
 
 def test_screening_argument_is_checked_and_auto_predicts_only_large_grids():
