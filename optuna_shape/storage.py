@@ -743,17 +743,19 @@ def training_index(trial: optuna.Trial) -> int:
     return 1 if k is None else k
 
 
-def failed_attempts(trial: optuna.Trial) -> int:
-    """Earlier trainings of this trial's slot that failed for a recorded reason (an exception,
-    NaN, a stop by another pruner) — not the lost or interrupted ones, which are retried as
-    they were. 0 for a trial without a slot."""
+def training_attempt(trial: optuna.Trial) -> tuple[int, int]:
+    """``(k, failures)`` of a training, its slot read once: ``k`` as :func:`training_index`,
+    ``failures`` the earlier trainings of its slot that failed for a recorded reason (an
+    exception, NaN, a stop by another pruner) — not the lost or interrupted ones, which are
+    retried as they were. ``(1, 0)`` for a trial without a slot."""
     slot = _slot_of_running(trial)
     if slot is None:
-        return 0
+        return 1, 0
     earlier = (decode_trial(t) for t in all_trials(trial.study,
                                                    states=(TrialState.FAIL, TrialState.PRUNED)))
-    return sum(1 for r in earlier
-               if r.number < trial.number and r.slot == slot and r.fail_reason is not None)
+    failures = sum(1 for r in earlier
+                   if r.number < trial.number and r.slot == slot and r.fail_reason is not None)
+    return slot_index(slot) or 1, failures
 
 
 def mark_interrupted(trial: optuna.Trial) -> None:

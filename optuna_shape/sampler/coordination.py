@@ -37,7 +37,7 @@ QUEUE_CAP = 16
 """Most trials waiting in the queue at once. Every ``ask`` and every snapshot reads the waiting
 trials from the storage, so a long queue makes each trial slower on RDB storages (measured with
 500 queued: ~1.4 s per trial on SQLite, ~2 s on PostgreSQL, falling to 0.37 s / 0.15 s as the
-queue drained); the remaining proposals are queued as trainings finish."""
+queue drained); the policy proposes the rest again once the queue has drained."""
 
 
 def wins(snapshot: Snapshot, me: st.TrialRecord) -> bool:

@@ -49,12 +49,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 import torch
 
-from optuna_shape.storage import (
-    PLANNED_EPOCHS,
-    failed_attempts,
-    mark_interrupted,
-    training_index,
-)
+from optuna_shape.storage import PLANNED_EPOCHS, mark_interrupted, training_attempt
 from optuna_shape.training.datasets import Splits, load_dataset
 from optuna_shape.training.trainer import TrainConfig, TrainResult, evaluate_precisions, train
 
@@ -234,7 +229,8 @@ class ShapeObjective:
         shape = suggest_shape(trial, self.space)
         config = self.config
         # a repeat measures seed-to-seed noise, a retry after a failure must not fail the same way
-        seed = config.seed + training_index(trial) - 1 + RETRY_SEED_STRIDE * failed_attempts(trial)
+        k, failures = training_attempt(trial)
+        seed = config.seed + k - 1 + RETRY_SEED_STRIDE * failures
         if seed != config.seed:
             config = config.replace(seed=seed)
         epochs = config.epochs_for(splits.info.name)
