@@ -69,14 +69,16 @@ class ResultRow:
 class SearchSummary:
     """Where a search stands: counts, the fit quality and the answer (``None`` until done).
 
-    ``status`` is the stop status (``"answered"``, ``"complying_set"``, ``"no_feasible"``,
-    ``"floor_not_reached"``, ``"all_failed"``), ``confidence`` how sure the search is of its
-    answer (when computed), ``note`` plain words when ``study.best_trial`` names another shape
-    than the answer. ``stopped_early`` counts the trainings early stopping ended (each is one
-    of ``trainings``) and ``epochs_saved`` the planned epochs they did not run. In a search over
-    precisions ``n_feasible`` counts (shape, precision) candidates and ``n_feasible_shapes`` the
-    distinct shapes among them (one training serves every precision of a shape; ``None`` in a
-    search of one precision).
+    ``status`` is the stop status (``"answered"``, ``"unconfirmed"``, ``"complying_set"``,
+    ``"no_feasible"``, ``"floor_not_reached"``, ``"all_failed"``), ``confidence`` how sure the
+    search is of its answer (when computed; for ``"unconfirmed"`` its P(accuracy ≥ floor)),
+    ``unconfirmed`` for an unconfirmed answer ``{"p_floor", "p_confirm_next"}`` (the probability
+    one more training of it confirms it), ``note`` plain words when ``study.best_trial`` names
+    another shape than the answer. ``stopped_early`` counts the trainings early stopping ended
+    (each is one of ``trainings``) and ``epochs_saved`` the planned epochs they did not run. In
+    a search over precisions ``n_feasible`` counts (shape, precision) candidates and
+    ``n_feasible_shapes`` the distinct shapes among them (one training serves every precision of
+    a shape; ``None`` in a search of one precision).
     """
 
     finished: bool
@@ -97,6 +99,7 @@ class SearchSummary:
     stopped_early: int = 0
     epochs_saved: int = 0
     n_feasible_shapes: int | None = None
+    unconfirmed: dict[str, Any] | None = None
 
 
 def load_config(study: optuna.Study) -> dict[str, Any]:
@@ -120,6 +123,10 @@ def is_finished(study: optuna.Study) -> bool:
 def best_shape(study: optuna.Study) -> Shape | Variant | None:
     """The answer of a finished search: the verified best shape, or ``None`` when nothing
     complies (or the search had no goal: see :func:`result_table` for the complying set).
+
+    When the budget ended before any shape was confirmed, it is the best-supported trained
+    shape, and :func:`search_summary` says so (``status == "unconfirmed"``, ``confidence`` its
+    P(accuracy ≥ floor)); it is ``None`` only when no trained shape plausibly meets the floor.
 
     Before the search has finished it returns ``None`` with a warning.
     """
@@ -184,6 +191,8 @@ def search_summary(study: optuna.Study) -> SearchSummary:
         cost_screening=None if cost is None else cost.to_json(),
         stopped_early=len(stopped),
         epochs_saved=sum(t.epochs_saved or 0 for t in stopped),
+        unconfirmed=(None if result is None or not isinstance(result.details, dict)
+                     else result.details.get("unconfirmed")),
         n_feasible_shapes=(len({(c.depth, c.width) for c in fit.shapes})
                            if fit and any(isinstance(c, Variant) for c in fit.shapes) else None),
     )

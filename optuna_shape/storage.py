@@ -329,8 +329,8 @@ class ResultRecord:
         shape: the answer, or ``None`` (nothing complies, or no goal: see the complying set); a
             :class:`~optuna_shape.shape.Variant` in a search over precisions.
         reason: why the search stopped, in plain words.
-        status: ``"answered"``, ``"complying_set"``, ``"no_feasible"``, ``"floor_not_reached"``,
-            ``"all_failed"``.
+        status: ``"answered"``, ``"unconfirmed"``, ``"complying_set"``, ``"no_feasible"``,
+            ``"floor_not_reached"``, ``"all_failed"``.
         confidence: probability the answer is right, when the policy computed one.
         details: the policy's details (posterior, noise, …); JSON-able.
         goal: the search's goal.

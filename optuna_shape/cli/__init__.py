@@ -3,6 +3,7 @@ the result of a stored one.
 
 Exit codes: 0 answered, 1 runtime failure (one ``error: …`` line; ``--debug`` shows the
 traceback), 2 usage error (one line), 3 searched but no shape complies (the reason, with counts),
+4 answered but not confirmed (the budget ended first; the line gives the answer's probability),
 130 interrupted (the line says how to resume).
 
 Example:

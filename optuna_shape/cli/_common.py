@@ -13,7 +13,8 @@ from urllib.parse import unquote, urlsplit
 import optuna
 
 __all__ = ["CLIError", "UsageError", "NoAnswer", "DEFAULT_STORAGE", "STORAGE_ENV",
-           "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_NO_ANSWER", "EXIT_INTERRUPTED",
+           "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_NO_ANSWER", "EXIT_UNCONFIRMED",
+           "EXIT_INTERRUPTED", "Unconfirmed",
            "storage_url", "mask", "secrets_of", "RedactingStream", "open_storage",
            "resolve_study_name", "study_names", "HEARTBEAT", "GRACE", "InterruptLatch"]
 
@@ -34,6 +35,11 @@ EXIT_USAGE = 2
 EXIT_NO_ANSWER = 3
 """The search finished and no shape complies (nothing fits the limits, the accuracy floor was
 not reached, or every training failed); the reason is printed with counts."""
+EXIT_UNCONFIRMED = 4
+"""The budget ended before the confidence was reached: the search answers with the
+best-supported trained shape, not confirmed; the last line gives its P(accuracy ≥ floor) and
+what one more training would buy. Distinct from 0 so that automation never deploys an
+unconfirmed shape by accident."""
 EXIT_INTERRUPTED = 130
 """Interrupted (Ctrl-C); the line printed says how to resume."""
 
@@ -89,6 +95,13 @@ class NoAnswer(CLIError):
 
     exit_code = EXIT_NO_ANSWER
     prefix = "no answer"
+
+
+class Unconfirmed(CLIError):
+    """The search answered without confirming its answer: exit code :data:`EXIT_UNCONFIRMED`."""
+
+    exit_code = EXIT_UNCONFIRMED
+    prefix = "unconfirmed"
 
 
 def storage_url(flag: str | None) -> str:

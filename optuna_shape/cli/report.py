@@ -15,6 +15,7 @@ from optuna_shape.cli._common import (
     STORAGE_ENV,
     CLIError,
     NoAnswer,
+    Unconfirmed,
     mask,
     open_storage,
     resolve_study_name,
@@ -74,7 +75,8 @@ def _check_exists(url: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``optuna-shape report``; returns the exit code (3: finished, nothing complies)."""
+    """Run ``optuna-shape report``; returns the exit code (3: finished, nothing complies; 4:
+    answered, not confirmed)."""
     import optuna
 
     from optuna_shape.reporting.tables import make_console, outcome, print_result
@@ -125,4 +127,6 @@ def run(args: argparse.Namespace) -> int:
                       highlight=False, soft_wrap=True)
     if code == 3:
         raise NoAnswer(words)
+    if code == 4:
+        raise Unconfirmed(words)
     return 0

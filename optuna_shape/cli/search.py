@@ -25,6 +25,7 @@ from optuna_shape.cli._common import (
     CLIError,
     InterruptLatch,
     NoAnswer,
+    Unconfirmed,
     UsageError,
     mask,
     open_storage,
@@ -471,7 +472,8 @@ def _trial_shape(trial: Any) -> tuple[Any, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``optuna-shape search``; returns the exit code (0 answered, 3 nothing complies)."""
+    """Run ``optuna-shape search``; returns the exit code (0 answered, 4 answered but not
+    confirmed, 3 nothing complies)."""
     import optuna
 
     import optuna_shape as osh
@@ -564,6 +566,8 @@ def run(args: argparse.Namespace) -> int:
     status, code, line = outcome(study)
     if code == 3:
         raise NoAnswer(line)
+    if code == 4:
+        raise Unconfirmed(line)
     if code != 0:
         raise CLIError(line)
     return 0

@@ -155,8 +155,10 @@ class Stop:
     Attributes:
         answer: the chosen shape (always a trained one), or ``None`` (nothing complies, or no goal).
         reason: plain words: why it stopped (``"confident"``, ``"budget"``, …) and what it found.
-        status: ``"answered"``, ``"complying_set"`` (no goal), ``"no_feasible"``,
-            ``"floor_not_reached"``, ``"all_failed"``.
+        status: ``"answered"``, ``"unconfirmed"`` (the budget ended before the confidence was
+            reached: the best-supported trained shape, ``confidence`` its P(accuracy ≥ floor)),
+            ``"complying_set"`` (no goal), ``"no_feasible"``, ``"floor_not_reached"``,
+            ``"all_failed"``.
         confidence: probability the answer is right (see :class:`Settings`), when computed.
         details: everything a report shows: posterior per shape, noise estimate, next training's
             expected gain, …; JSON-able.

@@ -38,6 +38,16 @@ one action. Choices, in order:
    P(f ≥ floor) ≥ ``confidence``); min-cost goals: the cheapest with P(f ≥ floor) ≥
    ``confidence``. With a floor, a shape trained once must clear it by two noise std, otherwise
    it is repeated first: a lone lucky seed is how wrong answers were chosen before.
+
+   **At any budget.** When the budget ends (or nothing useful is left to train) before any shape
+   is confirmed, the search still answers with ``Stop(status="unconfirmed")``: among trained
+   shapes whose P(f ≥ floor) is at least 0.5 and within 0.1 of the best-supported one's, the
+   goal's best (min-cost: the cheapest; accuracy: the highest posterior mean), its
+   ``confidence`` that probability, and the reason says what one more training of it would buy
+   (the probability it would then be confirmed). ``floor_not_reached`` only when no trained
+   shape has P(f ≥ floor) ≥ 0.5. The budget's last training, with nothing confirmed, goes to the
+   shape most likely to meet the floor (min-cost goals: the cheapest within 0.1 of that
+   probability once it is at least 0.5), so a search ends with something it can stand behind.
 7. **Stopping rule**, Monte Carlo over 256 joint posterior draws (seeded): ``"accuracy"``:
    P(f(answer) ≥ max f − tol) over the plausible shapes, ``tol`` half the estimated noise std of
    the answer (one full std stopped a little early on the tuning landscapes); min-cost:
@@ -84,6 +94,11 @@ STOP_TOLERANCE = 0.5  # accuracy goal: "optimal within" this many noise std of t
 CONFIRM_MARGIN = 2.0  # a single training clear of the floor by this many noise std needs no repeat
 MAX_REPEATS = 6  # most successful trainings of one shape the acquisition asks for
 _ANSWER_REPEAT_UNTIL = 0.99
+UNCONFIRMED_MIN_P = 0.5
+"""An unconfirmed answer (budget spent, nothing confirmed) needs at least this P(f ≥ floor)."""
+UNCONFIRMED_WITHIN = 0.1
+"""…and a P(f ≥ floor) within this much of the best-supported trained shape's: the search
+trades at most this much certainty for a cheaper (or more accurate) answer."""
 
 
 def default_max_trainings(n_feasible: int, n_initial: int) -> int:
@@ -286,6 +301,11 @@ class _Decision:
         answer, prob, gain, pick, why = evaluation
         if answer is not None and prob >= self.conf:
             return self.wait_or(self.final("confident", post, evaluation))
+        if answer is None and self.floor is not None and self.budget_room() == 1:
+            secure = self.secure_pick(post)
+            if secure is not None:
+                stage = "repeat" if self.led.count(secure[0]) > 0 else "acquire"
+                return self.train_one(post, secure[0], stage, secure[1])
         if pick is None:
             if self.n_pending:
                 return Wait("no useful shape to start until a running training finishes")
@@ -532,17 +552,85 @@ class _Decision:
         return answer, prob, gain, s, why
 
     def _p_eligible_after_one(self, post: ShapePosterior, mean: np.ndarray,
-                              std: np.ndarray) -> np.ndarray:
-        """Probability that one more training of each shape lifts its P(f ≥ floor) to the
-        confidence: the posterior std shrinks to ``s'`` (one more noisy observation) and the
-        mean moves by ``N(0, s² − s'²)``; eligibility needs mean' ≥ floor + z·s'."""
+                              std: np.ndarray, shapes: Sequence[Shape] | None = None
+                              ) -> np.ndarray:
+        """Probability that one more training of each shape (default: every feasible one) lifts
+        its P(f ≥ floor) to the confidence: the posterior std shrinks to ``s'`` (one more noisy
+        observation) and the mean moves by ``N(0, s² − s'²)``; eligibility needs
+        mean' ≥ floor + z·s'."""
         assert self.floor is not None
-        sn2 = post.noise_std(self.feasible) ** 2
+        sn2 = post.noise_std(self.feasible if shapes is None else shapes) ** 2
         s2 = std**2
         s2_next = s2 * sn2 / (s2 + sn2)
         move = np.sqrt(np.maximum(s2 - s2_next, 1e-300))
         z = float(norm.ppf(self.conf))
         return norm.cdf((mean - self.floor - z * np.sqrt(s2_next)) / move)
+
+    # --------------------------------------------------------------- any budget
+    def unconfirmed_answer(self, post: ShapePosterior) -> Shape | None:
+        """The best-supported trained shape when none is confirmed (see :data:`UNCONFIRMED_MIN_P`):
+        among trained shapes whose P(f ≥ floor) is at least ``UNCONFIRMED_MIN_P`` and within
+        ``UNCONFIRMED_WITHIN`` of the highest such probability, the goal's best — min-cost goals:
+        the cheapest (then the more probable); accuracy: the highest posterior mean."""
+        if self.floor is None:
+            return None
+        tr = [s for s in self.led.values if s in self.index]
+        if not tr:
+            return None
+        mean, std = post.predict(tr)
+        pf = {s: float(p) for s, p in zip(tr, self._p_floor(mean, std), strict=True)}
+        top = max(pf.values())
+        ok = [s for s in tr if pf[s] >= max(UNCONFIRMED_MIN_P, top - UNCONFIRMED_WITHIN)]
+        if not ok:
+            return None
+        if self.goal == "accuracy":
+            pm = dict(zip(tr, mean, strict=True))
+            return max(ok, key=lambda s: (pm[s], pf[s], -self.cost(s)))
+        return min(ok, key=lambda s: (self.cost(s), -pf[s]))
+
+    def secure_pick(self, post: ShapePosterior) -> tuple[Shape, str] | None:
+        """The last training of the budget when nothing is confirmed yet: the shape most likely
+        to meet the floor (running trainings fantasised), or — once that probability is at least
+        ``UNCONFIRMED_MIN_P`` — a cheaper one within ``UNCONFIRMED_WITHIN`` of it (min-cost
+        goals), so the search ends with an answer the evidence supports rather than a cheaper
+        long shot."""
+        fpost = post.with_fantasies(list(self.e.pending)) if self.n_pending else post
+        cand = [s for s in self.feasible if self.proposable(s) and s not in self.led.pending
+                and self.led.count(s) < MAX_REPEATS]
+        if not cand:
+            return None
+        mean, std = fpost.predict(cand)
+        pf = dict(zip(cand, self._p_floor(mean, std), strict=True))
+        top = max(pf.values())
+        if top < 1.0 - self.conf:
+            return None
+        near = [s for s in cand
+                if pf[s] >= max(top - UNCONFIRMED_WITHIN, min(top, UNCONFIRMED_MIN_P))]
+        if self.goal == "accuracy":
+            pick = max(near, key=lambda s: (pf[s], -self.cost(s)))
+        else:
+            pick = min(near, key=lambda s: (self.cost(s), -pf[s]))
+        return pick, (f"last training of the budget, nothing confirmed yet: the best-supported "
+                      f"shape, P(accuracy ≥ floor) = {pf[pick]:.2f}")
+
+    def unconfirmed(self, answer: Shape, post: ShapePosterior, words: str, noise_words: str,
+                    details: dict) -> Stop:
+        """The ``"unconfirmed"`` stop: an answer the evidence supports but does not confirm, with
+        its P(f ≥ floor) and what one more training of it would buy."""
+        assert self.floor is not None
+        mean, std = post.predict([answer])
+        p = float(self._p_floor(mean, std)[0])
+        p_next = float(self._p_eligible_after_one(post, mean, std, [answer])[0])
+        details["answer_probability"] = p
+        details["unconfirmed"] = {"p_floor": p, "p_confirm_next": p_next}
+        m = self.led.mean(answer)
+        what = (f"no shape is confirmed at P ≥ {self.conf:g}; best-supported answer {answer} "
+                f"measured {m:.4g} over {self.led.count(answer)} training(s), "
+                f"P(accuracy ≥ {self.floor:g}) = {p:.2f} (not confirmed)")
+        more = (f"one more training of {answer} would confirm it with probability "
+                f"{p_next:.2f}")
+        return Stop(answer, f"stopped: {words}; {what}; {noise_words}; {more}",
+                    "unconfirmed", p, details)
 
     # --------------------------------------------------------------- results
     def details(self, post: ShapePosterior | None, code: str, gain: float | None
@@ -586,10 +674,16 @@ class _Decision:
                      f"next training's expected saving {gain:.3g} (log cost)")
         noise_words = f"seed noise std ≈ {noise.sigma0:.3g} {unit} (median-size shape)"
         if answer is None:
+            fallback = self.unconfirmed_answer(post) if code != "confident" else None
+            details["confidence_rule"] = self.conf
+            if fallback is not None:
+                spent = {"budget": f"budget of {self.max_tr} trainings spent",
+                         "exhausted": "no useful training left"}[code]
+                return self.unconfirmed(fallback, post, spent, noise_words, details)
             status = "floor_not_reached"
             what = (f"no trained shape reaches accuracy ≥ {self.floor:g} with P ≥ "
-                    f"{self.conf:g} and a measured mean at or above it")
-            details["confidence_rule"] = self.conf
+                    f"{self.conf:g} and a measured mean at or above it, nor plausibly meets "
+                    f"it (P ≥ {UNCONFIRMED_MIN_P:g})")
             return Stop(None, f"stopped: {words}; {what}; {noise_words}; {next_gain}",
                         status, None, details)
         m = self.led.mean(answer)

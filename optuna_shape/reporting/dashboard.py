@@ -118,11 +118,13 @@ def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> s
     """The study note: the answer and why it was chosen first, then the table and how to read
     the trials."""
     from optuna_shape.reporting.tables import (
+        UNCONFIRMED,
         _pred,
         limits_text,
         markdown_table,
         search_status,
         summary_lines,
+        unconfirmed_words,
     )
 
     rows = result_table(study) if rows is None else rows
@@ -153,7 +155,10 @@ def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> s
             n_comply = sum(1 for r in rows if r.complying)
             why[-1] += (f"; rank {chosen.rank} of {n_comply} complying shapes."
                         if chosen.rank is not None and n_comply > 1 else ".")
-        if summary.confidence is not None:
+        if summary.status == UNCONFIRMED:
+            why.append(f"**Not confirmed** (the budget ended first): "
+                       f"{unconfirmed_words(summary)}.")
+        elif summary.confidence is not None:
             why.append(f"Confidence {100 * summary.confidence:.0f} %.")
         lines.append(" ".join(why))
     elif summary.finished:

@@ -18,13 +18,15 @@ from optuna_shape.results import ResultRow, SearchSummary, load_config, result_t
 
 __all__ = ["result_rich_table", "result_markdown", "summary_lines", "print_result",
            "make_console", "outcome", "search_status", "limits_text", "units_hint",
-           "PIPE_WIDTH"]
+           "unconfirmed_words", "UNCONFIRMED", "PIPE_WIDTH"]
 
 PIPE_WIDTH = 240
 """Console width when output is not a terminal (a file, a pipe, a CI log): wide enough that no
 result line wraps; rich's default of 80 columns would break table rows and long lines."""
 
 NO_ANSWER = ("no_feasible", "floor_not_reached", "all_failed")
+UNCONFIRMED = "unconfirmed"
+"""The status of an answer given when the budget ended before the confidence was reached."""
 """Statuses of a finished search that has no complying shape."""
 
 
@@ -189,9 +191,9 @@ percent: use a floor of 0.97, or return percent'
 def search_status(study: optuna.Study, summary: SearchSummary | None = None) -> tuple[str, str]:
     """``(status, words)``: how the search stored in ``study`` ended, with counts.
 
-    ``status`` is the stored result's (``answered``, ``complying_set``, ``no_feasible``,
-    ``floor_not_reached``, ``all_failed``) — or, for results stored without one, derived from the
-    trials — or ``running`` before the search has finished.
+    ``status`` is the stored result's (``answered``, ``unconfirmed``, ``complying_set``,
+    ``no_feasible``, ``floor_not_reached``, ``all_failed``) — or, for results stored without
+    one, derived from the trials — or ``running`` before the search has finished.
     """
     summary = summary or search_summary(study)
     done, failed = _training_trials(study)
@@ -234,6 +236,8 @@ def search_status(study: optuna.Study, summary: SearchSummary | None = None) -> 
             words += f"; {hint}"
     elif status == "complying_set":
         words = f"{sum(1 for r in result_table(study) if r.complying)} complying shapes"
+    elif status == UNCONFIRMED and summary.shape is not None:
+        words = unconfirmed_words(summary)
     else:
         words = summary.reason
     return status, words
@@ -241,15 +245,33 @@ def search_status(study: optuna.Study, summary: SearchSummary | None = None) -> 
 
 def outcome(study: optuna.Study) -> tuple[str, int, str]:
     """``(status, exit code, words)`` of the search in ``study`` for the command line: 0 when
-    it answered (a shape, or a non-empty complying set), 3 when it finished with no complying
-    shape, 1 when it has not finished."""
+    it answered (a shape, or a non-empty complying set), 4 when its answer is not confirmed
+    (the budget ended first), 3 when it finished with no complying shape, 1 when it has not
+    finished."""
     status, words = search_status(study)
     if status in NO_ANSWER:
         return status, 3, words
+    if status == UNCONFIRMED:
+        return status, 4, words
     if status == "running":
         return status, 1, (f"the search stopped before it finished ({words}); run the same "
                            "command again to resume")
     return status, 0, words
+
+
+def unconfirmed_words(summary: SearchSummary) -> str:
+    """One line for an unconfirmed answer: the shape, its P(accuracy ≥ floor) and what one
+    more training of it would buy."""
+    assert summary.shape is not None
+    s = summary.shape
+    p = summary.confidence
+    text = (f"depth {s.depth}, width {s.width:g} is the best-supported answer but not "
+            f"confirmed: P(accuracy ≥ floor) = {p:.2f}" if p is not None else
+            f"depth {s.depth}, width {s.width:g} is the best-supported answer but not confirmed")
+    nxt = (summary.unconfirmed or {}).get("p_confirm_next")
+    if nxt is not None:
+        text += f"; one more training of it would confirm it with probability {nxt:.2f}"
+    return text
 
 
 # -------------------------------------------------------------------- summary ---------------
@@ -284,6 +306,9 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
             elif summary.accuracy is not None:
                 out.append(f"  accuracy: real {summary.accuracy:.2f}")
             out += _wrap(f"why: {summary.reason}", indent="  ", hang="       ")
+            if summary.status == UNCONFIRMED:
+                out += _wrap(f"not confirmed: {unconfirmed_words(summary)}", indent="  ",
+                             hang="    ")
         elif study is not None:
             status, words = search_status(study, summary)
             out += _wrap(("no goal: " if status == "complying_set" else "no answer: ") + words,

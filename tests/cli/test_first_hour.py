@@ -26,6 +26,7 @@ from optuna_shape.cli._common import (
     EXIT_INTERRUPTED,
     EXIT_NO_ANSWER,
     EXIT_OK,
+    EXIT_UNCONFIRMED,
     EXIT_USAGE,
     mask,
     secrets_of,
@@ -121,6 +122,28 @@ def test_floor_not_reached_exits_3_with_counts(tmp_path):
     rep = cli("report", "--json", cwd=tmp_path)
     assert rep.returncode == EXIT_NO_ANSWER
     assert json.loads(rep.stdout)["summary"]["status"] == "floor_not_reached"
+
+
+def test_budget_end_answers_unconfirmed_and_exits_4(tmp_path):
+    # the floor sits at the measured accuracy of the cheapest promising shape: three trainings
+    # cannot confirm it, yet the evidence supports an answer
+    proc = cli("search", *TINY, "--goal", "size", "--min-accuracy", "21", cwd=tmp_path)
+    assert proc.returncode == EXIT_UNCONFIRMED, proc.stderr
+    line = last_line(proc.stderr)
+    assert line.startswith("unconfirmed: depth ") and "not confirmed: P(accuracy ≥ floor) = " \
+        in line and "one more training of it would confirm it with probability" in line
+    assert "chosen shape: depth" in proc.stdout and "not confirmed:" in proc.stdout
+    rep = cli("report", "--json", cwd=tmp_path)
+    assert rep.returncode == EXIT_UNCONFIRMED
+    summary = json.loads(rep.stdout)["summary"]
+    assert summary["status"] == "unconfirmed" and summary["shape"] is not None
+    import optuna
+
+    study = optuna.load_study(study_name="shape-digits",
+                              storage=f"sqlite:///{tmp_path / 'optuna-shape.db'}")
+    assert osh.best_shape(study) is not None
+    s = osh.search_summary(study)
+    assert s.status == "unconfirmed" and 0.5 <= s.confidence < 0.9
 
 
 def test_nothing_fits_the_limits_exits_3_and_says_so(tmp_path):

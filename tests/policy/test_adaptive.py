@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from scipy.stats import norm
 
 from optuna_shape.policy import Evidence, Problem, Settings, Stop, Train, Training, Wait, decide
 from optuna_shape.policy.adaptive import default_max_trainings, initial_design
@@ -117,6 +118,9 @@ def test_min_size_answer_meets_floor_on_its_own_measurements(floor: float) -> No
         if stop.answer is None:
             assert stop.status == "floor_not_reached"
             continue
+        if stop.status == "unconfirmed":
+            assert 0.5 <= stop.confidence < sett.confidence
+            continue
         own = [t.value for t in trainings if t.shape == stop.answer]
         assert np.mean(own) >= floor
         assert stop.details["answer_probability"] == stop.confidence
@@ -205,11 +209,14 @@ def _check_answer(prob: Problem, ev: Evidence, act: object, conf: float) -> None
         return
     own = [t.value for t in ev.trainings if t.shape == act.answer and t.value is not None]
     assert own, "the answer must be a trained shape"
-    assert np.mean(own) >= prob.min_accuracy
     shapes = [t.shape for t in ev.trainings]
     post = ShapePosterior(prob.feasible).fit(shapes, [t.value for t in ev.trainings])
     m, s = post.predict([act.answer])
     p = 0.5 * math.erfc((prob.min_accuracy - m[0]) / s[0] / math.sqrt(2))
+    if act.status == "unconfirmed":  # the budget ended first: plausible, said to be unsure
+        assert p >= 0.5 - 1e-9 and act.confidence == pytest.approx(p)
+        return
+    assert np.mean(own) >= prob.min_accuracy
     assert p >= conf - 1e-9
     if len(own) == 1:  # a lone training near the floor must be confirmed by a repeat
         assert own[0] >= prob.min_accuracy + 2.0 * post.noise_std([act.answer])[0] - 1e-9
@@ -303,3 +310,47 @@ def test_a_censored_design_shape_is_not_proposed_again_as_initial() -> None:
     act = decide(problem(), ev, Settings())
     assert isinstance(act, Train) and act.stage == "initial"
     assert set(act.shapes) == set(design[2:])
+
+
+# ------------------------------------------------------------------ an answer at any budget ----
+def _budget_stops(floor: float, budget: int, seeds: range, noise: float = 1.0) -> list:
+    return [simulate(problem("size", floor), Settings(max_trainings=budget), noise=noise,
+                     seed=seed) for seed in seeds]
+
+
+def test_budget_end_answers_with_the_best_supported_shape() -> None:
+    runs = _budget_stops(95.0, 8, range(8))
+    unconfirmed = [(stop, tr) for stop, tr, _ in runs if stop.status == "unconfirmed"]
+    assert unconfirmed, [stop.status for stop, _, _ in runs]
+    for stop, trainings in unconfirmed:
+        assert stop.answer in {t.shape for t in trainings}  # always a trained shape
+        assert stop.details["reason_code"] == "budget"
+        assert 0.5 <= stop.confidence < 0.9
+        info = stop.details["unconfirmed"]
+        assert info["p_floor"] == stop.confidence == stop.details["answer_probability"]
+        assert 0.0 <= info["p_confirm_next"] <= 1.0
+        assert "not confirmed" in stop.reason and "one more training of" in stop.reason
+        assert "budget of 8 trainings spent;" in stop.reason
+
+
+def test_no_answer_only_when_nothing_plausibly_meets_the_floor() -> None:
+    for stop, _, _ in _budget_stops(99.0, 7, range(3)):  # far above every shape
+        assert stop.status == "floor_not_reached" and stop.answer is None
+        assert "nor plausibly meets it" in stop.reason
+
+
+def test_last_training_of_the_budget_goes_to_the_best_supported_shape() -> None:
+    # after the design and its repeat, nothing is confirmed: the one training left must go to
+    # a shape that plausibly meets the floor, not to a cheap long shot
+    floor = 95.0
+    design = initial_design(GRID, 5)
+    rng = np.random.default_rng(0)
+    trainings = [Training(s, surface(s) + rng.normal(0, 1.0)) for s in design]
+    trainings.append(Training(design[0], surface(design[0]) + rng.normal(0, 1.0)))
+    act = decide(problem("size", floor), Evidence(tuple(trainings)), Settings(max_trainings=7))
+    assert isinstance(act, Train) and len(act.shapes) == 1
+    assert act.reason.startswith("last training of the budget")
+    post = ShapePosterior(GRID).fit([t.shape for t in trainings], [t.value for t in trainings])
+    mean, std = post.predict(GRID)
+    p = dict(zip(GRID, norm.sf((floor - mean) / std)))
+    assert p[act.shapes[0]] >= max(p.values()) - 0.1 - 1e-9
