@@ -23,6 +23,10 @@ class SearchReporter:
     def on_assign(self, trial_number: int, shape: Any, stage: str) -> None:
         """A trial was given a shape to train in ``stage`` ("sample", "verify" or "user")."""
 
+    def on_compute(self, spent_s: float, budget_s: float | None) -> None:
+        """Compute spent by the study's finished trainings so far (seconds of training time),
+        and the compute budget (``None``: none); sent before each training starts."""
+
     def on_wait(self, reason: str) -> None:
         """The worker has nothing to start and waits (called on each poll)."""
 

@@ -100,6 +100,10 @@ class SearchSummary:
     epochs_saved: int = 0
     n_feasible_shapes: int | None = None
     unconfirmed: dict[str, Any] | None = None
+    compute: dict[str, Any] | None = None
+    """Compute in seconds of training time: ``spent_s`` (every training charged so far),
+    ``budget_s`` (``None``: no compute budget) and ``all_feasible_s`` (the predicted compute of
+    training every feasible shape once to the end; ``None`` until the search has finished)."""
 
 
 def load_config(study: optuna.Study) -> dict[str, Any]:
@@ -160,6 +164,13 @@ def search_summary(study: optuna.Study) -> SearchSummary:
     fit = st.read_fit(attrs)
     by, running = _trials_by_shape(study)
     cost = st.read_cost_screen(attrs)
+    from optuna_shape.sampler.snapshot import TrialCache, read_snapshot
+
+    details = result.details if result is not None and isinstance(result.details, dict) else {}
+    stored = details.get("compute") if isinstance(details.get("compute"), dict) else {}
+    compute = {"spent_s": round(read_snapshot(study, TrialCache()).compute_spent(), 3),
+               "budget_s": cfg.get("budget_seconds"),
+               "all_feasible_s": stored.get("all_feasible_s")}
     trainings = sum(1 for ts in by.values() for t in ts
                     if t.state in (TrialState.COMPLETE, TrialState.FAIL) or t.stopped_early)
     stopped = [t for ts in by.values() for t in ts if t.stopped_early]
@@ -191,8 +202,8 @@ def search_summary(study: optuna.Study) -> SearchSummary:
         cost_screening=None if cost is None else cost.to_json(),
         stopped_early=len(stopped),
         epochs_saved=sum(t.epochs_saved or 0 for t in stopped),
-        unconfirmed=(None if result is None or not isinstance(result.details, dict)
-                     else result.details.get("unconfirmed")),
+        unconfirmed=details.get("unconfirmed"),
+        compute=compute,
         n_feasible_shapes=(len({(c.depth, c.width) for c in fit.shapes})
                            if fit and any(isinstance(c, Variant) for c in fit.shapes) else None),
     )

@@ -126,6 +126,9 @@ PROJECTED_ACCURACY = "projected_accuracy"
 PROJECTED_STD = "projected_std"
 PRUNED_EPOCH = "pruned_epoch"
 PLANNED_EPOCHS = "planned_epochs"
+TRAIN_SECONDS = "train_seconds"
+"""Trial user attribute: the compute a training used, in seconds (the objective's own figure;
+without it a training is charged its trial's duration)."""
 INTERRUPTED = "interrupted"
 """Trial user attribute: ``True`` on a training stopped by Ctrl-C (KeyboardInterrupt); it is
 retried without counting as the shape's failure."""
@@ -553,6 +556,10 @@ class TrialRecord:
         projected_std: the projection's standard deviation.
         epochs_saved: a training stopped early: the planned epochs it did not run (when the
             objective stored ``planned_epochs``); ``None`` otherwise.
+        seconds: a finished training's compute: its ``train_seconds`` user attribute, else the
+            trial's duration; ``None`` while it runs.
+        fraction: the share of a full training it ran (epochs run / ``planned_epochs`` when
+            both are known: a stopped or failed training), else 1.0.
     """
 
     number: int
@@ -569,6 +576,8 @@ class TrialRecord:
     projected: float | None = None
     projected_std: float | None = None
     epochs_saved: int | None = None
+    seconds: float | None = None
+    fraction: float = 1.0
 
     @property
     def stopped_early(self) -> bool:
@@ -613,7 +622,31 @@ def decode_trial(t: FrozenTrial) -> TrialRecord:
                        value, rejected="reject_reason" in t.user_attrs, trained=trained,
                        fail_reason=t.user_attrs.get("fail_reason"),
                        accuracies=accuracy_by_precision(t.user_attrs), projected=projected,
-                       projected_std=projected_std, epochs_saved=saved)
+                       projected_std=projected_std, epochs_saved=saved,
+                       seconds=_charged_seconds(t), fraction=_fraction_run(t))
+
+
+def _charged_seconds(t: FrozenTrial) -> float | None:
+    """A trial's compute: ``train_seconds`` if the objective stored it, else a finished trial's
+    duration (both stamps come from one clock, whatever its time zone); ``None`` otherwise."""
+    own = _finite_or_none(t.user_attrs.get(TRAIN_SECONDS))
+    if own is not None and own >= 0:
+        return own
+    if not t.state.is_finished() or t.datetime_start is None or t.datetime_complete is None:
+        return None
+    return max(0.0, (t.datetime_complete - t.datetime_start).total_seconds())
+
+
+def _fraction_run(t: FrozenTrial) -> float:
+    """Epochs run / planned epochs of a training that did not complete (1.0 otherwise or when
+    either is unknown)."""
+    planned = t.user_attrs.get(PLANNED_EPOCHS)
+    if t.state == TrialState.COMPLETE or not isinstance(planned, int) or planned <= 0:
+        return 1.0
+    ran = t.user_attrs.get(PRUNED_EPOCH)
+    if not isinstance(ran, int):
+        ran = len(t.intermediate_values)
+    return min(1.0, max(ran, 1) / planned)
 
 
 def accuracy_by_precision(trial_attrs: Mapping[str, Any], *, test: bool = False

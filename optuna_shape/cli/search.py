@@ -57,7 +57,7 @@ DATASETS = ("digits", "mnist", "cifar10", "cifar100", "imagenet32", "breast_canc
 FAMILIES = ("wrn", "densenet", "mlp")
 """The built-in model families (:func:`optuna_shape.list_families` before any user family)."""
 POLICY_FLAGS = {"mode": "--mode", "confidence": "--confidence", "max_trainings": "--max-trainings",
-                "n_initial": "--n-initial"}
+                "n_initial": "--n-initial", "budget": "--budget"}
 """Search-policy flags, passed to :class:`~optuna_shape.ShapeSampler` only when given."""
 
 
@@ -109,6 +109,18 @@ _positive_float = _number(float, lambda v: v > 0, "> 0")
 _positive_int = _number(int, lambda v: v >= 1, ">= 1")
 _fraction = _number(float, lambda v: 0 < v < 1, "between 0 and 1 (exclusive)")
 _non_negative_float = _number(float, lambda v: v >= 0, ">= 0")
+
+
+def _budget(text: str) -> float:
+    from optuna_shape.compute import parse_budget
+
+    try:
+        seconds = parse_budget(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("budget must be", "must be", 1)
+                                         .split("; got")[0] + f", got {text!r}") from None
+    assert seconds is not None
+    return seconds
 
 
 def _strategy(text: str) -> str | int:
@@ -203,6 +215,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-trainings", type=_positive_int, default=None,
                    help="adaptive: most trainings, repeats and failures included (default: a "
                         "third of the feasible shapes, rounded up, at least --n-initial + 3)")
+    g.add_argument("--budget", type=_budget, default=None,
+                   help="adaptive: most compute, in seconds of training time summed over every "
+                        "training and worker (GPU-hours with one GPU per worker), e.g. 3600, "
+                        "45m, 8h; when it ends before the confidence is reached the search "
+                        "answers with the best-supported shape, marked unconfirmed (exit 4); "
+                        "--max-trainings stays a cap")
     g.add_argument("--n-initial", type=_positive_int, default=None,
                    help="adaptive: shapes trained first, spread over the space (default 5)")
     g.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=False,

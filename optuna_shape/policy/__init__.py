@@ -56,6 +56,10 @@ class Problem:
         goal: ``"accuracy"`` (highest), ``"size"``/``"latency"``/``"energy"`` (lowest with the
             floor), or ``None`` (the whole complying set).
         min_accuracy: the accuracy floor, in the objective's units, or ``None``.
+        work: what a training of each shape costs relative to the others (multiply-accumulates
+            per forward pass, else parameters); the cost model
+            (:class:`~optuna_shape.compute.TrainingCost`) scales it to seconds from the study's
+            own trainings. Empty: sizes stand in.
     """
 
     feasible: tuple[Shape, ...]
@@ -63,6 +67,7 @@ class Problem:
     costs: Mapping[Shape, float] = field(default_factory=dict)
     goal: str | None = "accuracy"
     min_accuracy: float | None = None
+    work: Mapping[Shape, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,12 +79,17 @@ class Training:
     threshold (:class:`~optuna_shape.ShapePruner`) is *censored*: ``value`` is ``None`` and
     ``projected`` / ``projected_std`` hold its projected final accuracy — evidence that the
     shape's accuracy is probably below that, not a failure.
+
+    ``seconds`` is the compute it was charged (``None`` when unknown) and ``fraction`` the share
+    of a full training it ran (epochs run / planned; 1.0 when complete or unknown).
     """
 
     shape: Shape
     value: float | None
     projected: float | None = None
     projected_std: float | None = None
+    seconds: float | None = None
+    fraction: float = 1.0
 
     @property
     def censored(self) -> bool:
@@ -90,10 +100,20 @@ class Training:
 @dataclass(frozen=True)
 class Evidence:
     """Every training so far, and the shapes being trained or queued now (one entry per
-    training, so a shape being repeated appears more than once)."""
+    training, so a shape being repeated appears more than once). ``lost_seconds``: compute of
+    trainings lost to dead or paused workers, which are retried and are not trainings here
+    but were paid for."""
 
     trainings: tuple[Training, ...] = ()
     pending: tuple[Shape, ...] = ()
+    lost_seconds: float = 0.0
+
+    def spent_seconds(self) -> float:
+        """Compute charged so far: every finished training's seconds (once per training in
+        a search over precisions, where a training is listed once per precision) plus the
+        lost ones'."""
+        n_prec = max(1, len({getattr(t.shape, "precision", None) for t in self.trainings}))
+        return sum(t.seconds or 0.0 for t in self.trainings) / n_prec + self.lost_seconds
 
 
 @dataclass(frozen=True)
@@ -113,6 +133,8 @@ class Settings:
         refit: paper: refit the model after each failed verification.
         max_attempts: failed trainings of one shape before it is given up.
         seed: seed of every random choice (random sampling, Monte Carlo draws).
+        budget: adaptive: most compute, in seconds of training time summed over every training
+            (:mod:`optuna_shape.compute`); ``None``: only ``max_trainings`` bounds the search.
     """
 
     mode: str = "adaptive"
@@ -124,6 +146,7 @@ class Settings:
     refit: bool = True
     max_attempts: int = 2
     seed: int | None = 0
+    budget: float | None = None
 
 
 @dataclass(frozen=True)

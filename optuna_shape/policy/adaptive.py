@@ -80,6 +80,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import norm
 
+from optuna_shape.compute import CostObservation, TrainingCost, format_seconds
 from optuna_shape.policy import Action, Evidence, Problem, Settings, Stop, Train, Wait
 from optuna_shape.posterior import ShapePosterior, single_threaded_blas
 from optuna_shape.shape import Shape, Variant
@@ -230,11 +231,91 @@ class _Decision:
         n_init = max(1, int(settings.n_initial))
         self.n_shapes = len({(s.depth, s.width) for s in self.feasible})
         self.n_initial = min(n_init, self.n_shapes)
-        self.max_tr = (settings.max_trainings if settings.max_trainings is not None
-                       else default_max_trainings(self.n_shapes, n_init))
+        self.budget = settings.budget
+        if settings.max_trainings is not None:
+            self.max_tr = settings.max_trainings
+        elif self.budget is not None:  # compute bounds the search; trainings only as a cap
+            self.max_tr = max(2 * self.n_shapes, 1)
+        else:
+            self.max_tr = default_max_trainings(self.n_shapes, n_init)
         self.goal = problem.goal
         if self.goal is not None and self.goal not in ("accuracy", *MIN_COST_GOALS):
             raise ValueError(f"unknown goal {self.goal!r}")
+        self._compute_init()
+
+    # --------------------------------------------------------------- compute
+    def _compute_init(self) -> None:
+        """The cost model from the trainings' charged seconds, the compute spent and committed
+        (running trainings at their predicted cost)."""
+        n_prec = max(1, len({getattr(s, "precision", None) for s in self.feasible}))
+        work = self.p.work or self.p.sizes
+        obs = [CostObservation(t.shape, float(t.seconds), t.fraction,
+                               informative=t.value is not None or t.censored)
+               for t in self.e.trainings if t.seconds is not None]
+        self.tc = TrainingCost(work, obs)
+        unknown = sum(self._cost_or_zero(t.shape) for t in self.e.trainings
+                      if t.seconds is None) / n_prec  # charged at its predicted cost
+        spent = self.e.spent_seconds() + unknown
+        self.spent = spent
+        self.committed = spent + sum(self._cost_or_zero(s) for s in self.e.pending) / n_prec
+        costs = [c for s in self.feasible if math.isfinite(c := self.tc.mean(s))]
+        self.cost_ref = float(np.median(costs)) if costs else math.nan
+        self.all_feasible_s = (sum(self.tc.mean(s) for s in self._distinct_shapes())
+                               if self.tc.known else None)
+
+    def _distinct_shapes(self) -> list[Shape]:
+        seen: dict[tuple[int, float], Shape] = {}
+        for s in self.feasible:
+            seen.setdefault((s.depth, s.width), s)
+        return list(seen.values())
+
+    def _cost_or_zero(self, s: Shape) -> float:
+        c = self.tc.mean(s)
+        return c if math.isfinite(c) else 0.0
+
+    def compute_left(self) -> float:
+        """Seconds of the compute budget not yet spent or committed (inf without a budget)."""
+        return math.inf if self.budget is None else self.budget - self.committed
+
+    def affordable(self, s: Shape) -> bool:
+        """Whether a full training of ``s`` fits in the compute left (always, without a
+        compute budget; before any cost is known, while anything is left)."""
+        if self.budget is None:
+            return True
+        left = self.compute_left()
+        if not self.tc.known:
+            return left > 0
+        return self.tc.mean(s) <= left
+
+    def compute_out(self) -> bool:
+        """The compute budget cannot pay for another training of any proposable shape."""
+        if self.budget is None:
+            return False
+        return not any(self.affordable(s) for s in self.feasible if self.proposable(s))
+
+    def cost_weight(self) -> np.ndarray:
+        """Divisor of each feasible shape's acquisition value: its predicted training cost
+        relative to the median, to the power ``α`` = the share of the budget still left (cost
+        cooling: cheap shapes that teach as much go first, and the cost matters less as the
+        budget runs out). All ones while no training's cost is known."""
+        n = len(self.feasible)
+        if not self.tc.known or not math.isfinite(self.cost_ref) or self.cost_ref <= 0:
+            return np.ones(n)
+        if self.budget is not None:
+            alpha = max(0.0, self.compute_left() / self.budget)
+        else:
+            alpha = max(0.0, self.budget_room() / max(self.max_tr, 1))
+        rel = np.array([self.tc.mean(s) / self.cost_ref for s in self.feasible])
+        return np.where(np.isfinite(rel) & (rel > 0), rel, 1.0) ** alpha
+
+    def compute_details(self) -> dict:
+        """Compute spent, the budget and the predicted compute of training every feasible
+        shape once to the end (seconds; ``None`` where unknown)."""
+        return {"spent_s": round(self.spent, 3),
+                "budget_s": None if self.budget is None else round(self.budget, 3),
+                "all_feasible_s": (None if self.all_feasible_s is None
+                                   else round(self.all_feasible_s, 3)),
+                "cost_observations": self.tc.n_observations}
 
     # --------------------------------------------------------------- helpers
     def cost(self, s: Shape) -> float:
@@ -252,6 +333,25 @@ class _Decision:
 
     def budget_room(self) -> int:
         return self.max_tr - self.n_done - self.n_pending
+
+    def within_budget(self, shapes: Sequence[Shape]) -> list[Shape]:
+        """The longest prefix of ``shapes`` that the trainings cap and the compute left pay
+        for (a shape that does not fit is skipped; cheaper ones after it may still fit)."""
+        out: list[Shape] = []
+        left = self.compute_left()
+        for s in shapes:
+            if len(out) >= self.budget_room():
+                break
+            c = self._cost_or_zero(s) if self.budget is not None else 0.0
+            if self.budget is not None and (left <= 0 or (self.tc.known and c > left)):
+                continue
+            out.append(s)
+            left -= c
+        return out
+
+    def spent_out(self) -> bool:
+        """No further training may start: the trainings cap or the compute budget is spent."""
+        return self.budget_room() <= 0 or self.compute_out()
 
     def wait_or(self, action: Stop) -> Action:
         if self.n_pending:
@@ -271,29 +371,33 @@ class _Decision:
         n_success = sum(len(v) for v in self.led.values.values())
         if n_success == 0:
             return self.no_success_yet()
-        if self.budget_room() <= 0 and self.n_pending == 0 and self.n_done >= self.max_tr:
+        if self.n_pending == 0 and (self.n_done >= self.max_tr or self.compute_out()):
             return self.final("budget")
         design = initial_design(self.feasible, self.n_initial, self.s.seed)
         todo = [s for s in design if self.led.count(s) == 0 and s not in self.led.pending
                 and s not in self.led.censored and self.proposable(s)]
         if todo:
-            room = self.budget_room()
-            if room <= 0:
+            fits = self.within_budget(todo)
+            if self.budget is not None and not self.tc.known:
+                if self.n_pending:
+                    return Wait("the first training prices the others under the budget")
+                fits = fits[:1]  # one training first: it prices every other shape
+            if not fits:
                 return self.wait_or(self.final("budget"))
-            return Train(tuple(todo[:room]), "initial",
+            return Train(tuple(fits), "initial",
                          f"spread initial design ({len(design)} shapes)")
         post = self.fit()
-        if self.budget_room() <= 0:
+        if self.spent_out():
             return self.wait_or(self.final("budget", post))
         distinct = {(s.depth, s.width) for s in self.led.values if s in self.index}
         if len(distinct) < min(2, self.n_shapes):
-            extra = self.extend_design()
+            extra = self.within_budget(self.extend_design())
             if extra:
                 return Train((extra[0],), "initial", "spread design: too few successful shapes")
         if not any(len(v) >= 2 for v in self.led.values.values()) and not any(
                 self.led.count(s) >= 1 for s in self.led.pending):
             rep = self.planned_repeat()
-            if rep is not None:
+            if rep is not None and self.affordable(rep):
                 return self.train_one(post, rep, "repeat",
                                       "planned repeat of the best-measured shape: seed noise "
                                       "from evidence")
@@ -301,9 +405,9 @@ class _Decision:
         answer, prob, gain, pick, why = evaluation
         if answer is not None and prob >= self.conf:
             return self.wait_or(self.final("confident", post, evaluation))
-        if answer is None and self.floor is not None and self.budget_room() == 1:
+        if answer is None and self.floor is not None:
             secure = self.secure_pick(post)
-            if secure is not None:
+            if secure is not None and self.last_training(secure[0]):
                 stage = "repeat" if self.led.count(secure[0]) > 0 else "acquire"
                 return self.train_one(post, secure[0], stage, secure[1])
         if pick is None:
@@ -318,7 +422,7 @@ class _Decision:
         given_up = len({(s.depth, s.width) for s in self.feasible
                         if self.led.given_up(s, self.s.max_attempts)})
         if (given_up >= self.n_initial or given_up >= self.n_shapes
-                or self.n_done >= self.max_tr):
+                or self.n_done >= self.max_tr or (self.compute_out() and not self.n_pending)):
             if self.n_pending:
                 return Wait("every training so far failed; waiting for the running ones")
             return Stop(None, f"every training failed ({self.n_done} trainings, {given_up} "
@@ -333,10 +437,13 @@ class _Decision:
         lost = sum(1 for s in design if not self.proposable(s))
         if lost:
             todo += [s for s in self.extend_design(lost) if s not in self.led.pending]
+        todo = self.within_budget(todo)
+        if self.budget is not None and not self.tc.known:
+            # with a compute budget, one training first: it prices every other shape
+            todo = todo[:0] if self.n_pending else todo[:1]
         if not todo:
             return Wait("the initial design is being trained")
-        return Train(tuple(todo[: self.budget_room()]), "initial",
-                     f"spread initial design ({len(design)} shapes)")
+        return Train(tuple(todo), "initial", f"spread initial design ({len(design)} shapes)")
 
     def extend_design(self, k: int = 1) -> list[Shape]:
         """More maximin picks, away from every trained, running and given-up shape."""
@@ -374,7 +481,7 @@ class _Decision:
         plan = choose_shapes(self.feasible, self.s.strategy, "interval", self.s.seed)
         plan = plan[: max(1, self.max_tr if self.s.max_trainings is not None else len(plan))]
         todo = [s for s in plan if self.led.count(s) == 0 and s not in self.led.pending
-                and self.proposable(s)]
+                and self.proposable(s) and self.affordable(s)]
         if todo and self.n_done + self.n_pending < max(self.max_tr, len(plan)):
             return Train(tuple(todo), "initial", f"complying set: {len(plan)} spread shapes")
         if self.n_pending:
@@ -461,14 +568,23 @@ class _Decision:
         ei *= self._p_floor(fmean, fstd)
         gain = float(np.max(ei))
         ok = np.array([self.proposable(s) and s not in self.led.pending
-                       and self.led.count(s) < MAX_REPEATS for s in self.feasible])
+                       and self.led.count(s) < MAX_REPEATS and self.affordable(s)
+                       for s in self.feasible])
         if not ok.any():
             return answer, prob, gain, None, ""
-        i = int(np.argmax(np.where(ok, ei, -np.inf)))
+        weight = self.cost_weight()
+        i = int(np.argmax(np.where(ok, ei / weight, -np.inf)))
         s = self.feasible[i]
         why = (f"expected improvement {ei[i]:.3g} (posterior {fmean[i]:.4g} ± {fstd[i]:.2g}, "
-               f"best trained {best:.4g})")
+               f"best trained {best:.4g})" + self._per_compute(i, weight))
         return answer, prob, gain, s, why
+
+    def _per_compute(self, i: int, weight: np.ndarray) -> str:
+        """Words for the cost weighting of a pick (empty when costs are unknown)."""
+        if not self.tc.known or weight[i] == 1.0:
+            return ""
+        return (f", per compute: {format_seconds(self.tc.mean(self.feasible[i]))} predicted "
+                "per training")
 
     def plausible(self, mean: np.ndarray, std: np.ndarray, answer: Shape) -> list[int]:
         a = self.index[answer]
@@ -520,7 +636,7 @@ class _Decision:
         p_next = self._p_eligible_after_one(fpost, fmean, fstd)
         score = np.full(len(self.feasible), -np.inf)
         for i, s in enumerate(self.feasible):
-            if not self.proposable(s) or s in self.led.pending:
+            if not self.proposable(s) or s in self.led.pending or not self.affordable(s):
                 continue
             n = self.led.count(s)
             if s == answer:
@@ -537,7 +653,8 @@ class _Decision:
         gain = float(np.max(score)) if np.isfinite(score).any() else 0.0
         if not np.isfinite(score).any():
             return answer, prob, 0.0, None, ""
-        i = int(np.argmax(score))
+        weight = self.cost_weight()
+        i = int(np.argmax(np.where(np.isfinite(score), score / weight, -np.inf)))
         s = self.feasible[i]
         if s == answer:
             why = (f"repeat the answer: P(accuracy ≥ floor) = {fpf[i]:.2f}, "
@@ -588,6 +705,17 @@ class _Decision:
             return max(ok, key=lambda s: (pm[s], pf[s], -self.cost(s)))
         return min(ok, key=lambda s: (self.cost(s), -pf[s]))
 
+    def last_training(self, s: Shape) -> bool:
+        """Whether a training of ``s`` is the last the budget pays for: one training left
+        under the cap, or the compute left after it pays for no other proposable shape."""
+        if self.budget_room() == 1:
+            return True
+        if self.budget is None or not self.tc.known:
+            return False
+        left = self.compute_left() - self.tc.mean(s)
+        return not any(self.tc.mean(o) <= left for o in self.feasible
+                       if o != s and self.proposable(o) and o not in self.led.pending)
+
     def secure_pick(self, post: ShapePosterior) -> tuple[Shape, str] | None:
         """The last training of the budget when nothing is confirmed yet: the shape most likely
         to meet the floor (running trainings fantasised), or — once that probability is at least
@@ -596,7 +724,7 @@ class _Decision:
         long shot."""
         fpost = post.with_fantasies(list(self.e.pending)) if self.n_pending else post
         cand = [s for s in self.feasible if self.proposable(s) and s not in self.led.pending
-                and self.led.count(s) < MAX_REPEATS]
+                and self.led.count(s) < MAX_REPEATS and self.affordable(s)]
         if not cand:
             return None
         mean, std = fpost.predict(cand)
@@ -640,7 +768,8 @@ class _Decision:
         noise estimate, the reason code, the next training's expected gain, the budget."""
         out: dict = {"reason_code": code, "max_trainings": self.max_tr,
                      "trainings": self.n_done, "expected_gain": gain,
-                     "shapes": [_key(s) for s in self.feasible]}
+                     "shapes": [_key(s) for s in self.feasible],
+                     "compute": self.compute_details()}
         if post is not None:
             mean, std = post.predict(self.feasible)
             out["posterior_mean"] = [float(v) for v in mean]
@@ -657,6 +786,13 @@ class _Decision:
                                     for s, ps in self.led.censored.items()]
         return out
 
+    def spent_words(self) -> str:
+        """What ran out: the trainings cap, or the compute budget (with what was used)."""
+        if self.budget is not None and self.n_done < self.max_tr:
+            return (f"compute budget of {format_seconds(self.budget)} spent "
+                    f"({format_seconds(self.spent)} used by {self.n_done} trainings)")
+        return f"budget of {self.max_tr} trainings spent"
+
     def final(self, code: str, post: ShapePosterior | None = None,
               evaluation: tuple | None = None) -> Stop:
         if post is None:
@@ -665,8 +801,9 @@ class _Decision:
         details = self.details(post, code, gain)
         unit = "points" if post.unit_scale_ == 1.0 else "(fraction)"
         noise = post.noise_
+        spent = self.spent_words()
         words = {"confident": f"confident (P = {prob:.2f} ≥ {self.conf:g})",
-                 "budget": f"budget of {self.max_tr} trainings spent (P = {prob:.2f} "
+                 "budget": f"{spent} (P = {prob:.2f} "
                            f"{'≥' if prob >= self.conf else '<'} {self.conf:g})",
                  "exhausted": f"no useful training left (P = {prob:.2f})"}[code]
         next_gain = (f"next training's expected improvement {gain:.3g} {unit}"
@@ -677,9 +814,8 @@ class _Decision:
             fallback = self.unconfirmed_answer(post) if code != "confident" else None
             details["confidence_rule"] = self.conf
             if fallback is not None:
-                spent = {"budget": f"budget of {self.max_tr} trainings spent",
-                         "exhausted": "no useful training left"}[code]
-                return self.unconfirmed(fallback, post, spent, noise_words, details)
+                plain = spent if code == "budget" else "no useful training left"
+                return self.unconfirmed(fallback, post, plain, noise_words, details)
             status = "floor_not_reached"
             what = (f"no trained shape reaches accuracy ≥ {self.floor:g} with P ≥ "
                     f"{self.conf:g} and a measured mean at or above it, nor plausibly meets "

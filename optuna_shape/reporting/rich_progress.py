@@ -60,6 +60,7 @@ class RichReporter(SearchReporter):
         self._trial: int | None = None
         self._n_planned: int | None = None
         self._assigned = 0
+        self._compute = ""
         self._last_wait = 0.0
         self._start = time.monotonic()
 
@@ -120,6 +121,13 @@ class RichReporter(SearchReporter):
         plan = f"; {n_planned} to train first" if n_planned else ""
         self._log(f"design space: {n_total} shapes, {n_feasible} feasible{plan}")
 
+    def on_compute(self, spent_s: float, budget_s: float | None) -> None:
+        """Remember the compute spent (shown with the next training)."""
+        from optuna_shape.compute import format_seconds
+
+        self._compute = format_seconds(spent_s) + (
+            f" of {format_seconds(budget_s)}" if budget_s is not None else "")
+
     def on_assign(self, trial_number: int, shape: Any, stage: str) -> None:
         """A trial starts training ``shape`` in ``stage``."""
         self._stage, self._trial = stage, trial_number
@@ -129,7 +137,8 @@ class RichReporter(SearchReporter):
         if not self.bars:
             of = f" ({self._assigned}/{self._n_planned})" if stage == "sample" and \
                 self._n_planned else ""
-            self._log(f"trial {trial_number}: {label}{of} — training {_shape(shape)}")
+            spent = f" (compute {self._compute})" if self._compute else ""
+            self._log(f"trial {trial_number}: {label}{of} — training {_shape(shape)}{spent}")
 
     def on_wait(self, reason: str) -> None:
         """Other workers must finish first (shown at most every 30 s)."""
@@ -168,6 +177,8 @@ class RichReporter(SearchReporter):
         p = self._bars()
         desc = f"{stage:6s} {_shape(shape)}"
         info = "" if math.isnan(accuracy) else f"acc {accuracy:.2f}"
+        if self._compute:
+            info = f"{info} · compute {self._compute}".lstrip(" ·")
         if epoch == 0 or self._train_task is None:
             if self._train_task is not None:
                 p.remove_task(self._train_task)

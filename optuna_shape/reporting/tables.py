@@ -334,6 +334,9 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
                      f"(of {summary.n_space}): {saving}", hang="  ")
     else:
         out.append(f"trainings so far: {summary.trainings} (design space: {summary.n_space})")
+    compute = summary.compute or {}
+    if compute.get("spent_s"):
+        out += _wrap(compute_words(compute), hang="  ")
     if summary.stopped_early:
         out += _wrap(f"early stopping: {summary.stopped_early} of {summary.trainings} trainings "
                      f"stopped, {summary.epochs_saved} epochs saved", hang="  ")
@@ -355,6 +358,22 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
         out += _wrap(f"accuracy model: {s['method']} on {fitted_on(s)}"
                      + (f" ({extra})" if extra else ""), hang="  ")
     return out
+
+
+def compute_words(compute: Mapping[str, Any]) -> str:
+    """``compute: 12 min of 1 h budget; training every feasible shape to the end ≈ 2.1 h (10.5×
+    more)`` from a summary's ``compute``."""
+    from optuna_shape.compute import format_seconds
+
+    spent = float(compute["spent_s"])
+    text = f"compute: {format_seconds(spent)} of training"
+    if compute.get("budget_s"):
+        text = f"compute: {format_seconds(spent)} of {format_seconds(compute['budget_s'])} budget"
+    every = compute.get("all_feasible_s")
+    if every:
+        text += (f"; training every feasible shape to the end ≈ {format_seconds(every)} "
+                 f"({every / spent:.1f}× more)" if spent > 0 else "")
+    return text
 
 
 def fitted_on(fit: Mapping[str, Any]) -> str:

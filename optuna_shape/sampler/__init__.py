@@ -90,6 +90,18 @@ __all__ = ["ShapeSampler", "optimize"]
 _logger = logging.getLogger("optuna_shape")
 
 
+def training_work(space: ShapeSpace, candidates: Sequence[Shape]) -> dict[Shape, float]:
+    """What a training of each candidate costs relative to the others: multiply-accumulates
+    per forward pass for wide ResNets (analytic), parameters for other families (counting their
+    MACs would build every shape on the meta device)."""
+    if space.family.name == "wrn":
+        from optuna_shape.flops import wrn_macs
+
+        return {c: float(wrn_macs(c.depth, c.width, space.in_channels, space.num_classes,
+                                  space.image_size)) for c in candidates}
+    return {c: float(space.param_count(Shape(c.depth, c.width))) for c in candidates}
+
+
 def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -114,7 +126,16 @@ class ShapeSampler(BaseSampler):
         mode: ``"adaptive"`` (noise-aware sequential search) or ``"paper"`` (Algorithm 1).
         confidence: adaptive: probability the answer must reach, in (0, 1).
         max_trainings: adaptive: most trainings, repeats and failures included (``None``: a
-            third of the feasible shapes, at least ``n_initial + 3``).
+            third of the feasible shapes, at least ``n_initial + 3``; with a ``budget``, twice
+            the feasible shapes, a cap only).
+        budget: adaptive: most compute, in seconds of training time summed over every training
+            and worker — GPU-seconds with one GPU per worker — as a number of seconds or a
+            string with a unit (``"45m"``, ``"8h"``); ``None``: no compute budget. A training is
+            charged its ``train_seconds`` user attribute (the built-in objective stores it),
+            else its trial's duration; a shape's cost is predicted from the study's own
+            trainings (:mod:`optuna_shape.compute`), and a training is started only when its
+            predicted cost fits what is left. When the budget ends before the confidence is
+            reached, the search answers with the best-supported shape, marked unconfirmed.
         n_initial: adaptive: shapes of the spread initial design (>= 2).
         device: where latency and energy are measured (``"cpu"``, ``"cuda"``, ``"cuda:N"``).
         latency_batch_size: inference batch size for latency and energy.
@@ -176,6 +197,7 @@ class ShapeSampler(BaseSampler):
         measurement: MeasurementSettings | None = None,
         refit: bool = True,
         screening: str = "auto",
+        budget: str | float | None = None,
     ) -> None:
         if not isinstance(space, ShapeSpace):
             raise TypeError(f"space must be an optuna_shape.ShapeSpace, got {space!r}")
@@ -206,6 +228,12 @@ class ShapeSampler(BaseSampler):
                 f"{', '.join(space.precisions)} measures every candidate: use screening='auto' "
                 "or 'measure'")
         _check_int("max_trainings", max_trainings, 1, allow_none=True)
+        from optuna_shape.compute import parse_budget
+
+        budget_s = parse_budget(budget)
+        if budget_s is not None and mode != "adaptive":
+            raise ValueError(f"budget needs mode='adaptive' (the paper's Algorithm 1 trains a "
+                             f"fixed plan), got mode={mode!r} with budget={budget!r}")
         _check_int("n_initial", n_initial, 2)
         _check_int("max_attempts", max_attempts, 1)
         if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or \
@@ -221,7 +249,7 @@ class ShapeSampler(BaseSampler):
         self.settings = Settings(
             mode=mode, confidence=float(confidence), max_trainings=max_trainings,
             n_initial=n_initial, strategy=strategy, sampling=sampling, refit=bool(refit),
-            max_attempts=max_attempts, seed=0 if seed is None else seed,
+            max_attempts=max_attempts, seed=0 if seed is None else seed, budget=budget_s,
         )
         self.measurement = measurement or MeasurementSettings(
             device=device, batch_size=latency_batch_size, threads=threads)
@@ -265,6 +293,8 @@ class ShapeSampler(BaseSampler):
         else:
             cfg.update(confidence=s.confidence, max_trainings=s.max_trainings,
                        n_initial=s.n_initial, seed=s.seed)
+            if s.budget is not None:  # absent otherwise: studies made before it still load
+                cfg["budget_seconds"] = s.budget
             if self.goal is None:  # the complying set is the paper's interval sample
                 cfg.update(strategy=s.strategy, sampling=s.sampling)
         if self._needs_latency or self._needs_energy:
@@ -487,6 +517,7 @@ class ShapeSampler(BaseSampler):
                 self._end(study, trial_id, "duplicate",
                           f"slot {me.slot} is held by another trial")
             stage = me.stage or "sample"
+            self.reporter.on_compute(snap.compute_spent(), self.settings.budget)
             self.reporter.on_assign(number, me.shape, stage)
             return me.shape, stage
         if me.shape is not None:  # enqueued by hand
@@ -659,7 +690,8 @@ class ShapeSampler(BaseSampler):
             costs = dict(sizes)
         elif self.goal in metric:
             costs = {s: float(measurements[s][metric[self.goal]]) for s in passed}
-        problem = Problem(tuple(passed), sizes, costs, self.goal, cons.min_accuracy)
+        problem = Problem(tuple(passed), sizes, costs, self.goal, cons.min_accuracy,
+                          training_work(space, passed))
         rebuilt = sid in self._problems
         self._problems[sid] = (problem, measurements)
         self._n_predicted[sid] = sum(1 for m in measurements.values() if st.is_predicted(m))

@@ -102,9 +102,9 @@ class Snapshot:
         failed training of that candidate), and a pending training makes each of its
         candidates pending.
         """
-        done, pending = self._evidence_with_numbers()
+        done, pending, lost_s = self._evidence_with_numbers()
         if len(precisions) <= 1:
-            return Evidence(tuple(tr for _, tr in done), tuple(pending))
+            return Evidence(tuple(tr for _, tr in done), tuple(pending), lost_s)
         by_number = {t.number: t for t in self.trials}
         out: list[Training] = []
         for number, t in done:
@@ -112,16 +112,18 @@ class Snapshot:
             for p in precisions:
                 v = Variant(t.shape.depth, t.shape.width, p)
                 if t.censored:  # stopped early: the fp32 projection bounds every precision
-                    out.append(Training(v, None, t.projected, t.projected_std))
+                    out.append(replace(t, shape=v))
                 else:
-                    out.append(Training(v, acc.get(p)))
+                    out.append(replace(t, shape=v, value=acc.get(p)))
         return Evidence(tuple(out), tuple(Variant(s.depth, s.width, p)
-                                          for s in pending for p in precisions))
+                                          for s in pending for p in precisions), lost_s)
 
-    def _evidence_with_numbers(self) -> tuple[list[tuple[int, Training]], list[Shape]]:
+    def _evidence_with_numbers(self
+                               ) -> tuple[list[tuple[int, Training]], list[Shape], float]:
         done: list[tuple[int, Training]] = []
         pending: list[Shape] = []
         lost: dict[Shape, int] = {}
+        lost_s = 0.0
         for t in self.trials:
             if not t.is_training:
                 continue
@@ -129,17 +131,24 @@ class Snapshot:
             if t.lost:
                 lost[t.shape] = lost.get(t.shape, 0) + 1
                 if lost[t.shape] <= LOST_FREE:
+                    lost_s += t.seconds or 0.0
                     continue  # not the shape's fault: retried without counting
+            cost = {"seconds": t.seconds, "fraction": t.fraction}
             if t.state in _LIVE:
                 pending.append(t.shape)
             elif t.state == TrialState.COMPLETE:
                 ok = t.value is not None and math.isfinite(t.value)
-                done.append((t.number, Training(t.shape, t.value if ok else None)))
+                done.append((t.number, Training(t.shape, t.value if ok else None, **cost)))
             elif t.stopped_early:  # ShapePruner: censored at its projected final accuracy
-                done.append((t.number, Training(t.shape, None, t.projected, t.projected_std)))
+                done.append((t.number, Training(t.shape, None, t.projected, t.projected_std,
+                                                **cost)))
             else:  # FAIL (exception, NaN, stale) or PRUNED by the objective otherwise
-                done.append((t.number, Training(t.shape, None)))
-        return done, pending
+                done.append((t.number, Training(t.shape, None, **cost)))
+        return done, pending, lost_s
+
+    def compute_spent(self) -> float:
+        """Seconds charged to the finished trainings (see :mod:`optuna_shape.compute`)."""
+        return self.evidence().spent_seconds()
 
     def pending_shapes(self) -> set[Shape]:
         """Shapes queued or being trained."""

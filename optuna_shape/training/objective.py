@@ -49,7 +49,12 @@ from typing import TYPE_CHECKING, Any
 import optuna
 import torch
 
-from optuna_shape.storage import PLANNED_EPOCHS, mark_interrupted, training_attempt
+from optuna_shape.storage import (
+    PLANNED_EPOCHS,
+    TRAIN_SECONDS,
+    mark_interrupted,
+    training_attempt,
+)
 from optuna_shape.training.datasets import Splits, load_dataset
 from optuna_shape.training.trainer import TrainConfig, TrainResult, evaluate_precisions, train
 
@@ -271,7 +276,7 @@ class ShapeObjective:
                     torch.cuda.empty_cache()
                 raise RuntimeError(reason) from None
             raise
-        trial.set_user_attr("train_seconds", round(result.seconds, 3))
+        trial.set_user_attr(TRAIN_SECONDS, round(result.seconds, 3))
         trial.set_user_attr("epochs", result.epochs)
         if result.diverged or math.isnan(result.accuracy):
             del model

@@ -106,7 +106,7 @@ def test_exit_code_table_is_the_codes_the_cli_uses():
     section = README.split("### Exit codes", 1)[1].split("\n## ", 1)[0]
     codes = {int(c) for c in re.findall(r"^\| (\d+) \|", section, flags=re.M)}
     assert codes == {common.EXIT_OK, common.EXIT_FAILURE, common.EXIT_USAGE,
-                     common.EXIT_NO_ANSWER, common.EXIT_INTERRUPTED}
+                     common.EXIT_NO_ANSWER, common.EXIT_UNCONFIRMED, common.EXIT_INTERRUPTED}
     assert README.count("### Exit codes") == 1
 
 

@@ -410,3 +410,37 @@ def test_a_training_stopped_by_another_pruner_is_a_named_failure_warned_once(cap
         assert "osh.ShapePruner()" in t.user_attrs["fail_reason"]
     warned = [r for r in caplog.records if "_AlwaysPrune" in r.getMessage()]
     assert len(warned) == 1
+
+
+# ------------------------------------------------------------------ compute budget ----------
+def test_budget_is_stored_checked_and_bounds_the_charged_seconds():
+    space = small_space()
+
+    def objective(trial):
+        shape = osh.suggest_shape(trial, space)
+        trial.set_user_attr("train_seconds", 10.0 * shape.width * shape.depth / 10)
+        return landscape(shape)
+
+    sampler = osh.ShapeSampler(space, goal="accuracy", seed=0, budget="2m")
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=60)
+    summary = osh.search_summary(study)
+    assert summary.finished and summary.compute["budget_s"] == 120.0
+    assert summary.compute["spent_s"] <= 120.0 * 1.2
+    assert summary.compute["spent_s"] == pytest.approx(sum(
+        t.user_attrs["train_seconds"] for t in study.trials if "train_seconds" in t.user_attrs))
+    assert st.read_config(st.study_attrs(study))["budget_seconds"] == 120.0
+    # a worker with another budget is refused
+    other = osh.ShapeSampler(space, goal="accuracy", seed=0, budget="3m")
+    with pytest.raises(ValueError, match="budget_seconds"):
+        other._check_study(study)
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"budget": "10 parsecs"}, "budget must be a positive number of seconds"),
+    ({"budget": 0}, "budget must be a positive number of seconds"),
+    ({"budget": "1h", "mode": "paper"}, "budget needs mode='adaptive'"),
+])
+def test_bad_budget_is_refused_before_anything_is_stored(kw, words):
+    with pytest.raises(ValueError, match=words):
+        osh.ShapeSampler(small_space(), **kw)

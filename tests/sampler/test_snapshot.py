@@ -35,8 +35,22 @@ def test_evidence_and_pending():
     trial(study, C, TrialState.PRUNED, stage="duplicate")  # a yielded copy: not evidence
     trial(study, B, TrialState.PRUNED, stage="sample", user={"reject_reason": "size"}, k=2)
     ev = read_snapshot(study, TrialCache()).evidence()
-    assert ev.trainings == (Training(A, 95.0), Training(A, None))
+    assert [(t.shape, t.value) for t in ev.trainings] == [(A, 95.0), (A, None)]
+    assert all(t.seconds is not None and t.seconds >= 0 for t in ev.trainings)  # durations
     assert ev.pending == (B, C)
+
+
+def test_trainings_are_charged_their_own_seconds_and_the_share_they_ran():
+    study = optuna.create_study(direction="maximize")
+    trial(study, A, TrialState.COMPLETE, value=95.0, user={"train_seconds": 12.5})
+    trial(study, B, TrialState.PRUNED, k=1,
+          user={"train_seconds": 3.0, "planned_epochs": 10, "pruned_epoch": 3,
+                "prune_reason": "cannot reach", "projected_accuracy": 80.0,
+                "projected_std": 2.0})
+    snap = read_snapshot(study, TrialCache())
+    ev = snap.evidence()
+    assert [(t.seconds, t.fraction) for t in ev.trainings] == [(12.5, 1.0), (3.0, 0.3)]
+    assert snap.compute_spent() == ev.spent_seconds() == 15.5
 
 
 def test_trainings_lost_to_dead_workers_are_free_up_to_a_limit():
@@ -44,7 +58,8 @@ def test_trainings_lost_to_dead_workers_are_free_up_to_a_limit():
     for _ in range(LOST_FREE + 1):
         trial(study, A, TrialState.FAIL)  # no fail_reason: failed as stale
     ev = read_snapshot(study, TrialCache()).evidence()
-    assert ev.trainings == (Training(A, None),)  # only the one beyond the limit counts
+    assert [(t.shape, t.value) for t in ev.trainings] == [(A, None)]  # only the one beyond
+    assert ev.lost_seconds >= 0.0  # the free ones are still paid for
 
 
 def test_override_and_cache_see_changes_of_live_trials():
@@ -52,7 +67,7 @@ def test_override_and_cache_see_changes_of_live_trials():
     tid = trial(study, A, TrialState.RUNNING)
     cache = TrialCache()
     snap = read_snapshot(study, cache, override=(0, TrialState.COMPLETE, 97.0))
-    assert snap.evidence().trainings == (Training(A, 97.0),)
+    assert snap.evidence().trainings == (Training(A, 97.0),)  # running: no seconds yet
     assert read_snapshot(study, cache).evidence().pending == (A,)
     st.set_trial_user_attrs(study, tid, {"stage": "duplicate", "end_reason": "x"})
     assert read_snapshot(study, cache).evidence().pending == ()  # re-decoded on change

@@ -1,0 +1,84 @@
+"""The adaptive policy under a compute budget: trainings charge seconds, the search starts only
+what the budget pays for, and cheap shapes that teach as much go first."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optuna_shape.policy import Evidence, Problem, Settings, Stop, Train, Training, Wait, decide
+from optuna_shape.policy.adaptive import initial_design
+from optuna_shape.shape import Shape
+
+GRID = tuple(Shape(d, w) for d in (10, 16, 22, 28, 34) for w in (0.25, 0.5, 1.0, 1.5, 2.0, 3.0))
+SIZES = {s: s.depth * s.width**2 * 0.01 for s in GRID}
+
+
+def surface(s: Shape) -> float:
+    return 97.0 - 2.0 / s.width - 30.0 / s.depth
+
+
+def problem(goal: str | None = "accuracy", floor: float | None = None) -> Problem:
+    costs = dict(SIZES) if goal in ("size", "latency", "energy") else {}
+    return Problem(GRID, dict(SIZES), costs, goal, floor, work=dict(SIZES))
+
+
+def seconds(s: Shape) -> float:
+    return 2.0 + 40.0 * SIZES[s]  # a training's cost grows with the network
+
+
+def run(sett: Settings, goal: str = "accuracy", floor: float | None = None, seed: int = 0,
+        truth=surface) -> tuple[Stop, list[Training]]:
+    prob = problem(goal, floor)
+    rng = np.random.default_rng(seed)
+    done: list[Training] = []
+    for _ in range(200):
+        act = decide(prob, Evidence(tuple(done)), sett)
+        if isinstance(act, Stop):
+            return act, done
+        assert isinstance(act, Train), act
+        for s in act.shapes:
+            done.append(Training(s, truth(s) + rng.normal(0, 0.5),
+                                 seconds=seconds(s) * float(np.exp(rng.normal(0, 0.1)))))
+    raise AssertionError("no stop")
+
+
+def test_compute_budget_bounds_the_search_and_says_so():
+    every = sum(seconds(s) for s in GRID)
+    budget = 0.15 * every
+    for seed in range(3):
+        stop, done = run(Settings(budget=budget, confidence=0.99), seed=seed)
+        spent = sum(t.seconds for t in done)
+        assert spent <= 1.1 * budget  # only what the predicted cost says fits is started
+        if stop.details["reason_code"] == "budget":
+            assert "compute budget of" in stop.reason
+        c = stop.details["compute"]
+        assert c["budget_s"] == round(budget, 3) and c["spent_s"] == round(spent, 3)
+        assert 0.5 * every < c["all_feasible_s"] < 2.0 * every
+
+
+def test_cheap_shapes_that_teach_as_much_go_first():
+    # a flat landscape: every shape is worth about as much, so cost decides
+    def flat(s: Shape) -> float:
+        return 95.0 + 0.05 * s.width
+
+    costs = {}
+    for label, sett in (("aware", Settings(budget=1e9, max_trainings=14, confidence=0.999)),
+                        ("blind", Settings(max_trainings=14, confidence=0.999))):
+        per = []
+        for seed in range(3):
+            _, done = run(sett, seed=seed, truth=flat)
+            per += [t.seconds for t in done[6:]]  # after the design and its repeat
+        costs[label] = float(np.mean(per))
+    # with costs known the acquisition divides by cost^α: a huge budget keeps α ≈ 1
+    assert costs["aware"] < 0.7 * costs["blind"], costs
+
+
+def test_running_trainings_are_committed_at_their_predicted_cost():
+    prob = problem("accuracy")
+    done = tuple(Training(s, surface(s), seconds=seconds(s)) for s in initial_design(GRID, 5))
+    spent = sum(t.seconds for t in done)
+    big = max(GRID, key=seconds)
+    # what is left pays for nothing once the running big shape is counted: wait, then stop
+    sett = Settings(budget=spent + seconds(big) * 1.05)
+    act = decide(prob, Evidence(done, pending=(big,)), sett)
+    assert isinstance(act, Wait)
