@@ -12,11 +12,21 @@ schedule depends on the total number of epochs, so a curve is that of a training
 ``epochs`` epochs, as the pruner sees it during a search.
 
 The run is resumable (rows already in the CSV are skipped, each row is flushed when written)
-and ordered seed-major, so a partial file is a complete landscape with fewer seeds.
+and ordered seed-major, so a partial file is a complete landscape with fewer seeds. Resuming
+with a different number of epochs than the rows already recorded for a task is refused (the
+skip test does not look at ``epochs``, so it would otherwise mix two training lengths in one
+landscape silently).
+
+Tasks: ``digits`` (10 epochs) and ``digits-hard`` (12) for tuning; ``digits-mlp-noisy`` (20
+epochs, the MLP grid) is the **held-out** curve landscape, not to be used for tuning
+(``landscapes.HELD_OUT``). ``train_seconds`` is the wall-clock of the whole training under
+whatever load the machine had; for compute per epoch use ``curves/epoch_seconds.csv``
+(``benchmarks/epoch_times.py``).
 
 Usage::
 
     PYTHONPATH=. nice -n 10 .venv/bin/python benchmarks/curves.py --seeds 3   # digits, 10 epochs
+    PYTHONPATH=. nice -n 10 .venv/bin/python benchmarks/curves.py --seeds 3 --tasks digits-mlp-noisy
     PYTHONPATH=. .venv/bin/python benchmarks/curves.py --quick                # smoke run
 """
 
@@ -41,6 +51,17 @@ CURVES_CSV = DATA / "curves" / "curves.csv"
 FIELDS = ["task", "depth", "width", "seed", "epochs", "val_accuracy", "curve", "params",
           "train_seconds", "diverged"]
 EPOCHS = {"digits": 10, "digits-hard": 12, "digits-mlp-noisy": 20, "cancer-mlp": 30}
+
+
+def recorded_epochs(path: Path) -> dict[str, set[int]]:
+    """The ``epochs`` values of the rows already in ``path``, per task."""
+    out: dict[str, set[int]] = {}
+    if not path.exists():
+        return out
+    with path.open() as fh:
+        for r in csv.DictReader(fh):
+            out.setdefault(r["task"], set()).add(int(r["epochs"]))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
             args.out = DATA / "curves" / "curves_quick.csv"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     done = landscapes.done_rows(args.out)
+    recorded = recorded_epochs(args.out)
+    clash = [t for t in args.tasks if recorded.get(t, {epochs[t]}) != {epochs[t]}]
+    if clash:
+        parser.error("; ".join(f"{t}: {args.out} holds {sorted(recorded[t])} epochs, asked "
+                               f"{epochs[t]}" for t in clash) + " (use another --out)")
+    held_out = [t for t in args.tasks if t in landscapes.HELD_OUT]
+    if held_out:
+        print(f"held-out task(s) {', '.join(held_out)}: not for tuning", flush=True)
     new_file = not args.out.exists() or args.out.stat().st_size == 0
     data = {t: landscapes.load_task(t) for t in args.tasks}
     todo = [(t, s, seed) for seed in seeds for t in args.tasks for s in shapes[t]
