@@ -411,11 +411,42 @@ class ShapePosterior:
             raise ValueError(f"got {len(shapes)} shapes, {len(vals)} values, {len(sds)} stds")
         mean, _ = self.predict(shapes)
         keep = np.isfinite(vals) & np.isfinite(sds) & (sds > 0) & (vals < mean)
+        new = self._with_pseudo(new, shapes, vals, (sds / self.y_scale_) ** 2, keep)
+        new.censored_ = int(keep.sum())
+        return new
+
+    def with_partial(self, shapes: Sequence[Shape | tuple[int, float]],
+                     values: Sequence[float], stds: Sequence[float]) -> ShapePosterior:
+        """A copy that also knows trainings stopped before their last epoch (hyperparameters
+        unchanged): each is an observation of the shape's accuracy at its learning curve's
+        forecast ``value`` with the forecast's variance ``std²`` added to the shape's seed-noise
+        variance (two-sided: a stopped training forecast high raises the posterior as much as
+        one forecast low lowers it). Entries with a non-finite value or std are left out."""
+        shapes = [as_shape(s) for s in shapes]
+        new = object.__new__(ShapePosterior)
+        new.__dict__.update(self.__dict__)
+        if not shapes:
+            return new
+        vals = np.asarray(values, dtype=float)
+        sds = np.asarray(stds, dtype=float)
+        if len(vals) != len(shapes) or len(sds) != len(shapes):
+            raise ValueError(f"got {len(shapes)} shapes, {len(vals)} values, {len(sds)} stds")
+        keep = np.isfinite(vals) & np.isfinite(sds) & (sds >= 0)
+        noise2 = self.noise_std(shapes) ** 2
+        var_z = (noise2 + np.where(np.isfinite(sds), sds, 0.0) ** 2) / self.y_scale_**2
+        new = self._with_pseudo(new, shapes, vals, var_z, keep)
+        new.partial_ = int(keep.sum())
+        return new
+
+    def _with_pseudo(self, new: ShapePosterior, shapes: list[Shape], vals: np.ndarray,
+                     var_z: np.ndarray, keep: np.ndarray) -> ShapePosterior:
+        """``new`` refactorised with pseudo-observations ``vals[keep]`` of variance
+        ``var_z[keep]`` (standardised units), as fractional repeat counts of the noise model."""
         if not keep.any():
             return new
         arr = self._arr([s for s, k in zip(shapes, keep, strict=True) if k])
         z = self._z(arr)
-        var_z = (sds[keep] / self.y_scale_) ** 2
+        var_z = np.maximum(var_z[keep], 1e-12)
         counts = self._s02 * np.exp(2 * self._gamma * z) / var_z
         X = np.vstack([self._Xc, self._x(arr)])
         H = np.vstack([self._Hc, self._h(arr)])
@@ -424,7 +455,6 @@ class ShapePosterior:
         y = np.concatenate([self._all_y(), (vals[keep] - self.y_mean_) / self.y_scale_])
         new._fz, new._fcounts, new._fy = Z, C, y
         new._factor(X, H, Z, C, y)
-        new.censored_ = int(keep.sum())
         return new
 
     def _all_z(self) -> np.ndarray:

@@ -560,6 +560,8 @@ class TrialRecord:
             trial's duration; ``None`` while it runs.
         fraction: the share of a full training it ran (epochs run / ``planned_epochs`` when
             both are known: a stopped or failed training), else 1.0.
+        curve: the accuracy reported after epochs 1, 2, … (``trial.report``), up to the first
+            missing epoch; empty when it reported none.
     """
 
     number: int
@@ -578,6 +580,7 @@ class TrialRecord:
     epochs_saved: int | None = None
     seconds: float | None = None
     fraction: float = 1.0
+    curve: tuple[float, ...] = ()
 
     @property
     def stopped_early(self) -> bool:
@@ -623,7 +626,21 @@ def decode_trial(t: FrozenTrial) -> TrialRecord:
                        fail_reason=t.user_attrs.get("fail_reason"),
                        accuracies=accuracy_by_precision(t.user_attrs), projected=projected,
                        projected_std=projected_std, epochs_saved=saved,
-                       seconds=_charged_seconds(t), fraction=_fraction_run(t))
+                       seconds=_charged_seconds(t), fraction=_fraction_run(t),
+                       curve=epoch_curve(t.intermediate_values))
+
+
+def epoch_curve(values: Mapping[int, float]) -> tuple[float, ...]:
+    """The values reported at steps 1, 2, … up to the first missing step (a learning curve).
+
+    Example:
+        >>> epoch_curve({1: 50.0, 2: 70.0, 4: 90.0})
+        (50.0, 70.0)
+    """
+    out: list[float] = []
+    while len(out) + 1 in values:
+        out.append(float(values[len(out) + 1]))
+    return tuple(out)
 
 
 def _charged_seconds(t: FrozenTrial) -> float | None:
@@ -692,6 +709,12 @@ def all_trials(study: optuna.Study, states: Iterable[TrialState] | None = None
     """Every trial of the study, not copied (one storage read)."""
     return study._storage.get_all_trials(
         study._study_id, deepcopy=False, states=None if states is None else tuple(states))
+
+
+def frozen_trial(trial: optuna.Trial) -> FrozenTrial:
+    """The current stored state of a running trial (what ``trial.should_prune()`` hands the
+    study's pruner)."""
+    return trial.study._storage.get_trial(trial._trial_id)
 
 
 def trial_record(study: optuna.Study, trial_id: int) -> TrialRecord:

@@ -223,11 +223,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "--max-trainings stays a cap")
     g.add_argument("--n-initial", type=_positive_int, default=None,
                    help="adaptive: shapes trained first, spread over the space (default 5)")
-    g.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=False,
-                   help="adaptive: stop a training whose learning curve shows, with the "
-                        "search's confidence, that it cannot reach the floor (goal accuracy: "
-                        "beat the current answer); off by default; resuming a study needs "
-                        "the same setting")
+    g.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=None,
+                   help="adaptive: the search decides how far each training goes, stopping "
+                        "one once its remaining epochs are worth less than starting another "
+                        "shape (on by default; --no-early-stopping trains every shape to the "
+                        "end); resuming a study keeps the setting it was made with")
     g.add_argument("--strategy", type=_strategy, default="standard",
                    help="paper: modeling strategy thorough, standard, optimistic, or a number "
                         "of shapes to train")
@@ -413,10 +413,13 @@ def build(args: argparse.Namespace, reporter: Any = None) -> tuple[Any, Any, dic
     import optuna_shape as osh
     from optuna_shape.training import cached_dataset, make_objective
 
-    if getattr(args, "early_stopping", False) and args.mode == "paper":
+    if getattr(args, "early_stopping", None) and args.mode == "paper":
         raise UsageError("--early-stopping works with the adaptive search only (the paper's "
                          "algorithm verifies every candidate with a full training); drop it or "
                          "use --mode adaptive")
+    early_stopping = getattr(args, "early_stopping", None)
+    if early_stopping is None:  # a study made before keeps its own setting (see run)
+        early_stopping = args.mode != "paper"
     config = _train_config(args)
     splits = cached_dataset(args.dataset, data_dir=args.data_dir, download=args.download,
                             seed=args.seed, val_fraction=args.val_fraction, subset=args.subset)
@@ -441,10 +444,11 @@ def build(args: argparse.Namespace, reporter: Any = None) -> tuple[Any, Any, dic
     progress = getattr(reporter, "training", None)
     objective = make_objective(space, args.dataset, config=config, data_dir=args.data_dir,
                                download=args.download, seed=args.seed, progress=progress,
-                               subset=args.subset, val_fraction=args.val_fraction)
+                               subset=args.subset, val_fraction=args.val_fraction,
+                               early_stopping=early_stopping)
     training = {"dataset": args.dataset, "subset": args.subset,
                 "val_fraction": args.val_fraction,
-                "early_stopping": bool(getattr(args, "early_stopping", False)),
+                "early_stopping": early_stopping,
                 "config": {k: v for k, v in config.to_dict().items()
                            if k not in ("device", "threads", "num_workers", "amp",
                                         "eval_batch_size")}}
@@ -507,9 +511,14 @@ def run(args: argparse.Namespace) -> int:
     sampler, objective, training = build(args, reporter)
     storage = open_storage(None if url == ":memory:" else url,
                            heartbeat_interval=HEARTBEAT, grace_period=GRACE)
-    pruner = osh.ShapePruner() if getattr(args, "early_stopping", False) else None
+    # the built-in objective asks a ShapePruner of its own (early stopping) and no other pruner
     study = optuna.create_study(storage=storage, sampler=sampler, study_name=study_name,
-                                direction="maximize", load_if_exists=True, pruner=pruner)
+                                direction="maximize", load_if_exists=True)
+    stored = study.user_attrs.get("training")
+    if getattr(args, "early_stopping", None) is None and isinstance(stored, dict):
+        # not given: resume with the study's own setting (off for studies made before it)
+        training["early_stopping"] = objective.early_stopping = bool(
+            stored.get("early_stopping", False))
     _check_study(study, sampler, training)
     try:
         if osh.is_finished(study):

@@ -80,8 +80,9 @@ class Training:
     ``projected`` / ``projected_std`` hold its projected final accuracy — evidence that the
     shape's accuracy is probably below that, not a failure.
 
-    ``seconds`` is the compute it was charged (``None`` when unknown) and ``fraction`` the share
-    of a full training it ran (epochs run / planned; 1.0 when complete or unknown).
+    ``seconds`` is the compute it was charged (``None`` when unknown), ``fraction`` the share
+    of a full training it ran (epochs run / planned; 1.0 when complete or unknown) and
+    ``curve`` the accuracy it reported after each epoch (empty when it reported none).
     """
 
     shape: Shape
@@ -90,6 +91,7 @@ class Training:
     projected_std: float | None = None
     seconds: float | None = None
     fraction: float = 1.0
+    curve: tuple[float, ...] = ()
 
     @property
     def censored(self) -> bool:

@@ -81,7 +81,16 @@ import numpy as np
 from scipy.stats import norm
 
 from optuna_shape.compute import CostObservation, TrainingCost, format_seconds
-from optuna_shape.policy import Action, Evidence, Problem, Settings, Stop, Train, Wait
+from optuna_shape.policy import (
+    Action,
+    Evidence,
+    Problem,
+    Settings,
+    Stop,
+    Train,
+    Training,
+    Wait,
+)
 from optuna_shape.posterior import ShapePosterior, single_threaded_blas
 from optuna_shape.shape import Shape, Variant
 from optuna_shape.variant_posterior import VariantPosterior
@@ -151,7 +160,7 @@ class _Ledger:
     values: dict[Shape, list[float]] = field(default_factory=dict)
     failures: dict[Shape, int] = field(default_factory=dict)
     pending: dict[Shape, int] = field(default_factory=dict)
-    censored: dict[Shape, list[tuple[float, float]]] = field(default_factory=dict)
+    partial: dict[Shape, list[tuple[float, float]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, evidence: Evidence) -> _Ledger:
@@ -160,7 +169,7 @@ class _Ledger:
             if t.censored:
                 assert t.projected is not None
                 sd = t.projected_std if t.projected_std is not None else math.nan
-                led.censored.setdefault(t.shape, []).append((float(t.projected), float(sd)))
+                led.partial.setdefault(t.shape, []).append((float(t.projected), float(sd)))
             elif t.value is None or not math.isfinite(float(t.value)):
                 led.failures[t.shape] = led.failures.get(t.shape, 0) + 1
             else:
@@ -179,17 +188,18 @@ class _Ledger:
         return self.count(s) == 0 and self.failures.get(s, 0) >= max_attempts
 
 
-def _with_censored(post: ShapePosterior,
-                   censored: dict[Shape, list[tuple[float, float]]]) -> ShapePosterior:
-    """The posterior told about trainings stopped early: each is a pseudo-observation at its
-    projected final accuracy with the projection's variance, kept only where it lowers the
-    posterior (:meth:`ShapePosterior.with_censored`). A stopped training counts as one
-    training towards ``max_trainings``, is never the answer (it has no measured accuracy), and
-    its shape stays proposable: the acquisition may still ask for a full training of it."""
-    rows = [(s, m, sd) for s, ps in censored.items() for m, sd in ps]
+def _with_partial(post: ShapePosterior,
+                  partial: dict[Shape, list[tuple[float, float]]]) -> ShapePosterior:
+    """The posterior told about trainings stopped before their last epoch: each is an
+    observation at its learning curve's forecast of the final accuracy, with the forecast's
+    variance on top of the seed noise (:meth:`ShapePosterior.with_partial`). A stopped training
+    counts towards ``max_trainings`` by the share of its epochs it ran, is never the answer (it
+    has no measured final accuracy), and its shape stays proposable: the acquisition may still
+    ask for a full training of it."""
+    rows = [(s, m, sd) for s, ps in partial.items() for m, sd in ps]
     if not rows:
         return post
-    return post.with_censored([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+    return post.with_partial([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
 
 def _rng(settings: Settings, evidence: Evidence) -> np.random.Generator:
@@ -211,6 +221,22 @@ def _n_trainings(items: Sequence[Shape]) -> int:
     return max(per.values(), default=0)
 
 
+def _n_used(trainings: Sequence[Training]) -> float:
+    """Trainings towards ``max_trainings``: a training stopped after k of E epochs counts k / E
+    (per precision in a search over precisions, as :func:`_n_trainings`)."""
+    per: dict[str | None, float] = {}
+    for t in trainings:
+        key = getattr(t.shape, "precision", None)
+        per[key] = per.get(key, 0.0) + (t.fraction if t.censored else 1.0)
+    return max(per.values(), default=0.0)
+
+
+def decision(problem: Problem, evidence: Evidence, settings: Settings) -> _Decision:
+    """The adaptive policy's view of ``evidence`` (its ledger, posterior, acquisitions and
+    budget), for rules that judge a running training (:mod:`optuna_shape.policy.fidelity`)."""
+    return _Decision(problem, evidence, settings)
+
+
 def decide(problem: Problem, evidence: Evidence, settings: Settings) -> Action:
     """The adaptive policy's next action (see the module docstring)."""
     with single_threaded_blas():
@@ -226,6 +252,7 @@ class _Decision:
         self.variants = any(isinstance(s, Variant) for s in self.feasible)
         self.n_done = _n_trainings([t.shape for t in evidence.trainings])
         self.n_pending = _n_trainings(evidence.pending)
+        self.n_used = _n_used(evidence.trainings)
         self.conf = float(settings.confidence)
         self.floor = problem.min_accuracy
         n_init = max(1, int(settings.n_initial))
@@ -295,18 +322,29 @@ class _Decision:
 
     def cost_weight(self) -> np.ndarray:
         """Divisor of each feasible shape's acquisition value: its predicted training cost
-        relative to the median, to the power ``α`` = the share of the budget still left (cost
-        cooling: cheap shapes that teach as much go first, and the cost matters less as the
-        budget runs out). All ones while no training's cost is known."""
-        n = len(self.feasible)
-        if not self.tc.known or not math.isfinite(self.cost_ref) or self.cost_ref <= 0:
-            return np.ones(n)
-        if self.budget is not None:
-            alpha = max(0.0, self.compute_left() / self.budget)
-        else:
-            alpha = max(0.0, self.budget_room() / max(self.max_tr, 1))
-        rel = np.array([self.tc.mean(s) / self.cost_ref for s in self.feasible])
-        return np.where(np.isfinite(rel) & (rel > 0), rel, 1.0) ** alpha
+        relative to the median, to the power ``α`` = the share of the compute budget still
+        left (cost cooling: cheap shapes that teach as much go first, and the cost matters
+        less as the budget runs out). All ones without a compute budget — the budget is then
+        in trainings, each costing one — and while no training's cost is known."""
+        alpha = self.alpha()
+        return np.array([self.relative_cost(s) for s in self.feasible]) ** alpha
+
+    def alpha(self) -> float:
+        """The cost-cooling exponent: the share of the compute budget still left (1 without
+        one: costs are then in trainings)."""
+        if self.budget is None:
+            return 1.0
+        return min(1.0, max(0.0, self.compute_left() / self.budget))
+
+    def relative_cost(self, s: Shape) -> float:
+        """A full training of ``s`` in the budget's unit, relative to the median feasible
+        shape's: predicted seconds under a compute budget, else 1 (a training); 1 while
+        unknown."""
+        if self.budget is None or not self.tc.known or not math.isfinite(self.cost_ref) \
+                or self.cost_ref <= 0:
+            return 1.0
+        rel = self.tc.mean(s) / self.cost_ref
+        return rel if math.isfinite(rel) and rel > 0 else 1.0
 
     def compute_details(self) -> dict:
         """Compute spent, the budget and the predicted compute of training every feasible
@@ -331,8 +369,9 @@ class _Decision:
         return [s for s in self.led.values if s in self.index] + [
             s for s in self.led.values if s not in self.index]
 
-    def budget_room(self) -> int:
-        return self.max_tr - self.n_done - self.n_pending
+    def budget_room(self) -> float:
+        """Trainings the cap still allows (stopped trainings count by the share they ran)."""
+        return self.max_tr - self.n_used - self.n_pending
 
     def within_budget(self, shapes: Sequence[Shape]) -> list[Shape]:
         """The longest prefix of ``shapes`` that the trainings cap and the compute left pay
@@ -371,11 +410,11 @@ class _Decision:
         n_success = sum(len(v) for v in self.led.values.values())
         if n_success == 0:
             return self.no_success_yet()
-        if self.n_pending == 0 and (self.n_done >= self.max_tr or self.compute_out()):
+        if self.n_pending == 0 and (self.budget_room() <= 0 or self.compute_out()):
             return self.final("budget")
         design = initial_design(self.feasible, self.n_initial, self.s.seed)
         todo = [s for s in design if self.led.count(s) == 0 and s not in self.led.pending
-                and s not in self.led.censored and self.proposable(s)]
+                and s not in self.led.partial and self.proposable(s)]
         if todo:
             fits = self.within_budget(todo)
             if self.budget is not None and not self.tc.known:
@@ -422,7 +461,7 @@ class _Decision:
         given_up = len({(s.depth, s.width) for s in self.feasible
                         if self.led.given_up(s, self.s.max_attempts)})
         if (given_up >= self.n_initial or given_up >= self.n_shapes
-                or self.n_done >= self.max_tr or (self.compute_out() and not self.n_pending)):
+                or self.budget_room() <= 0 or (self.compute_out() and not self.n_pending)):
             if self.n_pending:
                 return Wait("every training so far failed; waiting for the running ones")
             return Stop(None, f"every training failed ({self.n_done} trainings, {given_up} "
@@ -432,7 +471,7 @@ class _Decision:
         if self.budget_room() <= 0:
             return Wait("waiting for running trainings")
         design = initial_design(self.feasible, self.n_initial, self.s.seed)
-        todo = [s for s in design if s not in self.led.pending and s not in self.led.censored
+        todo = [s for s in design if s not in self.led.pending and s not in self.led.partial
                 and self.proposable(s)]
         lost = sum(1 for s in design if not self.proposable(s))
         if lost:
@@ -448,7 +487,7 @@ class _Decision:
     def extend_design(self, k: int = 1) -> list[Shape]:
         """More maximin picks, away from every trained, running and given-up shape."""
         taken = [s for s in self.feasible if self.led.count(s) or s in self.led.pending
-                 or self.led.failures.get(s) or s in self.led.censored]
+                 or self.led.failures.get(s) or s in self.led.partial]
         more = initial_design(self.feasible, k, self.s.seed, exclude=taken)
         return [s for s in more if self.proposable(s)]
 
@@ -502,14 +541,14 @@ class _Decision:
     def fit(self) -> ShapePosterior:
         if self.variants:
             self._post = VariantPosterior.fit(self.feasible, self.led.values,
-                                              self.led.censored)
+                                              self.led.partial)
             return self._post  # type: ignore[return-value]
         shapes, values = [], []
         for s, vs in self.led.values.items():
             shapes += [s] * len(vs)
             values += vs
-        self._post = _with_censored(ShapePosterior(self.feasible).fit(shapes, values),
-                                    self.led.censored)
+        self._post = _with_partial(ShapePosterior(self.feasible).fit(shapes, values),
+                                   self.led.partial)
         return self._post
 
     def train_one(self, post: ShapePosterior, s: Shape, stage: str, why: str) -> Train:
@@ -555,21 +594,9 @@ class _Decision:
         pf = self._p_floor(mean, std)
         answer = self.answer_accuracy(mean, pf)
         prob = self.p_optimal(post, mean, std, answer) if answer is not None else 0.0
-        # acquisition, with running trainings fantasised
-        fpost = post.with_fantasies(list(self.e.pending)) if self.n_pending else post
-        fmean, fstd = fpost.predict(self.feasible) if self.n_pending else (mean, std)
-        trained = [self.index[s] for s in self.led.values if s in self.index]
-        trained += [self.index[s] for s in self.led.pending if s in self.index]
-        best = float(np.max(fmean[trained])) if trained else float(np.max(fmean))
-        sn = post.noise_std(self.feasible)
-        z = (fmean - best) / fstd
-        ei = fstd * (z * norm.cdf(z) + norm.pdf(z))
-        ei *= 1.0 - sn / np.sqrt(fstd**2 + sn**2)
-        ei *= self._p_floor(fmean, fstd)
+        ei, fmean, fstd, best = self._accuracy_acquisition(post)
         gain = float(np.max(ei))
-        ok = np.array([self.proposable(s) and s not in self.led.pending
-                       and self.led.count(s) < MAX_REPEATS and self.affordable(s)
-                       for s in self.feasible])
+        ok = self._startable(MAX_REPEATS)
         if not ok.any():
             return answer, prob, gain, None, ""
         weight = self.cost_weight()
@@ -578,6 +605,41 @@ class _Decision:
         why = (f"expected improvement {ei[i]:.3g} (posterior {fmean[i]:.4g} ± {fstd[i]:.2g}, "
                f"best trained {best:.4g})" + self._per_compute(i, weight))
         return answer, prob, gain, s, why
+
+    def _startable(self, max_repeats: int) -> np.ndarray:
+        """Which feasible shapes a new training may start on now."""
+        return np.array([self.proposable(s) and s not in self.led.pending
+                         and self.led.count(s) < max_repeats and self.affordable(s)
+                         for s in self.feasible])
+
+    def _fantasised(self, post: ShapePosterior) -> tuple[ShapePosterior, np.ndarray, np.ndarray]:
+        """The posterior with running trainings fantasised at its mean, and its mean and std
+        over the feasible shapes."""
+        fpost = post.with_fantasies(list(self.e.pending)) if self.n_pending else post
+        fmean, fstd = fpost.predict(self.feasible)
+        return fpost, fmean, fstd
+
+    def _accuracy_acquisition(self, post: ShapePosterior
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Augmented expected improvement of every feasible shape over the best posterior mean
+        of the trained and running shapes (running ones fantasised), weighted by P(f ≥ floor);
+        with the fantasised mean, std and that best."""
+        fpost, fmean, fstd = self._fantasised(post)
+        trained = [self.index[s] for s in self.led.values if s in self.index]
+        trained += [self.index[s] for s in self.led.pending if s in self.index]
+        best = float(np.max(fmean[trained])) if trained else float(np.max(fmean))
+        sn = post.noise_std(self.feasible)
+        z = (fmean - best) / fstd
+        ei = fstd * (z * norm.cdf(z) + norm.pdf(z))
+        ei *= 1.0 - sn / np.sqrt(fstd**2 + sn**2)
+        ei *= self._p_floor(fmean, fstd)
+        return ei, fmean, fstd, best
+
+    def fresh_accuracy_values(self, post: ShapePosterior) -> np.ndarray:
+        """The accuracy acquisition of every shape a training could start on now (``nan``
+        for the others)."""
+        ei = self._accuracy_acquisition(post)[0]
+        return np.where(self._startable(MAX_REPEATS), ei, np.nan)
 
     def _per_compute(self, i: int, weight: np.ndarray) -> str:
         """Words for the cost weighting of a pick (empty when costs are unknown)."""
@@ -628,8 +690,32 @@ class _Decision:
         pf = self._p_floor(mean, std)
         answer = self.answer_min_cost(pf)
         prob = self.p_cheapest(post, mean, std, answer) if answer is not None else 0.0
-        fpost = post.with_fantasies(list(self.e.pending)) if self.n_pending else post
-        fmean, fstd = fpost.predict(self.feasible) if self.n_pending else (mean, std)
+        score, fpf, p_next, costs, c_ref = self._min_cost_acquisition(post, answer)
+        gain = float(np.max(score)) if np.isfinite(score).any() else 0.0
+        if not np.isfinite(score).any():
+            return answer, prob, 0.0, None, ""
+        weight = self.cost_weight()
+        i = int(np.argmax(np.where(np.isfinite(score), score / weight, -np.inf)))
+        s = self.feasible[i]
+        if s == answer:
+            why = (f"repeat the answer: P(accuracy ≥ floor) = {fpf[i]:.2f}, "
+                   f"measured {self.led.mean(s):.4g} over {self.led.count(s)} training(s)")
+        elif self.led.count(s):
+            why = (f"repeat a borderline candidate: P(accuracy ≥ floor) = {fpf[i]:.2f}, "
+                   f"measured {self.led.mean(s):.4g} over {self.led.count(s)} training(s)")
+        else:
+            why = (f"expected saving {score[i]:.3g} (log cost): P(accuracy ≥ floor) = "
+                   f"{fpf[i]:.2f}, P(answer after one training) = {p_next[i]:.2f}, at "
+                   f"{costs[i] / c_ref:.2f}× the reference cost")
+        return answer, prob, gain, s, why
+
+    def _min_cost_acquisition(self, post: ShapePosterior, answer: Shape | None
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+        """Expected saving of every shape a training could start on now (``-inf`` for the
+        others): cheaper than the answer, ``p₁ · log(C / cost)`` (module docstring); the answer
+        itself while P(f ≥ floor) < 0.99. With P(f ≥ floor) and ``p₁`` (running trainings
+        fantasised), the goal costs and the reference cost ``C``."""
+        fpost, fmean, fstd = self._fantasised(post)
         fpf = self._p_floor(fmean, fstd)
         costs = np.array([self.cost(s) for s in self.feasible])
         c_ref = self.cost(answer) if answer is not None else 2.0 * float(costs.max())
@@ -650,23 +736,24 @@ class _Decision:
             if n > 0 and (fpf[i] <= 1.0 - self.conf or n >= MAX_REPEATS):
                 continue
             score[i] = p_next[i] * math.log(c_ref / costs[i])
-        gain = float(np.max(score)) if np.isfinite(score).any() else 0.0
-        if not np.isfinite(score).any():
-            return answer, prob, 0.0, None, ""
-        weight = self.cost_weight()
-        i = int(np.argmax(np.where(np.isfinite(score), score / weight, -np.inf)))
-        s = self.feasible[i]
-        if s == answer:
-            why = (f"repeat the answer: P(accuracy ≥ floor) = {fpf[i]:.2f}, "
-                   f"measured {self.led.mean(s):.4g} over {self.led.count(s)} training(s)")
-        elif self.led.count(s):
-            why = (f"repeat a borderline candidate: P(accuracy ≥ floor) = {fpf[i]:.2f}, "
-                   f"measured {self.led.mean(s):.4g} over {self.led.count(s)} training(s)")
-        else:
-            why = (f"expected saving {score[i]:.3g} (log cost): P(accuracy ≥ floor) = "
-                   f"{fpf[i]:.2f}, P(answer after one training) = {p_next[i]:.2f}, at "
-                   f"{costs[i] / c_ref:.2f}× the reference cost")
-        return answer, prob, gain, s, why
+        return score, fpf, p_next, costs, c_ref
+
+    def reference_cost(self, post: ShapePosterior) -> float:
+        """The goal cost a new answer must beat: the current answer's (min-cost goals), else
+        twice the largest cost."""
+        mean, std = post.predict(self.feasible)
+        answer = self.answer_min_cost(self._p_floor(mean, std))
+        if answer is not None:
+            return self.cost(answer)
+        return 2.0 * max(self.cost(s) for s in self.feasible)
+
+    def fresh_min_cost_values(self, post: ShapePosterior) -> np.ndarray:
+        """The min-cost acquisition of every shape a training could start on now (``nan`` for
+        the others)."""
+        mean, std = post.predict(self.feasible)
+        answer = self.answer_min_cost(self._p_floor(mean, std))
+        score = self._min_cost_acquisition(post, answer)[0]
+        return np.where(np.isfinite(score), score, np.nan)
 
     def _p_eligible_after_one(self, post: ShapePosterior, mean: np.ndarray,
                               std: np.ndarray, shapes: Sequence[Shape] | None = None
@@ -708,7 +795,7 @@ class _Decision:
     def last_training(self, s: Shape) -> bool:
         """Whether a training of ``s`` is the last the budget pays for: one training left
         under the cap, or the compute left after it pays for no other proposable shape."""
-        if self.budget_room() == 1:
+        if 0 < self.budget_room() <= 1:
             return True
         if self.budget is None or not self.tc.known:
             return False
@@ -781,9 +868,9 @@ class _Decision:
         out["measured"] = [{"shape": _key(s), "mean": self.led.mean(s),
                             "count": self.led.count(s)} for s in self.led.values]
         out["failed"] = [{"shape": _key(s), "count": c} for s, c in self.led.failures.items()]
-        if self.led.censored:
+        if self.led.partial:
             out["stopped_early"] = [{"shape": _key(s), "projected": [m for m, _ in ps]}
-                                    for s, ps in self.led.censored.items()]
+                                    for s, ps in self.led.partial.items()]
         return out
 
     def spent_words(self) -> str:

@@ -301,6 +301,11 @@ class ShapeSampler(BaseSampler):
             cfg["latency_batch_size"] = self.measurement.batch_size
         return cfg
 
+    @property
+    def trial_cache(self) -> TrialCache:
+        """This worker's cache of decoded finished trials (shared with its pruner)."""
+        return self._cache
+
     def hardware(self) -> str | None:
         """Key of the hardware this worker measures on (``None`` when nothing is measured)."""
         if not (self._needs_latency or self._needs_energy):

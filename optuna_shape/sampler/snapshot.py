@@ -133,7 +133,7 @@ class Snapshot:
                 if lost[t.shape] <= LOST_FREE:
                     lost_s += t.seconds or 0.0
                     continue  # not the shape's fault: retried without counting
-            cost = {"seconds": t.seconds, "fraction": t.fraction}
+            cost = {"seconds": t.seconds, "fraction": t.fraction, "curve": t.curve}
             if t.state in _LIVE:
                 pending.append(t.shape)
             elif t.state == TrialState.COMPLETE:

@@ -5,12 +5,13 @@
 1. calls :func:`optuna_shape.suggest_shape` (records params ``depth`` and ``width``),
 2. seeds ``torch`` with the base seed and builds ``space.build(shape)``,
 3. trains with :func:`~optuna_shape.training.train`, calling ``trial.report(accuracy, epoch)``
-   after every epoch (learning curves in optuna-dashboard) and, when the study's pruner is a
-   :class:`~optuna_shape.ShapePruner`, ``trial.should_prune()``: when it says so the training
-   stops and the trial ends PRUNED (``optuna.TrialPruned``) with user attribute ``epochs`` =
-   epochs run. Other pruners are not asked — Optuna's default ``MedianPruner`` among them: they
-   compare different shapes at equal epochs, so they would stop the small shapes a size goal
-   looks for, and the search could only count such a training as failed,
+   after every epoch (learning curves in optuna-dashboard) and asking a
+   :class:`~optuna_shape.ShapePruner` whether the rest of the training is worth its compute —
+   the study's own when it has one, else one of the objective's (``early_stopping=False``
+   trains every shape to the end): when it says stop, the training stops and the trial ends
+   PRUNED (``optuna.TrialPruned``) with user attribute ``epochs`` = epochs run. Other pruners
+   are not asked — Optuna's default ``MedianPruner`` among them: they compare different shapes
+   at equal epochs, so they would stop the small shapes a size goal looks for,
 4. stores user attributes ``val_accuracy``, ``test_accuracy``, ``train_seconds``, ``epochs``,
    ``params``, ``best_epoch``, ``dataset`` and ``select_on``, and returns the selection accuracy
    in percent (validation by default, test with ``TrainConfig(select_on="test")``),
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +54,7 @@ import torch
 from optuna_shape.storage import (
     PLANNED_EPOCHS,
     TRAIN_SECONDS,
+    frozen_trial,
     mark_interrupted,
     training_attempt,
 )
@@ -60,6 +63,7 @@ from optuna_shape.training.trainer import TrainConfig, TrainResult, evaluate_pre
 
 if TYPE_CHECKING:  # pragma: no cover
     from optuna_shape.design_space import ShapeSpace
+    from optuna_shape.pruner import ShapePruner
     from optuna_shape.shape import Shape
 
 __all__ = ["ProgressCallback", "ShapeObjective", "cached_dataset", "make_objective"]
@@ -101,13 +105,17 @@ RETRY_SEED_STRIDE = 1000
 diverged training starts from another initialisation (repeats use offsets below it)."""
 
 
-def _asks_shape_pruner(trial: optuna.Trial) -> bool:
-    """Whether the trial's study stops trainings early with a :class:`~optuna_shape.ShapePruner`
-    (the only pruner the built-in objective asks)."""
+def _shape_pruner(trial: optuna.Trial, own: ShapePruner | None) -> ShapePruner | None:
+    """The :class:`~optuna_shape.ShapePruner` that decides how far the trial's training goes:
+    the study's, else ``own`` (``None``: every training runs to the end). A fixed trial has
+    no study and is never stopped."""
     from optuna_shape.pruner import ShapePruner
 
     study = getattr(trial, "study", None)
-    return isinstance(getattr(study, "pruner", None), ShapePruner)
+    if study is None or own is None:
+        return None
+    pruner = getattr(study, "pruner", None)
+    return pruner if isinstance(pruner, ShapePruner) else own
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -138,6 +146,9 @@ class ShapeObjective:
         progress: optional :data:`ProgressCallback` (e.g. a rich progress bar).
         subset: cap every split at this many examples (quick runs).
         val_fraction: validation share, see :func:`~optuna_shape.training.load_dataset`.
+        early_stopping: let the search decide how far each training goes (a
+            :class:`~optuna_shape.ShapePruner`, the study's or the objective's own); ``False``:
+            every training runs all its epochs.
 
     Raises:
         ValueError: at the first call, when the space's channels or classes do not match the
@@ -166,6 +177,7 @@ class ShapeObjective:
         progress: ProgressCallback | None = None,
         subset: int | None = None,
         val_fraction: float | None = None,
+        early_stopping: bool = True,
     ) -> None:
         config = TrainConfig() if config is None else config
         if not isinstance(config, TrainConfig):
@@ -180,6 +192,7 @@ class ShapeObjective:
         self.progress = progress
         self.subset = subset
         self.val_fraction = val_fraction
+        self.early_stopping = bool(early_stopping)
 
     def __getstate__(self) -> dict[str, Any]:
         # The space travels as its JSON-able description (its family is looked up by name in the
@@ -249,19 +262,24 @@ class ShapeObjective:
         trial.set_user_attr(PLANNED_EPOCHS, epochs)
 
         progress = self.progress
-        prunable = _asks_shape_pruner(trial)
+        from optuna_shape.pruner import ShapePruner
+
+        pruner = _shape_pruner(trial, ShapePruner() if self.early_stopping else None)
 
         def on_epoch(epoch: int, accuracy: float) -> None:
             trial.report(accuracy, epoch)
             if progress is not None:
                 progress(shape, epoch, epochs, accuracy)
-            if prunable and epoch < epochs and trial.should_prune():
+            if pruner is not None and epoch < epochs and \
+                    pruner.prune(trial.study, frozen_trial(trial)):
                 trial.set_user_attr("epochs", epoch)
+                trial.set_user_attr(TRAIN_SECONDS, round(time.perf_counter() - started, 3))
                 raise optuna.TrialPruned(f"training of shape {shape} stopped after epoch "
                                          f"{epoch} of {epochs}")
 
         if progress is not None:
             progress(shape, 0, epochs, math.nan)
+        started = time.perf_counter()
         try:
             result = train(model, splits, config, on_epoch=on_epoch)
         except KeyboardInterrupt:  # retried on resume, also under a plain study.optimize
@@ -332,6 +350,7 @@ def make_objective(
     progress: ProgressCallback | None = None,
     subset: int | None = None,
     val_fraction: float | None = None,
+    early_stopping: bool = True,
 ) -> ShapeObjective:
     """Build the default objective (a :class:`ShapeObjective`); arguments as there.
 
@@ -344,4 +363,5 @@ def make_objective(
         0
     """
     return ShapeObjective(space, dataset, config=config, data_dir=data_dir, download=download,
-                          seed=seed, progress=progress, subset=subset, val_fraction=val_fraction)
+                          seed=seed, progress=progress, subset=subset, val_fraction=val_fraction,
+                          early_stopping=early_stopping)

@@ -159,28 +159,47 @@ def test_early_stopping_with_paper_mode_is_a_usage_error(tmp_path, capsys, monke
     assert not list(tmp_path.iterdir())  # nothing written
 
 
-def test_early_stopping_flag_stops_hopeless_trainings(tmp_path, capsys, monkeypatch):
+def test_trainings_not_worth_their_compute_stop_by_default(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path / 'es.db'}"
     args = ["--depth", "10,16", "--width", "0.25,0.5,1", "--epochs", "4", "--subset", "200",
             "--max-trainings", "7", "--threads", "1", "--goal", "size", "--min-accuracy", "99.9"]
-    rc = main(["search", *args, "--early-stopping", "--storage", url, "--study-name", "es",
-               "--quiet", "--no-dashboard"])
+    rc = main(["search", *args, "--storage", url, "--study-name", "es", "--quiet",
+               "--no-dashboard"])
     assert rc == 3  # nothing complies
     study = optuna.load_study(study_name="es", storage=url)
     stopped = [t for t in study.trials if "prune_reason" in t.user_attrs]
     assert stopped and all(t.state == optuna.trial.TrialState.PRUNED for t in stopped)
     assert all(t.user_attrs["epochs"] < 4 for t in stopped)
+    assert study.user_attrs["training"]["early_stopping"] is True
 
-    # resuming it without the flag is refused, naming the setting, before anything is trained
+    # resuming it without the flag keeps the study's setting; with the opposite flag it is
+    # refused, naming the setting, before anything is trained
     n = len(study.trials)
     rc = main(["search", *args, "--storage", url, "--study-name", "es", "--quiet",
                "--no-dashboard"])
+    assert rc == 3
+    rc = main(["search", *args, "--no-early-stopping", "--storage", url, "--study-name", "es",
+               "--quiet", "--no-dashboard"])
     assert rc == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: study 'es' was trained with other settings")
     assert "early_stopping: study has True, these flags give False" in err[-1]
     assert len(optuna.load_study(study_name="es", storage=url).trials) == n
+
+
+def test_a_study_made_before_early_stopping_existed_resumes_without_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    args = ["--depth", "10,16", "--width", "0.25,0.5", "--epochs", "2", "--subset", "150",
+            "--max-trainings", "4", "--threads", "1", "--storage", url, "--study-name", "old",
+            "--quiet", "--no-dashboard"]
+    assert main(["search", *args, "--no-early-stopping"]) == 0
+    study = optuna.load_study(study_name="old", storage=url)
+    training = dict(study.user_attrs["training"])
+    del training["early_stopping"]  # as stored before the setting existed
+    study.set_user_attr("training", training)
+    assert main(["search", *args]) == 0  # no flag: the study's (absent = off) setting
 
 
 def test_a_ctrl_c_swallowed_by_library_code_is_raised_again():

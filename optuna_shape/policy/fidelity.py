@@ -1,0 +1,182 @@
+"""How far each training goes: after every epoch, continue only while the rest of the training
+is worth its compute.
+
+A pure function of the search's problem, its evidence and a running training's learning curve
+so far (:func:`keep_training`); :class:`~optuna_shape.ShapePruner` applies it inside
+``trial.should_prune()``.
+
+**The forecast.** :class:`~optuna_shape.learning_curves.CurveModel`, fitted on every completed
+curve of the study with the same planned number of epochs ``E`` (all shapes together, with the
+shapes' training work as a feature, so that large networks that start slowly are not judged
+like small ones), forecasts the training's final accuracy ``F`` from its first ``k`` epochs
+with a calibrated spread.
+
+**The rule** (adaptive policy, accuracy goal or a floor). The value of the remaining epochs:
+
+* accuracy goal: the expected improvement of ``F`` over the current answer's accuracy (the
+  highest posterior mean of a trained shape), weighted by P(F ≥ floor) with a floor;
+* size, latency, energy goals: P(F ≥ floor) · log(C / c), the expected saving if the shape
+  (goal cost ``c``) becomes the answer instead of the current one (cost ``C``; none yet: twice
+  the largest cost); nothing when it could not be cheaper than the current answer.
+
+That value per unit of the budget still to spend on it (``(E − k) / E`` of a training; under
+a compute budget, times the shape's predicted training cost) is compared with the best value
+per unit of budget of starting a training now — the acquisition the policy would use
+(expected improvement, or expected saving), over every shape it could start, each per its
+cost. Under a compute budget costs are raised to the power ``α``, the share of the budget
+still left, as the acquisition does (cost cooling). The training
+continues while its value per compute is at least the best fresh one, and while it has at
+least a 1 % chance to change the answer (to beat the current answer, or to meet the floor): one
+that cannot stops even when nothing else is worth starting. Stopped, it is not
+wasted: its forecast enters the posterior as an observation with the forecast's variance added
+to the seed noise, and it counts ``k / E`` of a training towards ``max_trainings``.
+
+**Guards.** Nothing is stopped before ``max(2, ⌈0.2 E⌉)`` epochs or at the last one, before
+:data:`MIN_CURVES` completed curves of length ``E`` exist, in ``mode="paper"``, without a goal
+(or a min-cost goal without a floor), while no training has succeeded, when the shape already
+has a full training (a repeat: its purpose is a full measurement), or while the forecast says
+the training will more likely than not beat the current answer (accuracy) or meet the floor
+(min-cost goals). The answer is always a shape measured by full trainings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import norm
+
+from optuna_shape.learning_curves import CurveForecast, CurveModel
+from optuna_shape.policy import Evidence, Problem, Settings
+from optuna_shape.shape import Shape
+
+__all__ = ["Fidelity", "keep_training", "min_epochs", "MIN_CURVES"]
+
+MIN_CURVES = 2
+"""Completed curves of the same length needed before any training is stopped."""
+MIN_EPOCH_FRACTION = 0.2
+MATTERS_AT_LEAST = 0.01
+"""A training whose forecast gives it less than this chance to beat the current answer
+(accuracy) or meet the floor (min-cost goals) stops even when nothing else is worth starting."""
+
+
+def min_epochs(epochs: int) -> int:
+    """``max(2, ⌈0.2 E⌉)``: the first epoch after which a training may be stopped.
+
+    Example:
+        >>> min_epochs(10), min_epochs(100)
+        (2, 20)
+    """
+    return max(2, math.ceil(MIN_EPOCH_FRACTION * epochs))
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """A verdict on a running training.
+
+    Attributes:
+        stop: stop it now.
+        reason: plain words (also when it continues).
+        forecast: the learning curve's forecast of its final accuracy, when one was made.
+        value: value per compute of the remaining epochs, when computed.
+        fresh: the best value per compute of starting something else, when computed.
+    """
+
+    stop: bool
+    reason: str
+    forecast: CurveForecast | None = None
+    value: float | None = None
+    fresh: float | None = None
+
+
+def _ei(mean: np.ndarray | float, std: np.ndarray | float, best: float) -> np.ndarray:
+    std = np.maximum(np.asarray(std, dtype=float), 1e-12)
+    z = (np.asarray(mean, dtype=float) - best) / std
+    return std * (z * norm.cdf(z) + norm.pdf(z))
+
+
+def keep_training(problem: Problem, evidence: Evidence, settings: Settings, shape: Shape,
+                  prefix: Sequence[float], epochs: int) -> Fidelity:
+    """Whether the running training of ``shape`` (``prefix``: its accuracy after each epoch so
+    far; ``epochs``: its planned epochs) should go on (module docstring). ``evidence`` lists the
+    finished trainings (with their curves) and the pending ones, this one included."""
+    from optuna_shape.posterior import single_threaded_blas
+
+    with single_threaded_blas():
+        return _keep_training(problem, evidence, settings, shape, list(prefix), epochs)
+
+
+def _keep_training(problem: Problem, evidence: Evidence, settings: Settings, shape: Shape,
+                   prefix: list[float], epochs: int) -> Fidelity:
+    from optuna_shape.policy.adaptive import MIN_COST_GOALS, decision
+
+    k = len(prefix)
+    if settings.mode != "adaptive" or problem.goal is None or (
+            problem.goal in MIN_COST_GOALS and problem.min_accuracy is None):
+        return Fidelity(False, "no accuracy goal or floor: every training runs to the end")
+    if k >= epochs:
+        return Fidelity(False, "last epoch: nothing left to save")
+    if k < min_epochs(epochs):
+        return Fidelity(False, f"epoch {k} < {min_epochs(epochs)}: too early to judge")
+    if not all(math.isfinite(v) for v in prefix):
+        return Fidelity(False, "a non-finite accuracy (the trainer handles divergence)")
+    d = decision(problem, evidence, settings)
+    if shape in d.led.values:
+        return Fidelity(False, "a repeat of a trained shape runs to the end")
+    curves = [t for t in evidence.trainings
+              if t.value is not None and not t.censored and len(t.curve) == epochs]
+    if len(curves) < MIN_CURVES:
+        return Fidelity(False, f"fewer than {MIN_CURVES} completed {epochs}-epoch curves")
+    if not d.led.values:
+        return Fidelity(False, "no training has succeeded yet")
+    work = problem.work or problem.sizes
+
+    def feature(s: Shape) -> float:
+        w = work.get(s)
+        return math.log10(w) if w is not None and w > 0 else math.nan
+
+    model = CurveModel.fit([t.curve for t in curves], epochs, [feature(t.shape) for t in curves])
+    f = feature(shape)
+    fc = model.forecast(prefix, f if math.isfinite(f) else None)
+    post = d.fit()
+    left = (epochs - k) / epochs
+    weight = d.cost_weight()
+    rel_now = d.relative_cost(shape) * left
+    alpha = d.alpha()
+    floor = problem.min_accuracy
+    p_floor = 1.0 if floor is None else fc.prob_at_least(floor)
+    words = (f"after epoch {k} of {epochs} at {prefix[-1]:.4g}: forecast final "
+             f"{fc.mean:.4g} ± {fc.std:.2g} from {model.n_curves} curves")
+    if problem.goal == "accuracy":
+        mean, std = post.predict(d.feasible)
+        trained = [d.index[s] for s in d.led.values if s in d.index]
+        best = float(np.max(mean[trained]))
+        if fc.prob_at_least(best) >= 0.5 and p_floor >= 0.5:
+            return Fidelity(False, f"{words}: likely to beat the current answer {best:.4g}", fc)
+        value = float(_ei(fc.mean, fc.std, best)) * p_floor
+        p_matters = fc.prob_at_least(best) * p_floor
+        fresh = d.fresh_accuracy_values(post)
+        what = f"expected improvement {value:.3g} over {best:.4g}"
+    else:
+        if p_floor >= 0.5:
+            return Fidelity(False, f"{words}: likely to meet the floor {floor:g}", fc)
+        c_ref = d.reference_cost(post)
+        c = d.cost(shape)
+        value = p_floor * math.log(c_ref / c) if c < c_ref else 0.0
+        p_matters = p_floor if c < c_ref else 0.0
+        fresh = d.fresh_min_cost_values(post)
+        what = f"P(≥ floor {floor:g}) = {p_floor:.2f}, expected saving {value:.3g}"
+    per_now = value / max(rel_now, 1e-12) ** alpha
+    ok = np.isfinite(fresh)
+    best_fresh = float(np.max(fresh[ok] / weight[ok])) if ok.any() else 0.0
+    if p_matters < MATTERS_AT_LEAST:
+        return Fidelity(True, f"{words}; {what}: P(it changes the answer) = {p_matters:.3f} < "
+                        f"{MATTERS_AT_LEAST:g}", fc, per_now, best_fresh)
+    if per_now >= best_fresh:
+        return Fidelity(False, f"{words}; {what}: worth its remaining compute "
+                        f"({per_now:.3g} ≥ {best_fresh:.3g} for starting another shape)",
+                        fc, per_now, best_fresh)
+    return Fidelity(True, f"{words}; {what}: starting another shape is worth more per compute "
+                    f"({best_fresh:.3g} > {per_now:.3g})", fc, per_now, best_fresh)

@@ -1,0 +1,108 @@
+"""How far a training goes: the pure rule on synthetic learning curves."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from optuna_shape.policy import Evidence, Problem, Settings, Training
+from optuna_shape.policy.adaptive import initial_design
+from optuna_shape.policy.fidelity import keep_training, min_epochs
+from optuna_shape.shape import Shape
+
+GRID = tuple(Shape(d, w) for d in (10, 16, 22, 28, 34) for w in (0.25, 0.5, 1.0, 1.5, 2.0, 3.0))
+SIZES = {s: s.depth * s.width**2 * 0.01 for s in GRID}
+E = 10
+
+
+def final(s: Shape) -> float:
+    return 97.0 - 2.0 / s.width - 30.0 / s.depth
+
+
+def curve(end: float, start: float = 40.0, rate: float = 0.5, n: int = E) -> tuple[float, ...]:
+    return tuple(end - (end - start) * math.exp(-rate * e) for e in range(1, n + 1))
+
+
+def problem(goal: str = "accuracy", floor: float | None = None) -> Problem:
+    costs = dict(SIZES) if goal != "accuracy" else {}
+    return Problem(GRID, dict(SIZES), costs, goal, floor, work=dict(SIZES))
+
+
+def evidence(running: Shape, extra: tuple[Training, ...] = ()) -> Evidence:
+    rng = np.random.default_rng(0)
+    done = []
+    for s in initial_design(GRID, 5):
+        c = curve(final(s) + rng.normal(0, 0.3))
+        done.append(Training(s, c[-1], seconds=1.0 + 10 * SIZES[s], curve=c))
+    return Evidence(tuple(done) + extra, pending=(running,))
+
+
+def fresh_shape() -> Shape:
+    trained = set(initial_design(GRID, 5))
+    return next(s for s in sorted(GRID, key=lambda s: SIZES[s]) if s not in trained
+                and s.width == 0.5)
+
+
+def test_a_hopeless_training_stops_with_its_forecast() -> None:
+    s = fresh_shape()
+    doomed = curve(60.0, 20.0)[:4]
+    v = keep_training(problem(), evidence(s), Settings(), s, doomed, E)
+    assert v.stop, v.reason
+    assert v.forecast is not None and v.forecast.mean < 75.0
+    # hopeless: under a 1 % chance to beat the current answer
+    assert "P(it changes the answer)" in v.reason
+
+
+def test_a_weak_training_yields_to_a_shape_worth_more_per_compute() -> None:
+    s = fresh_shape()
+    weak = curve(94.2, 40.0)  # could beat the answer (94.9) only by luck
+    assert not keep_training(problem(), evidence(s), Settings(), s, weak[:2], E).stop
+    v = keep_training(problem(), evidence(s), Settings(), s, weak[:3], E)
+    assert v.stop, v.reason
+    assert "starting another shape is worth more per compute" in v.reason
+    assert v.value is not None and v.fresh is not None and 0 < v.value < v.fresh
+    # a close contender goes on
+    close = curve(94.5, 40.0)[:3]
+    assert not keep_training(problem(), evidence(s), Settings(), s, close, E).stop
+
+
+def test_a_promising_training_goes_on() -> None:
+    s = fresh_shape()
+    v = keep_training(problem(), evidence(s), Settings(), s, curve(99.5, 60.0)[:4], E)
+    assert not v.stop and "likely to beat the current answer" in v.reason
+
+
+def test_guards() -> None:
+    s = fresh_shape()
+    doomed = curve(60.0, 20.0)
+    ev = evidence(s)
+    # too early, or the last epoch
+    assert not keep_training(problem(), ev, Settings(), s, doomed[:1], E).stop
+    assert min_epochs(E) == 2
+    assert not keep_training(problem(), ev, Settings(), s, doomed, E).stop
+    # paper mode, no goal, a min-cost goal without a floor
+    assert not keep_training(problem(), ev, Settings(mode="paper"), s, doomed[:4], E).stop
+    assert not keep_training(problem("size"), ev, Settings(), s, doomed[:4], E).stop
+    # a repeat of a trained shape runs to the end
+    t = ev.trainings[0].shape
+    assert not keep_training(problem(), evidence(t), Settings(), t, doomed[:4], E).stop
+    # fewer than two completed curves of this length: nothing to learn the curves from
+    short = Evidence(tuple(Training(tr.shape, tr.value, curve=tr.curve[:6])
+                           for tr in ev.trainings), (s,))
+    assert not keep_training(problem(), short, Settings(), s, doomed[:4], E).stop
+
+
+def test_min_cost_goal_stops_what_cannot_become_a_cheaper_answer() -> None:
+    floor = 92.0
+    trained = set(initial_design(GRID, 5))
+    big = max((s for s in GRID if s not in trained), key=lambda s: SIZES[s])
+    ev = evidence(big)
+    weak = curve(88.0, 30.0)[:4]  # forecast below the floor
+    v = keep_training(problem("size", floor), ev, Settings(), big, weak, E)
+    assert v.stop, v.reason
+    # a cheap shape whose curve heads over the floor goes on
+    cheap = fresh_shape()
+    v = keep_training(problem("size", floor), evidence(cheap), Settings(), cheap,
+                      curve(96.0, 50.0)[:4], E)
+    assert not v.stop and "likely to meet the floor" in v.reason
