@@ -430,6 +430,13 @@ def test_budget_is_stored_checked_and_bounds_the_charged_seconds():
     assert summary.compute["spent_s"] == pytest.approx(sum(
         t.user_attrs["train_seconds"] for t in study.trials if "train_seconds" in t.user_attrs))
     assert st.read_config(st.study_attrs(study))["budget_seconds"] == 120.0
+    # the printed summary and the dashboard note say what was spent and what the budget means
+    from optuna_shape.reporting.dashboard import note_markdown
+    from optuna_shape.reporting.tables import summary_lines
+
+    line = next(x for x in summary_lines(summary, wrap=False) if x.startswith("compute: "))
+    assert " of 2 min budget; training every feasible shape to the end ≈ " in line
+    assert "GPU-hours (a budget of 8 h is 8 GPU-hours)" in note_markdown(study)
     # a worker with another budget is refused
     other = osh.ShapeSampler(space, goal="accuracy", seed=0, budget="3m")
     with pytest.raises(ValueError, match="budget_seconds"):
