@@ -66,7 +66,7 @@ def test_custom_objective_trainings_that_are_not_worth_their_compute_stop() -> N
         assert t.user_attrs["projected_std"] > 0
     # a stopped training is evidence: a partial observation at the share it ran
     ev = read_snapshot(study, TrialCache()).evidence()
-    partial = [tr for tr in ev.trainings if tr.censored]
+    partial = [tr for tr in ev.trainings if tr.partial]
     assert len(partial) == len(pruned)
     assert all(0 < tr.fraction < 1 and tr.seconds == tr.fraction * E for tr in partial)
     # the answer is always a shape measured by full trainings

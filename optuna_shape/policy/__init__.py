@@ -75,10 +75,10 @@ class Training:
     """One finished training: ``value`` is the accuracy, ``None`` when it failed (exception,
     NaN, stopped as stale) or was stopped early.
 
-    A training stopped early because its learning curve showed it could not reach the
-    threshold (:class:`~optuna_shape.ShapePruner`) is *censored*: ``value`` is ``None`` and
-    ``projected`` / ``projected_std`` hold its projected final accuracy — evidence that the
-    shape's accuracy is probably below that, not a failure.
+    A training the search stopped before its last epoch (:class:`~optuna_shape.ShapePruner`)
+    is a *partial* observation: ``value`` is ``None`` and ``projected`` / ``projected_std``
+    hold its learning curve's forecast of the final accuracy — evidence about the shape with
+    that extra uncertainty, not a failure.
 
     ``seconds`` is the compute it was charged (``None`` when unknown), ``fraction`` the share
     of a full training it ran (epochs run / planned; 1.0 when complete or unknown) and
@@ -94,8 +94,9 @@ class Training:
     curve: tuple[float, ...] = ()
 
     @property
-    def censored(self) -> bool:
-        """Stopped early with a projected final accuracy (not a failure)."""
+    def partial(self) -> bool:
+        """Stopped early with a forecast final accuracy: a partial observation (not a
+        failure)."""
         return self.value is None and self.projected is not None
 
 

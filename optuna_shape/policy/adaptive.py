@@ -166,7 +166,7 @@ class _Ledger:
     def of(cls, evidence: Evidence) -> _Ledger:
         led = cls()
         for t in evidence.trainings:
-            if t.censored:
+            if t.partial:
                 assert t.projected is not None
                 sd = t.projected_std if t.projected_std is not None else math.nan
                 led.partial.setdefault(t.shape, []).append((float(t.projected), float(sd)))
@@ -227,7 +227,7 @@ def _n_used(trainings: Sequence[Training]) -> float:
     per: dict[str | None, float] = {}
     for t in trainings:
         key = getattr(t.shape, "precision", None)
-        per[key] = per.get(key, 0.0) + (t.fraction if t.censored else 1.0)
+        per[key] = per.get(key, 0.0) + (t.fraction if t.partial else 1.0)
     return max(per.values(), default=0.0)
 
 
@@ -277,7 +277,7 @@ class _Decision:
         n_prec = max(1, len({getattr(s, "precision", None) for s in self.feasible}))
         work = self.p.work or self.p.sizes
         obs = [CostObservation(t.shape, float(t.seconds), t.fraction,
-                               informative=t.value is not None or t.censored)
+                               informative=t.value is not None or t.partial)
                for t in self.e.trainings if t.seconds is not None]
         self.tc = TrainingCost(work, obs)
         unknown = sum(self._cost_or_zero(t.shape) for t in self.e.trainings

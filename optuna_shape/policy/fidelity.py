@@ -126,7 +126,7 @@ def _keep_training(problem: Problem, evidence: Evidence, settings: Settings, sha
     if shape in d.led.values:
         return Fidelity(False, "a repeat of a trained shape runs to the end")
     curves = [t for t in evidence.trainings
-              if t.value is not None and not t.censored and len(t.curve) == epochs]
+              if t.value is not None and not t.partial and len(t.curve) == epochs]
     if len(curves) < MIN_CURVES:
         return Fidelity(False, f"fewer than {MIN_CURVES} completed {epochs}-epoch curves")
     if not d.led.values:

@@ -111,7 +111,7 @@ class Snapshot:
             acc = (by_number[number].accuracies or {}) if t.value is not None else {}
             for p in precisions:
                 v = Variant(t.shape.depth, t.shape.width, p)
-                if t.censored:  # stopped early: the fp32 projection bounds every precision
+                if t.partial:  # stopped early: the fp32 forecast stands for every precision
                     out.append(replace(t, shape=v))
                 else:
                     out.append(replace(t, shape=v, value=acc.get(p)))
@@ -139,7 +139,7 @@ class Snapshot:
             elif t.state == TrialState.COMPLETE:
                 ok = t.value is not None and math.isfinite(t.value)
                 done.append((t.number, Training(t.shape, t.value if ok else None, **cost)))
-            elif t.stopped_early:  # ShapePruner: censored at its projected final accuracy
+            elif t.stopped_early:  # ShapePruner: a partial observation at its forecast
                 done.append((t.number, Training(t.shape, None, t.projected, t.projected_std,
                                                 **cost)))
             else:  # FAIL (exception, NaN, stale) or PRUNED by the objective otherwise

@@ -283,14 +283,14 @@ def test_four_workers_finish_with_distinct_work(goal: str, floor: float | None) 
     raise AssertionError("no stop")
 
 
-def test_censored_trainings_are_evidence_not_failures_nor_answers() -> None:
+def test_stopped_trainings_are_evidence_not_failures_nor_answers() -> None:
     design = initial_design(GRID, 5)
     trainings = [Training(s, surface(s)) for s in design]
     trainings.append(Training(design[0], surface(design[0])))
     target = next(s for s in (Shape(34, 3.0), Shape(28, 3.0)) if s not in design)
     i = list(GRID).index(target)
     stopped = [Training(target, None, surface(target) - 8.0, 1.0)] * 3
-    assert stopped[0].censored and not Training(target, None).censored
+    assert stopped[0].partial and not Training(target, None).partial
     base = Evidence(tuple(trainings))
     ev = Evidence(tuple(trainings + stopped))
     without = decide(problem(), base, Settings(max_trainings=len(base.trainings)))
@@ -304,7 +304,26 @@ def test_censored_trainings_are_evidence_not_failures_nor_answers() -> None:
     assert final.details["failed"] == []
 
 
-def test_a_censored_design_shape_is_not_proposed_again_as_initial() -> None:
+def test_a_stopped_training_forecast_high_raises_the_posterior() -> None:
+    # two-sided: a forecast above the posterior is evidence too (it was only a bound before)
+    design = initial_design(GRID, 5)
+    trainings = [Training(s, surface(s)) for s in design]
+    trainings.append(Training(design[0], surface(design[0])))
+    target = next(s for s in (Shape(34, 3.0), Shape(28, 3.0)) if s not in design)
+    i = list(GRID).index(target)
+    stopped = [Training(target, None, surface(target) + 3.0, 0.5, fraction=0.4)] * 2
+    base = Evidence(tuple(trainings))
+    ev = Evidence(tuple(trainings + stopped))
+    without = decide(problem(), base, Settings(max_trainings=len(base.trainings)))
+    final = decide(problem(), ev, Settings(max_trainings=len(base.trainings) - 1))
+    assert isinstance(without, Stop) and isinstance(final, Stop)
+    assert final.details["posterior_mean"][i] > without.details["posterior_mean"][i] + 1.0
+    # two stops after 40 % of their epochs count 0.8 of a training towards max_trainings
+    more = decide(problem(), ev, Settings(max_trainings=len(base.trainings) + 1))
+    assert not isinstance(more, Stop)
+
+
+def test_a_stopped_design_shape_is_not_proposed_again_as_initial() -> None:
     design = initial_design(GRID, 5)
     ev = Evidence((Training(design[0], 90.0), Training(design[1], None, 70.0, 2.0)))
     act = decide(problem(), ev, Settings())
