@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 "accuracy": s.accuracy, "n_space": s.n_space, "n_feasible": s.n_feasible,
                 "n_planned": s.n_planned, "trainings": s.trainings, "running": s.running,
                 "surrogate": s.surrogate, "cost_screening": s.cost_screening,
+                "confidence": s.confidence, "compute": s.compute,
             },
             "rows": [r.to_dict() for r in rows],
         }

@@ -137,6 +137,7 @@ def test_budget_end_answers_unconfirmed_and_exits_4(tmp_path):
     assert rep.returncode == EXIT_UNCONFIRMED
     summary = json.loads(rep.stdout)["summary"]
     assert summary["status"] == "unconfirmed" and summary["shape"] is not None
+    assert 0.5 <= summary["confidence"] < 0.9 and summary["compute"]["spent_s"] > 0
     import optuna
 
     study = optuna.load_study(study_name="shape-digits",
@@ -144,6 +145,16 @@ def test_budget_end_answers_unconfirmed_and_exits_4(tmp_path):
     assert osh.best_shape(study) is not None
     s = osh.search_summary(study)
     assert s.status == "unconfirmed" and 0.5 <= s.confidence < 0.9
+
+
+def test_budget_flag_is_compute_and_the_result_says_what_was_spent(tmp_path):
+    proc = cli("search", *TINY, "--budget", "90s", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "compute: " in proc.stdout and " of 90 s budget" in proc.stdout
+    assert "(compute " in proc.stderr  # the progress line
+    bad = cli("search", *TINY, "--budget", "ten minutes", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "--budget: must be a positive number of seconds" in last_line(bad.stderr)
 
 
 def test_nothing_fits_the_limits_exits_3_and_says_so(tmp_path):
