@@ -145,3 +145,24 @@ def test_predicted_screening_quick(tmp_path):
     rows = [line.split("|") for line in md.splitlines() if line.startswith(starts)]
     assert len(rows) == 7  # one per limit (5th ... 95th percentile)
     assert all(r[7].strip() == "**0**" for r in rows)  # nothing over a limit accepted
+
+
+def test_compute_quick(tmp_path):
+    import csv
+
+    import compute
+
+    assert compute.main(["--quick", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "compute.md").read_text()
+    assert "Command:" in md and "## How to read" in md and "GP + SuccessiveHalving" in md
+    with (tmp_path / "compute_runs.csv").open() as fh:
+        runs = list(csv.DictReader(fh))
+    assert {r["method"] for r in runs} == set(compute.METHODS)
+    longest = max(compute.quick_land().epoch_s.values()) * compute.quick_land().epochs
+    for r in runs:  # equal compute: a peer stops starting trainings once it has spent C
+        c, budget = float(r["compute"]), float(r["budget_C"])
+        if r["method"] == "ours":
+            assert c == budget and r["status"]
+        elif r["method"] in compute.PEERS:
+            assert budget - 1e-6 <= c < budget + longest
+    assert (tmp_path / "compute_anytime.csv").read_text().count("\n") > 1
