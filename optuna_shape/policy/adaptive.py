@@ -81,16 +81,7 @@ import numpy as np
 from scipy.stats import norm
 
 from optuna_shape.compute import CostObservation, TrainingCost, format_seconds
-from optuna_shape.policy import (
-    Action,
-    Evidence,
-    Problem,
-    Settings,
-    Stop,
-    Train,
-    Training,
-    Wait,
-)
+from optuna_shape.policy import Action, Evidence, Problem, Settings, Stop, Train, Wait
 from optuna_shape.posterior import ShapePosterior, single_threaded_blas
 from optuna_shape.shape import Shape, Variant
 from optuna_shape.variant_posterior import VariantPosterior
@@ -193,9 +184,9 @@ def _with_partial(post: ShapePosterior,
     """The posterior told about trainings stopped before their last epoch: each is an
     observation at its learning curve's forecast of the final accuracy, with the forecast's
     variance on top of the seed noise (:meth:`ShapePosterior.with_partial`). A stopped training
-    counts towards ``max_trainings`` by the share of its epochs it ran, is never the answer (it
-    has no measured final accuracy), and its shape stays proposable: the acquisition may still
-    ask for a full training of it."""
+    counts as one training towards ``max_trainings`` (a compute budget charges what it used),
+    is never the answer (it has no measured final accuracy), and its shape stays proposable:
+    the acquisition may still ask for a full training of it."""
     rows = [(s, m, sd) for s, ps in partial.items() for m, sd in ps]
     if not rows:
         return post
@@ -221,16 +212,6 @@ def _n_trainings(items: Sequence[Shape]) -> int:
     return max(per.values(), default=0)
 
 
-def _n_used(trainings: Sequence[Training]) -> float:
-    """Trainings towards ``max_trainings``: a training stopped after k of E epochs counts k / E
-    (per precision in a search over precisions, as :func:`_n_trainings`)."""
-    per: dict[str | None, float] = {}
-    for t in trainings:
-        key = getattr(t.shape, "precision", None)
-        per[key] = per.get(key, 0.0) + (t.fraction if t.partial else 1.0)
-    return max(per.values(), default=0.0)
-
-
 def decision(problem: Problem, evidence: Evidence, settings: Settings) -> _Decision:
     """The adaptive policy's view of ``evidence`` (its ledger, posterior, acquisitions and
     budget), for rules that judge a running training (:mod:`optuna_shape.policy.fidelity`)."""
@@ -252,7 +233,6 @@ class _Decision:
         self.variants = any(isinstance(s, Variant) for s in self.feasible)
         self.n_done = _n_trainings([t.shape for t in evidence.trainings])
         self.n_pending = _n_trainings(evidence.pending)
-        self.n_used = _n_used(evidence.trainings)
         self.conf = float(settings.confidence)
         self.floor = problem.min_accuracy
         n_init = max(1, int(settings.n_initial))
@@ -369,9 +349,10 @@ class _Decision:
         return [s for s in self.led.values if s in self.index] + [
             s for s in self.led.values if s not in self.index]
 
-    def budget_room(self) -> float:
-        """Trainings the cap still allows (stopped trainings count by the share they ran)."""
-        return self.max_tr - self.n_used - self.n_pending
+    def budget_room(self) -> int:
+        """Trainings the cap still allows (a stopped training counts as one: the cap bounds
+        trainings, a compute budget bounds what they cost)."""
+        return self.max_tr - self.n_done - self.n_pending
 
     def within_budget(self, shapes: Sequence[Shape]) -> list[Shape]:
         """The longest prefix of ``shapes`` that the trainings cap and the compute left pay
@@ -795,7 +776,7 @@ class _Decision:
     def last_training(self, s: Shape) -> bool:
         """Whether a training of ``s`` is the last the budget pays for: one training left
         under the cap, or the compute left after it pays for no other proposable shape."""
-        if 0 < self.budget_room() <= 1:
+        if self.budget_room() == 1:
             return True
         if self.budget is None or not self.tc.known:
             return False

@@ -29,7 +29,8 @@ continues while its value per compute is at least the best fresh one, and while 
 least a 1 % chance to change the answer (to beat the current answer, or to meet the floor): one
 that cannot stops even when nothing else is worth starting. Stopped, it is not
 wasted: its forecast enters the posterior as an observation with the forecast's variance added
-to the seed noise, and it counts ``k / E`` of a training towards ``max_trainings``.
+to the seed noise; it counts as one training towards ``max_trainings``, and under a compute
+budget it charges only the epochs it ran.
 
 **Guards.** Nothing is stopped before ``max(2, ⌈0.2 E⌉)`` epochs or at the last one, before
 :data:`MIN_CURVES` completed curves of length ``E`` exist, in ``mode="paper"``, without a goal
