@@ -80,7 +80,6 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 import _tables as T  # noqa: E402  (registers the benchmark MLP family)
-import early_stopping as ES  # noqa: E402  (scenarios)
 import search_quality as SQ  # noqa: E402  (peer samplers, answer rule, paired comparisons)
 
 import optuna_shape as osh  # noqa: E402
@@ -232,6 +231,17 @@ def load(args: argparse.Namespace) -> tuple[list[CurveLand], list[str]]:
             notes.append(warn)
         out.append(CurveLand(task, land, curves, epochs, sec, src))
     return out, notes
+
+
+def scenarios(land: T.Landscape) -> list[T.Scenario]:
+    """Max accuracy (no limit) and min size with the floor at the 50th and 80th percentile."""
+    truths = np.array(list(land.truth.values()))
+    out = [T.Scenario("max acc", "accuracy")]
+    for q in (0.5, 0.8):
+        floor = round(float(np.quantile(truths, q)), 2)
+        out.append(T.Scenario(f"min size, acc >= q{q:g} ({floor:g})", "size",
+                              min_accuracy=floor))
+    return out
 
 
 def quick_land(epochs: int = 6, n_seeds: int = 3) -> CurveLand:
@@ -842,7 +852,7 @@ def main(argv: list[str] | None = None) -> int:
     if not lands:
         print("no complete curve landscape: " + "; ".join(notes), file=sys.stderr)
         return 1
-    scens = {cl.task: ES.scenarios(cl.land) for cl in lands}
+    scens = {cl.task: scenarios(cl.land) for cl in lands}
     if args.quick:
         scens = {k: v[::2] for k, v in scens.items()}  # max acc and the higher floor
     _STATE.update(lands=lands, scens=[scens[cl.task] for cl in lands], methods=methods,

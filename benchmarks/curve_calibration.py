@@ -5,9 +5,9 @@ For every task of ``benchmarks/data/curves/curves.csv`` and every number of trai
 :class:`optuna_shape.learning_curves.CurveModel` to them (feature ``log10(params)``), and
 forecast the final accuracy of every other curve from each prefix length ``k = 1..E−1``.
 Reported per ``k``: coverage of the central 50/80/95 % predictive intervals, mean absolute
-error of the mean and mean width of the 80 % interval; against today's
-:func:`optuna_shape.early_stopping.project` (Student-t prediction interval, needs ≥ 5 curves),
-the same model without the feature, and the naive "last value" predictor.
+error of the mean and mean width of the 80 % interval; against the earlier projection
+(:func:`project`, the package's rule before the curve model: Student-t prediction interval,
+needs ≥ 5 curves), the same model without the feature, and the naive "last value" predictor.
 
 ``digits`` (10 epochs) and ``digits-hard`` (12 epochs) are the tuning tasks; ``digits-mlp-noisy``
 (20 epochs) is held out — never used to choose the model's prior — and reported in its own
@@ -42,7 +42,6 @@ sys.path.insert(0, str(ROOT))
 
 import _tables as T  # noqa: E402
 
-from optuna_shape.early_stopping import project  # noqa: E402
 from optuna_shape.learning_curves import CurveModel  # noqa: E402
 
 CURVES_CSV = ROOT / "data" / "curves" / "curves.csv"
@@ -127,17 +126,44 @@ def load_tasks(path: Path = CURVES_CSV) -> dict[str, Task]:
             for name, rs in rows.items()}
 
 
+def project(prefix: list[float], refs: list[tuple[list[float], float]], epochs: int,
+            min_curves: int = 5) -> tuple[float, float, int] | None:
+    """The earlier projection (the package's rule before the curve model, kept here as the
+    baseline): least squares of the final accuracy on the accuracy at epoch ``k`` over the
+    reference curves (slope clipped at 0), Student-t prediction interval; ``(mean, scale,
+    dof)``, or ``None`` with fewer than ``min_curves`` references or ``k ≥ E``."""
+    k = len(prefix)
+    if k == 0 or k >= epochs:
+        return None
+    pairs = [(float(c[k - 1]), float(f)) for c, f in refs
+             if len(c) == epochs and math.isfinite(f) and math.isfinite(c[k - 1])]
+    n = len(pairs)
+    if n < max(3, min_curves):
+        return None
+    xs, ys = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    sxx = float(np.sum((xs - xs.mean()) ** 2))
+    slope = max(0.0, float(np.sum((xs - xs.mean()) * (ys - ys.mean()))) / sxx) if sxx > 0 \
+        else 0.0
+    resid = ys - ys.mean() - slope * (xs - xs.mean())
+    s = math.sqrt(float(np.sum(resid**2)) / (n - 2))
+    x = float(prefix[-1])
+    lever = (x - xs.mean()) ** 2 / sxx if sxx > 0 else 0.0
+    scale = max(s, 1e-9) * math.sqrt(1.0 + 1.0 / n + lever)
+    return float(ys.mean() + slope * (x - xs.mean())), scale, n - 2
+
+
 def _project_intervals(prefix: list[float], refs: list[tuple[list[float], float]],
                        epochs: int) -> tuple[float, list[tuple[float, float]]] | None:
-    """Mean and intervals of today's projection, or ``None`` where it does not apply."""
+    """Mean and intervals of the earlier projection, or ``None`` where it does not apply."""
     proj = project(prefix, refs, epochs)
     if proj is None:
         return None
+    mean, scale, dof = proj
     out = []
     for level in LEVELS:
-        half = float(stdtrit(proj.dof, 0.5 + level / 2.0)) * proj.scale
-        out.append((proj.mean - half, proj.mean + half))
-    return proj.mean, out
+        half = float(stdtrit(dof, 0.5 + level / 2.0)) * scale
+        out.append((mean - half, mean + half))
+    return mean, out
 
 
 def evaluate(task: Task, n: int, reps: int) -> dict[int, Cell]:
@@ -311,8 +337,9 @@ HOW_TO_READ = (
     "higher = under-confident, wide intervals; lower = over-confident). *MAE* = mean absolute "
     "error of the predicted mean, *w80* = mean width of the 80 % interval, in accuracy points. "
     "*model* = `CurveModel` with feature log10(params); *no feature* = the same model without "
-    "it (its cov column is the 80 % interval); *project* = today's "
-    "`early_stopping.project` (only from 5 curves); *last value* = predict the final accuracy "
+    "it (its cov column is the 80 % interval); *project* = the earlier projection "
+    "(`project`, the package's rule before the curve model, only from 5 curves); "
+    "*last value* = predict the final accuracy "
     "by the accuracy at epoch k (no interval). Early / mid / late = the first, second and last "
     "third of k = 1..E−1, pooled.")
 

@@ -41,11 +41,11 @@ fixes the typical gain ``α``; slope and feature effects are learned as curves a
 the prior's weight fades. A slope on ``y_k − y_{k−1}`` was tried and left out: it did not
 reduce the error on the recorded curves.
 
-Compared with :func:`optuna_shape.early_stopping.project` (least squares on ``y_k``, Student-t
-prediction interval, at least 5 curves), the prior makes the model usable — and about
-calibrated — from one curve on, and the feature handles crossing curves: on the recorded
-``digits-hard`` curves it halves the early-epoch error (``benchmarks/curve_calibration.py``).
-With many curves the two agree.
+Compared with the projection the package used before (least squares on ``y_k``, Student-t
+prediction interval, at least 5 curves; kept as a baseline in the benchmark), the prior makes
+the model usable — and about calibrated — from one curve on, and the feature handles crossing
+curves: on the recorded ``digits-hard`` curves it halves the early-epoch error
+(``benchmarks/curve_calibration.py``). With many curves the two agree.
 
 **Units.** Accuracies may be percent (0–100) or fractions (0–1); the scale is inferred from
 the completed curves by :func:`optuna_shape.posterior.unit_scale` (fractions when every value

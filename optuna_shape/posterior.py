@@ -400,15 +400,9 @@ class ShapePosterior:
         never justifies, so it is left out. Cheap (one refactorisation), and it never moves a
         shape's posterior up.
         """
-        shapes = [as_shape(s) for s in shapes]
-        new = object.__new__(ShapePosterior)
-        new.__dict__.update(self.__dict__)
+        new, shapes, vals, sds = self._pseudo_inputs(shapes, values, stds)
         if not shapes:
             return new
-        vals = np.asarray(values, dtype=float)
-        sds = np.asarray(stds, dtype=float)
-        if len(vals) != len(shapes) or len(sds) != len(shapes):
-            raise ValueError(f"got {len(shapes)} shapes, {len(vals)} values, {len(sds)} stds")
         mean, _ = self.predict(shapes)
         keep = np.isfinite(vals) & np.isfinite(sds) & (sds > 0) & (vals < mean)
         new = self._with_pseudo(new, shapes, vals, (sds / self.y_scale_) ** 2, keep)
@@ -422,21 +416,28 @@ class ShapePosterior:
         forecast ``value`` with the forecast's variance ``std²`` added to the shape's seed-noise
         variance (two-sided: a stopped training forecast high raises the posterior as much as
         one forecast low lowers it). Entries with a non-finite value or std are left out."""
-        shapes = [as_shape(s) for s in shapes]
-        new = object.__new__(ShapePosterior)
-        new.__dict__.update(self.__dict__)
+        new, shapes, vals, sds = self._pseudo_inputs(shapes, values, stds)
         if not shapes:
             return new
-        vals = np.asarray(values, dtype=float)
-        sds = np.asarray(stds, dtype=float)
-        if len(vals) != len(shapes) or len(sds) != len(shapes):
-            raise ValueError(f"got {len(shapes)} shapes, {len(vals)} values, {len(sds)} stds")
         keep = np.isfinite(vals) & np.isfinite(sds) & (sds >= 0)
         noise2 = self.noise_std(shapes) ** 2
         var_z = (noise2 + np.where(np.isfinite(sds), sds, 0.0) ** 2) / self.y_scale_**2
         new = self._with_pseudo(new, shapes, vals, var_z, keep)
         new.partial_ = int(keep.sum())
         return new
+
+    def _pseudo_inputs(self, shapes: Sequence[Shape | tuple[int, float]],
+                       values: Sequence[float], stds: Sequence[float]
+                       ) -> tuple[ShapePosterior, list[Shape], np.ndarray, np.ndarray]:
+        """A copy of this posterior and the checked inputs of a pseudo-observation update."""
+        shapes = [as_shape(s) for s in shapes]
+        new = object.__new__(ShapePosterior)
+        new.__dict__.update(self.__dict__)
+        vals = np.asarray(values, dtype=float)
+        sds = np.asarray(stds, dtype=float)
+        if len(vals) != len(shapes) or len(sds) != len(shapes):
+            raise ValueError(f"got {len(shapes)} shapes, {len(vals)} values, {len(sds)} stds")
+        return new, shapes, vals, sds
 
     def _with_pseudo(self, new: ShapePosterior, shapes: list[Shape], vals: np.ndarray,
                      var_z: np.ndarray, keep: np.ndarray) -> ShapePosterior:

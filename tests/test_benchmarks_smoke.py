@@ -111,30 +111,6 @@ def test_family_sizes_quick(tmp_path):
     assert "**NO**" not in text
 
 
-def test_early_stopping_quick(tmp_path):
-    import early_stopping
-
-    out = tmp_path / "early_stopping.md"
-    assert early_stopping.main(["--quick", "--reps", "2", "--confidence", "0.9",
-                                "--out", str(out)]) == 0
-    md = out.read_text()
-    assert "Command:" in md and "| max acc | full |" in md
-    assert "early stop, confidence 0.9" in md and "saved" in md
-
-
-def test_early_stopping_replay_saves_epochs_and_keeps_the_policy_honest():
-    import early_stopping as es
-
-    from optuna_shape.policy import Settings
-
-    cl = es.synthetic_curves()
-    scen = es.scenarios(cl.land)[2]  # min size, floor at the 80th percentile
-    full = es.run(cl, scen, 0, None, Settings())
-    early = es.run(cl, scen, 0, 0.9, Settings())
-    assert full.stopped == 0 and full.epochs == full.trainings * cl.epochs
-    assert early.stopped > 0 and early.epochs < early.trainings * cl.epochs
-
-
 def test_predicted_screening_quick(tmp_path):
     import predicted_screening
 
