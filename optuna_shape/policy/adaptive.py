@@ -728,14 +728,6 @@ class _Decision:
             return self.cost(answer)
         return 2.0 * max(self.cost(s) for s in self.feasible)
 
-    def fresh_min_cost_values(self, post: ShapePosterior) -> np.ndarray:
-        """The min-cost acquisition of every shape a training could start on now (``nan`` for
-        the others)."""
-        mean, std = post.predict(self.feasible)
-        answer = self.answer_min_cost(self._p_floor(mean, std))
-        score = self._min_cost_acquisition(post, answer)[0]
-        return np.where(np.isfinite(score), score, np.nan)
-
     def _p_eligible_after_one(self, post: ShapePosterior, mean: np.ndarray,
                               std: np.ndarray, shapes: Sequence[Shape] | None = None
                               ) -> np.ndarray:
