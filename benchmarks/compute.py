@@ -715,8 +715,35 @@ def summarise(rows: list[dict], points: list[dict], lands: list[CurveLand],
             headline += ["", f"ours / ours-full compute over every {which} search: median "
                          f"{_f(float(np.nanmedian(a)))}, mean {_f(float(np.nanmean(a)))}, "
                          f"≤ 0.5 in {np.mean(a <= 0.5):.0%} of {len(a)} searches."]
-    lines += headline + [""] + _how_to_read(args) + body
+    lines += headline + [""] + _answer_changes(rows) + _how_to_read(args) + body
     return "\n".join(lines) + "\n"
+
+
+def _answer_changes(rows: list[dict]) -> list[str]:
+    """How often stopping trainings early changes the answer (ours against ours-full on the
+    same seed order) against how often re-running with another seed order changes it (ours-full
+    repetition r against r + 1)."""
+    answers: dict[tuple[str, str, str], dict[int, tuple]] = defaultdict(dict)
+    for r in rows:
+        if r["method"] in ("ours", "ours-full"):
+            answers[(r["landscape"], r["scenario"], r["method"])][int(r["rep"])] = (
+                r["depth"], r["width"])
+    out = ["## Answers changed: early stopping against another seed order", "",
+           "Share of repetitions whose answer differs: *early stopping* = ours against ours-full "
+           "on the same seed order; *another seed order* = ours-full repetition r against "
+           "repetition r + 1 (cyclic).", "",
+           "| landscape | scenario | early stopping | another seed order |", "|---|---|---:|---:|"]
+    for (land, scen, method), ours in answers.items():
+        full = answers.get((land, scen, "ours-full"))
+        if method != "ours" or not full or len(full) < 2:
+            continue
+        reps = sorted(set(ours) & set(full))
+        order = sorted(full)
+        early = np.mean([ours[r] != full[r] for r in reps])
+        other = np.mean([full[r] != full[order[(i + 1) % len(order)]]
+                         for i, r in enumerate(order)])
+        out.append(f"| {land} | {scen} | {early:.0%} | {other:.0%} |")
+    return out + [""]
 
 
 def _quality(goal: str, s: dict) -> str:
