@@ -387,28 +387,6 @@ class ShapePosterior:
         new._factor(X, H, Z, counts, y)
         return new
 
-    def with_censored(self, shapes: Sequence[Shape | tuple[int, float]],
-                      values: Sequence[float], stds: Sequence[float]) -> ShapePosterior:
-        """A copy that also knows the trainings stopped early (hyperparameters unchanged).
-
-        A training stopped because its learning curve projected a final accuracy ``value ±
-        std`` is a one-sided piece of evidence: the shape's accuracy is probably *below* that.
-        It enters as a pseudo-observation of the latent accuracy at ``value`` with variance
-        ``std²`` (a fractional repeat count in the noise model), and only when ``value`` is
-        below the current posterior mean there — the active side of the constraint
-        ``f ≲ value``; above the mean it would raise the posterior, which a stopped training
-        never justifies, so it is left out. Cheap (one refactorisation), and it never moves a
-        shape's posterior up.
-        """
-        new, shapes, vals, sds = self._pseudo_inputs(shapes, values, stds)
-        if not shapes:
-            return new
-        mean, _ = self.predict(shapes)
-        keep = np.isfinite(vals) & np.isfinite(sds) & (sds > 0) & (vals < mean)
-        new = self._with_pseudo(new, shapes, vals, (sds / self.y_scale_) ** 2, keep)
-        new.censored_ = int(keep.sum())
-        return new
-
     def with_partial(self, shapes: Sequence[Shape | tuple[int, float]],
                      values: Sequence[float], stds: Sequence[float]) -> ShapePosterior:
         """A copy that also knows trainings stopped before their last epoch (hyperparameters

@@ -73,7 +73,7 @@ class VariantPosterior:
     @classmethod
     def fit(cls, domain: Sequence[Variant],
             values: Mapping[Variant, Sequence[float]],
-            censored: Mapping[Variant, Sequence[tuple[float, float]]] | None = None,
+            partial: Mapping[Variant, Sequence[tuple[float, float]]] | None = None,
             ) -> VariantPosterior:
         """Fit from the measured values of every candidate (each training of a shape lists one
         value under each of its precisions).
@@ -83,9 +83,9 @@ class VariantPosterior:
             values: candidate → its measured accuracies, one per successful training; may hold
                 candidates outside ``domain`` (e.g. a precision over a limit): their values are
                 evidence too.
-            censored: candidate → (projected final accuracy, its std) of trainings stopped
+            partial: candidate → (forecast final accuracy, its std) of trainings stopped
                 early; those of the reference precision enter the shape posterior as
-                :meth:`~optuna_shape.posterior.ShapePosterior.with_censored` observations.
+                :meth:`~optuna_shape.posterior.ShapePosterior.with_partial` observations.
 
         Raises:
             ValueError: no value of any precision.
@@ -99,10 +99,10 @@ class VariantPosterior:
                 shapes += [v.shape] * len(vs)
                 ys += [float(x) for x in vs]
         base = ShapePosterior(bases or list(dict.fromkeys(shapes))).fit(shapes, ys)
-        rows = [(v.shape, m, sd) for v, ps in (censored or {}).items()
+        rows = [(v.shape, m, sd) for v, ps in (partial or {}).items()
                 if v.precision == reference for m, sd in ps]
         if rows:
-            base = base.with_censored([r[0] for r in rows], [r[1] for r in rows],
+            base = base.with_partial([r[0] for r in rows], [r[1] for r in rows],
                                       [r[2] for r in rows])
         ref_mean = {v.shape: float(np.mean(vs)) for v, vs in values.items()
                     if v.precision == reference and len(vs)}

@@ -132,20 +132,23 @@ def test_accuracy_model_gp_method_keeps_the_sklearn_api() -> None:
     np.testing.assert_allclose(model.predict(np.array([tuple(s) for s in GRID])), mean)
 
 
-def test_a_stopped_training_lowers_the_posterior_only_downwards() -> None:
+def test_a_stopped_training_is_a_noisier_observation_either_way() -> None:
     shapes = GRID[::3]
     post = ShapePosterior(GRID).fit(shapes, [surface(s) for s in shapes])
     target = GRID[7]  # not trained
     mean, std = post.predict([target, GRID[8]])
-    low = post.with_censored([target], [float(mean[0]) - 5.0], [0.5])
+    low = post.with_partial([target], [float(mean[0]) - 5.0], [0.5])
     m2, s2 = low.predict([target, GRID[8]])
     assert m2[0] < mean[0] - 2.0 and s2[0] < std[0]
-    assert m2[1] <= mean[1] + 1e-9  # a neighbour moves down too (correlated), never up
-    assert low.censored_ == 1
-    high = post.with_censored([target], [float(mean[0]) + 5.0], [0.5])
-    assert np.allclose(high.predict(GRID)[0], post.predict(GRID)[0])
-    vague = post.with_censored([target], [float(mean[0]) - 5.0], [50.0])
+    assert m2[1] <= mean[1] + 1e-9  # a neighbour moves down too (correlated)
+    assert low.partial_ == 1
+    high = post.with_partial([target], [float(mean[0]) + 5.0], [0.5])
+    assert high.predict([target])[0][0] > mean[0] + 2.0  # two-sided: a high forecast raises it
+    vague = post.with_partial([target], [float(mean[0]) - 5.0], [50.0])
     assert mean[0] - 0.5 < vague.predict([target])[0][0] < mean[0]
-    # fantasies on top keep the censored evidence
+    # a forecast counts less than a finished training of the same value
+    full = post.fit([*shapes, target], [*(surface(s) for s in shapes), float(mean[0]) - 5.0])
+    assert full.predict([target])[0][0] < m2[0]
+    # fantasies on top keep the partial evidence
     both = low.with_fantasies([GRID[20]])
     assert abs(both.predict([target])[0][0] - m2[0]) < 0.5
