@@ -522,7 +522,9 @@ class ShapeSampler(BaseSampler):
                 self._end(study, trial_id, "duplicate",
                           f"slot {me.slot} is held by another trial")
             stage = me.stage or "sample"
-            self.reporter.on_compute(snap.compute_spent(), self.settings.budget)
+            if type(self.reporter).on_compute is not SearchReporter.on_compute:
+                # only a reporter that shows it pays for the sum over the study's trainings
+                self.reporter.on_compute(snap.compute_spent(), self.settings.budget)
             self.reporter.on_assign(number, me.shape, stage)
             return me.shape, stage
         if me.shape is not None:  # enqueued by hand
