@@ -106,8 +106,8 @@ def test_built_in_objective_decides_how_far_each_training_goes(early_stopping: b
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED and t.params]
     stopped = [t for t in pruned if "prune_reason" in t.user_attrs]
     assert len(stopped) == len(pruned)  # nothing stopped by another pruner
-    if not early_stopping:
-        assert not stopped
+    # with the curves of 5-epoch digits trainings some trainings are not worth finishing
+    assert bool(stopped) == early_stopping
     for t in stopped:
         assert t.user_attrs["epochs"] == t.user_attrs["pruned_epoch"] < 5
         assert t.user_attrs["train_seconds"] > 0

@@ -55,11 +55,13 @@ def test_trainings_are_charged_their_own_seconds_and_the_share_they_ran():
 
 def test_trainings_lost_to_dead_workers_are_free_up_to_a_limit():
     study = optuna.create_study(direction="maximize")
-    for _ in range(LOST_FREE + 1):
-        trial(study, A, TrialState.FAIL)  # no fail_reason: failed as stale
+    for _ in range(LOST_FREE + 1):  # no fail_reason: failed as stale, 2 s charged each
+        trial(study, A, TrialState.FAIL, user={"train_seconds": 2.0})
     ev = read_snapshot(study, TrialCache()).evidence()
     assert [(t.shape, t.value) for t in ev.trainings] == [(A, None)]  # only the one beyond
-    assert ev.lost_seconds >= 0.0  # the free ones are still paid for
+    # the free ones are not trainings of the shape, but their compute was paid for
+    assert ev.lost_seconds == 2.0 * LOST_FREE
+    assert ev.spent_seconds() == 2.0 * (LOST_FREE + 1)
 
 
 def test_override_and_cache_see_changes_of_live_trials():
