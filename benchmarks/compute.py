@@ -323,8 +323,10 @@ class MethodRun:
 
 
 def budget_keyword() -> bool:
-    """Whether the installed ShapeSampler takes a compute ``budget=``."""
-    return "budget" in inspect.signature(osh.ShapeSampler.__init__).parameters
+    """Whether the installed ShapeSampler takes a compute budget (``osh.Adaptive(budget=)``,
+    or the older ``budget=`` keyword)."""
+    return hasattr(osh, "Adaptive") or \
+        "budget" in inspect.signature(osh.ShapeSampler.__init__).parameters
 
 
 def run_ours(cl: CurveLand, scen: T.Scenario, rep: int, pruner: bool = True,
@@ -335,7 +337,9 @@ def run_ours(cl: CurveLand, scen: T.Scenario, rep: int, pruner: bool = True,
     the installed ShapeSampler has the keyword; ``None`` there means no compute budget."""
     t0 = time.process_time()
     kw: dict = {"goal": scen.goal, "seed": rep}
-    if budget_keyword():
+    if hasattr(osh, "Adaptive"):
+        kw["policy"] = osh.Adaptive(budget=budget)
+    elif budget_keyword():
         kw["budget"] = budget
     elif budget is not None:
         raise TypeError("this ShapeSampler has no budget= keyword")

@@ -80,8 +80,14 @@ def package_hash() -> str:
 
 
 def new_api() -> bool:
-    """Whether the installed ShapeSampler has the adaptive search (``mode=``)."""
-    return "mode" in inspect.signature(osh.ShapeSampler.__init__).parameters
+    """Whether the installed ShapeSampler has the adaptive search (``policy=`` objects, or the
+    older ``mode=`` keyword)."""
+    return policy_objects() or "mode" in inspect.signature(osh.ShapeSampler.__init__).parameters
+
+
+def policy_objects() -> bool:
+    """Whether the installed package chooses the policy with ``osh.Adaptive`` / ``osh.Paper``."""
+    return hasattr(osh, "Adaptive")
 
 
 def botorch_available() -> bool:
@@ -223,12 +229,19 @@ def run_shape(land: T.Landscape, scen: T.Scenario, rep: int, mode: str | None,
     t0 = time.process_time()
     table = T.TableObjective(land, rep)
     hw = "table-latency" if scen.goal == "latency" else None
-    kw: dict = {"goal": scen.goal, "seed": rep, "target_hardware": hw}
-    if new_api():
-        if mode is not None:
-            kw["mode"] = mode
-        if confidence is not None:
-            kw["confidence"] = confidence
+    kw: dict = {"goal": scen.goal, "seed": rep}
+    if policy_objects():
+        kw["measurement"] = osh.MeasurementSettings(target_hardware=hw)
+        kw["policy"] = (osh.Paper() if mode == "paper" else
+                        osh.Adaptive() if confidence is None else
+                        osh.Adaptive(confidence=confidence))
+    else:
+        kw["target_hardware"] = hw
+        if new_api():
+            if mode is not None:
+                kw["mode"] = mode
+            if confidence is not None:
+                kw["confidence"] = confidence
     sampler = osh.ShapeSampler(land.space, scen.constraints(), **kw)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     if hw is not None:

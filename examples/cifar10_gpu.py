@@ -33,8 +33,8 @@ def main() -> None:
     space = osh.ShapeSpace("wrn", depth=(10, 40, 6), width=(1, 8, 1), in_channels=3,
                            num_classes=10, image_size=32)
     constraints = osh.Constraints(max_size_mb=10.0, max_latency_ms=5.0)
-    sampler = osh.ShapeSampler(space, constraints, goal="accuracy", seed=0, device="cuda",
-                               latency_batch_size=1)
+    sampler = osh.ShapeSampler(space, constraints, goal="accuracy", seed=0,
+                               measurement=osh.MeasurementSettings(device="cuda", batch_size=1))
     storage = optuna.storages.RDBStorage(STORAGE, heartbeat_interval=10, grace_period=30)
     study = optuna.create_study(study_name="cifar10-wrn", storage=storage, sampler=sampler,
                                 direction="maximize", load_if_exists=True)

@@ -56,8 +56,9 @@ def main() -> osh.Shape | None:
     shape = space.shapes[-1]
     assert space.param_count(shape) == sum(p.numel() for p in space.build(shape).parameters())
 
+    policy = osh.Adaptive(max_trainings=int(os.environ.get("OSH_MAX_TRAININGS", 8)))
     sampler = osh.ShapeSampler(space, osh.Constraints(max_size_mb=0.05), goal="accuracy",
-                               seed=0, max_trainings=int(os.environ.get("OSH_MAX_TRAININGS", 8)))
+                               policy=policy, seed=0)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(make_objective(space, "digits", config=TrainConfig(epochs=epochs, lr=0.05),
                                   subset=subset))

@@ -30,8 +30,8 @@ def main() -> osh.Shape | None:
     space = osh.ShapeSpace("wrn", depth=(10, 28, 6), width=(0.25, 2.0, 0.25),
                            in_channels=1, num_classes=10, image_size=8)
     constraints = osh.Constraints(max_size_mb=0.5)        # accuracy is in percent
-    sampler = osh.ShapeSampler(space, constraints, goal="accuracy", seed=0,
-                               max_trainings=max_trainings)  # mode="paper": Algorithm 1
+    policy = osh.Adaptive(max_trainings=max_trainings)   # osh.Paper(): Algorithm 1
+    sampler = osh.ShapeSampler(space, constraints, goal="accuracy", policy=policy, seed=0)
     study = optuna.create_study(direction="maximize", sampler=sampler)
 
     # the default trainer; any objective that calls osh.suggest_shape(trial, space) works

@@ -2,8 +2,8 @@
 
 An Optuna extension built on Shape_DNN (Mammadli, Wolf & Jannesari, "The Art of Getting Deep
 Neural Networks in Shape", ACM TACO 2019): screen the design space before training, then search
-the feasible shapes with few trainings — a noise-aware sequential search by default, or the
-paper's sample → fit → verify (``mode="paper"``).
+the feasible shapes with few trainings — a noise-aware sequential search by default
+(``policy=osh.Adaptive()``), or the paper's sample → fit → verify (``policy=osh.Paper()``).
 
 Names are imported on first use, so ``import optuna_shape`` loads neither torch nor
 scikit-learn.
@@ -40,6 +40,8 @@ _EXPORTS = {
     "result_table": "optuna_shape.results",
     "search_summary": "optuna_shape.results",
     "ShapePruner": "optuna_shape.pruner",
+    "Adaptive": "optuna_shape.policy",
+    "Paper": "optuna_shape.policy",
     "ShapeSampler": "optuna_shape.sampler",
     "optimize": "optuna_shape.sampler",
     "MeasurementSettings": "optuna_shape.screening",
@@ -51,9 +53,11 @@ _EXPORTS = {
 
 __all__ = [
     "AccuracyModel",
+    "Adaptive",
     "Constraints",
     "Family",
     "MeasurementSettings",
+    "Paper",
     "ResultRow",
     "SearchReporter",
     "SearchSummary",
@@ -87,6 +91,7 @@ if TYPE_CHECKING:
         list_families,
         register_family,
     )
+    from optuna_shape.policy import Adaptive, Paper
     from optuna_shape.progress import SearchReporter
     from optuna_shape.pruner import ShapePruner
     from optuna_shape.results import (

@@ -215,6 +215,11 @@ def result_table(study: optuna.Study, *, include_all: bool = False) -> list[Resu
     Rows are in goal order (rank 1 first) with predicted accuracy ± std, size, latency, energy,
     the mean real accuracy where trained, and the stage it was trained in. Before the model is
     fitted, rows list the trained shapes with their real accuracies and no prediction.
+
+    Predicted accuracies are clipped to the percent range, 0 to 100, for reporting (every
+    table, plot and dashboard view reads these rows): the accuracy model itself is unbounded,
+    so near the top its mean can pass 100 (the search decides on the model's own numbers). The
+    std is the model's, unchanged.
     """
     attrs = st.study_attrs(study)
     cfg = load_config(study)
@@ -243,6 +248,8 @@ def result_table(study: optuna.Study, *, include_all: bool = False) -> list[Resu
         stages = [t.stage for t in done]
         m = st.measurement_of(meas, shape) or {}
         size = (space.size_mb(base, precision or "fp32") if space else float("nan"))
+        if pred is not None:
+            pred = min(max(pred, 0.0), 100.0)
         return ResultRow(
             rank, shape.depth, shape.width, round(size, 6),
             space.param_count(base) if space else None,

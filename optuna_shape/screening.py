@@ -50,12 +50,23 @@ class MeasurementSettings:
     """How hardware metrics are measured.
 
     Attributes:
-        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` — the deployment target.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` — the deployment target.
         batch_size: inference batch size for latency and energy.
         threads: CPU threads for latency (``None``: the process's ``torch.get_num_threads()``).
         warmup: warm-up runs before timing.
         repeats: timed runs; the median is kept.
         energy_window_s: minimum NVML measurement window in seconds.
+        target_hardware: reuse the measurements a study holds under this hardware key even if
+            this worker runs on other hardware (``None``: measure here, and refuse a study
+            measured on other hardware).
+        screening: how latency and energy are screened (one of :data:`SCREENINGS`):
+            ``"measure"`` every shape within the size limit; ``"predict"``: measure a designed
+            subset and every shape whose predicted cost is within its uncertainty of a limit,
+            predict the rest (:mod:`optuna_shape.cost_model`); ``"auto"`` (default): predict
+            when more than :data:`AUTO_PREDICT_ABOVE` shapes need measuring. Either way a
+            shape is measured for real before it trains, so no answer's limit or cost rests
+            on a prediction. A search over several precisions measures every candidate
+            (``"auto"`` measures; ``"predict"`` is refused).
     """
 
     device: str = "cpu"
@@ -64,6 +75,8 @@ class MeasurementSettings:
     warmup: int = 3
     repeats: int = 10
     energy_window_s: float = 1.0
+    target_hardware: str | None = None
+    screening: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "warmup", "repeats"):
@@ -73,8 +86,14 @@ class MeasurementSettings:
                 raise ValueError(f"{name} must be an integer >= {low}, got {name}={v!r}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
-        if not isinstance(self.device, str) or self.device.split(":")[0] not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        check_screening(self.screening)
+        if self.target_hardware is not None and not isinstance(self.target_hardware, str):
+            raise ValueError(f"target_hardware must be a hardware key (a string) or None, "
+                             f"got target_hardware={self.target_hardware!r}")
+        if self.device != "cpu":  # the default needs neither the check nor its torch import
+            from optuna_shape.measurement.hardware import check_device
+
+            check_device(self.device)
 
 
 def needs_latency(constraints: Constraints, goal: str | None) -> bool:

@@ -750,6 +750,28 @@ def create_waiting_trial(
     return study._storage.create_new_trial(study._study_id, template_trial=template)
 
 
+def claim_training(
+    study: optuna.Study,
+    trial_id: int,
+    *,
+    slot: str,
+    stage: str,
+    shape: Shape,
+    user_attrs: Mapping[str, Any] | None = None,
+    system_attrs: Mapping[str, Any] | None = None,
+) -> None:
+    """Make a running trial that planned (its ``ask`` found the queue empty) the training of
+    ``shape`` itself: the same slot, stage, fixed params and attributes a queued training is
+    created with (:func:`create_waiting_trial`), written to the running trial. The fixed params
+    are written last, so a reader that decodes the trial as a training sees its slot too."""
+    storage = study._storage
+    for k, v in {SLOT: slot, STAGE: stage, **dict(system_attrs or {})}.items():
+        storage.set_trial_system_attr(trial_id, k, v)
+    set_trial_user_attrs(study, trial_id, {"stage": stage, **dict(user_attrs or {})})
+    storage.set_trial_system_attr(trial_id, "fixed_params",
+                                  {"depth": shape.depth, "width": shape.width})
+
+
 def set_trial_user_attrs(study: optuna.Study, trial_id: int, attrs: Mapping[str, Any]) -> None:
     """Write several trial user attributes (one commit each: Optuna has no batch call)."""
     storage = study._storage
@@ -887,34 +909,77 @@ def has_heartbeat(study: optuna.Study) -> bool:
     return is_heartbeat_enabled(study._storage)
 
 
-def fail_stale(study: optuna.Study) -> None:
-    """Fail the trials of workers whose heartbeat stopped (no-op without heartbeats).
+def fail_stale(study: optuna.Study, *, older_than_s: float | None = None) -> int:
+    """Fail the RUNNING trials of workers that are gone; return how many trials were failed.
 
-    Besides Optuna's own check, a queued training that a worker took but never started fails
-    too: a worker killed between taking the trial and its first heartbeat leaves it RUNNING with
-    no heartbeat, which Optuna never counts as stale, and its slot would block the search
-    forever. Such a trial holds a slot, has no parameters yet (an objective suggests its shape
-    at once) and no heartbeat row after a grace period and one beat.
+    The one rule for stale trials: the sampler (while it waits for other workers), the command
+    line (when a search starts or resumes) and
+    :func:`optuna_shape.storages.fail_stale_on_start` all call it.
+
+    With heartbeats (RDB storage): Optuna's own check (no heartbeat for longer than the grace
+    period), and a queued training that a worker took but never started: a worker killed
+    between taking the trial and its first heartbeat leaves it RUNNING with no heartbeat, which
+    Optuna never counts as stale, and its slot would block the search forever. Such a trial
+    holds a slot, has no parameters yet (an objective suggests its shape at once) and no
+    heartbeat row after a grace period and one beat. ``older_than_s`` is not needed: the live
+    trials of other workers keep beating and are left alone.
+
+    Without heartbeats (journal or in-memory storage) nothing tells a dead worker's trial from
+    a live one: RUNNING trials that started more than ``older_than_s`` seconds ago fail (pass
+    it only when no other worker runs, or a value longer than any training); with ``None``
+    nothing is touched.
+
+    A trial's age is read on the clock Optuna stamps ``datetime_start`` with (naive local
+    time), so it is right on a machine outside UTC.
     """
+    running = (TrialState.RUNNING,)
+    before = {t._trial_id for t in study.get_trials(deepcopy=False, states=running)}
+    if not before:
+        return 0
     if has_heartbeat(study):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
         _fail_never_started(study)
+    elif older_than_s is not None:
+        for t in study.get_trials(deepcopy=False, states=running):
+            age = _age_s(t)
+            if age is not None and age > older_than_s:
+                _fail(study, t._trial_id)
+    else:
+        return 0
+    after = {t._trial_id for t in study.get_trials(deepcopy=False, states=running)}
+    return len(before - after)
+
+
+def _age_s(t: FrozenTrial) -> float | None:
+    """Seconds since ``t`` started (``None``: not started). Every Optuna storage hands
+    ``datetime_start`` back as naive local time (stamped with ``datetime.now()``), so it is
+    compared with the same clock, never with UTC; a stamp with a zone is compared in its zone."""
+    import datetime
+
+    start = t.datetime_start
+    if start is None:
+        return None
+    return (datetime.datetime.now(start.tzinfo) - start).total_seconds()
+
+
+def _fail(study: optuna.Study, trial_id: int) -> None:
+    try:
+        study._storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass  # another worker failed (or it finished) first
 
 
 def _fail_never_started(study: optuna.Study) -> None:
-    import datetime
-
     backend = getattr(study._storage, "_backend", study._storage)
     if not isinstance(backend, optuna.storages.RDBStorage) or not backend.heartbeat_interval:
         return
     grace = backend.grace_period or 2 * backend.heartbeat_interval
-    limit = datetime.timedelta(seconds=grace + backend.heartbeat_interval)
-    now = datetime.datetime.now()  # the clock Optuna stamps datetime_start with
+    limit = grace + backend.heartbeat_interval
     suspects = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                if not t.params and t.datetime_start is not None
-                and now - t.datetime_start > limit and decode_trial(t).slot is not None]
+                if not t.params and (_age_s(t) or 0.0) > limit
+                and decode_trial(t).slot is not None]
     if not suspects:
         return
     from optuna.storages._rdb import models
@@ -925,12 +990,8 @@ def _fail_never_started(study: optuna.Study) -> None:
         beaten = {row.trial_id for row in session.query(models.TrialHeartbeatModel)
                   .filter(models.TrialHeartbeatModel.trial_id.in_(ids)).all()}
     for trial_id in ids:
-        if trial_id in beaten:
-            continue
-        try:
-            study._storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # another worker failed (or it finished) first
+        if trial_id not in beaten:
+            _fail(study, trial_id)
 
 
 def is_in_memory(study: optuna.Study) -> bool:

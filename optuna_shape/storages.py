@@ -15,6 +15,16 @@
   explicit: once every worker is stopped, restart with
   ``fail_stale_on_start(study, older_than_s=0)`` (or a value longer than any training while other
   workers still run), which marks such trials failed so their shapes are trained again.
+* ``grpc://host:port`` — Optuna's :class:`~optuna.storages.GrpcStorageProxy`, a client of a gRPC
+  storage proxy (``optuna-shape proxy``, or :func:`optuna.storages.run_grpc_proxy_server`) that
+  serves the database to many workers over one connection pool. Needs ``grpcio`` and
+  ``protobuf`` (``pip install "optuna-shape[grpc]"``). Optuna's proxy has no heartbeats of its
+  own, so workers keep theirs in a trial system attribute (``osh:heartbeat``) through the proxy:
+  a trial whose value stops changing for ``grace_period`` seconds, as watched by another
+  worker, is failed (see :class:`HeartbeatGrpcStorageProxy`). The proxy runs the queue pop on
+  the database, so a proxy serving a SQLite file must be given the storage ``open_storage``
+  returns for it (``optuna-shape proxy`` does): over Optuna's plain SQLite storage two clients
+  can pop the same queued trial.
 
 ``postgresql://`` URLs use psycopg2 when it is installed, else psycopg 3 (the driver the
 ``postgres`` extra installs): the URL is rewritten to ``postgresql+psycopg://``.
@@ -24,20 +34,25 @@ Bad URLs give a one-line ``ValueError`` naming the URL (password masked) and wha
 
 from __future__ import annotations
 
-import datetime
 import importlib.util
+import logging
 import os
 import random
 import re
+import threading
 import time
+import warnings
 from typing import Any
 
 import optuna
+from optuna.storages import GrpcStorageProxy  # grpcio is imported on first use only
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from optuna_shape.storage import fail_stale, make_sqlite_atomic
 
-__all__ = ["open_storage", "fail_stale_on_start", "mask_url", "has_heartbeat", "resolve_driver"]
+__all__ = ["open_storage", "fail_stale_on_start", "mask_url", "has_heartbeat", "resolve_driver",
+           "grpc_address", "HeartbeatGrpcStorageProxy"]
 
 
 def mask_url(url: str) -> str:
@@ -81,20 +96,25 @@ def open_storage(
 
     Args:
         url: storage URL, or ``None`` / ``":memory:"`` for in-memory.
-        heartbeat_interval: seconds between heartbeats of running trials (RDB only); a trial
-            whose worker stopped beating for ``grace_period`` seconds is failed and its shape
-            trained again. ``None`` disables heartbeats.
+        heartbeat_interval: seconds between heartbeats of running trials (RDB, and ``grpc://``
+            in a trial attribute); a trial whose worker stopped beating for ``grace_period``
+            seconds is failed and its shape trained again. ``None`` disables heartbeats.
         grace_period: defaults to 3 × ``heartbeat_interval``.
 
     Raises:
-        ValueError: an unknown scheme, a missing database driver, an unreachable server, or a
-            SQLite file in a directory that does not exist.
+        ValueError: an unknown scheme, a missing database driver, an unreachable server, a
+            SQLite file in a directory that does not exist, a ``grpc://`` URL without a valid
+            host and port, or grpcio / protobuf not installed.
     """
     if url is None or url in (":memory:", "memory", ""):
         return None
     if not isinstance(url, str):
         raise ValueError(f"storage must be a URL string, got {url!r}")
     shown = mask_url(url)
+    if url.startswith("grpc://"):
+        if heartbeat_interval is not None and grace_period is None:
+            grace_period = 3 * heartbeat_interval
+        return _grpc_storage(url, shown, heartbeat_interval, grace_period)
     path = _journal_path(url)
     if path is not None:
         from optuna.storages import JournalStorage
@@ -108,7 +128,7 @@ def open_storage(
     if not scheme:
         raise ValueError(
             f"cannot open storage {shown!r}: expected a URL such as sqlite:///study.db, "
-            "postgresql://user:password@host/db or journal:study.log"
+            "postgresql://user:password@host/db, grpc://host:13000 or journal:study.log"
         )
     engine_kwargs: dict[str, Any] = {}
     if scheme.startswith("sqlite"):
@@ -148,6 +168,165 @@ def open_storage(
             f"cannot open storage {shown!r}: {type(exc).__name__}: {first[:300]}. Check the "
             "scheme, host, port, database name and credentials, and that the server is running."
         ) from None
+
+
+GRPC_CONNECT_TIMEOUT_S = 30.0
+"""Seconds :func:`open_storage` waits for the gRPC proxy of a ``grpc://`` URL to answer."""
+HEARTBEAT_ATTR = "osh:heartbeat"
+"""Trial system attribute a worker behind a gRPC proxy refreshes every heartbeat interval."""
+_GRPC_FORM = "expected grpc://HOST:PORT with PORT 1-65535, e.g. grpc://localhost:13000"
+
+_logger = logging.getLogger("optuna_shape")
+
+
+def grpc_address(url: str) -> tuple[str, int]:
+    """``(host, port)`` of a ``grpc://HOST:PORT`` URL (an IPv6 host keeps its brackets).
+
+    Raises:
+        ValueError: one line naming the bad part of the URL and the valid form.
+    """
+    shown = mask_url(url)
+    rest = url[len("grpc://"):] if url.startswith("grpc://") else ""
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    tail = rest[len(netloc):]
+    if not url.startswith("grpc://"):
+        problem = "not a grpc:// URL"
+    elif "@" in netloc:
+        problem = "a gRPC proxy URL takes no user or password"
+    elif tail not in ("", "/"):
+        problem = f"unexpected {tail!r} after the port"
+    elif not netloc:
+        problem = "no host"
+    else:
+        host, colon, port_text = netloc.rpartition(":")
+        if not colon or not port_text or netloc.endswith("]"):
+            problem = "no port"
+        elif not host or host == "[]":
+            problem = "no host"
+        elif not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            problem = f"bad port {port_text!r}"
+        else:
+            return host, int(port_text)
+    raise ValueError(f"cannot open storage {shown!r}: {problem}; {_GRPC_FORM}")
+
+
+def _grpc_storage(url: str, shown: str, heartbeat_interval: int | None,
+                  grace_period: int | None) -> optuna.storages.BaseStorage:
+    """A :class:`HeartbeatGrpcStorageProxy` for ``grpc://host:port``, once the proxy answers."""
+    host, port = grpc_address(url)
+    try:
+        missing = [name for name in ("grpc", "google.protobuf")
+                   if importlib.util.find_spec(name) is None]
+    except ModuleNotFoundError:  # find_spec("google.protobuf") without any google package
+        missing = ["google.protobuf"]
+    if missing:
+        raise ValueError(
+            f"cannot open storage {shown!r}: the gRPC storage proxy needs grpcio and protobuf: "
+            'pip install "optuna-shape[grpc]"')
+    try:
+        with warnings.catch_warnings():  # the proxy is "experimental" in Optuna
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = HeartbeatGrpcStorageProxy(host=host, port=port,
+                                                heartbeat_interval=heartbeat_interval,
+                                                grace_period=grace_period)
+    except ValueError:
+        raise
+    except Exception as exc:  # grpcio / protobuf older than Optuna's generated code needs
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(
+            f"cannot open storage {shown!r}: Optuna's gRPC client does not load "
+            f"({type(exc).__name__}: {first[:200]}); "
+            'pip install --upgrade "optuna-shape[grpc]"') from None
+    try:
+        storage.wait_server_ready(timeout=GRPC_CONNECT_TIMEOUT_S)
+    except ConnectionError:
+        storage.close()
+        raise ValueError(
+            f"cannot open storage {shown!r}: no gRPC storage proxy answered at {host}:{port} "
+            f"within {GRPC_CONNECT_TIMEOUT_S:g} s; start one in front of the database "
+            f"(optuna-shape proxy --storage URL --port {port}) and check the host, port and "
+            "firewall") from None
+    return storage
+
+
+class HeartbeatGrpcStorageProxy(GrpcStorageProxy, BaseHeartbeat):
+    """Optuna's :class:`~optuna.storages.GrpcStorageProxy` with heartbeats, which Optuna's proxy
+    lacks (its heartbeats are a feature of the RDB storage, not of the gRPC protocol).
+
+    ``study.optimize`` beats every ``heartbeat_interval`` seconds while a trial runs, as it does
+    on an RDB storage; a beat writes the worker's clock into the trial system attribute
+    :data:`HEARTBEAT_ATTR` through the proxy. A RUNNING trial is stale when its beat has not
+    changed during ``grace_period`` seconds of the *checking* worker's own clock (so the clocks
+    of different machines never need to agree); so is a queued training taken but never started
+    (it has a slot, no parameters and no beat) — the case the RDB path handles in
+    :func:`optuna_shape.storage.fail_stale`. A worker thus sees a dead worker's trial as stale
+    only after watching it for ``grace_period`` seconds: Optuna checks at the start of every
+    trial, and a waiting optuna-shape worker every few seconds.
+
+    Only trials that beat (or hold a slot) are ever failed: trials of ``study.ask()`` scripts,
+    which never beat, are left alone, as on an RDB storage.
+    """
+
+    def __init__(self, *, host: str = "localhost", port: int = 13000,
+                 heartbeat_interval: int | None = None, grace_period: int | None = None) -> None:
+        if heartbeat_interval is not None and heartbeat_interval <= 0:
+            raise ValueError("The value of `heartbeat_interval` should be a positive integer.")
+        if grace_period is not None and grace_period <= 0:
+            raise ValueError("The value of `grace_period` should be a positive integer.")
+        super().__init__(host=host, port=port)
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
+        self._seen: dict[int, tuple[Any, float]] = {}
+        self._seen_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        state.pop("_seen_lock", None)
+        state["_seen"] = {}
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._seen_lock = threading.Lock()
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        """Refresh the trial's beat (never raises: a failed beat must not end the beating)."""
+        try:
+            self.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
+        except (optuna.exceptions.UpdateFinishedTrialError, KeyError):
+            pass  # finished, or failed as stale meanwhile: nothing to keep alive
+        except Exception as exc:  # proxy briefly unreachable: the next beat tries again
+            _logger.debug("heartbeat of trial %d not recorded: %s", trial_id, exc)
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        from optuna_shape.storage import SLOT
+
+        grace = self.grace_period or 2 * (self.heartbeat_interval or 0)
+        now = time.monotonic()
+        running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+        stale: list[int] = []
+        with self._seen_lock:
+            for t in running:
+                beat = t.system_attrs.get(HEARTBEAT_ATTR)
+                if beat is None and (t.params or SLOT not in t.system_attrs):
+                    continue  # never beats (ask-and-tell) or is being suggested: not ours
+                seen = self._seen.get(t._trial_id)
+                if seen is None or seen[0] != beat:
+                    self._seen[t._trial_id] = (beat, now)
+                elif now - seen[1] > grace:
+                    stale.append(t._trial_id)
+            ids = {t._trial_id for t in running}
+            for trial_id in [i for i in self._seen if i not in ids]:
+                del self._seen[trial_id]
+        return stale
+
+    def get_heartbeat_interval(self) -> int | None:
+        """Seconds between beats (``None``: no heartbeats)."""
+        return self.heartbeat_interval
+
+    def get_heartbeat_stale_trial_callback(self) -> None:
+        """No callback: optuna-shape plans a failed training again by itself."""
+        return None
 
 
 _SCHEMA_RACE = ("unique constraint", "duplicate key", "already exists", "database is locked")
@@ -196,23 +375,9 @@ def fail_stale_on_start(study: optuna.Study, *, older_than_s: float | None = Non
     """Mark the trials of workers that died as failed, so a restarted search retrains them.
 
     With heartbeats, Optuna's own stale check is run (other workers' live trials keep beating and
-    are left alone). Without heartbeats (journal storage), RUNNING trials that started more than
-    ``older_than_s`` seconds ago are failed — pass it only when no other worker is running, or a
-    value larger than any training takes. Returns the number of trials failed.
+    are left alone), with trainings taken but never started. Without heartbeats (journal
+    storage), RUNNING trials that started more than ``older_than_s`` seconds ago are failed —
+    pass it only when no other worker is running, or a value larger than any training takes.
+    Returns the number of trials failed. The rule is :func:`optuna_shape.storage.fail_stale`.
     """
-    storage = study._storage
-    before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    if has_heartbeat(storage):
-        fail_stale(study)
-    elif older_than_s is not None:
-        now = datetime.datetime.now(datetime.timezone.utc)
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            start = t.datetime_start
-            if start is None:
-                continue
-            if start.tzinfo is None:
-                start = start.replace(tzinfo=datetime.timezone.utc)
-            if (now - start).total_seconds() > older_than_s:
-                storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-    after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    return len(before - after)
+    return fail_stale(study, older_than_s=older_than_s)

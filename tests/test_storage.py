@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -121,3 +122,34 @@ def test_screened_hash_inverts_screen_slot():
     assert st.screened_hash(st.screen_slot("ab12")) == "ab12"
     assert st.screened_hash(st.slot_of(Shape(22, 2.5), 1)) is None
     assert st.screened_hash("screen:#1") is None and st.screened_hash("screen:ab12#2") is None
+
+
+@pytest.fixture(params=["EST5", "JST-9"], ids=["utc-5h", "utc+9h"])
+def far_from_utc(request, monkeypatch):
+    """The process's local time zone set five hours behind or nine ahead of UTC (POSIX ``TZ``
+    strings, no time-zone database needed), restored afterwards."""
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    assert time.localtime().tm_gmtoff != 0, "the time zone did not take effect"
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_stale_trials_age_does_not_depend_on_the_time_zone(far_from_utc, tmp_path):
+    """Optuna stamps ``datetime_start`` with naive local time: a trial started a moment ago is
+    a moment old on a machine outside UTC too (not the UTC offset old, nor negative)."""
+    from optuna_shape.storages import fail_stale_on_start, open_storage
+
+    journal = optuna.create_study(storage=open_storage(f"journal:{tmp_path / 'j.log'}"),
+                                  study_name="j")
+    memory = optuna.create_study()
+    for study in (journal, memory):
+        study.ask()
+    assert fail_stale_on_start(journal, older_than_s=3600) == 0  # seconds old, not hours
+    assert st.fail_stale(memory, older_than_s=3600) == 0
+    time.sleep(0.05)
+    assert fail_stale_on_start(journal, older_than_s=0.01) == 1
+    assert st.fail_stale(memory, older_than_s=0.01) == 1
+    assert journal.trials[0].state == memory.trials[0].state == TrialState.FAIL
+    assert st.fail_stale(memory) == 0  # no heartbeat and no age: nothing to judge by

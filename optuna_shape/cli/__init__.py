@@ -1,5 +1,5 @@
 """The ``optuna-shape`` command line: ``search`` runs or joins a shape search, ``report`` prints
-the result of a stored one.
+the result of a stored one, ``proxy`` serves a study database to many workers over gRPC.
 
 Exit codes: 0 answered, 1 runtime failure (one ``error: …`` line; ``--debug`` shows the
 traceback), 2 usage error (one line), 3 searched but no shape complies (the reason, with counts),
@@ -21,7 +21,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from optuna_shape.cli import report, search
+from optuna_shape.cli import proxy, report, search
 from optuna_shape.cli._common import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -37,7 +37,7 @@ from optuna_shape.cli._common import (
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-COMMANDS = {"search": search, "report": report}
+COMMANDS = {"search": search, "report": report, "proxy": proxy}
 """Command name -> module with ``add_arguments(parser)``, ``HELP`` and ``run(args) -> int``."""
 
 

@@ -56,9 +56,9 @@ DATASETS = ("digits", "mnist", "cifar10", "cifar100", "imagenet32", "breast_canc
 ``--help``, usage errors and ``report`` do not wait for torch to import)."""
 FAMILIES = ("wrn", "densenet", "mlp")
 """The built-in model families (:func:`optuna_shape.list_families` before any user family)."""
-POLICY_FLAGS = {"mode": "--mode", "confidence": "--confidence", "max_trainings": "--max-trainings",
+POLICY_FLAGS = {"confidence": "--confidence", "max_trainings": "--max-trainings",
                 "n_initial": "--n-initial", "budget": "--budget"}
-"""Search-policy flags, passed to :class:`~optuna_shape.ShapeSampler` only when given."""
+"""Adaptive-search flags: fields of :class:`~optuna_shape.Adaptive`, set only when given."""
 
 
 class TrainingFailed(Exception):
@@ -228,15 +228,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "one once its remaining epochs are worth less than starting another "
                         "shape (on by default; --no-early-stopping trains every shape to the "
                         "end); resuming a study keeps the setting it was made with")
-    g.add_argument("--strategy", type=_strategy, default="standard",
-                   help="paper: modeling strategy thorough, standard, optimistic, or a number "
-                        "of shapes to train")
-    g.add_argument("--sampling", choices=("interval", "random", "wider"), default="interval",
-                   help="paper: how the shapes to train are picked")
+    g.add_argument("--strategy", type=_strategy, default=None,
+                   help="paper (and the adaptive search with --goal none): modeling strategy "
+                        "thorough, standard (default), optimistic, or a number of shapes to "
+                        "train")
+    g.add_argument("--sampling", choices=("interval", "random", "wider"), default=None,
+                   help="paper: how the shapes to train are picked (default interval)")
     g.add_argument("--latency-batch-size", type=_positive_int, default=1,
                    help="inference batch size for latency and energy")
     g.add_argument("--device", default="cpu",
-                   help="device for training and measurements: cpu, cuda, cuda:N")
+                   help="device for training and measurements: cpu, cuda, cuda:N or mps")
     g.add_argument("--threads", type=_positive_int, default=None,
                    help="CPU threads for training and latency (default: torch's)")
     g.add_argument("--target-hardware", default=None,
@@ -303,10 +304,14 @@ def check_hardware(args: argparse.Namespace) -> None:
         CLIError: no CUDA runtime or GPU for ``--device cuda``, no NVIDIA GPU with NVML for an
             energy limit or goal.
     """
+    from optuna_shape.measurement.hardware import check_device
+
     device = args.device
+    try:
+        check_device(device, "--device")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     kind, _, index = device.partition(":")
-    if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
-        raise UsageError(f"--device {device!r} is not a device: use cpu, cuda, cuda:N or mps")
     if kind == "cuda":
         import torch
 
@@ -338,25 +343,33 @@ def check_hardware(args: argparse.Namespace) -> None:
             raise CLIError(f"{what}: energy cannot be measured on {device}: {why}")
 
 
-def _policy_kwargs(args: argparse.Namespace, sampler_cls: Any) -> dict[str, Any]:
-    """The policy flags given on the command line that ``sampler_cls`` accepts.
+def _policy(args: argparse.Namespace, goal: str | None) -> Any:
+    """The search policy the flags describe: :class:`~optuna_shape.Paper` with ``--mode paper``
+    (``--strategy``, ``--sampling``), else :class:`~optuna_shape.Adaptive` with the adaptive
+    flags given (and ``--strategy``, which sizes its complying set, with ``--goal none``).
 
     Raises:
-        CLIError: a flag was given that this version's sampler does not have.
+        UsageError: an adaptive-search flag with ``--mode paper``, or a paper flag the adaptive
+            search would ignore (``--sampling``; ``--strategy`` with a goal).
+        ValueError: a value the policy refuses.
     """
-    import inspect
+    import optuna_shape as osh
 
-    accepted = inspect.signature(sampler_cls).parameters
-    out: dict[str, Any] = {}
-    for name, flag in POLICY_FLAGS.items():
-        value = getattr(args, name, None)
-        if value is None:
-            continue
-        if name not in accepted:
-            raise CLIError(f"{flag} is not supported by this version's search (ShapeSampler "
-                           "has no such option); drop the flag")
-        out[name] = value
-    return out
+    given = {name: getattr(args, name) for name in POLICY_FLAGS
+             if getattr(args, name, None) is not None}
+    strategy, sampling = getattr(args, "strategy", None), getattr(args, "sampling", None)
+    if getattr(args, "mode", None) == "paper":
+        if given:
+            raise UsageError(f"{POLICY_FLAGS[next(iter(given))]} works with the adaptive search "
+                             "only (the paper's algorithm trains a fixed plan); drop it or use "
+                             "--mode adaptive")
+        return osh.Paper(strategy=strategy or "standard", sampling=sampling or "interval")
+    if sampling is not None or (strategy is not None and goal is not None):
+        flag = "--sampling" if sampling is not None else "--strategy"
+        raise UsageError(f"{flag} works with --mode paper only (the adaptive search picks its "
+                         "own shapes; --strategy also sizes its complying set with --goal "
+                         "none): drop it or add --mode paper")
+    return osh.Adaptive(**given, strategy=strategy if goal is None else None)
 
 
 def _space(args: argparse.Namespace, info: Any) -> Any:
@@ -430,15 +443,12 @@ def build(args: argparse.Namespace, reporter: Any = None) -> tuple[Any, Any, dic
                                   max_energy_j=args.max_energy_j,
                                   min_accuracy=args.min_accuracy)
     goal = None if args.goal == "none" else args.goal
-    kwargs: dict[str, Any] = dict(
-        goal=goal, strategy=args.strategy, sampling=args.sampling,
-        seed=args.seed, device=args.device, latency_batch_size=args.latency_batch_size,
-        threads=args.threads, target_hardware=args.target_hardware, reporter=reporter,
-        screening=args.screening,
-    )
-    kwargs.update(_policy_kwargs(args, osh.ShapeSampler))
     try:
-        sampler = osh.ShapeSampler(space, constraints, **kwargs)
+        measurement = osh.MeasurementSettings(
+            device=args.device, batch_size=args.latency_batch_size, threads=args.threads,
+            target_hardware=args.target_hardware, screening=args.screening)
+        sampler = osh.ShapeSampler(space, constraints, goal, policy=_policy(args, goal),
+                                   seed=args.seed, measurement=measurement, reporter=reporter)
     except ValueError as exc:  # an option the search cannot work with
         raise UsageError(" ".join(str(exc).split())) from None
     progress = getattr(reporter, "training", None)
@@ -526,9 +536,9 @@ def run(args: argparse.Namespace) -> int:
                 console.print(f"study {study_name!r} has already finished; its result:",
                               highlight=False)
         else:
-            if isinstance(storage, optuna.storages.RDBStorage) and \
-                    storage.get_heartbeat_interval() is not None:
-                optuna.storages.fail_stale_trials(study)  # trials of workers that died
+            from optuna_shape.storage import fail_stale
+
+            fail_stale(study)  # trials of workers that died (nothing without heartbeats)
 
             latch = InterruptLatch()
 

@@ -15,14 +15,20 @@ from pathlib import Path
 import torch
 
 __all__ = [
+    "DEVICE_FORMS",
+    "DEVICE_TYPES",
     "MeasurementError",
     "ShapeTooLargeError",
+    "check_device",
     "device_name",
     "hardware_key",
     "resolve_device",
 ]
 
-_SUPPORTED_TYPES = ("cpu", "cuda", "mps")
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+"""The device types optuna-shape trains and measures on."""
+DEVICE_FORMS = "cpu, cuda, cuda:N or mps"
+"""The device strings :func:`check_device` accepts, as its error message names them."""
 
 
 class MeasurementError(RuntimeError):
@@ -34,6 +40,38 @@ class ShapeTooLargeError(MeasurementError):
 
     Screening records this as a rejection of the shape rather than crashing the study.
     """
+
+
+def check_device(device: object, what: str = "device") -> str:
+    """``device`` if it is a device string optuna-shape accepts, else a one-line error.
+
+    The one spelling rule for devices: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (``N`` a GPU index)
+    or ``"mps"``, exactly. The command line, :class:`~optuna_shape.training.TrainConfig`,
+    :class:`~optuna_shape.screening.MeasurementSettings` (so
+    :class:`~optuna_shape.ShapeSampler`) and :func:`resolve_device` all apply it; whether the
+    device is present on this machine is :func:`resolve_device`'s question.
+
+    Args:
+        device: The value to check.
+        what: How the value is named in the error, e.g. ``"--device"``.
+
+    Returns:
+        ``device`` unchanged.
+
+    Raises:
+        ValueError: ``"<what> <value> is not a device: use cpu, cuda, cuda:N or mps"``.
+
+    Example:
+        >>> check_device("cuda:1")
+        'cuda:1'
+    """
+    if isinstance(device, str):
+        kind, colon, index = device.partition(":")
+        if kind in DEVICE_TYPES and (
+            not colon or (kind == "cuda" and index.isascii() and index.isdigit())
+        ):
+            return device
+    raise ValueError(f"{what} {device!r} is not a device: use {DEVICE_FORMS}")
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -49,27 +87,18 @@ def resolve_device(device: str | torch.device) -> torch.device:
         The resolved device.
 
     Raises:
-        ValueError: The string is not a device, the device type is unsupported, or the device is
-            not present on this machine.
+        ValueError: Not a device (:func:`check_device`; a :class:`torch.device` of another
+            type), or the device is not present on this machine.
 
     Example:
         >>> resolve_device("cpu")
         device(type='cpu')
     """
     if isinstance(device, torch.device):
+        check_device(device.type)
         dev = device
-    elif isinstance(device, str):
-        try:
-            dev = torch.device(device.strip())
-        except (RuntimeError, ValueError) as exc:
-            raise ValueError(
-                f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'mps'"
-            ) from exc
     else:
-        raise ValueError(f"device must be a string or torch.device, got {device!r}")
-
-    if dev.type not in _SUPPORTED_TYPES:
-        raise ValueError(f"unsupported device {str(dev)!r}; use 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        dev = torch.device(check_device(device))
     if dev.type == "cpu":
         return torch.device("cpu")
     if dev.type == "mps":

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch.utils import benchmark
-from torch.utils.benchmark.utils.common import set_torch_threads
 
 from optuna_shape.measurement.hardware import (
     device_name as _device_name,
@@ -23,6 +22,9 @@ from optuna_shape.measurement.hardware import (
     resolve_device,
     translate_out_of_memory,
 )
+
+if TYPE_CHECKING:
+    from torch.utils import benchmark
 
 __all__ = ["LatencyResult", "measure_latency"]
 
@@ -122,6 +124,11 @@ def measure_latency(
         >>> result.runs, result.batch_size
         (3, 8)
     """
+    # imported here, not with the module: importing it makes a CUDA build of torch on a machine
+    # without CUDA print "No CUDA runtime is found", and most searches measure no latency
+    from torch.utils import benchmark
+    from torch.utils.benchmark.utils.common import set_torch_threads
+
     shape = _check_shape(input_shape)
     _check_count("warmup", warmup, 0)
     _check_count("repeats", repeats, 1)

@@ -6,7 +6,9 @@ decision (every training so far and those still running or queued), calls :func:
 applies the :data:`Action` it returns. Every worker of a study, in any process, that sees the same
 evidence reaches the same decision.
 
-Two policies share this seam:
+Two policies share this seam, chosen with ``ShapeSampler(policy=...)`` — the user-facing
+:class:`Adaptive` and :class:`Paper` objects, each of which makes the :class:`Settings` the pure
+functions read:
 
 * ``"adaptive"`` (default) — noise-aware and sequential: a small spread initial design, then a
   goal-specific acquisition on a posterior over every feasible shape, repeats of borderline
@@ -19,8 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+from optuna_shape.modeling_strategy import SAMPLINGS, STRATEGIES
 from optuna_shape.shape import Shape
 
 __all__ = [
@@ -29,6 +32,9 @@ __all__ = [
     "Training",
     "Evidence",
     "Settings",
+    "Adaptive",
+    "Paper",
+    "Policy",
     "Train",
     "Wait",
     "Stop",
@@ -130,9 +136,11 @@ class Settings:
         max_trainings: adaptive: most trainings (repeats and failures included); ``None``: a third
             of the feasible shapes (at least the initial design plus three).
         n_initial: adaptive: shapes in the spread initial design.
-        strategy: paper: modeling strategy (``"thorough"``, ``"standard"``, ``"optimistic"``) or
-            the number of shapes to sample.
-        sampling: paper: ``"interval"``, ``"random"`` or ``"wider"``.
+        strategy: paper, and adaptive with no goal (it sizes the complying set's sample):
+            modeling strategy (``"thorough"``, ``"standard"``, ``"optimistic"``) or the number
+            of shapes to sample.
+        sampling: paper: ``"interval"``, ``"random"`` or ``"wider"`` (adaptive: always
+            ``"interval"``).
         refit: paper: refit the model after each failed verification.
         max_attempts: failed trainings of one shape before it is given up.
         seed: seed of every random choice (random sampling, Monte Carlo draws).
@@ -150,6 +158,146 @@ class Settings:
     max_attempts: int = 2
     seed: int | None = 0
     budget: float | None = None
+
+
+def check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
+    """Refuse anything but an integer ``>= low`` (or ``None`` when allowed), naming the value.
+
+    Raises:
+        ValueError: one line, e.g. ``n_initial must be an integer >= 2, got n_initial=1``.
+    """
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        more = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be an integer >= {low}{more}, got {name}={value!r}")
+
+
+def _check_strategy(strategy: Any) -> None:
+    if not (isinstance(strategy, int) and not isinstance(strategy, bool) and strategy >= 1) \
+            and strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)} or a positive "
+                         f"int, got strategy={strategy!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Adaptive:
+    """The adaptive search (the default policy): noise-aware and sequential — a small spread
+    initial design, then a goal-specific acquisition on a posterior over every feasible shape,
+    repeats of borderline answers, and a stop once the posterior is sure enough
+    (:mod:`optuna_shape.policy.adaptive`).
+
+    Attributes:
+        confidence: probability the answer must reach before the search stops, in (0, 1): of
+            meeting the accuracy floor (size, latency and energy goals) and of being the
+            optimum within noise (stopping rule).
+        n_initial: shapes of the spread initial design (>= 2).
+        max_trainings: most trainings, repeats and failures included (``None``: a third of the
+            feasible shapes, at least ``n_initial + 3``; with a ``budget``, twice the feasible
+            shapes, a cap only).
+        budget: most compute, in seconds of training time summed over every training and
+            worker — GPU-seconds with one GPU per worker — given as a number of seconds or a
+            string with a unit (``"45m"``, ``"8h"``) and kept in seconds; ``None``: no compute
+            budget. A training is charged its ``train_seconds`` user attribute (the built-in
+            objective stores it), else its trial's duration; a shape's cost is predicted from
+            the study's own trainings (:mod:`optuna_shape.compute`), and a training is started
+            only when its predicted cost fits what is left. When the budget ends before the
+            confidence is reached, the search answers with the best-supported shape, marked
+            unconfirmed.
+        strategy: ``goal=None`` only (the whole complying set): the modeling strategy that
+            sizes the spread interval sample trained before the complying set is read off the
+            posterior — ``"thorough"``, ``"standard"``, ``"optimistic"`` or a number of shapes;
+            ``None`` means ``"standard"``. The search with a goal has no use for it, so
+            :class:`~optuna_shape.ShapeSampler` refuses it there.
+
+    Example:
+        >>> Adaptive(confidence=0.95, budget="8h").budget
+        28800.0
+    """
+
+    mode: ClassVar[str] = "adaptive"
+
+    confidence: float = 0.9
+    n_initial: int = 5
+    max_trainings: int | None = None
+    budget: float | str | None = None
+    strategy: str | int | None = None
+
+    def __post_init__(self) -> None:
+        c = self.confidence
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c < 1:
+            raise ValueError(f"confidence must be a probability strictly between 0 and 1, "
+                             f"got confidence={c!r}")
+        check_int("max_trainings", self.max_trainings, 1, allow_none=True)
+        check_int("n_initial", self.n_initial, 2)
+        if self.strategy is not None:
+            _check_strategy(self.strategy)
+        from optuna_shape.compute import parse_budget
+
+        object.__setattr__(self, "budget", parse_budget(self.budget))
+
+    def to_settings(self, *, seed: int | None, max_attempts: int) -> Settings:
+        """The :class:`Settings` the policy functions read (``seed=None`` is seed 0).
+
+        Raises:
+            ValueError: ``max_attempts`` is not an integer >= 1.
+        """
+        check_int("max_attempts", max_attempts, 1)
+        return Settings(mode="adaptive", confidence=float(self.confidence),
+                        max_trainings=self.max_trainings, n_initial=self.n_initial,
+                        strategy="standard" if self.strategy is None else self.strategy,
+                        max_attempts=max_attempts, seed=0 if seed is None else seed,
+                        budget=self.budget)  # type: ignore[arg-type]  # seconds by now
+
+
+@dataclass(frozen=True, kw_only=True)
+class Paper:
+    """Shape_DNN's Algorithm 1, unchanged, so that the paper's results can be reproduced: train
+    a sample of the feasible shapes sized by the modeling strategy, fit one accuracy model,
+    then verify the best predicted shapes in goal order (:mod:`optuna_shape.policy.paper`).
+
+    Attributes:
+        strategy: modeling strategy — ``"thorough"``, ``"standard"``, ``"optimistic"`` — or
+            the number of shapes to train before modelling.
+        sampling: how the trained shapes are picked from the feasible ones: ``"interval"``
+            (evenly over the shapes ordered by width, then depth), ``"random"`` or
+            ``"wider"``.
+        refit: refit the accuracy model after each failed verification (``False`` keeps the
+            first model, as the paper does).
+
+    Example:
+        >>> Paper(strategy=6, sampling="random")
+        Paper(strategy=6, sampling='random', refit=True)
+    """
+
+    mode: ClassVar[str] = "paper"
+
+    strategy: str | int = "standard"
+    sampling: str = "interval"
+    refit: bool = True
+
+    def __post_init__(self) -> None:
+        _check_strategy(self.strategy)
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, "
+                             f"got sampling={self.sampling!r}")
+        if not isinstance(self.refit, bool):
+            raise ValueError(f"refit must be True or False, got refit={self.refit!r}")
+
+    def to_settings(self, *, seed: int | None, max_attempts: int) -> Settings:
+        """The :class:`Settings` the policy functions read (``seed=None`` is seed 0).
+
+        Raises:
+            ValueError: ``max_attempts`` is not an integer >= 1.
+        """
+        check_int("max_attempts", max_attempts, 1)
+        return Settings(mode="paper", strategy=self.strategy, sampling=self.sampling,
+                        refit=self.refit, max_attempts=max_attempts,
+                        seed=0 if seed is None else seed)
+
+
+Policy = Adaptive | Paper
+"""A search policy: :class:`Adaptive` (the default) or :class:`Paper`."""
 
 
 @dataclass(frozen=True)
@@ -200,8 +348,12 @@ class Stop:
 Action = Train | Wait | Stop
 
 
-def decide(problem: Problem, evidence: Evidence, settings: Settings) -> Action:
-    """The next action of the search; pure and deterministic for equal inputs."""
+def decide(problem: Problem, evidence: Evidence, settings: Settings, slots: int = 1) -> Action:
+    """The next action of the search; pure and deterministic for equal inputs.
+
+    ``slots``: how many workers are idle now (the caller among them). The adaptive policy then
+    proposes up to that many distinct trainings in one decision (the paper's Algorithm 1
+    proposes its whole plan regardless)."""
     if settings.mode == "paper":
         from optuna_shape.policy.paper import decide as paper_decide
 
@@ -209,5 +361,5 @@ def decide(problem: Problem, evidence: Evidence, settings: Settings) -> Action:
     if settings.mode == "adaptive":
         from optuna_shape.policy.adaptive import decide as adaptive_decide
 
-        return adaptive_decide(problem, evidence, settings)
+        return adaptive_decide(problem, evidence, settings, slots)
     raise ValueError(f"mode must be one of {', '.join(MODES)}, got mode={settings.mode!r}")

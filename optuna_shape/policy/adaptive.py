@@ -75,7 +75,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.stats import norm
@@ -218,15 +218,18 @@ def decision(problem: Problem, evidence: Evidence, settings: Settings) -> _Decis
     return _Decision(problem, evidence, settings)
 
 
-def decide(problem: Problem, evidence: Evidence, settings: Settings) -> Action:
-    """The adaptive policy's next action (see the module docstring)."""
+def decide(problem: Problem, evidence: Evidence, settings: Settings, slots: int = 1) -> Action:
+    """The adaptive policy's next action (see the module docstring); ``slots``: idle workers,
+    the caller included — up to that many distinct trainings are proposed at once."""
     with single_threaded_blas():
-        return _Decision(problem, evidence, settings).run()
+        return _Decision(problem, evidence, settings, slots).run()
 
 
 class _Decision:
-    def __init__(self, problem: Problem, evidence: Evidence, settings: Settings) -> None:
+    def __init__(self, problem: Problem, evidence: Evidence, settings: Settings,
+                 slots: int = 1) -> None:
         self.p, self.e, self.s = problem, evidence, settings
+        self.slots = max(1, int(slots))
         self.feasible = list(problem.feasible)
         self.index = {s: i for i, s in enumerate(self.feasible)}
         self.led = _Ledger.of(evidence)
@@ -404,6 +407,7 @@ class _Decision:
                 fits = fits[:1]  # one training first: it prices every other shape
             if not fits:
                 return self.wait_or(self.final("budget"))
+            fits += self.wider_design(self.slots - len(fits), fits)
             return Train(tuple(fits), "initial",
                          f"spread initial design ({len(design)} shapes)")
         post = self.fit()
@@ -418,9 +422,9 @@ class _Decision:
                 self.led.count(s) >= 1 for s in self.led.pending):
             rep = self.planned_repeat()
             if rep is not None and self.affordable(rep):
-                return self.train_one(post, rep, "repeat",
-                                      "planned repeat of the best-measured shape: seed noise "
-                                      "from evidence")
+                return self.batch(post, self.train_one(
+                    post, rep, "repeat", "planned repeat of the best-measured shape: seed "
+                    "noise from evidence"))
         evaluation = self.evaluate(post)
         answer, prob, gain, pick, why = evaluation
         if answer is not None and prob >= self.conf:
@@ -429,13 +433,13 @@ class _Decision:
             secure = self.secure_pick(post)
             if secure is not None and self.last_training(secure[0]):
                 stage = "repeat" if self.led.count(secure[0]) > 0 else "acquire"
-                return self.train_one(post, secure[0], stage, secure[1])
+                return self.batch(post, self.train_one(post, secure[0], stage, secure[1]))
         if pick is None:
             if self.n_pending:
                 return Wait("no useful shape to start until a running training finishes")
             return self.final("exhausted", post, evaluation)
         stage = "repeat" if self.led.count(pick) > 0 else "acquire"
-        return self.train_one(post, pick, stage, why)
+        return self.batch(post, self.train_one(post, pick, stage, why), answer)
 
     # --------------------------------------------------------------- stages
     def no_success_yet(self) -> Action:
@@ -461,16 +465,79 @@ class _Decision:
         if self.budget is not None and not self.tc.known:
             # with a compute budget, one training first: it prices every other shape
             todo = todo[:0] if self.n_pending else todo[:1]
+        elif len(todo) < self.slots:
+            todo += self.wider_design(self.slots - len(todo), todo)
         if not todo:
             return Wait("the initial design is being trained")
         return Train(tuple(todo), "initial", f"spread initial design ({len(design)} shapes)")
 
-    def extend_design(self, k: int = 1) -> list[Shape]:
-        """More maximin picks, away from every trained, running and given-up shape."""
+    def extend_design(self, k: int = 1, also: Sequence[Shape] = ()) -> list[Shape]:
+        """More maximin picks, away from every trained, running and given-up shape (and
+        ``also``)."""
         taken = [s for s in self.feasible if self.led.count(s) or s in self.led.pending
-                 or self.led.failures.get(s) or s in self.led.partial]
+                 or self.led.failures.get(s) or s in self.led.partial] + list(also)
         more = initial_design(self.feasible, k, self.s.seed, exclude=taken)
         return [s for s in more if self.proposable(s)]
+
+    def wider_design(self, k: int, proposed: Sequence[Shape]) -> list[Shape]:
+        """Up to ``k`` more spread shapes for idle workers before any result is in (beside
+        ``proposed``), while the design stays within half the trainings cap (the rest is for
+        the acquisition) and the budget pays."""
+        room = (max(self.n_initial, self.max_tr // 2) - self.n_done - self.n_pending
+                - _n_trainings(list(proposed)))
+        k = min(k, room)
+        if k <= 0:
+            return []
+        more = self.extend_design(k, proposed)
+        if self.budget is None:
+            return more[:k]
+        out: list[Shape] = []
+        left = self.compute_left() - sum(self._cost_or_zero(s) for s in proposed)
+        for s in more:
+            c = self._cost_or_zero(s)
+            if self.tc.known and c <= left:
+                out.append(s)
+                left -= c
+        return out
+
+    # --------------------------------------------------------------- batches
+    def batch(self, post: ShapePosterior, first: Train, answer: Shape | None = None) -> Train:
+        """``first`` and, with idle workers (``slots`` > 1), up to ``slots − 1`` more distinct
+        shapes: each next pick is the acquisition's best with every earlier pick fantasised as
+        running (kriging believer: its posterior mean), so the batch stays diverse; the model
+        is fitted once per decision, so planning per proposal does not grow with the workers."""
+        if self.slots <= 1:
+            return first
+        if answer is None and self.goal in MIN_COST_GOALS and self.floor is not None:
+            mean, std = post.predict(self.feasible)
+            answer = self.answer_min_cost(self._p_floor(mean, std))
+        picks = list(first.shapes)
+        preds = dict(first.predictions)
+        while len(picks) < self.slots:
+            self._add_pending(picks[-1])
+            if self.budget_room() <= 0:
+                break
+            nxt = self.next_pick(post, answer)[0]
+            if nxt is None or not self.within_budget([nxt]):
+                break
+            picks.append(nxt)
+            m, sd = post.predict([nxt])
+            preds[nxt] = (float(m[0]), float(sd[0]))
+        if len(picks) == 1:
+            return first
+        return Train(tuple(picks), first.stage,
+                     f"{first.reason}; and {len(picks) - 1} more for idle workers", preds)
+
+    def _add_pending(self, s: Shape) -> None:
+        """Treat ``s`` as running from now on in this decision (every precision of its shape
+        in a search over precisions: one training serves them all)."""
+        same = [v for v in self.feasible if (v.depth, v.width) == (s.depth, s.width)] \
+            if self.variants else [s]
+        self.e = replace(self.e, pending=tuple(self.e.pending) + tuple(same))
+        for v in same:
+            self.led.pending[v] = self.led.pending.get(v, 0) + 1
+        self.n_pending = _n_trainings(self.e.pending)
+        self.committed += self._cost_or_zero(s)
 
     def planned_repeat(self) -> Shape | None:
         tr = [s for s in self.led.values if s in self.index and s not in self.led.pending]
@@ -575,17 +642,29 @@ class _Decision:
         pf = self._p_floor(mean, std)
         answer = self.answer_accuracy(mean, pf)
         prob = self.p_optimal(post, mean, std, answer) if answer is not None else 0.0
+        s, why, gain = self._pick_accuracy(post)
+        return answer, prob, gain, s, why
+
+    def next_pick(self, post: ShapePosterior, answer: Shape | None
+                  ) -> tuple[Shape | None, str]:
+        """The acquisition's next shape given the running trainings (``None``: nothing worth
+        starting), with why."""
+        if self.goal == "accuracy":
+            return self._pick_accuracy(post)[:2]
+        return self._pick_min_cost(post, answer)[:2]
+
+    def _pick_accuracy(self, post: ShapePosterior) -> tuple[Shape | None, str, float]:
+        """(next shape or ``None``, why, the largest expected improvement)."""
         ei, fmean, fstd, best = self._accuracy_acquisition(post)
         gain = float(np.max(ei))
         ok = self._startable(MAX_REPEATS)
         if not ok.any():
-            return answer, prob, gain, None, ""
+            return None, "", gain
         weight = self.cost_weight()
         i = int(np.argmax(np.where(ok, ei / weight, -np.inf)))
-        s = self.feasible[i]
         why = (f"expected improvement {ei[i]:.3g} (posterior {fmean[i]:.4g} ± {fstd[i]:.2g}, "
                f"best trained {best:.4g})" + self._per_compute(i, weight))
-        return answer, prob, gain, s, why
+        return self.feasible[i], why, gain
 
     def _startable(self, max_repeats: int) -> np.ndarray:
         """Which feasible shapes a new training may start on now."""
@@ -671,10 +750,16 @@ class _Decision:
         pf = self._p_floor(mean, std)
         answer = self.answer_min_cost(pf)
         prob = self.p_cheapest(post, mean, std, answer) if answer is not None else 0.0
+        s, why, gain = self._pick_min_cost(post, answer)
+        return answer, prob, gain, s, why
+
+    def _pick_min_cost(self, post: ShapePosterior, answer: Shape | None
+                       ) -> tuple[Shape | None, str, float]:
+        """(next shape or ``None``, why, the largest expected saving)."""
         score, fpf, p_next, costs, c_ref = self._min_cost_acquisition(post, answer)
         gain = float(np.max(score)) if np.isfinite(score).any() else 0.0
         if not np.isfinite(score).any():
-            return answer, prob, 0.0, None, ""
+            return None, "", 0.0
         weight = self.cost_weight()
         i = int(np.argmax(np.where(np.isfinite(score), score / weight, -np.inf)))
         s = self.feasible[i]
@@ -688,7 +773,7 @@ class _Decision:
             why = (f"expected saving {score[i]:.3g} (log cost): P(accuracy ≥ floor) = "
                    f"{fpf[i]:.2f}, P(answer after one training) = {p_next[i]:.2f}, at "
                    f"{costs[i] / c_ref:.2f}× the reference cost")
-        return answer, prob, gain, s, why
+        return s, why, gain
 
     def _min_cost_acquisition(self, post: ShapePosterior, answer: Shape | None
                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:

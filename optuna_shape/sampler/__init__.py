@@ -54,6 +54,7 @@ import logging
 import math
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,8 +67,17 @@ from optuna.trial import FrozenTrial, TrialState
 from optuna_shape import storage as st
 from optuna_shape.constraints import Constraints, check_goal
 from optuna_shape.design_space import ShapeSpace
-from optuna_shape.modeling_strategy import SAMPLINGS, STRATEGIES
-from optuna_shape.policy import MODES, Problem, Settings, Stop, Train, Wait, decide
+from optuna_shape.policy import (
+    MODES,
+    Adaptive,
+    Paper,
+    Policy,
+    Problem,
+    Stop,
+    Train,
+    Wait,
+    decide,
+)
 from optuna_shape.progress import SearchReporter
 from optuna_shape.sampler import coordination, predicted_costs, screen
 from optuna_shape.sampler.coordination import optimize
@@ -77,7 +87,6 @@ from optuna_shape.screening import (
     MeasurementSettings,
     apply_limits,
     candidate_size,
-    check_screening,
     constraint_values,
     needs_energy,
     needs_latency,
@@ -102,12 +111,101 @@ def training_work(space: ShapeSpace, candidates: Sequence[Shape]) -> dict[Shape,
     return {c: float(space.param_count(Shape(c.depth, c.width))) for c in candidates}
 
 
-def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        more = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be an integer >= {low}{more}, got {name}={value!r}")
+_POLICY_KEYWORDS: dict[str, Any] = {
+    "mode": "adaptive", "strategy": "standard", "sampling": "interval", "refit": True,
+    "confidence": 0.9, "max_trainings": None, "n_initial": 5, "budget": None}
+"""Keywords ``ShapeSampler`` took before policy objects, now fields of :class:`Adaptive` or
+:class:`Paper`, each with the value that changes nothing."""
+_PAPER_ONLY = ("strategy", "sampling", "refit")
+_ADAPTIVE_ONLY = ("confidence", "max_trainings", "n_initial", "budget")
+_MEASUREMENT_KEYWORDS = {"device": "device", "latency_batch_size": "batch_size",
+                         "threads": "threads", "target_hardware": "target_hardware",
+                         "screening": "screening"}
+"""Keywords ``ShapeSampler`` took before, now fields of :class:`MeasurementSettings`."""
+
+
+def _spell(options: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in options.items())
+
+
+def _legacy_policy(given: dict[str, Any], goal: str | None) -> Policy:
+    """The policy object the old keywords describe; an option the chosen policy would ignore
+    is refused unless its value changes nothing (so old code that spelled out a default keeps
+    working)."""
+    mode = given.get("mode", "adaptive")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got mode={mode!r}")
+    get = {k: given.get(k, v) for k, v in _POLICY_KEYWORDS.items()}
+    if mode == "paper":
+        for k in _ADAPTIVE_ONLY:
+            if k in given and given[k] != _POLICY_KEYWORDS[k]:
+                raise ValueError(f"{k} needs mode='adaptive' (the paper's Algorithm 1 trains a "
+                                 f"fixed plan; osh.Paper has no {k}), got mode='paper' with "
+                                 f"{k}={given[k]!r}")
+        return Paper(strategy=get["strategy"], sampling=get["sampling"],
+                     refit=bool(get["refit"]))
+    for k in _PAPER_ONLY:
+        if k in given and given[k] != _POLICY_KEYWORDS[k] and not (k == "strategy" and
+                                                                   goal is None):
+            need, why, more = {
+                "strategy": ("mode='paper' or goal=None", "uses it only to size the complying "
+                             "set of goal=None", f" and goal={goal!r}"),
+                "sampling": ("mode='paper'", "always takes an interval sample", ""),
+                "refit": ("mode='paper'", "refits its posterior after every training", ""),
+            }[k]
+            raise ValueError(f"{k} needs {need} (the adaptive search {why}), got "
+                             f"mode='adaptive' with {k}={given[k]!r}{more}")
+    return Adaptive(confidence=get["confidence"], n_initial=get["n_initial"],
+                    max_trainings=get["max_trainings"], budget=get["budget"],
+                    strategy=given.get("strategy") if goal is None else None)
+
+
+def _policy_spelling(policy: Policy, given: dict[str, Any] | None = None) -> str:
+    """``osh.Paper(strategy=6)``: the policy with its non-default fields (a budget as
+    ``given`` spelled it: ``"8h"``, not seconds)."""
+    given = given or {}
+    fields = {f.name: given[f.name] if f.name == "budget" else getattr(policy, f.name)
+              for f in dataclasses.fields(policy) if getattr(policy, f.name) != f.default}
+    return f"osh.{type(policy).__name__}({_spell(fields)})"
+
+
+def _from_deprecated(
+    old: dict[str, Any], goal: str | None, policy: Policy | None,
+    measurement: MeasurementSettings | None,
+) -> tuple[Policy | None, MeasurementSettings | None]:
+    """Translate the keywords ``ShapeSampler`` took before policy objects (one
+    ``FutureWarning`` per call, naming the new spelling); ``poll_interval`` stays in ``old``.
+
+    Raises:
+        TypeError: a keyword ``ShapeSampler`` never had.
+        ValueError: an old keyword mixed with the object that replaces it, or an option the
+            chosen policy would ignore.
+    """
+    for k in old:
+        if k not in _POLICY_KEYWORDS and k not in _MEASUREMENT_KEYWORDS and k != "poll_interval":
+            raise TypeError(f"ShapeSampler.__init__() got an unexpected keyword argument {k!r}")
+    new: list[str] = []
+    given = {k: v for k, v in old.items() if k in _POLICY_KEYWORDS}
+    if given:
+        if policy is not None:
+            raise ValueError(f"policy= replaces {', '.join(given)}: give one or the other, got "
+                             f"policy={policy!r} with {_spell(given)}")
+        policy = _legacy_policy(given, goal)
+        new.append(f"policy={_policy_spelling(policy, given)}")
+    moved = {_MEASUREMENT_KEYWORDS[k]: v for k, v in old.items() if k in _MEASUREMENT_KEYWORDS}
+    if moved:
+        clash = [k for k in ("device", "latency_batch_size", "threads") if k in old]
+        if measurement is not None and clash:
+            raise ValueError(f"measurement= replaces {', '.join(clash)}: give one or the other, "
+                             f"got measurement={measurement!r} with "
+                             f"{_spell({k: old[k] for k in clash})}")
+        measurement = dataclasses.replace(measurement or MeasurementSettings(), **moved)
+        new.append(f"measurement=osh.MeasurementSettings({_spell(moved)})")
+    if "poll_interval" in old:
+        new.append(f"sampler.poll_interval = {old['poll_interval']!r} after construction")
+    warnings.warn(f"ShapeSampler({_spell(old)}) is deprecated: use {'; '.join(new)}",
+                  FutureWarning, stacklevel=3)
+    return policy, measurement
 
 
 class ShapeSampler(BaseSampler):
@@ -118,52 +216,49 @@ class ShapeSampler(BaseSampler):
         constraints: size / latency / energy / accuracy limits (``None``: no limits).
         goal: ``"accuracy"`` (highest), ``"size"``, ``"latency"``, ``"energy"`` (lowest that
             meets the accuracy floor), or ``None`` for the whole complying set.
-        strategy: paper mode: modeling strategy ``"thorough"``, ``"standard"``,
-            ``"optimistic"``, or the number of shapes to train before modelling.
-        sampling: paper mode: ``"interval"``, ``"random"`` or ``"wider"``.
+        policy: how the search decides: :class:`~optuna_shape.Adaptive` (``None``: the
+            default ``Adaptive()``, a noise-aware sequential search) or
+            :class:`~optuna_shape.Paper` (the paper's Algorithm 1); their fields say what
+            each option means. With ``goal=None`` the adaptive search trains the modeling
+            strategy's interval sample of the feasible shapes (``Adaptive(strategy=...)``,
+            ``"standard"`` by default) and reads the complying set off its posterior; with a
+            goal, ``Adaptive(strategy=...)`` is refused, since nothing would use it.
         seed: seed of every random choice (the policy's draws, random sampling) and of the
             independent sampler.
-        mode: ``"adaptive"`` (noise-aware sequential search) or ``"paper"`` (Algorithm 1).
-        confidence: adaptive: probability the answer must reach, in (0, 1).
-        max_trainings: adaptive: most trainings, repeats and failures included (``None``: a
-            third of the feasible shapes, at least ``n_initial + 3``; with a ``budget``, twice
-            the feasible shapes, a cap only).
-        budget: adaptive: most compute, in seconds of training time summed over every training
-            and worker — GPU-seconds with one GPU per worker — as a number of seconds or a
-            string with a unit (``"45m"``, ``"8h"``); ``None``: no compute budget. A training is
-            charged its ``train_seconds`` user attribute (the built-in objective stores it),
-            else its trial's duration; a shape's cost is predicted from the study's own
-            trainings (:mod:`optuna_shape.compute`), and a training is started only when its
-            predicted cost fits what is left. When the budget ends before the confidence is
-            reached, the search answers with the best-supported shape, marked unconfirmed.
-        n_initial: adaptive: shapes of the spread initial design (>= 2).
-        device: where latency and energy are measured (``"cpu"``, ``"cuda"``, ``"cuda:N"``).
-        latency_batch_size: inference batch size for latency and energy.
-        threads: CPU threads for latency (default: the process's torch thread count).
+        measurement: how latency and energy are measured and screened —
+            :class:`~optuna_shape.MeasurementSettings`: device, inference batch size,
+            threads, ``target_hardware`` (reuse measurements taken on this hardware key even
+            if this worker runs on other hardware; by default a worker on different hardware
+            is refused) and ``screening`` (``"measure"``, ``"predict"`` or ``"auto"``).
+            ``None``: the defaults (CPU, batch 1).
+        reporter: receives progress events (see :class:`optuna_shape.progress.SearchReporter`).
         independent_sampler: sampler for parameters other than depth and width
             (default: ``RandomSampler(seed)``).
         max_attempts: failed trainings of one shape (exception, NaN) before it is given up.
-        poll_interval: seconds between checks while a worker waits for others.
-        target_hardware: reuse measurements taken on this hardware key even if this worker runs
-            on other hardware (by default a worker on different hardware is refused).
-        reporter: receives progress events (see :class:`optuna_shape.progress.SearchReporter`).
-        measurement: full :class:`~optuna_shape.screening.MeasurementSettings` (overrides
-            ``device``, ``latency_batch_size`` and ``threads``).
-        refit: paper mode: refit the accuracy model after each failed verification (``False``
-            keeps the first model, as the paper does).
-        screening: how latency and energy are screened: ``"measure"`` every shape within the
-            size limit; ``"predict"``: measure a designed subset and every shape whose predicted
-            cost is within its uncertainty of a limit, predict the rest
-            (:mod:`optuna_shape.cost_model`); ``"auto"`` (default): predict when more than
-            500 shapes need measuring. Either way a shape is measured for real before it
-            trains, so no answer's limit or cost rests on a prediction. A search over several
-            precisions measures every candidate (``"auto"`` measures; ``"predict"`` is refused).
+        **deprecated: the keywords this constructor took before policy objects keep working,
+            each call warning once (``FutureWarning``) with the new spelling: ``mode``,
+            ``strategy``, ``sampling``, ``refit``, ``confidence``, ``max_trainings``,
+            ``n_initial``, ``budget`` become the :class:`~optuna_shape.Adaptive` or
+            :class:`~optuna_shape.Paper` that ``mode`` names; ``device``,
+            ``latency_batch_size`` (``batch_size``), ``threads``, ``target_hardware``,
+            ``screening`` become fields of ``measurement``; ``poll_interval`` is the
+            :attr:`poll_interval` attribute. Mixing them with ``policy=`` (or the first three
+            with ``measurement=``) is an error, and so is an option the chosen policy would
+            ignore (``strategy``, ``sampling``, ``refit`` with the adaptive search — except
+            ``strategy`` with ``goal=None`` — or ``confidence``, ``max_trainings``,
+            ``n_initial``, ``budget`` with ``mode="paper"``), unless its value is the default,
+            which changes nothing.
+
+    Attributes:
+        poll_interval: seconds between checks while a worker waits for others (1.0; lower
+            it on the instance for fast tests).
 
     Example:
         >>> import optuna, optuna_shape as osh
         >>> space = osh.ShapeSpace("wrn", depth=(10, 28, 6), width=[0.5, 1, 2], in_channels=1,
         ...                        num_classes=10, image_size=8)
-        >>> sampler = osh.ShapeSampler(space, osh.Constraints(max_size_mb=0.5), mode="paper")
+        >>> sampler = osh.ShapeSampler(space, osh.Constraints(max_size_mb=0.5),
+        ...                            policy=osh.Paper())
         >>> study = optuna.create_study(direction="maximize", sampler=sampler)
         >>> def objective(trial):
         ...     shape = osh.suggest_shape(trial, space)
@@ -178,26 +273,14 @@ class ShapeSampler(BaseSampler):
         space: ShapeSpace,
         constraints: Constraints | None = None,
         goal: str | None = "accuracy",
-        strategy: str | int = "standard",
-        sampling: str = "interval",
-        seed: int | None = None,
         *,
-        mode: str = "adaptive",
-        confidence: float = 0.9,
-        max_trainings: int | None = None,
-        n_initial: int = 5,
-        device: str = "cpu",
-        latency_batch_size: int = 1,
-        threads: int | None = None,
+        policy: Policy | None = None,
+        seed: int | None = None,
+        measurement: MeasurementSettings | None = None,
+        reporter: SearchReporter | None = None,
         independent_sampler: BaseSampler | None = None,
         max_attempts: int = 2,
-        poll_interval: float = 1.0,
-        target_hardware: str | None = None,
-        reporter: SearchReporter | None = None,
-        measurement: MeasurementSettings | None = None,
-        refit: bool = True,
-        screening: str = "auto",
-        budget: str | float | None = None,
+        **deprecated: Any,
     ) -> None:
         if not isinstance(space, ShapeSpace):
             raise TypeError(f"space must be an optuna_shape.ShapeSpace, got {space!r}")
@@ -205,59 +288,41 @@ class ShapeSampler(BaseSampler):
         if not isinstance(constraints, Constraints):
             raise TypeError(f"constraints must be optuna_shape.Constraints, got {constraints!r}")
         check_goal(goal)
-        if not (isinstance(strategy, int) and not isinstance(strategy, bool) and strategy >= 1) \
-                and strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)} or a positive "
-                             f"int, got strategy={strategy!r}")
-        if sampling not in SAMPLINGS:
-            raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, "
-                             f"got sampling={sampling!r}")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got mode={mode!r}")
-        if len(space.precisions) > 1 and mode != "adaptive":
-            raise ValueError(f"precision search needs mode='adaptive', got mode={mode!r} with "
+        legacy = "mode" in deprecated
+        if deprecated:
+            policy, measurement = _from_deprecated(deprecated, goal, policy, measurement)
+        policy = Adaptive() if policy is None else policy
+        if not isinstance(policy, (Adaptive, Paper)):
+            raise TypeError(f"policy must be osh.Adaptive(...) or osh.Paper(...), "
+                            f"got policy={policy!r}")
+        measurement = MeasurementSettings() if measurement is None else measurement
+        if not isinstance(measurement, MeasurementSettings):
+            raise TypeError(f"measurement must be osh.MeasurementSettings(...), "
+                            f"got measurement={measurement!r}")
+        if isinstance(policy, Adaptive) and policy.strategy is not None and goal is not None:
+            raise ValueError(f"Adaptive(strategy=...) sizes the complying set of goal=None; the "
+                             f"adaptive search for goal={goal!r} does not use it: drop it, or use "
+                             f"policy=osh.Paper(strategy={policy.strategy!r})")
+        if len(space.precisions) > 1 and isinstance(policy, Paper):
+            need, got = (("mode='adaptive'", "mode='paper'") if legacy else
+                         ("policy=osh.Adaptive()", f"policy={_policy_spelling(policy)}"))
+            raise ValueError(f"precision search needs {need}, got {got} with "
                              f"precisions {', '.join(space.precisions)}")
-        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or \
-                not 0 < confidence < 1:
-            raise ValueError(f"confidence must be a probability strictly between 0 and 1, "
-                             f"got confidence={confidence!r}")
-        check_screening(screening)
-        if screening == "predict" and len(space.precisions) > 1:
+        if measurement.screening == "predict" and len(space.precisions) > 1:
             raise ValueError(
                 "screening='predict' covers shapes of one precision; a search over precisions "
                 f"{', '.join(space.precisions)} measures every candidate: use screening='auto' "
                 "or 'measure'")
-        _check_int("max_trainings", max_trainings, 1, allow_none=True)
-        from optuna_shape.compute import parse_budget
-
-        budget_s = parse_budget(budget)
-        if budget_s is not None and mode != "adaptive":
-            raise ValueError(f"budget needs mode='adaptive' (the paper's Algorithm 1 trains a "
-                             f"fixed plan), got mode={mode!r} with budget={budget!r}")
-        _check_int("n_initial", n_initial, 2)
-        _check_int("max_attempts", max_attempts, 1)
-        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or \
-                not poll_interval > 0:
-            raise ValueError(f"poll_interval must be > 0, got poll_interval={poll_interval!r}")
         self.space = space
         self.constraints = constraints
         self.goal = goal
-        self.strategy = strategy
-        self.sampling = sampling
         self.seed = seed
-        self.mode = mode
-        self.settings = Settings(
-            mode=mode, confidence=float(confidence), max_trainings=max_trainings,
-            n_initial=n_initial, strategy=strategy, sampling=sampling, refit=bool(refit),
-            max_attempts=max_attempts, seed=0 if seed is None else seed, budget=budget_s,
-        )
-        self.measurement = measurement or MeasurementSettings(
-            device=device, batch_size=latency_batch_size, threads=threads)
-        self.max_attempts = max_attempts
-        self.poll_interval = float(poll_interval)
-        self.target_hardware = target_hardware
-        self.refit = bool(refit)
-        self.screening = screening
+        self.policy: Policy = policy
+        """The search policy (:class:`~optuna_shape.Adaptive` or :class:`~optuna_shape.Paper`)."""
+        self.settings = policy.to_settings(seed=seed, max_attempts=max_attempts)
+        """What the policy functions read (made from :attr:`policy`; stored with the study)."""
+        self.measurement = measurement
+        self.poll_interval = deprecated.get("poll_interval", 1.0)
         self.reporter = reporter or SearchReporter()
         self._precisions = space.precisions if len(space.precisions) > 1 else ()
         self.precision_search = bool(self._precisions)
@@ -274,6 +339,29 @@ class ShapeSampler(BaseSampler):
         self._last_stale_check = 0.0
         self._last_warn = -1e9
         self._warned_pruner = False
+        self._claimed: dict[int, tuple[Shape, str]] = {}  # trial id → what its planner took
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between checks while a worker waits for others (> 0)."""
+        return self._poll_interval
+
+    @poll_interval.setter
+    def poll_interval(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"poll_interval must be > 0, got poll_interval={value!r}")
+        self._poll_interval = float(value)
+
+    mode = property(lambda self: self.settings.mode, doc="``\"adaptive\"`` or ``\"paper\"``.")
+    max_attempts = property(lambda self: self.settings.max_attempts,
+                            doc="Failed trainings of one shape before it is given up.")
+    strategy = property(lambda self: self.settings.strategy, doc="``settings.strategy``.")
+    sampling = property(lambda self: self.settings.sampling, doc="``settings.sampling``.")
+    refit = property(lambda self: self.settings.refit, doc="``settings.refit``.")
+    screening = property(lambda self: self.measurement.screening,
+                         doc="How latency and energy are screened (``measurement.screening``).")
+    target_hardware = property(lambda self: self.measurement.target_hardware,
+                               doc="``measurement.target_hardware``.")
 
     # ------------------------------------------------------------------ configuration ----
     def config(self) -> dict[str, Any]:
@@ -394,6 +482,7 @@ class ShapeSampler(BaseSampler):
     ) -> None:
         """Record the accuracy constraint, then decide and queue the next action (or stop)."""
         self._independent.after_trial(study, trial, state, values)
+        self._claimed.pop(trial._trial_id, None)
         rec = st.decode_trial(trial)
         if not rec.is_training or study._study_id not in self._checked or \
                 trial.user_attrs.get("reject_reason"):
@@ -473,7 +562,8 @@ class ShapeSampler(BaseSampler):
             problem = self._problem(study, snap)
             if problem is None:
                 return
-            snap, problem, action = self._decide(study, snap, problem)
+            # this worker is idle once its trial ends, and so is every planning one
+            snap, problem, action = self._decide(study, snap, problem, 1 + snap.planners())
             if isinstance(action, Train):
                 self._enqueue(study, snap, problem, action)
             elif isinstance(action, Stop):
@@ -500,6 +590,9 @@ class ShapeSampler(BaseSampler):
                 (``stopped``); the stage and reason are in its user attributes.
             ValueError: the study contradicts this sampler's settings or hardware.
         """
+        claimed = self._claimed.get(trial_id)
+        if claimed is not None:  # this trial planned and took a training (see _claim)
+            return claimed
         snap = read_snapshot(study, self._cache)
         self._check_study(study, dict(snap.attrs))
         me = snap.by_number(number)
@@ -529,11 +622,12 @@ class ShapeSampler(BaseSampler):
             return me.shape, stage
         if me.shape is not None:  # enqueued by hand
             return me.shape, "user"
-        self._plan(study, trial_id, snap)
-        raise AssertionError("unreachable")  # _plan always ends the trial
+        return self._plan(study, trial_id, number, snap)
 
-    def _plan(self, study: optuna.Study, trial_id: int, snap: Snapshot) -> None:
-        """A planner trial: decide, queue, end (waiting inside while there is nothing to do)."""
+    def _plan(self, study: optuna.Study, trial_id: int, number: int, snap: Snapshot
+              ) -> tuple[Shape, str]:
+        """A planner trial: decide, take the first proposed training itself and queue the rest
+        (:meth:`_claim`), or end (waiting inside while there is nothing to do)."""
         while True:
             if snap.result is not None:
                 self._end(study, trial_id, "stopped", f"search finished: {snap.result.reason}",
@@ -549,12 +643,16 @@ class ShapeSampler(BaseSampler):
                     self._end(study, trial_id, "plan", "the screening task is queued")
                 reason = "another worker is screening the design space"
             else:
-                snap, problem, action = self._decide(study, snap, problem)
+                snap, problem, action = self._decide(study, snap, problem,
+                                                     max(1, snap.planners()))
                 if isinstance(action, Stop):
                     self._finish(study, snap, problem, action)
                     self._end(study, trial_id, "stopped", f"search finished: {action.reason}",
                               stop=True)
                 if isinstance(action, Train):
+                    mine = self._claim(study, trial_id, number, snap, problem, action)
+                    if mine is not None:
+                        return mine
                     queued = self._enqueue(study, snap, problem, action)
                     if queued or snap.queued:
                         self._end(study, trial_id, "plan",
@@ -568,14 +666,14 @@ class ShapeSampler(BaseSampler):
             self._wait(study, reason)
             snap = read_snapshot(study, self._cache)
 
-    def _decide(self, study: optuna.Study, snap: Snapshot, problem: Problem
+    def _decide(self, study: optuna.Study, snap: Snapshot, problem: Problem, slots: int = 1
                 ) -> tuple[Snapshot, Problem, Train | Wait | Stop]:
-        """The policy's action, after measuring for real every shape it would train (or answer)
-        whose cost is only predicted; when that changed anything the feasible set is rebuilt
-        and the policy decides again (each round measures at least one predicted shape, so this
-        ends)."""
+        """The policy's action for ``slots`` idle workers, after measuring for real every shape
+        it would train (or answer) whose cost is only predicted; when that changed anything the
+        feasible set is rebuilt and the policy decides again (each round measures at least one
+        predicted shape, so this ends)."""
         while True:
-            action = decide(problem, snap.evidence(self._precisions), self.settings)
+            action = decide(problem, snap.evidence(self._precisions), self.settings, slots)
             if self.precision_search:  # every candidate was measured (no prediction)
                 return snap, problem, action
             shapes = list(action.shapes) if isinstance(action, Train) else (
@@ -619,40 +717,77 @@ class ShapeSampler(BaseSampler):
         except RuntimeError:  # ask-and-tell: nothing to stop
             pass
 
-    def _enqueue(self, study: optuna.Study, snap: Snapshot, problem: Problem,
-                 action: Train) -> list[Shape]:
+    def _claim(self, study: optuna.Study, trial_id: int, number: int, snap: Snapshot,
+               problem: Problem, action: Train) -> tuple[Shape, str] | None:
+        """Let planner trial ``number`` train the first proposed shape not already pending
+        itself and queue the rest, so a worker's trial is a training, not a pruned planner
+        (``None`` when every proposed shape is pending).
+
+        The claimed slot must be the trial's alone: a copy of it queued or taken by another
+        worker meanwhile (another planner proposed the same shape at the same moment) makes
+        this trial yield (stage ``duplicate``). Both may yield in a close race — the policy
+        then proposes the shape again — but two never train one slot: the other copy yields
+        to this lower-numbered trial once it sees the claim, and this trial yields to any
+        copy it sees."""
+        pending = snap.pending_shapes()
+        free = [c for c in action.shapes if Shape(c.depth, c.width) not in pending]
+        if not free:
+            return None
+        shape = Shape(free[0].depth, free[0].width)
+        slot = coordination.slot_of(shape, snap.repeat_index(shape))
+        user, system = self._attrs_of(study, action, shape)
+        st.claim_training(study, trial_id, slot=slot, stage=action.stage, shape=shape,
+                          user_attrs=user, system_attrs=system)
+        rest = tuple(c for c in action.shapes if Shape(c.depth, c.width) != shape)
+        if rest:
+            self._enqueue(study, snap, problem, dataclasses.replace(action, shapes=rest))
+        after = read_snapshot(study, self._cache)
+        if any(t.number != number and t.state in (TrialState.WAITING, TrialState.RUNNING,
+                                                  TrialState.COMPLETE)
+               for t in after.same_slot(slot)):
+            self._end(study, trial_id, "duplicate", f"slot {slot} is held by another trial")
+        self._claimed[trial_id] = (shape, action.stage)
+        self.reporter.on_assign(number, shape, action.stage)
+        return shape, action.stage
+
+    def _attrs_of(self, study: optuna.Study, action: Train, shape: Shape
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The (user, system) attributes a planned training of ``shape`` carries: size,
+        measurements, constraint values and the policy's prediction."""
         from optuna_shape.reporting.attributes import readable_trial_attrs
 
         _, measurements = self._problems[study._study_id]
+        cand = next(c for c in action.shapes if Shape(c.depth, c.width) == shape)
+        size = candidate_size(self.space, cand)
+        m = measurements.get(cand)
+        user: dict[str, Any] = {"params": self.space.param_count(shape),
+                                "size_mb": round(size, 6)}
+        if isinstance(cand, Variant):
+            user["precision"] = cand.precision
+        system: dict[str, Any] = {}
+        if m:
+            for k in ("latency_ms", "energy_j"):
+                if m.get(k) is not None:
+                    user[k] = m[k]
+        for name, value in constraint_values(self.constraints, size, m).items():
+            system[f"constraints:{name}"] = value
+            user[f"constraint_{name}"] = value
+        pred = action.predictions.get(cand)
+        if pred is not None:
+            user.update(predicted_accuracy=float(pred[0]), predicted_std=float(pred[1]),
+                        prediction_source=f"{self.settings.mode} policy")
+        # rounded for reading and sorting in optuna-dashboard (constraints stay exact)
+        return readable_trial_attrs(user, shape=shape), system
+
+    def _enqueue(self, study: optuna.Study, snap: Snapshot, problem: Problem,
+                 action: Train) -> list[Shape]:
         # a candidate (shape, precision) is served by training its shape once
         proposed: dict[Shape, Shape] = {}
         for c in action.shapes:
             proposed.setdefault(Shape(c.depth, c.width), c)
 
-        def attrs_of(shape: Shape) -> tuple[dict[str, Any], dict[str, Any]]:
-            cand = proposed[shape]
-            size = candidate_size(self.space, cand)
-            m = measurements.get(cand)
-            user: dict[str, Any] = {"params": self.space.param_count(shape),
-                                    "size_mb": round(size, 6)}
-            if isinstance(cand, Variant):
-                user["precision"] = cand.precision
-            system: dict[str, Any] = {}
-            if m:
-                for k in ("latency_ms", "energy_j"):
-                    if m.get(k) is not None:
-                        user[k] = m[k]
-            for name, value in constraint_values(self.constraints, size, m).items():
-                system[f"constraints:{name}"] = value
-                user[f"constraint_{name}"] = value
-            pred = action.predictions.get(cand)
-            if pred is not None:
-                user.update(predicted_accuracy=float(pred[0]), predicted_std=float(pred[1]),
-                            prediction_source=f"{self.settings.mode} policy")
-            # rounded for reading and sorting in optuna-dashboard (constraints stay exact)
-            return readable_trial_attrs(user, shape=shape), system
-
-        return coordination.enqueue(study, snap, tuple(proposed), action.stage, attrs_of)
+        return coordination.enqueue(study, snap, tuple(proposed), action.stage,
+                                    lambda shape: self._attrs_of(study, action, shape))
 
     def _finish(self, study: optuna.Study, snap: Snapshot, problem: Problem,
                 action: Stop) -> None:

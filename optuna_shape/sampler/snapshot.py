@@ -161,6 +161,12 @@ class Snapshot:
                 and (t.state in _LIVE or t.state == TrialState.COMPLETE))
         return n + 1
 
+    def planners(self) -> int:
+        """Running trials that train nothing yet: workers whose ``ask`` found the queue empty
+        and are planning or waiting for something to start (idle workers)."""
+        return sum(1 for t in self.trials if t.state == TrialState.RUNNING and t.slot is None
+                   and t.shape is None and not t.rejected)
+
     def same_slot(self, slot: str) -> list[st.TrialRecord]:
         """Every trial carrying ``slot``."""
         return [t for t in self.trials if t.slot == slot]

@@ -24,6 +24,11 @@
    be converted to is left out and its reason stored in ``precision_errors``. The trial's value
    stays the fp32 selection accuracy.
 
+The accuracies stored only for reading (``val_accuracy``, ``test_accuracy`` and
+``test_accuracy_by_precision``) are rounded to :data:`READABLE_DIGITS` significant digits, as
+the search's own attributes are; what the search computes with — the returned value, the
+reported learning curve and ``accuracy_by_precision`` — is stored exactly.
+
 The data split always uses the base seed (``seed``). The model's initialisation and the training
 use it too for a shape's first training, and ``seed + k − 1`` for its k-th (the search's slot
 ``<shape>#<k>``; stored as user attribute ``seed``): a result depends on neither the trial
@@ -67,6 +72,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from optuna_shape.shape import Shape
 
 __all__ = ["ProgressCallback", "ShapeObjective", "cached_dataset", "make_objective"]
+
+READABLE_DIGITS = 4
+"""Significant digits of the accuracies stored for reading (``val_accuracy``, ``test_accuracy``,
+``test_accuracy_by_precision``): 59.05, as optuna-dashboard shows ``size_mb`` and the
+constraints."""
 
 ProgressCallback = Callable[["Shape", int, int, float], None]
 """``progress(shape, epoch, epochs, accuracy)``: called with ``epoch=0`` and NaN accuracy when a
@@ -301,9 +311,12 @@ class ShapeObjective:
             reason = f"training of shape {shape} diverged: loss is NaN"
             trial.set_user_attr("fail_reason", reason)
             raise RuntimeError(reason)
-        trial.set_user_attr("val_accuracy", result.val_accuracy)
+        from optuna_shape.reporting.attributes import significant
+
+        trial.set_user_attr("val_accuracy", significant(result.val_accuracy, READABLE_DIGITS))
         if not math.isnan(result.test_accuracy):
-            trial.set_user_attr("test_accuracy", result.test_accuracy)
+            trial.set_user_attr("test_accuracy",
+                                significant(result.test_accuracy, READABLE_DIGITS))
         trial.set_user_attr("best_epoch", result.best_epoch)
         lower = [p for p in getattr(self.space, "precisions", ("fp32",)) if p != "fp32"]
         if lower:
@@ -317,6 +330,7 @@ class ShapeObjective:
         """Score the trained network converted to each lower precision; store the dicts."""
         from optuna_shape import storage
         from optuna_shape.measurement.precision import PrecisionUnavailableError
+        from optuna_shape.reporting.attributes import significant
 
         config = self.config
         selection: dict[str, float] = {"fp32": result.accuracy}
@@ -334,7 +348,8 @@ class ShapeObjective:
                 test[precision] = scores["test"][precision]
         trial.set_user_attr(storage.ACCURACY_BY_PRECISION, selection)
         if test is not None:
-            trial.set_user_attr(storage.TEST_ACCURACY_BY_PRECISION, test)
+            trial.set_user_attr(storage.TEST_ACCURACY_BY_PRECISION, {
+                p: significant(a, READABLE_DIGITS) for p, a in test.items()})
         if errors:
             trial.set_user_attr(storage.PRECISION_ERRORS, errors)
 

@@ -138,12 +138,9 @@ class TrainConfig:
             raise bad("lr_gamma", "a finite number > 0")
         if isinstance(self.device, torch.device):
             object.__setattr__(self, "device", str(self.device))
-        if not isinstance(self.device, str):
-            raise bad("device", "a device string such as 'cpu' or 'cuda'")
-        try:
-            torch.device(self.device)
-        except (RuntimeError, ValueError):
-            raise bad("device", "a device string such as 'cpu', 'cuda' or 'cuda:1'") from None
+        from optuna_shape.measurement.hardware import check_device
+
+        check_device(self.device)
         if self.amp is not None and not isinstance(self.amp, bool):
             raise bad("amp", "True, False or None")
         if not _is_int(self.seed):
@@ -240,10 +237,8 @@ def _num_threads(threads: int | None) -> Iterator[None]:
 
 
 def _resolve_device(device: str) -> torch.device:
-    try:
-        from optuna_shape.measurement.hardware import resolve_device
-    except ImportError:  # pragma: no cover - measurement package always ships with us
-        return torch.device(device)
+    from optuna_shape.measurement.hardware import resolve_device
+
     return resolve_device(device)
 
 

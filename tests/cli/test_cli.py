@@ -219,3 +219,44 @@ def test_a_ctrl_c_swallowed_by_library_code_is_raised_again():
         with pytest.raises(KeyboardInterrupt):
             latch.check()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_search_fails_a_training_a_dead_worker_took_but_never_started(tmp_path, capsys,
+                                                                       monkeypatch):
+    """At start the search fails dead workers' trials by the one stale rule: a queued training
+    taken by a worker killed before its first heartbeat (no heartbeat row, so Optuna's own check
+    never counts it) fails too, instead of blocking its slot."""
+    import datetime
+
+    import optuna_shape
+    from optuna_shape import storage as st
+    from optuna_shape.shape import Shape
+
+    def stop(*args, **kwargs):
+        raise RuntimeError("stopped before training")
+
+    monkeypatch.setattr(optuna_shape, "optimize", stop)
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'dead.db'}"
+    flags = ["search", *TINY, "--storage", url, "--study-name", "dead", "--quiet",
+             "--no-dashboard"]
+    assert main(flags) == 1  # the study exists, nothing was trained
+    study = optuna.load_study(study_name="dead", storage=url)
+    taken = optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING,
+                                      system_attrs={st.SLOT: st.slot_of(Shape(10, 0.25), 1),
+                                                    st.STAGE: "initial"})
+    taken.datetime_start = datetime.datetime.now() - datetime.timedelta(hours=1)
+    study._storage.create_new_trial(study._study_id, template_trial=taken)
+    assert main(flags) == 1
+    assert capsys.readouterr().err.count("stopped before training") == 2
+    states = [t.state for t in optuna.load_study(study_name="dead", storage=url).trials]
+    assert states == [optuna.trial.TrialState.FAIL]
+
+
+def test_paper_flags_the_adaptive_search_would_ignore_are_refused(capsys):
+    for extra in (["--strategy", "4"], ["--sampling", "random"],
+                  ["--goal", "none", "--sampling", "random"]):
+        rc = main(["search", "--depth", "10", "--width", "0.25", "--epochs", "1", *extra])
+        err = capsys.readouterr().err
+        assert rc == 2 and "works with --mode paper only" in err, (extra, err)
+        assert err.count("\n") == 1, err

@@ -85,7 +85,14 @@ def test_flag_defaults_in_the_table_match_the_parser():
                 "--strategy": "standard", "--sampling": "interval", "--select-on": "val"}
     for flag, value in expected.items():
         assert f"| `{flag}` | `{value}` |" in README, flag
+        if flag in ("--strategy", "--sampling"):  # unset unless given: paper's defaults
+            assert defaults[flag] is None, flag
+            continue
         assert defaults[flag] == value, flag
+    from optuna_shape.cli.search import _policy
+
+    paper = _policy(search.parse_args(["--mode", "paper"]), "accuracy")
+    assert (paper.strategy, paper.sampling) == ("standard", "interval")
     from optuna_shape.cli.search import FAMILIES
     from optuna_shape.families import get_family
 

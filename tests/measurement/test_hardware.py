@@ -30,7 +30,7 @@ def test_resolve_unknown_string(bad: str) -> None:
 
 
 def test_resolve_unsupported_type() -> None:
-    with pytest.raises(ValueError, match="unsupported device 'meta'"):
+    with pytest.raises(ValueError, match="'meta' is not a device: use cpu, cuda, cuda:N or mps"):
         resolve_device("meta")
 
 

@@ -133,3 +133,31 @@ def test_latency_cuda_real_out_of_memory() -> None:
     with pytest.raises(ShapeTooLargeError, match="cuda"):
         measure_latency(nn.Identity(), (elements, 1), "cuda", warmup=1, repeats=1)
     torch.cuda.synchronize()
+
+
+def test_nothing_imports_torch_benchmark_until_latency_is_measured() -> None:
+    """``torch.utils.benchmark`` prints torch's "No CUDA runtime is found" warning on a CPU-only
+    machine with a CUDA build of torch: a search that measures no latency never imports it."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import optuna
+import optuna_shape as osh
+import optuna_shape.measurement as m
+from optuna_shape.training import TrainConfig, make_objective
+
+space = osh.ShapeSpace("wrn", depth=(10, 28, 6), width=(0.25, 2.0, 0.25), in_channels=1,
+                       num_classes=10, image_size=8)
+sampler = osh.ShapeSampler(space, osh.Constraints(max_size_mb=0.5), goal="accuracy", seed=0)
+study = optuna.create_study(direction="maximize", sampler=sampler)
+objective = make_objective(space, "digits", config=TrainConfig(epochs=1))
+m.resolve_device("cpu"), m.hardware_key("cpu", threads=1, batch_size=1)
+print("torch.utils.benchmark" in sys.modules)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False"]
+    assert "No CUDA runtime" not in proc.stderr

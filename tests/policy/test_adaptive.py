@@ -370,3 +370,47 @@ def test_last_training_of_the_budget_goes_to_the_best_supported_shape() -> None:
     mean, std = post.predict(GRID)
     p = dict(zip(GRID, norm.sf((floor - mean) / std)))
     assert p[act.shapes[0]] >= max(p.values()) - 0.1 - 1e-9
+
+
+# ---------------------------------------------------------------- batches for idle workers
+def _after_design(goal: str = "accuracy", floor: float | None = None) -> tuple[Problem, Evidence]:
+    prob = problem(goal, floor)
+    rng = np.random.default_rng(3)
+    design = initial_design(GRID, 5)
+    ev = tuple(Training(s, surface(s) + rng.normal(0, 0.5)) for s in design)
+    ev += (Training(design[0], surface(design[0]) + rng.normal(0, 0.5)),)
+    return prob, Evidence(ev)
+
+
+@pytest.mark.parametrize(("goal", "floor"), [("accuracy", None), ("size", 94.0)])
+def test_idle_workers_get_a_diverse_batch_in_one_decision(goal: str, floor: float | None
+                                                          ) -> None:
+    prob, ev = _after_design(goal, floor)
+    one = decide(prob, ev, Settings(), slots=1)
+    four = decide(prob, ev, Settings(), slots=4)
+    assert isinstance(one, Train) and isinstance(four, Train)
+    assert len(one.shapes) == 1 and len(four.shapes) == 4
+    assert four.shapes[0] == one.shapes[0]  # the first pick is what one worker would train
+    assert len(set(four.shapes)) == 4  # each next pick sees the earlier ones as running
+    assert set(four.predictions) == set(four.shapes)
+    assert decide(prob, ev, Settings(), slots=4).shapes == four.shapes  # deterministic
+
+
+def test_a_batch_never_exceeds_the_trainings_cap() -> None:
+    prob, ev = _after_design()
+    act = decide(prob, ev, Settings(max_trainings=len(ev.trainings) + 2), slots=8)
+    assert isinstance(act, Train) and len(act.shapes) == 2
+
+
+def test_idle_workers_widen_the_initial_design_up_to_half_the_cap() -> None:
+    sett = Settings(max_trainings=16)
+    act = decide(problem(), Evidence(), sett, slots=12)
+    assert isinstance(act, Train) and act.stage == "initial"
+    assert len(act.shapes) == 8 and len(set(act.shapes)) == 8  # max(n_initial, 16 // 2)
+    assert list(act.shapes[:5]) == initial_design(GRID, 5)  # the one-worker design first
+    # the design is being trained and idle workers ask again: more spread shapes, same cap
+    ev = Evidence(pending=act.shapes[:5])
+    more = decide(problem(), ev, sett, slots=6)
+    assert isinstance(more, Train) and len(more.shapes) == 3
+    assert not set(more.shapes) & set(act.shapes[:5])
+    assert isinstance(decide(problem(), Evidence(pending=act.shapes), sett, slots=6), Wait)

@@ -18,7 +18,7 @@ def search(latency: bool) -> optuna.Study:
     space = osh.ShapeSpace("wrn", depth=(10, 28, 6), width=[0.25, 0.5, 1, 2], in_channels=1,
                            num_classes=10, image_size=8)
     cons = osh.Constraints(max_size_mb=1.0, max_latency_ms=1e4 if latency else None)
-    sampler = osh.ShapeSampler(space, cons, goal="accuracy", strategy=6, seed=0,
+    sampler = osh.ShapeSampler(space, cons, goal="accuracy", seed=0,
                                measurement=osh.MeasurementSettings(warmup=0, repeats=1,
                                                                    threads=1))
     study = optuna.create_study(direction="maximize", sampler=sampler)

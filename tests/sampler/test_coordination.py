@@ -172,14 +172,19 @@ def test_wins_is_the_rule_on_records():
 
 
 # ------------------------------------------------------------------ planner and after_trial --
-def test_one_worker_needs_one_planner_trial_for_the_whole_search():
-    """after_trial queues the next action, so trainings follow each other without planners."""
+def test_one_worker_runs_only_trainings_each_trial_counts_against_n_trials():
+    """The first trial plans and trains the first shape itself; after_trial queues the next
+    action, so trainings follow each other without planners: every trial is a training."""
     study, _ = new_study(strategy=6)
     calls = []
+    study.optimize(objective(calls), n_trials=4)
+    assert len(study.trials) == 4 + 2  # 4 trainings ran; the other 2 planned wait in the queue
+    assert [t.state for t in study.trials[:4]] == [TrialState.COMPLETE] * 4 and len(calls) == 4
     study.optimize(objective(calls))
     stages = Counter(t.user_attrs.get("stage") for t in study.trials)
-    assert stages["plan"] == 1 and stages["sample"] == 6 and stages["stopped"] == 0
-    assert osh.is_finished(study) and len(calls) == len({s for _, s in calls})
+    assert stages["sample"] == 6 and set(stages) == {"sample", "verify"}  # no plan, stopped
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert osh.is_finished(study) and len(calls) == len(study.trials)
 
 
 def test_stored_result_is_final_and_a_popped_trial_does_not_train_after_it():
@@ -307,7 +312,7 @@ def test_the_queue_is_capped_and_refilled_once_it_drains():
     sp = space(depth=(10, 58, 6), width=(0.25, 3.0, 0.25))  # 108 shapes
     study, sampler = new_study(sp, strategy=40)
     calls = []
-    study.optimize(objective(calls, sp), n_trials=2)  # the planner, then one training
+    study.optimize(objective(calls, sp), n_trials=2)  # the planning training, then one more
     waiting = [t for t in study.trials if t.state == TrialState.WAITING]
     assert len(waiting) == coordination.QUEUE_CAP - 1  # nothing planned while some wait
     study.optimize(objective(calls, sp), n_trials=len(waiting))  # the queue drains...
@@ -315,7 +320,7 @@ def test_the_queue_is_capped_and_refilled_once_it_drains():
     assert len(waiting) == coordination.QUEUE_CAP  # ...and its last training refills it
     study.optimize(objective(calls, sp))
     stages = Counter(t.user_attrs.get("stage") for t in study.trials)
-    assert stages["sample"] == 40 and stages["plan"] == 1
+    assert stages["sample"] == 40 and stages["plan"] == 0
 
 
 def test_a_training_stopped_by_ctrl_c_is_retried_without_counting_as_a_failure(tmp_path):

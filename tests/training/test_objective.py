@@ -11,6 +11,7 @@ import torch
 
 import optuna_shape as osh
 from optuna_shape import storage
+from optuna_shape.reporting.attributes import significant
 from optuna_shape.training import (
     ShapeObjective,
     TrainConfig,
@@ -42,7 +43,7 @@ def test_objective_records_attrs_and_curve(space):
         shape = osh.Shape(trial.params["depth"], trial.params["width"])
         assert shape in space
         attrs = trial.user_attrs
-        assert trial.value == attrs["val_accuracy"]
+        assert attrs["val_accuracy"] == significant(trial.value, 4)
         assert 0 <= attrs["test_accuracy"] <= 100
         assert attrs["epochs"] == 2 and attrs["train_seconds"] > 0
         assert attrs["params"] == space.param_count(shape)
@@ -66,7 +67,8 @@ def test_lower_precisions_are_scored_on_the_trained_network_and_re_measure_equal
     selection = storage.accuracy_by_precision(attrs)
     test = storage.accuracy_by_precision(attrs, test=True)
     assert list(selection) == list(test) == ["fp32", "bf16", "int8"]
-    assert selection["fp32"] == trial.value == attrs["val_accuracy"]
+    assert selection["fp32"] == trial.value
+    assert significant(trial.value, 4) == attrs["val_accuracy"]
     assert test["fp32"] == attrs["test_accuracy"]
     assert storage.PRECISION_ERRORS not in attrs
     # Re-measure: the same seed trains the same weights on the CPU, then convert and score.
@@ -74,7 +76,8 @@ def test_lower_precisions_are_scored_on_the_trained_network_and_re_measure_equal
     model = space.build(osh.Shape(10, 0.25))
     train(model, objective.splits(), objective.config)
     again = evaluate_precisions(model, objective.splits(), space.precisions, objective.config)
-    assert again["val"] == selection and again["test"] == test
+    assert again["val"] == selection  # exact: the search computes with it
+    assert {p: significant(a, 4) for p, a in again["test"].items()} == test  # for reading
 
 
 def test_same_shape_same_value_regardless_of_order(space):
@@ -226,3 +229,33 @@ def test_a_retry_after_a_diverged_training_starts_from_another_seed(monkeypatch)
     assert [t.state for t in slot] == [optuna.trial.TrialState.FAIL,
                                        optuna.trial.TrialState.COMPLETE]
     assert [t.user_attrs["seed"] for t in slot] == [3, 3 + objective_module.RETRY_SEED_STRIDE]
+
+
+def test_every_accuracy_stored_for_reading_is_rounded_the_search_data_stay_exact(monkeypatch):
+    space = osh.ShapeSpace("wrn", depth=[10], width=[0.25], in_channels=1, num_classes=10,
+                           image_size=8, precision="int8,fp32")
+
+    def trained(*args, **kwargs):
+        return TrainResult(28.055555555555557, 59.05292479108635, "val", [28.055555555555557],
+                           [0.5], 1, 0.1234567, 1)
+
+    def scores(model, splits, precisions, config):
+        return {"val": {p: 27.77777777777778 for p in precisions},
+                "test": {p: 58.774373259052924 for p in precisions}}
+
+    monkeypatch.setattr(objective_module, "train", trained)
+    monkeypatch.setattr(objective_module, "evaluate_precisions", scores)
+    study = optuna.create_study(direction="maximize")
+    study.optimize(make_objective(space, config=TrainConfig(epochs=1), early_stopping=False),
+                   n_trials=1)
+    trial = study.trials[0]
+    attrs = dict(trial.user_attrs)
+    assert attrs["val_accuracy"] == 28.06 and attrs["test_accuracy"] == 59.05
+    assert attrs[storage.TEST_ACCURACY_BY_PRECISION] == {"fp32": 59.05, "int8": 58.77}
+    # what the search computes with is exact: the value and the selection split's accuracies
+    assert trial.value == 28.055555555555557
+    exact = attrs.pop(storage.ACCURACY_BY_PRECISION)
+    assert exact == {"fp32": 28.055555555555557, "int8": 27.77777777777778}
+    floats = [v for a in attrs.values() for v in (a.values() if isinstance(a, dict) else [a])
+              if isinstance(v, float)]
+    assert floats and all(len(repr(v).partition(".")[2]) <= 6 for v in floats), attrs

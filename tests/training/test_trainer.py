@@ -131,7 +131,7 @@ def test_evaluate_precisions_is_repeatable_and_scores_fp32_as_training_does(digi
         ({"lr_milestones": (0.6, 0.3)}, r"lr_milestones=\(0.6, 0.3\)"),
         ({"lr_milestones": (0.5, 2.0)}, "lr_milestones"),
         ({"lr_gamma": 0}, "lr_gamma=0"),
-        ({"device": "banana"}, "device='banana'"),
+        ({"device": "banana"}, "device 'banana' is not a device: use cpu, cuda, cuda:N or mps"),
         ({"amp": "yes"}, "amp='yes'"),
         ({"select_on": "train"}, "select_on='train'"),
         ({"num_workers": -1}, "num_workers=-1"),

@@ -229,3 +229,74 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
         yield w
     finally:
         w.cleanup()
+
+
+# ------------------------------------------------------------------------------ gRPC proxy ---
+class GrpcProxies:
+    """``optuna-shape proxy`` processes of one test (stopped at teardown)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, storage_url: str, *, ready_timeout: float = 60.0) -> str:
+        """Start a proxy in front of ``storage_url`` on a free loopback port; return its
+        ``grpc://127.0.0.1:PORT`` URL once it answers. A port taken between choosing it and
+        binding it (another process won the race) is retried on another port."""
+        pytest.importorskip("grpc", reason="the gRPC proxy tests need grpcio (the test extra)")
+        from optuna.storages import GrpcStorageProxy
+
+        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get(
+            "PYTHONPATH", ""))
+        last = ""
+        for _attempt in range(3):
+            port = _free_port()
+            log = self.tmp / f"proxy{len(self.procs)}.out"
+            with open(log, "w") as out:
+                p = subprocess.Popen(
+                    [sys.executable, "-m", "optuna_shape", "proxy", "--storage", storage_url,
+                     "--host", "127.0.0.1", "--port", str(port)],
+                    stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.tmp)
+            p.out_path = str(log)  # type: ignore[attr-defined]
+            self.procs.append(p)
+            client = GrpcStorageProxy(host="127.0.0.1", port=port)
+            deadline = time.monotonic() + ready_timeout
+            try:
+                while p.poll() is None and time.monotonic() < deadline:
+                    try:
+                        client.wait_server_ready(timeout=0.5)
+                        return f"grpc://127.0.0.1:{port}"
+                    except ConnectionError:
+                        continue
+            finally:
+                client.close()
+            last = log.read_text()
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+                pytest.fail(f"the gRPC proxy did not answer within {ready_timeout:.0f} s:\n"
+                            f"{last[-2000:]}")
+            if "cannot listen" not in last:
+                break  # failed for another reason than the port: do not retry
+        pytest.fail(f"the gRPC proxy did not start:\n{last[-2000:]}")
+
+    def cleanup(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(timeout=10)
+
+
+@pytest.fixture
+def grpc_proxy(tmp_path: Path) -> Iterator[GrpcProxies]:
+    """Starts real ``optuna-shape proxy`` processes: ``grpc_proxy.start(db_url)`` returns the
+    ``grpc://`` URL workers use."""
+    proxies = GrpcProxies(tmp_path)
+    try:
+        yield proxies
+    finally:
+        proxies.cleanup()
