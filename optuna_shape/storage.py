@@ -15,11 +15,14 @@ Study system attributes:
     ``osh:costscreen:<hash>``     how screening on that hardware predicted costs (counts, error)
     ``osh:fit``                   the accuracy model's fit and the goal-ordered candidates
     ``osh:result``                the answer, once the search has finished (final once written)
-Trial system attributes (set when the trial is created, in the same storage call):
+Trial system attributes (set when the trial is created, in the same storage call, or — for a
+planning trial that takes a training itself — by :func:`claim_training`):
     ``fixed_params``              Optuna's own: ``{"depth": …, "width": …}`` of a planned training
     ``osh:slot``                  ``"<shape key>#<k>"``: the k-th training of that shape, or
                                   ``"screen:<hash>#1"`` for the screening task
     ``osh:stage``                 the stage the trial was planned in
+    ``osh:heartbeat``             through Optuna's gRPC proxy only: the worker's last beat
+                                  (:class:`optuna_shape.storages.HeartbeatGrpcStorageProxy`)
 Trial user attributes (shown by optuna-dashboard, numbers sortable): ``stage``, ``params``,
 ``size_mb``, ``latency_ms``, ``energy_j``, ``predicted_accuracy``, ``predicted_std``,
 ``prediction_source``, ``reject_reason`` (screening rejected the shape), ``end_reason`` (why a

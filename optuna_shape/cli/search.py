@@ -272,7 +272,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("study")
     g.add_argument("--storage", default=None,
                    help=f"Optuna storage URL: sqlite:///FILE, postgresql://USER:PW@HOST/DB, "
-                        f"journal:PATH or :memory: (default: ${STORAGE_ENV} if set, else "
+                        f"journal:PATH, grpc://HOST:PORT (an `optuna-shape proxy`) or :memory: "
+                        f"(default: ${STORAGE_ENV} if set, else "
                         f"{DEFAULT_STORAGE}; put a URL with a password in ${STORAGE_ENV})")
     g.add_argument("--study-name", default=None,
                    help="study to create, resume or join (default: shape-<dataset>)")
@@ -588,7 +589,11 @@ def run(args: argparse.Namespace) -> int:
         except Exception as exc:  # the result is printed; the dashboard view is a bonus
             console.print(mask(f"warning: could not attach the dashboard views: {exc}",
                                secrets_of(url)), highlight=False)
-        if url != ":memory:" and not url.startswith("journal:"):
+        if url.startswith("grpc://"):
+            console.print("inspect it: optuna-dashboard with the database URL the proxy "
+                          "serves (optuna-dashboard cannot read through the proxy)",
+                          highlight=False, soft_wrap=True)
+        elif url != ":memory:" and not url.startswith("journal:"):
             line = f"inspect it: optuna-dashboard {shown}"
             if shown != url:
                 line += f'  (password hidden; with it in ${STORAGE_ENV}: ' \

@@ -54,7 +54,6 @@ import logging
 import math
 import threading
 import time
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,7 +67,6 @@ from optuna_shape import storage as st
 from optuna_shape.constraints import Constraints, check_goal
 from optuna_shape.design_space import ShapeSpace
 from optuna_shape.policy import (
-    MODES,
     Adaptive,
     Paper,
     Policy,
@@ -82,6 +80,7 @@ from optuna_shape.progress import SearchReporter
 from optuna_shape.sampler import coordination, predicted_costs, screen
 from optuna_shape.sampler.coordination import optimize
 from optuna_shape.sampler.finish import write_result
+from optuna_shape.sampler.legacy import from_deprecated, policy_spelling
 from optuna_shape.sampler.snapshot import Snapshot, TrialCache, read_snapshot
 from optuna_shape.screening import (
     MeasurementSettings,
@@ -109,103 +108,6 @@ def training_work(space: ShapeSpace, candidates: Sequence[Shape]) -> dict[Shape,
         return {c: float(wrn_macs(c.depth, c.width, space.in_channels, space.num_classes,
                                   space.image_size)) for c in candidates}
     return {c: float(space.param_count(Shape(c.depth, c.width))) for c in candidates}
-
-
-_POLICY_KEYWORDS: dict[str, Any] = {
-    "mode": "adaptive", "strategy": "standard", "sampling": "interval", "refit": True,
-    "confidence": 0.9, "max_trainings": None, "n_initial": 5, "budget": None}
-"""Keywords ``ShapeSampler`` took before policy objects, now fields of :class:`Adaptive` or
-:class:`Paper`, each with the value that changes nothing."""
-_PAPER_ONLY = ("strategy", "sampling", "refit")
-_ADAPTIVE_ONLY = ("confidence", "max_trainings", "n_initial", "budget")
-_MEASUREMENT_KEYWORDS = {"device": "device", "latency_batch_size": "batch_size",
-                         "threads": "threads", "target_hardware": "target_hardware",
-                         "screening": "screening"}
-"""Keywords ``ShapeSampler`` took before, now fields of :class:`MeasurementSettings`."""
-
-
-def _spell(options: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in options.items())
-
-
-def _legacy_policy(given: dict[str, Any], goal: str | None) -> Policy:
-    """The policy object the old keywords describe; an option the chosen policy would ignore
-    is refused unless its value changes nothing (so old code that spelled out a default keeps
-    working)."""
-    mode = given.get("mode", "adaptive")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got mode={mode!r}")
-    get = {k: given.get(k, v) for k, v in _POLICY_KEYWORDS.items()}
-    if mode == "paper":
-        for k in _ADAPTIVE_ONLY:
-            if k in given and given[k] != _POLICY_KEYWORDS[k]:
-                raise ValueError(f"{k} needs mode='adaptive' (the paper's Algorithm 1 trains a "
-                                 f"fixed plan; osh.Paper has no {k}), got mode='paper' with "
-                                 f"{k}={given[k]!r}")
-        return Paper(strategy=get["strategy"], sampling=get["sampling"],
-                     refit=bool(get["refit"]))
-    for k in _PAPER_ONLY:
-        if k in given and given[k] != _POLICY_KEYWORDS[k] and not (k == "strategy" and
-                                                                   goal is None):
-            need, why, more = {
-                "strategy": ("mode='paper' or goal=None", "uses it only to size the complying "
-                             "set of goal=None", f" and goal={goal!r}"),
-                "sampling": ("mode='paper'", "always takes an interval sample", ""),
-                "refit": ("mode='paper'", "refits its posterior after every training", ""),
-            }[k]
-            raise ValueError(f"{k} needs {need} (the adaptive search {why}), got "
-                             f"mode='adaptive' with {k}={given[k]!r}{more}")
-    return Adaptive(confidence=get["confidence"], n_initial=get["n_initial"],
-                    max_trainings=get["max_trainings"], budget=get["budget"],
-                    strategy=given.get("strategy") if goal is None else None)
-
-
-def _policy_spelling(policy: Policy, given: dict[str, Any] | None = None) -> str:
-    """``osh.Paper(strategy=6)``: the policy with its non-default fields (a budget as
-    ``given`` spelled it: ``"8h"``, not seconds)."""
-    given = given or {}
-    fields = {f.name: given[f.name] if f.name == "budget" else getattr(policy, f.name)
-              for f in dataclasses.fields(policy) if getattr(policy, f.name) != f.default}
-    return f"osh.{type(policy).__name__}({_spell(fields)})"
-
-
-def _from_deprecated(
-    old: dict[str, Any], goal: str | None, policy: Policy | None,
-    measurement: MeasurementSettings | None,
-) -> tuple[Policy | None, MeasurementSettings | None]:
-    """Translate the keywords ``ShapeSampler`` took before policy objects (one
-    ``FutureWarning`` per call, naming the new spelling); ``poll_interval`` stays in ``old``.
-
-    Raises:
-        TypeError: a keyword ``ShapeSampler`` never had.
-        ValueError: an old keyword mixed with the object that replaces it, or an option the
-            chosen policy would ignore.
-    """
-    for k in old:
-        if k not in _POLICY_KEYWORDS and k not in _MEASUREMENT_KEYWORDS and k != "poll_interval":
-            raise TypeError(f"ShapeSampler.__init__() got an unexpected keyword argument {k!r}")
-    new: list[str] = []
-    given = {k: v for k, v in old.items() if k in _POLICY_KEYWORDS}
-    if given:
-        if policy is not None:
-            raise ValueError(f"policy= replaces {', '.join(given)}: give one or the other, got "
-                             f"policy={policy!r} with {_spell(given)}")
-        policy = _legacy_policy(given, goal)
-        new.append(f"policy={_policy_spelling(policy, given)}")
-    moved = {_MEASUREMENT_KEYWORDS[k]: v for k, v in old.items() if k in _MEASUREMENT_KEYWORDS}
-    if moved:
-        clash = [k for k in ("device", "latency_batch_size", "threads") if k in old]
-        if measurement is not None and clash:
-            raise ValueError(f"measurement= replaces {', '.join(clash)}: give one or the other, "
-                             f"got measurement={measurement!r} with "
-                             f"{_spell({k: old[k] for k in clash})}")
-        measurement = dataclasses.replace(measurement or MeasurementSettings(), **moved)
-        new.append(f"measurement=osh.MeasurementSettings({_spell(moved)})")
-    if "poll_interval" in old:
-        new.append(f"sampler.poll_interval = {old['poll_interval']!r} after construction")
-    warnings.warn(f"ShapeSampler({_spell(old)}) is deprecated: use {'; '.join(new)}",
-                  FutureWarning, stacklevel=3)
-    return policy, measurement
 
 
 class ShapeSampler(BaseSampler):
@@ -290,7 +192,7 @@ class ShapeSampler(BaseSampler):
         check_goal(goal)
         legacy = "mode" in deprecated
         if deprecated:
-            policy, measurement = _from_deprecated(deprecated, goal, policy, measurement)
+            policy, measurement = from_deprecated(deprecated, goal, policy, measurement)
         policy = Adaptive() if policy is None else policy
         if not isinstance(policy, (Adaptive, Paper)):
             raise TypeError(f"policy must be osh.Adaptive(...) or osh.Paper(...), "
@@ -305,7 +207,7 @@ class ShapeSampler(BaseSampler):
                              f"policy=osh.Paper(strategy={policy.strategy!r})")
         if len(space.precisions) > 1 and isinstance(policy, Paper):
             need, got = (("mode='adaptive'", "mode='paper'") if legacy else
-                         ("policy=osh.Adaptive()", f"policy={_policy_spelling(policy)}"))
+                         ("policy=osh.Adaptive()", f"policy={policy_spelling(policy)}"))
             raise ValueError(f"precision search needs {need}, got {got} with "
                              f"precisions {', '.join(space.precisions)}")
         if measurement.screening == "predict" and len(space.precisions) > 1:

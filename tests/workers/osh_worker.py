@@ -39,13 +39,14 @@ def make_space() -> osh.ShapeSpace:
                           image_size=8)
 
 
-def make_sampler(max_size_mb: float = MAX_SIZE_MB, **kw: object) -> osh.ShapeSampler:
-    kw.setdefault("poll_interval", 0.3)
-    kw.setdefault("mode", MODE)
-    return osh.ShapeSampler(
+def make_sampler(max_size_mb: float = MAX_SIZE_MB, mode: str = MODE) -> osh.ShapeSampler:
+    policy = osh.Paper() if mode == "paper" else osh.Adaptive()
+    sampler = osh.ShapeSampler(
         make_space(), osh.Constraints(max_size_mb=max_size_mb, min_accuracy=MIN_ACCURACY),
-        goal=GOAL, strategy="standard", sampling="interval", seed=0, **kw,
+        goal=GOAL, policy=policy, seed=0,
     )
+    sampler.poll_interval = 0.3
+    return sampler
 
 
 def accuracy(shape: osh.Shape) -> float:
