@@ -30,7 +30,8 @@ DESCRIPTION = ("Print the result table of a stored shape search (while workers s
                "is done so far), optionally write its plots as HTML or print JSON. It only "
                "reads the storage (a read-only database account is enough); "
                "--update-dashboard rewrites the optuna-dashboard note and plots. Exit code 3: "
-               "the search finished and no shape complies.")
+               "the search finished and no shape complies; 4: it answered with a shape it "
+               "could not confirm within its budget.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -35,7 +35,7 @@ def study_url(tmp_path_factory):
     path = tmp_path_factory.mktemp("dash") / "dash.db"
     url = f"sqlite:///{path}"
     rc = main(["search", "--depth", "10,16", "--width", "0.25,0.5,1", "--epochs", "1",
-               "--subset", "150", "--max-trainings", "4", "--threads", "1",
+               "--subset", "150", "--threads", "1",
                "--max-latency-ms", "10000", "--storage", url, "--quiet"])
     assert rc == 0
     return url
