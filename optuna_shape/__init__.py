@@ -42,6 +42,7 @@ _EXPORTS = {
     "ShapePruner": "optuna_shape.pruner",
     "Adaptive": "optuna_shape.policy",
     "Paper": "optuna_shape.policy",
+    "SearchStatus": "optuna_shape.policy",
     "ShapeSampler": "optuna_shape.sampler",
     "optimize": "optuna_shape.sampler",
     "MeasurementSettings": "optuna_shape.screening",
@@ -60,6 +61,7 @@ __all__ = [
     "Paper",
     "ResultRow",
     "SearchReporter",
+    "SearchStatus",
     "SearchSummary",
     "Shape",
     "ShapePruner",
@@ -91,7 +93,7 @@ if TYPE_CHECKING:
         list_families,
         register_family,
     )
-    from optuna_shape.policy import Adaptive, Paper
+    from optuna_shape.policy import Adaptive, Paper, SearchStatus
     from optuna_shape.progress import SearchReporter
     from optuna_shape.pruner import ShapePruner
     from optuna_shape.results import (

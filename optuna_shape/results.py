@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -11,10 +12,11 @@ from optuna.trial import TrialState
 
 from optuna_shape import storage as st
 from optuna_shape.design_space import ShapeSpace
+from optuna_shape.policy.stop import SearchStatus
 from optuna_shape.shape import Shape, Variant
 
 __all__ = ["ResultRow", "SearchSummary", "best_shape", "result_table", "search_summary",
-           "is_finished", "load_config"]
+           "is_finished", "load_config", "effective_status"]
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,12 @@ class ResultRow:
 class SearchSummary:
     """Where a search stands: counts, the fit quality and the answer (``None`` until done).
 
-    ``status`` is the stop status (``"answered"``, ``"unconfirmed"``, ``"complying_set"``,
-    ``"no_feasible"``, ``"floor_not_reached"``, ``"all_failed"``), ``confidence`` how sure the
-    search is of its answer (when computed; for ``"unconfirmed"`` its P(accuracy ≥ floor)),
+    ``status`` is the stored stop status (a :class:`~optuna_shape.policy.SearchStatus`, equal
+    to its word: ``"answered"``, ``"unconfirmed"``, ``"complying_set"``, ``"no_feasible"``,
+    ``"floor_not_reached"``, ``"all_failed"``; ``None`` until the search has finished; a word
+    stored by a later version stays a plain ``str``; :func:`effective_status` is what reports
+    show), ``confidence`` how sure the search is of its answer (when computed; for
+    ``"unconfirmed"`` its P(accuracy ≥ floor)),
     ``unconfirmed`` for an unconfirmed answer ``{"p_floor", "p_confirm_next"}`` (the probability
     one more training of it confirms it), ``note`` plain words when ``study.best_trial`` names
     another shape than the answer. ``stopped_early`` counts the trainings early stopping ended
@@ -92,7 +97,7 @@ class SearchSummary:
     running: int
     surrogate: dict[str, Any] | None
     accuracy: float | None
-    status: str | None = None
+    status: SearchStatus | str | None = None
     confidence: float | None = None
     note: str | None = None
     cost_screening: dict[str, Any] | None = None
@@ -166,11 +171,12 @@ def search_summary(study: optuna.Study) -> SearchSummary:
     cost = st.read_cost_screen(attrs)
     from optuna_shape.sampler.snapshot import TrialCache, read_snapshot
 
-    details = result.details if result is not None and isinstance(result.details, dict) else {}
-    stored = details.get("compute") if isinstance(details.get("compute"), dict) else {}
+    details = None if result is None else result.details
+    stored = None if details is None else details.compute
+    unconfirmed = None if details is None else details.unconfirmed
     compute = {"spent_s": round(read_snapshot(study, TrialCache()).compute_spent(), 3),
                "budget_s": cfg.get("budget_seconds"),
-               "all_feasible_s": stored.get("all_feasible_s")}
+               "all_feasible_s": None if stored is None else stored.all_feasible_s}
     trainings = sum(1 for ts in by.values() for t in ts
                     if t.state in (TrialState.COMPLETE, TrialState.FAIL) or t.stopped_early)
     stopped = [t for ts in by.values() for t in ts if t.stopped_early]
@@ -202,11 +208,48 @@ def search_summary(study: optuna.Study) -> SearchSummary:
         cost_screening=None if cost is None else cost.to_json(),
         stopped_early=len(stopped),
         epochs_saved=sum(t.epochs_saved or 0 for t in stopped),
-        unconfirmed=details.get("unconfirmed"),
+        unconfirmed=None if unconfirmed is None else unconfirmed.to_json(),
         compute=compute,
         n_feasible_shapes=(len({(c.depth, c.width) for c in fit.shapes})
                            if fit and any(isinstance(c, Variant) for c in fit.shapes) else None),
     )
+
+
+def effective_status(summary: SearchSummary, *, n_done: int, n_failed: int,
+                     any_complying: Callable[[], bool]) -> SearchStatus | str:
+    """How the search ended, as every report states it: :attr:`SearchStatus.RUNNING` before it
+    has finished, else the stored status — derived from the summary and the trainings for a
+    result stored without one — except that a complying set with no complying shape reads as
+    no answer (``floor_not_reached`` when a training completed, ``all_failed`` when all
+    failed, ``no_feasible`` when none ran).
+
+    ``n_done`` / ``n_failed``: completed and failed trainings; ``any_complying``: whether the
+    result table has a complying shape (called only for a complying set).
+
+    Example:
+        >>> s = SearchSummary(True, None, "", None, 4, 4, None, 2, 0, None, None,
+        ...                   status=SearchStatus.COMPLYING_SET)
+        >>> effective_status(s, n_done=2, n_failed=0, any_complying=lambda: False)
+        <SearchStatus.FLOOR_NOT_REACHED: 'floor_not_reached'>
+    """
+    if not summary.finished:
+        return SearchStatus.RUNNING
+    status = summary.status
+    if not status:
+        if summary.shape is not None:
+            status = SearchStatus.ANSWERED
+        elif summary.n_feasible == 0:
+            status = SearchStatus.NO_FEASIBLE
+        elif not n_done and n_failed:
+            status = SearchStatus.ALL_FAILED
+        elif summary.goal is None:
+            status = SearchStatus.COMPLYING_SET
+        else:
+            status = SearchStatus.FLOOR_NOT_REACHED
+    if status == SearchStatus.COMPLYING_SET and not any_complying():
+        status = (SearchStatus.FLOOR_NOT_REACHED if n_done else
+                  SearchStatus.ALL_FAILED if n_failed else SearchStatus.NO_FEASIBLE)
+    return status
 
 
 def result_table(study: optuna.Study, *, include_all: bool = False) -> list[ResultRow]:

@@ -48,12 +48,13 @@ import logging
 import math
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
+from optuna_shape.policy.stop import SearchStatus, StopDetails
 from optuna_shape.shape import Shape, Variant
 
 __all__ = [
@@ -335,10 +336,11 @@ class ResultRecord:
         shape: the answer, or ``None`` (nothing complies, or no goal: see the complying set); a
             :class:`~optuna_shape.shape.Variant` in a search over precisions.
         reason: why the search stopped, in plain words.
-        status: ``"answered"``, ``"unconfirmed"``, ``"complying_set"``, ``"no_feasible"``,
-            ``"floor_not_reached"``, ``"all_failed"``.
+        status: how the search ended (:class:`~optuna_shape.policy.SearchStatus`); a word this
+            version does not know (stored by a later one) stays the plain ``str`` it was.
         confidence: probability the answer is right, when the policy computed one.
-        details: the policy's details (posterior, noise, …); JSON-able.
+        details: the policy's details (posterior, noise, …) less the fit, which is stored on
+            its own (:class:`~optuna_shape.policy.StopDetails`).
         goal: the search's goal.
         accuracy: mean measured accuracy of the answer.
         trainings: trainings run, repeats and failures included.
@@ -350,9 +352,9 @@ class ResultRecord:
 
     shape: Shape | Variant | None
     reason: str
-    status: str = "answered"
+    status: SearchStatus | str = SearchStatus.ANSWERED
     confidence: float | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: StopDetails = field(default_factory=StopDetails)
     goal: str | None = None
     accuracy: float | None = None
     trainings: int = 0
@@ -362,12 +364,13 @@ class ResultRecord:
     note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        d = asdict(self)
+        """JSON form (the details in their own codec's, :meth:`StopDetails.to_json`)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["shape"] = None if self.shape is None else [self.shape.depth, self.shape.width]
         if isinstance(self.shape, Variant):
             d["precision"] = self.shape.precision
-        d["details"] = dict(self.details)
+        d["status"] = str(self.status)
+        d["details"] = self.details.to_json()
         return d
 
     @classmethod
@@ -378,8 +381,10 @@ class ResultRecord:
             shape = Variant(shape.depth, shape.width, str(d["precision"]))
         return cls(
             shape=shape,
-            reason=str(d.get("reason", "")), status=str(d.get("status", "answered")),
-            confidence=d.get("confidence"), details=d.get("details") or {},
+            reason=str(d.get("reason", "")), status=SearchStatus.decode(d.get("status")),
+            confidence=d.get("confidence"),
+            details=StopDetails.from_json(d.get("details") if isinstance(d.get("details"), Mapping)
+                                          else None),
             goal=d.get("goal"), accuracy=d.get("accuracy"),
             trainings=int(d.get("trainings", 0)), n_feasible=int(d.get("n_feasible", 0)),
             n_space=int(d.get("n_space", 0)), n_planned=d.get("n_planned"), note=d.get("note"),

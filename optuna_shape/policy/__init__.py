@@ -6,6 +6,9 @@ decision (every training so far and those still running or queued), calls :func:
 applies the :data:`Action` it returns. Every worker of a study, in any process, that sees the same
 evidence reaches the same decision.
 
+A :class:`Stop` carries a :class:`SearchStatus` and typed :class:`StopDetails`, each with the one
+codec the stored result uses (:mod:`optuna_shape.policy.stop`).
+
 Two policies share this seam, chosen with ``ShapeSampler(policy=...)`` — the user-facing
 :class:`Adaptive` and :class:`Paper` objects, each of which makes the :class:`Settings` the pure
 functions read:
@@ -24,6 +27,16 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from optuna_shape.modeling_strategy import SAMPLINGS, STRATEGIES
+from optuna_shape.policy.stop import (
+    ComputeUse,
+    FailedShape,
+    Measured,
+    SearchStatus,
+    Stop,
+    StopDetails,
+    StoppedEarly,
+    Unconfirmed,
+)
 from optuna_shape.shape import Shape
 
 __all__ = [
@@ -38,6 +51,13 @@ __all__ = [
     "Train",
     "Wait",
     "Stop",
+    "StopDetails",
+    "SearchStatus",
+    "Measured",
+    "FailedShape",
+    "StoppedEarly",
+    "Unconfirmed",
+    "ComputeUse",
     "Action",
     "decide",
 ]
@@ -320,29 +340,6 @@ class Wait:
     """Nothing to start until a running training finishes."""
 
     reason: str
-
-
-@dataclass(frozen=True)
-class Stop:
-    """The search is over.
-
-    Attributes:
-        answer: the chosen shape (always a trained one), or ``None`` (nothing complies, or no goal).
-        reason: plain words: why it stopped (``"confident"``, ``"budget"``, …) and what it found.
-        status: ``"answered"``, ``"unconfirmed"`` (the budget ended before the confidence was
-            reached: the best-supported trained shape, ``confidence`` its P(accuracy ≥ floor)),
-            ``"complying_set"`` (no goal), ``"no_feasible"``, ``"floor_not_reached"``,
-            ``"all_failed"``.
-        confidence: probability the answer is right (see :class:`Settings`), when computed.
-        details: everything a report shows: posterior per shape, noise estimate, next training's
-            expected gain, …; JSON-able.
-    """
-
-    answer: Shape | None
-    reason: str
-    status: str = "answered"
-    confidence: float | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 Action = Train | Wait | Stop

@@ -82,6 +82,15 @@ from scipy.stats import norm
 
 from optuna_shape.compute import CostObservation, TrainingCost, format_seconds
 from optuna_shape.policy import Action, Evidence, Problem, Settings, Stop, Train, Wait
+from optuna_shape.policy.stop import (
+    ComputeUse,
+    FailedShape,
+    Measured,
+    SearchStatus,
+    StopDetails,
+    StoppedEarly,
+    Unconfirmed,
+)
 from optuna_shape.posterior import ShapePosterior, single_threaded_blas
 from optuna_shape.shape import Shape, Variant
 from optuna_shape.variant_posterior import VariantPosterior
@@ -196,13 +205,6 @@ def _with_partial(post: ShapePosterior,
 def _rng(settings: Settings, evidence: Evidence) -> np.random.Generator:
     return np.random.default_rng([0 if settings.seed is None else int(settings.seed) & 0xFFFFFFFF,
                                   len(evidence.trainings), len(evidence.pending)])
-
-
-def _key(s: Shape) -> list:
-    key: list = [int(s.depth), float(s.width)]
-    if isinstance(s, Variant):
-        key.append(s.precision)
-    return key
 
 
 def _n_trainings(items: Sequence[Shape]) -> int:
@@ -385,8 +387,9 @@ class _Decision:
     # --------------------------------------------------------------- main
     def run(self) -> Action:
         if not self.feasible:
-            return Stop(None, "no shape passes the size/latency/energy limits", "no_feasible",
-                        details={"reason_code": "no_feasible", "max_trainings": 0})
+            return Stop(None, "no shape passes the size/latency/energy limits",
+                        SearchStatus.NO_FEASIBLE,
+                        details=StopDetails(reason_code="no_feasible", max_trainings=0))
         if self.goal is None:
             return self.complying_set()
         if self.goal in MIN_COST_GOALS and self.floor is None:
@@ -450,9 +453,10 @@ class _Decision:
             if self.n_pending:
                 return Wait("every training so far failed; waiting for the running ones")
             return Stop(None, f"every training failed ({self.n_done} trainings, {given_up} "
-                        f"shapes given up after {self.s.max_attempts} attempts)", "all_failed",
-                        details={"reason_code": "all_failed", "max_trainings": self.max_tr,
-                                 "trainings": self.n_done})
+                        f"shapes given up after {self.s.max_attempts} attempts)",
+                        SearchStatus.ALL_FAILED,
+                        details=StopDetails(reason_code="all_failed", max_trainings=self.max_tr,
+                                            trainings=self.n_done))
         if self.budget_room() <= 0:
             return Wait("waiting for running trainings")
         design = initial_design(self.feasible, self.n_initial, self.s.seed)
@@ -553,13 +557,15 @@ class _Decision:
         cheapest = min(self.feasible, key=lambda s: (self.cost(s), s))
         if self.led.count(cheapest):
             return self.wait_or(Stop(cheapest, "no accuracy floor: the cheapest feasible shape "
-                                     "is the answer", "answered", 1.0,
-                                     {"reason_code": "no_floor", "max_trainings": self.max_tr}))
+                                     "is the answer", SearchStatus.ANSWERED, 1.0,
+                                     StopDetails(reason_code="no_floor",
+                                                 max_trainings=self.max_tr)))
         if cheapest in self.led.pending:
             return Wait("training the cheapest feasible shape")
         if not self.proposable(cheapest):
-            return Stop(None, "the cheapest feasible shape failed every attempt", "all_failed",
-                        details={"reason_code": "all_failed", "max_trainings": self.max_tr})
+            return Stop(None, "the cheapest feasible shape failed every attempt",
+                        SearchStatus.ALL_FAILED,
+                        details=StopDetails(reason_code="all_failed", max_trainings=self.max_tr))
         return Train((cheapest,), "initial", "no accuracy floor: train the cheapest shape")
 
     def complying_set(self) -> Action:
@@ -574,16 +580,17 @@ class _Decision:
         if self.n_pending:
             return Wait("the complying set's shapes are being trained")
         if not self.led.values:
-            return Stop(None, "every training failed", "all_failed",
-                        details={"reason_code": "all_failed", "max_trainings": self.max_tr})
+            return Stop(None, "every training failed", SearchStatus.ALL_FAILED,
+                        details=StopDetails(reason_code="all_failed", max_trainings=self.max_tr))
         post = self.fit()
         details = self.details(post, "complying_set", None)
         if self.floor is not None:
-            p = details["p_floor"]
-            details["complying"] = [_key(s) for s, pv in zip(self.feasible, p, strict=True)
-                                    if pv >= self.conf]
-        return Stop(None, f"complying set from {self.n_done} trainings", "complying_set",
-                    None, details)
+            assert details.p_floor is not None
+            details = replace(details, complying=tuple(
+                s for s, pv in zip(self.feasible, details.p_floor, strict=True)
+                if pv >= self.conf))
+        return Stop(None, f"complying set from {self.n_done} trainings",
+                    SearchStatus.COMPLYING_SET, None, details)
 
     # --------------------------------------------------------------- model
     def fit(self) -> ShapePosterior:
@@ -887,15 +894,15 @@ class _Decision:
                       f"shape, P(accuracy ≥ floor) = {pf[pick]:.2f}")
 
     def unconfirmed(self, answer: Shape, post: ShapePosterior, words: str, noise_words: str,
-                    details: dict) -> Stop:
+                    details: StopDetails) -> Stop:
         """The ``"unconfirmed"`` stop: an answer the evidence supports but does not confirm, with
         its P(f ≥ floor) and what one more training of it would buy."""
         assert self.floor is not None
         mean, std = post.predict([answer])
         p = float(self._p_floor(mean, std)[0])
         p_next = float(self._p_eligible_after_one(post, mean, std, [answer])[0])
-        details["answer_probability"] = p
-        details["unconfirmed"] = {"p_floor": p, "p_confirm_next": p_next}
+        details = replace(details, answer_probability=p,
+                          unconfirmed=Unconfirmed(p_floor=p, p_confirm_next=p_next))
         m = self.led.mean(answer)
         what = (f"no shape is confirmed at P ≥ {self.conf:g}; best-supported answer {answer} "
                 f"measured {m:.4g} over {self.led.count(answer)} training(s), "
@@ -903,33 +910,35 @@ class _Decision:
         more = (f"one more training of {answer} would confirm it with probability "
                 f"{p_next:.2f}")
         return Stop(answer, f"stopped: {words}; {what}; {noise_words}; {more}",
-                    "unconfirmed", p, details)
+                    SearchStatus.UNCONFIRMED, p, details)
 
     # --------------------------------------------------------------- results
     def details(self, post: ShapePosterior | None, code: str, gain: float | None
-                ) -> dict:
-        """JSON-able details: posterior mean/std (and P(f ≥ floor) with a floor) per feasible
+                ) -> StopDetails:
+        """The stop's details: posterior mean/std (and P(f ≥ floor) with a floor) per feasible
         shape in ``problem.feasible`` order, measured mean and count per trained shape, the
         noise estimate, the reason code, the next training's expected gain, the budget."""
-        out: dict = {"reason_code": code, "max_trainings": self.max_tr,
-                     "trainings": self.n_done, "expected_gain": gain,
-                     "shapes": [_key(s) for s in self.feasible],
-                     "compute": self.compute_details()}
+        posterior: dict = {}
         if post is not None:
             mean, std = post.predict(self.feasible)
-            out["posterior_mean"] = [float(v) for v in mean]
-            out["posterior_std"] = [float(v) for v in std]
-            if self.floor is not None:
-                out["p_floor"] = [float(v) for v in self._p_floor(mean, std)]
-            out["noise"] = post.noise_.as_dict()
-            out["noise_std"] = [float(v) for v in post.noise_std(self.feasible)]
-        out["measured"] = [{"shape": _key(s), "mean": self.led.mean(s),
-                            "count": self.led.count(s)} for s in self.led.values]
-        out["failed"] = [{"shape": _key(s), "count": c} for s, c in self.led.failures.items()]
-        if self.led.partial:
-            out["stopped_early"] = [{"shape": _key(s), "projected": [m for m, _ in ps]}
-                                    for s, ps in self.led.partial.items()]
-        return out
+            posterior = {
+                "posterior_mean": tuple(float(v) for v in mean),
+                "posterior_std": tuple(float(v) for v in std),
+                "p_floor": None if self.floor is None
+                else tuple(float(v) for v in self._p_floor(mean, std)),
+                "noise": post.noise_.as_dict(),
+                "noise_std": tuple(float(v) for v in post.noise_std(self.feasible)),
+            }
+        return StopDetails(
+            reason_code=code, max_trainings=self.max_tr, trainings=self.n_done,
+            expected_gain=gain, shapes=tuple(self.feasible),
+            compute=ComputeUse(**self.compute_details()),
+            measured=tuple(Measured(s, self.led.mean(s), self.led.count(s))
+                           for s in self.led.values),
+            failed=tuple(FailedShape(s, c) for s, c in self.led.failures.items()),
+            stopped_early=tuple(StoppedEarly(s, tuple(m for m, _ in ps))
+                                for s, ps in self.led.partial.items()) or None,
+            **posterior)
 
     def spent_words(self) -> str:
         """What ran out: the trainings cap, or the compute budget (with what was used)."""
@@ -957,11 +966,11 @@ class _Decision:
         noise_words = f"seed noise std ≈ {noise.sigma0:.3g} {unit} (median-size shape)"
         if answer is None:
             fallback = self.unconfirmed_answer(post) if code != "confident" else None
-            details["confidence_rule"] = self.conf
+            details = replace(details, confidence_rule=self.conf)
             if fallback is not None:
                 plain = spent if code == "budget" else "no useful training left"
                 return self.unconfirmed(fallback, post, plain, noise_words, details)
-            status = "floor_not_reached"
+            status = SearchStatus.FLOOR_NOT_REACHED
             what = (f"no trained shape reaches accuracy ≥ {self.floor:g} with P ≥ "
                     f"{self.conf:g} and a measured mean at or above it, nor plausibly meets "
                     f"it (P ≥ {UNCONFIRMED_MIN_P:g})")
@@ -973,6 +982,6 @@ class _Decision:
             sure = f"P(within noise of the best feasible shape) = {prob:.2f}"
         else:
             sure = f"P(meets the floor and nothing cheaper does) = {prob:.2f}"
-        details["answer_probability"] = prob
+        details = replace(details, answer_probability=prob)
         return Stop(answer, f"stopped: {words}; {what}; {sure}; {noise_words}; {next_gain}",
-                    "answered", prob, details)
+                    SearchStatus.ANSWERED, prob, details)

@@ -24,6 +24,7 @@ from typing import Any
 
 from optuna_shape.modeling_strategy import choose_shapes
 from optuna_shape.policy import Action, Evidence, Problem, Settings, Stop, Train, Wait
+from optuna_shape.policy.stop import SearchStatus, StopDetails
 from optuna_shape.shape import Shape
 from optuna_shape.verification import (
     Candidate,
@@ -132,7 +133,8 @@ def _preds(summary: Mapping[str, Any]) -> dict[Shape, tuple[float, float]]:
 def decide(problem: Problem, evidence: Evidence, settings: Settings) -> Action:
     """The next action of Algorithm 1 (see the module docstring)."""
     if not problem.feasible:
-        return Stop(None, "no shape of the design space meets the limits", status="no_feasible")
+        return Stop(None, "no shape of the design space meets the limits",
+                    status=SearchStatus.NO_FEASIBLE)
     plan = planned_shapes(problem, settings)
     records = _records(evidence)
     status = shape_status(records)
@@ -181,10 +183,10 @@ def decide(problem: Problem, evidence: Evidence, settings: Settings) -> Action:
             fits += 1
             summary = fit_summary(problem, _means([(x, y) for j, x, y in completed if j <= i],
                                                   feasible), fits)
-    details: dict[str, Any] = {"fit": summary, "n_planned": len(plan)}
+    details = StopDetails(fit=summary, n_planned=len(plan))
     if problem.goal is None:
-        return Stop(None, "no goal: the answer is the complying set", status="complying_set",
-                    details=details)
+        return Stop(None, "no goal: the answer is the complying set",
+                    status=SearchStatus.COMPLYING_SET, details=details)
     predictions = {**_preds(summary), **at_verification}
     step = next_step(plan, records, _pairs(summary, "ranking"), goal=problem.goal,
                      min_accuracy=problem.min_accuracy, max_attempts=attempts,
@@ -197,6 +199,6 @@ def decide(problem: Problem, evidence: Evidence, settings: Settings) -> Action:
     if step.kind == "wait":
         return Wait(step.reason)
     if step.shape is not None:
-        return Stop(step.shape, step.reason, status="answered", details=details)
-    status_word = "all_failed" if not done else "floor_not_reached"
-    return Stop(None, step.reason, status=status_word, details=details)
+        return Stop(step.shape, step.reason, status=SearchStatus.ANSWERED, details=details)
+    ended = SearchStatus.ALL_FAILED if not done else SearchStatus.FLOOR_NOT_REACHED
+    return Stop(None, step.reason, status=ended, details=details)

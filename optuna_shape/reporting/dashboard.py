@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import optuna
 
+from optuna_shape.policy.stop import SearchStatus
 from optuna_shape.results import ResultRow, load_config, result_table, search_summary
 
 __all__ = ["attach_to_dashboard", "note_markdown", "record_screened", "GRAPH_IDS"]
@@ -163,7 +164,7 @@ def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> s
         lines.append(" ".join(why))
     elif summary.finished:
         status, words = search_status(study, summary)
-        head = "Complying shapes" if status == "complying_set" else "No answer"
+        head = "Complying shapes" if status == SearchStatus.COMPLYING_SET else "No answer"
         lines += [f"# {head}", "", task, "", f"**Why:** {words}."]
     else:
         _, words = search_status(study, summary)

@@ -14,7 +14,15 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from optuna_shape.results import ResultRow, SearchSummary, load_config, result_table, search_summary
+from optuna_shape.policy.stop import SearchStatus
+from optuna_shape.results import (
+    ResultRow,
+    SearchSummary,
+    effective_status,
+    load_config,
+    result_table,
+    search_summary,
+)
 
 __all__ = ["result_rich_table", "result_markdown", "summary_lines", "print_result",
            "make_console", "outcome", "search_status", "limits_text", "units_hint",
@@ -24,10 +32,10 @@ PIPE_WIDTH = 240
 """Console width when output is not a terminal (a file, a pipe, a CI log): wide enough that no
 result line wraps; rich's default of 80 columns would break table rows and long lines."""
 
-NO_ANSWER = ("no_feasible", "floor_not_reached", "all_failed")
-UNCONFIRMED = "unconfirmed"
-"""The status of an answer given when the budget ended before the confidence was reached."""
+NO_ANSWER = tuple(s for s in SearchStatus if s.no_answer)
 """Statuses of a finished search that has no complying shape."""
+UNCONFIRMED = SearchStatus.UNCONFIRMED
+"""The status of an answer given when the budget ended before the confidence was reached."""
 
 
 def make_console(*, stderr: bool = False, **kwargs: Any) -> Console:
@@ -188,44 +196,34 @@ percent: use a floor of 0.97, or return percent'
             f"which reads as percent: use a floor of {floor / 100:g}, or return percent")
 
 
-def search_status(study: optuna.Study, summary: SearchSummary | None = None) -> tuple[str, str]:
+def search_status(study: optuna.Study, summary: SearchSummary | None = None
+                  ) -> tuple[SearchStatus | str, str]:
     """``(status, words)``: how the search stored in ``study`` ended, with counts.
 
-    ``status`` is the stored result's (``answered``, ``unconfirmed``, ``complying_set``,
-    ``no_feasible``, ``floor_not_reached``, ``all_failed``) — or, for results stored without
-    one, derived from the trials — or ``running`` before the search has finished.
+    ``status`` is :func:`~optuna_shape.results.effective_status`: the stored result's
+    (``answered``, ``unconfirmed``, ``complying_set``, ``no_feasible``, ``floor_not_reached``,
+    ``all_failed``) — or ``running`` before the search has finished.
     """
     summary = summary or search_summary(study)
     done, failed = _training_trials(study)
-    if not summary.finished:
-        return "running", (f"not finished: {len(done)} trainings done, {len(failed)} failed, "
-                           f"{summary.running} running")
+    status = effective_status(summary, n_done=len(done), n_failed=len(failed),
+                              any_complying=lambda: any(r.complying
+                                                        for r in result_table(study)))
+    if status == SearchStatus.RUNNING:
+        return status, (f"not finished: {len(done)} trainings done, {len(failed)} failed, "
+                        f"{summary.running} running")
     cfg = load_config(study)
     cons = cfg.get("constraints") or {}
     floor = cons.get("min_accuracy")
-    status = getattr(summary, "status", None)
-    if not status:
-        if summary.shape is not None:
-            status = "answered"
-        elif summary.n_feasible == 0:
-            status = "no_feasible"
-        elif not done and failed:
-            status = "all_failed"
-        elif summary.goal is None:
-            status = "complying_set"
-        else:
-            status = "floor_not_reached"
-    if status == "complying_set" and not any(r.complying for r in result_table(study)):
-        status = "floor_not_reached" if done else ("all_failed" if failed else "no_feasible")
     n = len(done) + len(failed)
-    if status == "no_feasible":
+    if status == SearchStatus.NO_FEASIBLE:
         words = (f"no shape fits the limits: 0 of {summary.n_space} shapes pass "
                  f"{limits_text(cons)}")
-    elif status == "all_failed":
+    elif status == SearchStatus.ALL_FAILED:
         reasons = sorted({str(why or "").split(":")[0] for _, why in failed} - {""})
         why = f" ({', '.join(reasons)[:120]})" if reasons else ""
         words = f"every training failed: {len(failed)} of {n} trainings failed{why}"
-    elif status == "floor_not_reached":
+    elif status == SearchStatus.FLOOR_NOT_REACHED:
         values = [float(t.value) for t in done]
         best = f"best measured accuracy {max(values):.4g}" if values else "nothing measured"
         words = (f"the accuracy floor {floor:g} was not reached: {best} in {len(done)} "
@@ -234,7 +232,7 @@ def search_status(study: optuna.Study, summary: SearchSummary | None = None) -> 
         hint = units_hint(floor, values)
         if hint:
             words += f"; {hint}"
-    elif status == "complying_set":
+    elif status == SearchStatus.COMPLYING_SET:
         words = f"{sum(1 for r in result_table(study) if r.complying)} complying shapes"
     elif status == UNCONFIRMED and summary.shape is not None:
         words = unconfirmed_words(summary)
@@ -243,7 +241,7 @@ def search_status(study: optuna.Study, summary: SearchSummary | None = None) -> 
     return status, words
 
 
-def outcome(study: optuna.Study) -> tuple[str, int, str]:
+def outcome(study: optuna.Study) -> tuple[SearchStatus | str, int, str]:
     """``(status, exit code, words)`` of the search in ``study`` for the command line: 0 when
     it answered (a shape, or a non-empty complying set), 4 when its answer is not confirmed
     (the budget ended first), 3 when it finished with no complying shape, 1 when it has not
@@ -253,7 +251,7 @@ def outcome(study: optuna.Study) -> tuple[str, int, str]:
         return status, 3, words
     if status == UNCONFIRMED:
         return status, 4, words
-    if status == "running":
+    if status == SearchStatus.RUNNING:
         return status, 1, (f"the search stopped before it finished ({words}); run the same "
                            "command again to resume")
     return status, 0, words
@@ -311,7 +309,8 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
                              hang="    ")
         elif study is not None:
             status, words = search_status(study, summary)
-            out += _wrap(("no goal: " if status == "complying_set" else "no answer: ") + words,
+            out += _wrap(("no goal: " if status == SearchStatus.COMPLYING_SET
+                          else "no answer: ") + words,
                          hang="  ")
         elif summary.goal is None:
             out.append(f"no goal: {sum(1 for r in rows if r.complying)} complying shapes")

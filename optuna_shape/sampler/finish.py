@@ -9,7 +9,8 @@ import optuna
 from optuna.trial import TrialState
 
 from optuna_shape import storage as st
-from optuna_shape.policy import Problem, Stop
+from optuna_shape.policy import Problem, Stop, StopDetails
+from optuna_shape.policy.stop import shape_to_json
 from optuna_shape.sampler.snapshot import Snapshot
 from optuna_shape.shape import Shape, Variant
 
@@ -41,18 +42,16 @@ def best_trial_note(snapshot: Snapshot, answer: Shape | Variant | None) -> str |
             "value")
 
 
-def _fit_from_posterior(details: dict[str, Any], problem: Problem, answer: Shape | None
-                        ) -> dict[str, Any] | None:
+def _fit_from_posterior(details: StopDetails, problem: Problem,
+                        answer: Shape | Variant | None) -> dict[str, Any] | None:
     """The stored fit of a policy that reports a posterior (``shapes``, ``posterior_mean``,
     ``posterior_std``): candidates whose posterior mean meets the floor, in goal order, the
     answer first."""
-    try:
-        shapes = [Shape(int(k[0]), float(k[1])) if len(k) == 2
-                  else Variant(int(k[0]), float(k[1]), str(k[2])) for k in details["shapes"]]
-        mean = [float(x) for x in details["posterior_mean"]]
-        std = [float(x) for x in details["posterior_std"]]
-    except (KeyError, TypeError, ValueError):
+    if details.shapes is None or details.posterior_mean is None or details.posterior_std is None:
         return None
+    shapes = list(details.shapes)
+    mean = [float(x) for x in details.posterior_mean]
+    std = [float(x) for x in details.posterior_std]
     floor = problem.min_accuracy
     ok = [i for i in range(len(shapes)) if floor is None or mean[i] >= floor]
     if problem.goal in ("size", "latency", "energy"):
@@ -63,14 +62,14 @@ def _fit_from_posterior(details: dict[str, Any], problem: Problem, answer: Shape
     ranking = [shapes[i] for i in ok]
     if answer is not None:
         ranking = [answer, *[s for s in ranking if s != answer]]
-    measured = [m["shape"] for m in details.get("measured", []) if m.get("mean") is not None]
-    noise = details.get("noise") or {}
+    measured = [shape_to_json(m.shape) for m in details.measured or () if m.mean is not None]
+    noise = details.noise or {}
     return {
-        "shapes": [list(s) for s in shapes], "predicted": mean, "std": std,
-        "ranking": [list(s) for s in ranking], "trained": measured,
+        "shapes": [shape_to_json(s) for s in shapes], "predicted": mean, "std": std,
+        "ranking": [shape_to_json(s) for s in ranking], "trained": measured,
         "method": "posterior (GP on Eq. 2 features)", "n_train": len(measured),
-        "n_feasible": len(problem.feasible), "fits": int(details.get("trainings") or 1),
-        "noise": noise.get("sigma0") if isinstance(noise, dict) else None,
+        "n_feasible": len(problem.feasible), "fits": int(details.trainings or 1),
+        "noise": noise.get("sigma0"),
     }
 
 
@@ -85,20 +84,19 @@ def write_result(study: optuna.Study, stop: Stop, snapshot: Snapshot, problem: P
     per_candidate = snapshot.evidence(precisions) if precisions else evidence
     values = [t.value for t in per_candidate.trainings
               if t.shape == stop.answer and t.value is not None]
-    details: dict[str, Any] = dict(stop.details)
-    fit = details.pop("fit", None)
+    fit = stop.details.fit
     result = st.ResultRecord(
         shape=stop.answer, reason=stop.reason, status=stop.status, confidence=stop.confidence,
-        details=details, goal=None if problem is None else problem.goal,
+        details=stop.details.without_fit(), goal=None if problem is None else problem.goal,
         accuracy=sum(values) / len(values) if values else None,
         trainings=len(evidence.trainings),
         n_feasible=0 if problem is None else len(problem.feasible), n_space=n_space,
-        n_planned=details.get("n_planned"),
+        n_planned=stop.details.n_planned,
         note=best_trial_note(snapshot, stop.answer) if stop.answer is not None and problem
         is not None and problem.goal == "accuracy" else None,
     )
-    if not isinstance(fit, dict) and problem is not None:
-        fit = _fit_from_posterior(details, problem, stop.answer)
-    if isinstance(fit, dict) and {"shapes", "predicted", "std", "ranking"} <= set(fit):
+    if fit is None and problem is not None:
+        fit = _fit_from_posterior(stop.details, problem, stop.answer)
+    if fit is not None and {"shapes", "predicted", "std", "ranking"} <= set(fit):
         st.write_fit(study, st.FitRecord.from_json(fit))
     return st.write_result(study, result)

@@ -81,7 +81,7 @@ def test_accuracy_search_stops_and_answers_a_trained_shape() -> None:
     assert stages[0] == "initial" and stages[1] == "repeat"
     best = max(GRID, key=surface)
     assert surface(best) - surface(stop.answer) < 1.0
-    json.dumps(stop.details)
+    json.dumps(stop.details.to_json())
     d = stop.details
     assert len(d["posterior_mean"]) == len(GRID) == len(d["posterior_std"])
     for key in ("noise", "reason_code", "expected_gain", "max_trainings", "measured"):

@@ -7,7 +7,7 @@ from optuna.trial import TrialState
 
 import optuna_shape as osh
 from optuna_shape import storage as st
-from optuna_shape.policy import Problem, Stop
+from optuna_shape.policy import Problem, SearchStatus, Stop, StopDetails
 from optuna_shape.sampler.finish import write_result
 from optuna_shape.sampler.snapshot import TrialCache, read_snapshot
 from optuna_shape.shape import Shape
@@ -50,3 +50,19 @@ def test_no_note_for_min_cost_goals():
     result = write_result(study, Stop(A, "cheapest"), read_snapshot(study, TrialCache()),
                           problem, 2)
     assert result.note is None
+
+
+def test_paper_stop_stores_its_fit_apart_and_typed_details_in_the_result():
+    study = _study_with([(A, 95.0), (B, 96.0)])
+    problem = Problem((A, B), {A: 0.1, B: 0.2}, {}, "accuracy", None)
+    fit = {"n_train": 2, "n_feasible": 2, "trained": [[10, 1.0], [16, 1.0]], "fits": 1,
+           "method": "bayes", "shapes": [[10, 1.0], [16, 1.0]], "predicted": [95.0, 96.0],
+           "std": [0.1, 0.1], "ranking": [[16, 1.0], [10, 1.0]]}
+    stop = Stop(B, "verified: accuracy 96", SearchStatus.ANSWERED,
+                details=StopDetails(fit=fit, n_planned=2))
+    result = write_result(study, stop, read_snapshot(study, TrialCache()), problem, 2)
+    assert result.details == StopDetails(n_planned=2) and result.n_planned == 2
+    attrs = st.study_attrs(study)
+    assert st.read_json(attrs, st.RESULT)["details"] == {"n_planned": 2}  # as stored before
+    assert st.read_result(attrs) == result
+    assert st.read_fit(attrs).ranking == (B, A)
