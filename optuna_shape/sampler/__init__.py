@@ -464,8 +464,9 @@ class ShapeSampler(BaseSampler):
             problem = self._problem(study, snap)
             if problem is None:
                 return
-            # this worker is idle once its trial ends, and so is every planning one
-            snap, problem, action = self._decide(study, snap, problem, 1 + snap.planners())
+            if snap.planners():
+                return  # a planning worker decides for every idle one, this one included
+            snap, problem, action = self._decide(study, snap, problem)
             if isinstance(action, Train):
                 self._enqueue(study, snap, problem, action)
             elif isinstance(action, Stop):
@@ -544,6 +545,15 @@ class ShapeSampler(BaseSampler):
                 if state == "queued":
                     self._end(study, trial_id, "plan", "the screening task is queued")
                 reason = "another worker is screening the design space"
+            elif (first := snap.first_planner()) is not None and first != number and (
+                    st.has_heartbeat(study) or st.is_in_memory(study)):
+                # one worker plans for every idle one: planners deciding at once would each
+                # queue a batch for all of them, and most of it would only be yielded again
+                # (without heartbeats a dead worker's planner would never be failed, so there
+                # each planner decides for itself)
+                if snap.queued:
+                    self._end(study, trial_id, "plan", "a queued training is waiting")
+                reason = f"trial {first} plans for the idle workers"
             else:
                 snap, problem, action = self._decide(study, snap, problem,
                                                      max(1, snap.planners()))

@@ -161,11 +161,19 @@ class Snapshot:
                 and (t.state in _LIVE or t.state == TrialState.COMPLETE))
         return n + 1
 
+    def _planner_numbers(self) -> list[int]:
+        return [t.number for t in self.trials if t.state == TrialState.RUNNING
+                and t.slot is None and t.shape is None and not t.rejected]
+
     def planners(self) -> int:
         """Running trials that train nothing yet: workers whose ``ask`` found the queue empty
         and are planning or waiting for something to start (idle workers)."""
-        return sum(1 for t in self.trials if t.state == TrialState.RUNNING and t.slot is None
-                   and t.shape is None and not t.rejected)
+        return len(self._planner_numbers())
+
+    def first_planner(self) -> int | None:
+        """The number of the oldest running planner trial (the one that decides for every idle
+        worker), ``None`` when no worker is planning."""
+        return min(self._planner_numbers(), default=None)
 
     def same_slot(self, slot: str) -> list[st.TrialRecord]:
         """Every trial carrying ``slot``."""
