@@ -508,8 +508,9 @@ class _Decision:
     def batch(self, post: ShapePosterior, first: Train, answer: Shape | None = None) -> Train:
         """``first`` and, with idle workers (``slots`` > 1), up to ``slots − 1`` more distinct
         shapes: each next pick is the acquisition's best with every earlier pick fantasised as
-        running (kriging believer: its posterior mean), so the batch stays diverse; the model
-        is fitted once per decision, so planning per proposal does not grow with the workers."""
+        running (kriging believer: its posterior mean), so the batch stays diverse. The model is
+        fitted once per decision; each further pick costs one fantasy update and one pass of
+        the acquisition over the feasible shapes."""
         if self.slots <= 1:
             return first
         if answer is None and self.goal in MIN_COST_GOALS and self.floor is not None:
