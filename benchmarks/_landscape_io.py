@@ -26,8 +26,8 @@ import optuna
 import torch
 
 import optuna_shape as osh
-from optuna_shape import storage as st
-from optuna_shape.shape import Shape
+from optuna_shape import store as st
+from optuna_shape.space.shape import Shape
 
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT / "data"

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 import optuna_shape as osh
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 ROOT = Path(__file__).resolve().parent
 DATA_DIR = ROOT / "data"
@@ -300,7 +300,7 @@ def paper_landscape(space_name: str = "D1", n_seeds: int = 5, seed: int = 0) -> 
     Table 1 level of a comparable task (2 std = 0.6 points for ImageNet32×32 — not reported by
     the paper; CIFAR-100's value is used — and 0.4 for CIFAR-10 space C).
     """
-    from optuna_shape.accuracy_model import paper_accuracies
+    from optuna_shape.models.accuracy_model import paper_accuracies
 
     spec = {
         # name: (dataset, depths, widths, in_ch, classes, image, two-std noise)

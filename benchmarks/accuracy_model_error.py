@@ -26,9 +26,9 @@ import warnings
 import numpy as np
 from _landscape_io import RESULTS, Landscape, describe, header, load_landscapes
 
-from optuna_shape.accuracy_model import AccuracyModel, paper_accuracies
-from optuna_shape.modeling_strategy import interval_sample
-from optuna_shape.shape import Shape
+from optuna_shape.models.accuracy_model import AccuracyModel, paper_accuracies
+from optuna_shape.policy.modeling_strategy import interval_sample
+from optuna_shape.space.shape import Shape
 
 COUNTS = [6, 8, 10, 12, 16, 20, 26]
 METHODS = {"bayes (default)": "bayes", "OLS (paper)": "ols"}

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import ARDRegression, BayesianRidge
 
-from optuna_shape.accuracy_model import (
+from optuna_shape.models.accuracy_model import (
     AccuracyModel,
     inverse_polynomial_features,
     load_paper_results,
     paper_accuracies,
 )
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 DATASETS = [
     ("ImageNet32x32 D1", None, "D1"),

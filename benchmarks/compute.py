@@ -83,7 +83,7 @@ import _tables as T  # noqa: E402  (registers the benchmark MLP family)
 import search_quality as SQ  # noqa: E402  (peer samplers, answer rule, paired comparisons)
 
 import optuna_shape as osh  # noqa: E402
-from optuna_shape.shape import Shape  # noqa: E402
+from optuna_shape.space.shape import Shape  # noqa: E402
 
 CURVES_CSV = ROOT / "data" / "curves" / "curves.csv"
 EPOCH_CSV = ROOT / "data" / "curves" / "epoch_seconds.csv"
@@ -181,7 +181,8 @@ def read_curves(path: Path, min_seeds: int, tasks: tuple[str, ...] = TASKS
 def read_epoch_seconds(path: Path, task: str, space: osh.ShapeSpace
                        ) -> tuple[dict[Shape, float], str, str | None]:
     """Measured seconds of one epoch per shape; where the file lacks the task's whole grid,
-    seconds ∝ MACs (``optuna_shape.flops.shape_macs``), scaled by the task's measured rows
+    seconds ∝ MACs (``optuna_shape.measurement.flops.shape_macs``), scaled by the task's measured
+    rows
     when there are some, with a warning."""
     measured: dict[Shape, float] = {}
     per_mac: list[float] = []  # seconds per MAC of every measured row (any task)
@@ -202,7 +203,7 @@ def read_epoch_seconds(path: Path, task: str, space: osh.ShapeSpace
                     per_mac.append(v / m)
     if all(s in measured for s in space.shapes):
         return {s: measured[s] for s in space.shapes}, f"measured ({path.name})", None
-    from optuna_shape.flops import shape_macs
+    from optuna_shape.measurement.flops import shape_macs
 
     macs = {s: float(shape_macs(space, s) or space.param_count(s)) for s in space.shapes}
     own = [measured[s] / macs[s] for s in space.shapes if s in measured]
@@ -246,7 +247,7 @@ def scenarios(land: T.Landscape) -> list[T.Scenario]:
 
 def quick_land(epochs: int = 6, n_seeds: int = 3) -> CurveLand:
     """A 3 × 4 synthetic WRN grid of saturating curves (smoke runs); seconds ∝ MACs."""
-    from optuna_shape.flops import shape_macs
+    from optuna_shape.measurement.flops import shape_macs
 
     space = osh.ShapeSpace("wrn", depth=[10, 16, 22], width=[0.5, 1.0, 1.5, 2.0],
                            in_channels=1, num_classes=10, image_size=8)

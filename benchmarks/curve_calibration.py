@@ -2,7 +2,7 @@
 
 For every task of ``benchmarks/data/curves/curves.csv`` and every number of training curves
 ``n`` in (1, 3, 5, 10, 20), repeatedly draw ``n`` completed curves at random, fit
-:class:`optuna_shape.learning_curves.CurveModel` to them (feature ``log10(params)``), and
+:class:`optuna_shape.models.learning_curves.CurveModel` to them (feature ``log10(params)``), and
 forecast the final accuracy of every other curve from each prefix length ``k = 1..E−1``.
 Reported per ``k``: coverage of the central 50/80/95 % predictive intervals, mean absolute
 error of the mean and mean width of the 80 % interval; against the earlier projection
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 import _tables as T  # noqa: E402
 
-from optuna_shape.learning_curves import CurveModel  # noqa: E402
+from optuna_shape.models.learning_curves import CurveModel  # noqa: E402
 
 CURVES_CSV = ROOT / "data" / "curves" / "curves.csv"
 RESULT = ROOT / "results" / "curve_calibration.md"

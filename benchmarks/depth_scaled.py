@@ -26,7 +26,7 @@ import torch
 from _landscape_io import RESULTS, Landscape, describe, header, load_landscapes, run_search
 
 from optuna_shape.measurement import measure_latency
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 SHARES = [0.8, 0.6, 0.4, 0.2]
 BATCHES = [1, 128]

@@ -18,7 +18,7 @@ other epochs, ``epoch_seconds`` the median over the repetitions, and ``spread`` 
 (max − min) / median over the repetitions (0.05 = the repetitions agree within 5 %). One
 untimed warm-up training runs before the first shape (the process's first training pays
 about 1.5 s of one-time set-up). ``macs`` are the analytic multiply-accumulates of one sample
-(:func:`optuna_shape.flops.shape_macs`), ``params`` the exact parameter count.
+(:func:`optuna_shape.measurement.flops.shape_macs`), ``params`` the exact parameter count.
 
 Clock (``--clock``): ``cpu`` (default) times an epoch by the process's CPU time
 (``time.process_time``). With one torch thread that is the wall-clock the epoch takes on an
@@ -50,7 +50,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from optuna_shape.flops import shape_macs
+from optuna_shape.measurement.flops import shape_macs
 from optuna_shape.training import Splits, TrainConfig, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -26,7 +26,8 @@ the seed (27-78 trainings), so the process runs use, per goal, the first seeds w
 search — replayed first, in a second — trains at least ``--min-trainings`` (40) times.
 
 **Workers.** Each is a separate ``python`` process (this file, ``worker`` sub-command): it opens
-the storage with ``optuna_shape.storages.open_storage`` (heartbeat ``--heartbeat`` s, grace 3×),
+the storage with ``optuna_shape.store.backends.open_storage`` (heartbeat ``--heartbeat`` s, grace
+3×),
 wraps the storage object the study will use (Optuna's cache in front of an RDB storage, or the
 gRPC client) so that every call of an ``optuna.storages.BaseStorage`` method is counted and
 timed, builds the same adaptive ``ShapeSampler`` (``policy=osh.Adaptive(...)`` when the package
@@ -255,7 +256,7 @@ def postgres_cluster(max_connections: int) -> Iterator[str]:
 def _admin(url: str, sql: str) -> list[Any]:
     import sqlalchemy
 
-    from optuna_shape.storages import resolve_driver
+    from optuna_shape.store.backends import resolve_driver
 
     engine = sqlalchemy.create_engine(resolve_driver(url), isolation_level="AUTOCOMMIT",
                                       poolclass=sqlalchemy.pool.NullPool)
@@ -425,7 +426,7 @@ def worker_main(argv: list[str]) -> int:
 
     import optuna_shape as osh
     import optuna_shape.sampler as sampler_module
-    from optuna_shape.storages import open_storage
+    from optuna_shape.store.backends import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     hb = cfg["heartbeat"]
@@ -473,8 +474,8 @@ def worker_main(argv: list[str]) -> int:
     study = optuna.load_study(study_name=cfg["study"], storage=top, sampler=sampler)
     space = sampler.space
     with contextlib.suppress(ImportError):  # the first decision's imports, before the barrier
+        import optuna_shape.models.posterior  # noqa: F401
         import optuna_shape.policy.adaptive  # noqa: F401
-        import optuna_shape.posterior  # noqa: F401
     log.write(ev="ready", pid=os.getpid(), startup_s=round(time.perf_counter() - t0, 3))
     while not os.path.exists(args.go):
         time.sleep(0.05)
@@ -553,7 +554,7 @@ def proxy_main(argv: list[str]) -> int:
     import optuna
     from optuna.storages import run_grpc_proxy_server
 
-    from optuna_shape.storages import open_storage
+    from optuna_shape.store.backends import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = open_storage(args.storage, heartbeat_interval=None)  # workers beat via the proxy
@@ -758,14 +759,14 @@ def _inject(procs: list[subprocess.Popen], tail: LogTail, stop: threading.Event,
 def check_grpc(ctx: Context, url: str) -> bool:
     """Whether ``open_storage`` accepts ``grpc://`` URLs (decided once, with a proxy up)."""
     if ctx.grpc_ok is None:
-        from optuna_shape.storages import open_storage
+        from optuna_shape.store.backends import open_storage
 
         try:
             s = open_storage(url, heartbeat_interval=None)
         except ValueError as exc:
             ctx.grpc_ok = False
-            ctx.grpc_note = (f"gRPC runs skipped: optuna_shape.storages.open_storage does not "
-                             f"accept grpc:// URLs in this code ({exc})")
+            ctx.grpc_note = (f"gRPC runs skipped: optuna_shape.store.backends.open_storage "
+                             f"does not accept grpc:// URLs in this code ({exc})")
         else:
             ctx.grpc_ok = True
             with contextlib.suppress(Exception):
@@ -777,7 +778,7 @@ def run_once(ctx: Context, goal: str, seed: int, storage: str, n: int) -> dict[s
     """One search by ``n`` worker processes; returns its measured row (``None``: skipped)."""
     import optuna
 
-    from optuna_shape.storages import open_storage
+    from optuna_shape.store.backends import open_storage
 
     args = ctx.args
     ctx.counter += 1
@@ -905,7 +906,7 @@ def analyse(ctx: Context, cfg: dict[str, Any], pg_url: str, events: list[list[di
     from optuna.trial import TrialState
 
     import optuna_shape as osh
-    from optuna_shape.storages import open_storage
+    from optuna_shape.store.backends import open_storage
 
     with warnings_off():
         study = optuna.load_study(study_name=STUDY,

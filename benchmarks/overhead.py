@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import optuna_shape as osh  # noqa: E402
 from optuna_shape.sampler.coordination import QUEUE_CAP  # noqa: E402
-from optuna_shape.storages import open_storage  # noqa: E402
+from optuna_shape.store.backends import open_storage  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

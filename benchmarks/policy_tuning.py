@@ -52,7 +52,7 @@ from optuna_shape.policy import (  # noqa: E402
     Wait,
     decide,
 )
-from optuna_shape.shape import Shape  # noqa: E402
+from optuna_shape.space.shape import Shape  # noqa: E402
 
 TUNING_REAL = ("real-digits", "real-digits-hard")
 GP_CACHE = Path(__file__).resolve().parent / "results" / "policy_tuning_gp_cache.json"

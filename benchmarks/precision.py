@@ -33,7 +33,7 @@ import optuna_shape as osh
 from optuna_shape.measurement import measure_latency
 from optuna_shape.measurement.hardware import device_name
 from optuna_shape.measurement.precision import convert
-from optuna_shape.precision import PRECISIONS
+from optuna_shape.space.precision import PRECISIONS
 from optuna_shape.training import (
     TrainConfig,
     calibration_batches,

@@ -2,12 +2,13 @@
 
 Grid (default): depths 10-76 step 6 (12) × widths 0.25-1.94 step 0.01 (170), 8×8×1 inputs,
 10 classes, batch 1, CPU, 1 thread, warm-up 1, median of 5 runs — every latency measured with
-:func:`optuna_shape.screening.measure_shape`, the function the sampler's screening uses.
+:func:`optuna_shape.measurement.screening.measure_shape`, the function the sampler's screening uses.
 
 One run does, side by side:
 
 1. **Live, timed**: predicted screening with real measurements (:func:`screen_costs` on the
-   features of :mod:`optuna_shape.cost_model`) at the median latency of the grid as the limit,
+   features of :mod:`optuna_shape.models.cost_model`) at the median latency of the grid as the
+   limit,
    then measuring every shape (skipped when ``--cache`` holds the full grid: the report then
    says the exhaustive time is the cached one). Ratio = exhaustive wall time / predicted wall
    time.
@@ -39,9 +40,9 @@ from pathlib import Path
 import numpy as np
 
 import optuna_shape as osh
-from optuna_shape.cost_model import Z_DEFAULT, screen_costs, shape_features
-from optuna_shape.flops import shape_macs
-from optuna_shape.screening import MeasurementSettings, measure_shape
+from optuna_shape.measurement.flops import shape_macs
+from optuna_shape.measurement.screening import MeasurementSettings, measure_shape
+from optuna_shape.models.cost_model import Z_DEFAULT, screen_costs, shape_features
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

@@ -54,7 +54,7 @@ import numpy as np
 import optuna
 
 import optuna_shape as osh
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _tables as T  # noqa: E402
@@ -199,7 +199,7 @@ def _inject_latency(study: optuna.Study, land: T.Landscape, hw: str) -> None:
     """Store the landscape's latencies as the study's screening measurements on ``hw``."""
     assert land.latency is not None
     try:
-        from optuna_shape import storage as st
+        from optuna_shape import store as st
 
         st.store_measurements(study, hw, {s: {"latency_ms": ms} for s, ms in land.latency.items()})
         return

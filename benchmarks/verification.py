@@ -31,7 +31,7 @@ import time
 import numpy as np
 from _landscape_io import RESULTS, Landscape, describe, header, load_landscapes, run_search
 
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 SHARES = [0.8, 0.6, 0.4, 0.2, 0.1]  # share of shapes whose truth meets the floor
 

@@ -91,7 +91,7 @@ def run(url: str, n: int, sleep: float, tmp: Path, stalls: bool, mode: str) -> d
     import optuna
     from optuna.trial import TrialState
 
-    from optuna_shape.storages import open_storage
+    from optuna_shape.store.backends import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.load_study(study_name="w", storage=open_storage(url, heartbeat_interval=None))

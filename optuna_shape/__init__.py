@@ -24,32 +24,32 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "AccuracyModel": "optuna_shape.accuracy_model",
-    "Constraints": "optuna_shape.constraints",
-    "ShapeSpace": "optuna_shape.design_space",
+    "AccuracyModel": "optuna_shape.models.accuracy_model",
+    "Constraints": "optuna_shape.space.constraints",
+    "ShapeSpace": "optuna_shape.space.design_space",
     "Family": "optuna_shape.families",
     "WideResNet": "optuna_shape.families",
     "get_family": "optuna_shape.families",
     "list_families": "optuna_shape.families",
     "register_family": "optuna_shape.families",
-    "SearchReporter": "optuna_shape.progress",
-    "ResultRow": "optuna_shape.results",
-    "SearchSummary": "optuna_shape.results",
-    "best_shape": "optuna_shape.results",
-    "is_finished": "optuna_shape.results",
-    "result_table": "optuna_shape.results",
-    "search_summary": "optuna_shape.results",
-    "ShapePruner": "optuna_shape.pruner",
+    "SearchReporter": "optuna_shape.sampler.progress",
+    "ResultRow": "optuna_shape.reporting.results",
+    "SearchSummary": "optuna_shape.reporting.results",
+    "best_shape": "optuna_shape.reporting.results",
+    "is_finished": "optuna_shape.reporting.results",
+    "result_table": "optuna_shape.reporting.results",
+    "search_summary": "optuna_shape.reporting.results",
+    "ShapePruner": "optuna_shape.sampler.pruner",
     "Adaptive": "optuna_shape.policy",
     "Paper": "optuna_shape.policy",
     "SearchStatus": "optuna_shape.policy",
     "ShapeSampler": "optuna_shape.sampler",
     "optimize": "optuna_shape.sampler",
-    "MeasurementSettings": "optuna_shape.screening",
-    "Shape": "optuna_shape.shape",
-    "Variant": "optuna_shape.shape",
-    "training_index": "optuna_shape.storage",
-    "suggest_shape": "optuna_shape.suggest",
+    "MeasurementSettings": "optuna_shape.measurement.screening",
+    "Shape": "optuna_shape.space.shape",
+    "Variant": "optuna_shape.space.shape",
+    "training_index": "optuna_shape.store",
+    "suggest_shape": "optuna_shape.sampler.suggest",
 }
 
 __all__ = [
@@ -83,9 +83,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from optuna_shape.accuracy_model import AccuracyModel
-    from optuna_shape.constraints import Constraints
-    from optuna_shape.design_space import ShapeSpace
     from optuna_shape.families import (
         Family,
         WideResNet,
@@ -93,10 +90,10 @@ if TYPE_CHECKING:
         list_families,
         register_family,
     )
+    from optuna_shape.measurement.screening import MeasurementSettings
+    from optuna_shape.models.accuracy_model import AccuracyModel
     from optuna_shape.policy import Adaptive, Paper, SearchStatus
-    from optuna_shape.progress import SearchReporter
-    from optuna_shape.pruner import ShapePruner
-    from optuna_shape.results import (
+    from optuna_shape.reporting.results import (
         ResultRow,
         SearchSummary,
         best_shape,
@@ -105,10 +102,13 @@ if TYPE_CHECKING:
         search_summary,
     )
     from optuna_shape.sampler import ShapeSampler, optimize
-    from optuna_shape.screening import MeasurementSettings
-    from optuna_shape.shape import Shape, Variant
-    from optuna_shape.storage import training_index
-    from optuna_shape.suggest import suggest_shape
+    from optuna_shape.sampler.progress import SearchReporter
+    from optuna_shape.sampler.pruner import ShapePruner
+    from optuna_shape.sampler.suggest import suggest_shape
+    from optuna_shape.space.constraints import Constraints
+    from optuna_shape.space.design_space import ShapeSpace
+    from optuna_shape.space.shape import Shape, Variant
+    from optuna_shape.store import training_index
 
 
 def __getattr__(name: str) -> Any:

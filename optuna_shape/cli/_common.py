@@ -199,7 +199,7 @@ def sqlite_read_only_url(url: str) -> str | None:
 
 def open_storage(url: str | None, *, heartbeat_interval: int | None = HEARTBEAT,
                  grace_period: int | None = GRACE, read_only: bool = False) -> Any:
-    """Open an Optuna storage from a URL (see :func:`optuna_shape.storages.open_storage`).
+    """Open an Optuna storage from a URL (see :func:`optuna_shape.store.backends.open_storage`).
 
     ``None`` or ``":memory:"`` gives in-memory storage, ``sqlite:///…`` and ``postgresql://…``
     an RDB storage (with heartbeats unless ``heartbeat_interval`` is ``None``), ``journal:<path>``
@@ -211,7 +211,7 @@ def open_storage(url: str | None, *, heartbeat_interval: int | None = HEARTBEAT,
     Raises:
         CLIError: the URL is not usable, with the reason (password masked).
     """
-    from optuna_shape.storages import open_storage as _open
+    from optuna_shape.store.backends import open_storage as _open
 
     ro = sqlite_read_only_url(url) if read_only and url else None
     if ro is None and url and url.startswith("sqlite:///file:"):

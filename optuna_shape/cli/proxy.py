@@ -2,7 +2,7 @@
 
 A thin adapter over :func:`optuna.storages.run_grpc_proxy_server`: it opens the database as
 ``search`` does (on SQLite with the locked queue pop of
-:func:`optuna_shape.storages.open_storage`), wraps it in Optuna's storage cache, and serves it
+:func:`optuna_shape.store.backends.open_storage`), wraps it in Optuna's storage cache, and serves it
 until Ctrl-C or SIGTERM. Workers then use ``--storage grpc://HOST:PORT`` and hold no database
 connection of their own.
 """

@@ -80,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
     answered, not confirmed)."""
     import optuna
 
+    from optuna_shape.reporting.results import load_config, result_table, search_summary
     from optuna_shape.reporting.tables import make_console, outcome, print_result
-    from optuna_shape.results import load_config, result_table, search_summary
 
     url = storage_url(args.storage)
     _check_exists(url)

@@ -32,7 +32,7 @@ from optuna_shape.cli._common import (
     secrets_of,
     storage_url,
 )
-from optuna_shape.screening import AUTO_PREDICT_ABOVE, SCREENINGS
+from optuna_shape.measurement.screening import AUTO_PREDICT_ABOVE, SCREENINGS
 
 __all__ = ["add_arguments", "run", "DEFAULT_DEPTH", "DEFAULT_WIDTH", "DEFAULT_DIGITS_EPOCHS",
            "FAMILIES"]
@@ -67,7 +67,7 @@ class TrainingFailed(Exception):
 
 def _values(name: str):  # noqa: ANN202 - argparse type factory
     def parse(text: str) -> str:
-        from optuna_shape.design_space import parse_values
+        from optuna_shape.space.design_space import parse_values
 
         try:
             parse_values(name, text)
@@ -79,7 +79,7 @@ def _values(name: str):  # noqa: ANN202 - argparse type factory
 
 
 def _precisions(text: str) -> str:
-    from optuna_shape.precision import parse_precisions
+    from optuna_shape.space.precision import parse_precisions
 
     try:
         parse_precisions(text)
@@ -112,7 +112,7 @@ _non_negative_float = _number(float, lambda v: v >= 0, ">= 0")
 
 
 def _budget(text: str) -> float:
-    from optuna_shape.compute import parse_budget
+    from optuna_shape.models.compute import parse_budget
 
     try:
         seconds = parse_budget(text)
@@ -124,7 +124,7 @@ def _budget(text: str) -> float:
 
 
 def _strategy(text: str) -> str | int:
-    from optuna_shape.modeling_strategy import STRATEGIES
+    from optuna_shape.policy.modeling_strategy import STRATEGIES
 
     if text in STRATEGIES:
         return text
@@ -468,7 +468,7 @@ def build(args: argparse.Namespace, reporter: Any = None) -> tuple[Any, Any, dic
 
 def _check_study(study: Any, sampler: Any, training: dict[str, Any]) -> None:
     """Refuse to join a study made with other settings (before any trial starts)."""
-    from optuna_shape.results import load_config
+    from optuna_shape.reporting.results import load_config
 
     try:
         stored = load_config(study)
@@ -537,7 +537,7 @@ def run(args: argparse.Namespace) -> int:
                 console.print(f"study {study_name!r} has already finished; its result:",
                               highlight=False)
         else:
-            from optuna_shape.storage import fail_stale
+            from optuna_shape.store import fail_stale
 
             fail_stale(study)  # trials of workers that died (nothing without heartbeats)
 

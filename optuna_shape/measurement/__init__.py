@@ -1,4 +1,6 @@
-"""Hardware measurements for screening shapes: latency, energy, and the hardware they ran on.
+"""Hardware measurements for screening shapes: latency, energy, the hardware they ran on, and
+the screening of a design space against the limits (:mod:`.screening`; MAC counts in :mod:`.flops`).
+Names are imported on first use, so screening without measuring never loads torch.
 
 Example:
     >>> import torch
@@ -8,22 +10,25 @@ Example:
     3
 """
 
-from optuna_shape.measurement.energy import (
-    EnergyResult,
-    EnergyUnavailableError,
-    energy_available,
-    measure_energy,
-    measure_energy_window,
-)
-from optuna_shape.measurement.hardware import (
-    MeasurementError,
-    ShapeTooLargeError,
-    device_name,
-    hardware_key,
-    resolve_device,
-    translate_out_of_memory,
-)
-from optuna_shape.measurement.latency import LatencyResult, measure_latency
+from importlib import import_module
+
+# Each name and the module that defines it: imported on first use, so that importing
+# ``optuna_shape.measurement.screening`` or ``.flops`` does not load torch.
+_WHERE = {
+    "EnergyResult": "energy",
+    "EnergyUnavailableError": "energy",
+    "energy_available": "energy",
+    "measure_energy": "energy",
+    "measure_energy_window": "energy",
+    "MeasurementError": "hardware",
+    "ShapeTooLargeError": "hardware",
+    "device_name": "hardware",
+    "hardware_key": "hardware",
+    "resolve_device": "hardware",
+    "translate_out_of_memory": "hardware",
+    "LatencyResult": "latency",
+    "measure_latency": "latency",
+}
 
 __all__ = [
     "EnergyResult",
@@ -40,3 +45,9 @@ __all__ = [
     "resolve_device",
     "translate_out_of_memory",
 ]
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

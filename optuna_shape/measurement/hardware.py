@@ -47,7 +47,7 @@ def check_device(device: object, what: str = "device") -> str:
 
     The one spelling rule for devices: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (``N`` a GPU index)
     or ``"mps"``, exactly. The command line, :class:`~optuna_shape.training.TrainConfig`,
-    :class:`~optuna_shape.screening.MeasurementSettings` (so
+    :class:`~optuna_shape.measurement.screening.MeasurementSettings` (so
     :class:`~optuna_shape.ShapeSampler`) and :func:`resolve_device` all apply it; whether the
     device is present on this machine is :func:`resolve_device`'s question.
 

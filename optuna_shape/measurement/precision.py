@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from optuna_shape.measurement.hardware import MeasurementError, resolve_device
-from optuna_shape.precision import check_precision, unsupported_reason
+from optuna_shape.space.precision import check_precision, unsupported_reason
 
 __all__ = [
     "CALIBRATION_BATCHES",

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from optuna_shape.modeling_strategy import SAMPLINGS, STRATEGIES
+from optuna_shape.policy.modeling_strategy import SAMPLINGS, STRATEGIES
 from optuna_shape.policy.stop import (
     ComputeUse,
     FailedShape,
@@ -37,7 +37,7 @@ from optuna_shape.policy.stop import (
     StoppedEarly,
     Unconfirmed,
 )
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 __all__ = [
     "MODES",
@@ -69,7 +69,7 @@ MODES = ("adaptive", "paper")
 class Problem:
     """What is being searched: the feasible shapes and the goal.
 
-    In a search over precisions the candidates are :class:`~optuna_shape.shape.Variant`
+    In a search over precisions the candidates are :class:`~optuna_shape.space.shape.Variant`
     (shape, precision) pairs; a policy reads only their ``depth`` and ``width`` as features, a
     training of a shape yields one :class:`Training` per precision (all ``None`` when it
     failed) and a pending shape lists all its candidates as pending.
@@ -84,7 +84,8 @@ class Problem:
         min_accuracy: the accuracy floor, in the objective's units, or ``None``.
         work: what a training of each shape costs relative to the others (multiply-accumulates
             per forward pass, else parameters); the cost model
-            (:class:`~optuna_shape.compute.TrainingCost`) scales it to seconds from the study's
+            (:class:`~optuna_shape.models.compute.TrainingCost`) scales it to seconds from the
+            study's
             own trainings. Empty: sizes stand in.
     """
 
@@ -165,7 +166,8 @@ class Settings:
         max_attempts: failed trainings of one shape before it is given up.
         seed: seed of every random choice (random sampling, Monte Carlo draws).
         budget: adaptive: most compute, in seconds of training time summed over every training
-            (:mod:`optuna_shape.compute`); ``None``: only ``max_trainings`` bounds the search.
+            (:mod:`optuna_shape.models.compute`); ``None``: only ``max_trainings`` bounds the
+            search.
     """
 
     mode: str = "adaptive"
@@ -220,7 +222,8 @@ class Adaptive:
             string with a unit (``"45m"``, ``"8h"``) and kept in seconds; ``None``: no compute
             budget. A training is charged its ``train_seconds`` user attribute (the built-in
             objective stores it), else its trial's duration; a shape's cost is predicted from
-            the study's own trainings (:mod:`optuna_shape.compute`), and a training is started
+            the study's own trainings (:mod:`optuna_shape.models.compute`), and a training is
+            started
             only when its predicted cost fits what is left. When the budget ends before the
             confidence is reached, the search answers with the best-supported shape, marked
             unconfirmed.
@@ -252,7 +255,7 @@ class Adaptive:
         check_int("n_initial", self.n_initial, 2)
         if self.strategy is not None:
             _check_strategy(self.strategy)
-        from optuna_shape.compute import parse_budget
+        from optuna_shape.models.compute import parse_budget
 
         object.__setattr__(self, "budget", parse_budget(self.budget))
 

@@ -1,6 +1,6 @@
 """The adaptive policy: a noise-aware sequential search on a posterior over every feasible shape.
 
-Each call refits :class:`~optuna_shape.posterior.ShapePosterior` (GP with an integrated Eq. 2
+Each call refits :class:`~optuna_shape.models.posterior.ShapePosterior` (GP with an integrated Eq. 2
 linear mean and a heteroscedastic seed-noise model) from every successful training and returns
 one action. Choices, in order:
 
@@ -80,7 +80,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.stats import norm
 
-from optuna_shape.compute import CostObservation, TrainingCost, format_seconds
+from optuna_shape.models.compute import CostObservation, TrainingCost, format_seconds
+from optuna_shape.models.posterior import ShapePosterior, single_threaded_blas
+from optuna_shape.models.variant_posterior import VariantPosterior
 from optuna_shape.policy import Action, Evidence, Problem, Settings, Stop, Train, Wait
 from optuna_shape.policy.stop import (
     ComputeUse,
@@ -91,9 +93,7 @@ from optuna_shape.policy.stop import (
     StoppedEarly,
     Unconfirmed,
 )
-from optuna_shape.posterior import ShapePosterior, single_threaded_blas
-from optuna_shape.shape import Shape, Variant
-from optuna_shape.variant_posterior import VariantPosterior
+from optuna_shape.space.shape import Shape, Variant
 
 __all__ = ["decide", "default_max_trainings", "initial_design"]
 
@@ -570,7 +570,7 @@ class _Decision:
         return Train((cheapest,), "initial", "no accuracy floor: train the cheapest shape")
 
     def complying_set(self) -> Action:
-        from optuna_shape.modeling_strategy import choose_shapes
+        from optuna_shape.policy.modeling_strategy import choose_shapes
 
         plan = choose_shapes(self.feasible, self.s.strategy, "interval", self.s.seed)
         plan = plan[: max(1, self.max_tr if self.s.max_trainings is not None else len(plan))]

@@ -5,7 +5,8 @@ A pure function of the search's problem, its evidence and a running training's l
 so far (:func:`keep_training`); :class:`~optuna_shape.ShapePruner` applies it inside
 ``trial.should_prune()``.
 
-**The forecast.** :class:`~optuna_shape.learning_curves.CurveModel`, fitted on every completed
+**The forecast.** :class:`~optuna_shape.models.learning_curves.CurveModel`, fitted on every
+completed
 curve of the study with the same planned number of epochs ``E`` (all shapes together, with the
 shapes' training work as a feature, so that large networks that start slowly are not judged
 like small ones), forecasts the training's final accuracy ``F`` from its first ``k`` epochs
@@ -49,9 +50,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-from optuna_shape.learning_curves import CurveForecast, CurveModel
+from optuna_shape.models.learning_curves import CurveForecast, CurveModel
 from optuna_shape.policy import Evidence, Problem, Settings
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 __all__ = ["Fidelity", "keep_training", "min_epochs", "MIN_CURVES"]
 
@@ -103,7 +104,7 @@ def keep_training(problem: Problem, evidence: Evidence, settings: Settings, shap
     """Whether the running training of ``shape`` (``prefix``: its accuracy after each epoch so
     far; ``epochs``: its planned epochs) should go on (module docstring). ``evidence`` lists the
     finished trainings (with their curves) and the pending ones, this one included."""
-    from optuna_shape.posterior import single_threaded_blas
+    from optuna_shape.models.posterior import single_threaded_blas
 
     with single_threaded_blas():
         return _keep_training(problem, evidence, settings, shape, list(prefix), epochs)

@@ -22,11 +22,10 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from optuna_shape.modeling_strategy import choose_shapes
 from optuna_shape.policy import Action, Evidence, Problem, Settings, Stop, Train, Wait
+from optuna_shape.policy.modeling_strategy import choose_shapes
 from optuna_shape.policy.stop import SearchStatus, StopDetails
-from optuna_shape.shape import Shape
-from optuna_shape.verification import (
+from optuna_shape.policy.verification import (
     Candidate,
     TrialRecord,
     complying,
@@ -35,6 +34,7 @@ from optuna_shape.verification import (
     passes,
     shape_status,
 )
+from optuna_shape.space.shape import Shape
 
 __all__ = ["decide", "planned_shapes", "fit_summary"]
 
@@ -62,7 +62,7 @@ def _records(evidence: Evidence) -> list[TrialRecord]:
 @lru_cache(maxsize=128)
 def _predict(trained: tuple[tuple[Shape, float], ...], feasible: tuple[Shape, ...]
              ) -> tuple[tuple[float, ...], tuple[float, ...], str, float | None, float | None]:
-    from optuna_shape.accuracy_model import AccuracyModel
+    from optuna_shape.models.accuracy_model import AccuracyModel
 
     shapes = [s for s, _ in trained]
     model = AccuracyModel().fit(shapes, [v for _, v in trained])

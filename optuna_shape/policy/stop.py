@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
 
-from optuna_shape.shape import Shape, Variant
+from optuna_shape.space.shape import Shape, Variant
 
 __all__ = [
     "SearchStatus",

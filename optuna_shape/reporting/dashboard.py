@@ -11,7 +11,7 @@ from __future__ import annotations
 import optuna
 
 from optuna_shape.policy.stop import SearchStatus
-from optuna_shape.results import ResultRow, load_config, result_table, search_summary
+from optuna_shape.reporting.results import ResultRow, load_config, result_table, search_summary
 
 __all__ = ["attach_to_dashboard", "note_markdown", "record_screened", "GRAPH_IDS"]
 
@@ -70,9 +70,9 @@ def record_screened(study: optuna.Study) -> int:
     from optuna.distributions import CategoricalDistribution
     from optuna.trial import TrialState, create_trial
 
-    from optuna_shape import storage as st
-    from optuna_shape.design_space import ShapeSpace
+    from optuna_shape import store as st
     from optuna_shape.reporting.plots import _data, _reason
+    from optuna_shape.space.design_space import ShapeSpace
 
     summary = search_summary(study)
     if not summary.finished or summary.n_feasible is None:

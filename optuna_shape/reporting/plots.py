@@ -26,10 +26,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from optuna_shape import storage as st
-from optuna_shape.design_space import ShapeSpace
-from optuna_shape.results import ResultRow, load_config, result_table, search_summary
-from optuna_shape.shape import Shape, Variant
+from optuna_shape import store as st
+from optuna_shape.reporting.results import ResultRow, load_config, result_table, search_summary
+from optuna_shape.space.design_space import ShapeSpace
+from optuna_shape.space.shape import Shape, Variant
 
 __all__ = ["make_figures", "write_plots", "PLOT_NAMES"]
 

@@ -23,8 +23,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from optuna_shape.progress import SearchReporter
 from optuna_shape.reporting.tables import fitted_on
+from optuna_shape.sampler.progress import SearchReporter
 
 __all__ = ["RichReporter", "make_reporter"]
 
@@ -123,7 +123,7 @@ class RichReporter(SearchReporter):
 
     def on_compute(self, spent_s: float, budget_s: float | None) -> None:
         """Remember the compute spent (shown with the next training)."""
-        from optuna_shape.compute import format_seconds
+        from optuna_shape.models.compute import format_seconds
 
         self._compute = format_seconds(spent_s) + (
             f" of {format_seconds(budget_s)}" if budget_s is not None else "")

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from optuna_shape.policy.stop import SearchStatus
-from optuna_shape.results import (
+from optuna_shape.reporting.results import (
     ResultRow,
     SearchSummary,
     effective_status,
@@ -158,7 +158,7 @@ def markdown_table(rows: Sequence[ResultRow], limit: int = 50) -> list[str]:
 def _training_trials(study: optuna.Study) -> tuple[list[Any], list[Any]]:
     """(completed, failed) trainings of the study, as trial records (screened-out shapes,
     queued copies and the workers' stop trials excluded)."""
-    from optuna_shape import storage as st
+    from optuna_shape import store as st
 
     done, failed = [], []
     for t in st.all_trials(study, states=(TrialState.COMPLETE, TrialState.FAIL)):
@@ -200,7 +200,7 @@ def search_status(study: optuna.Study, summary: SearchSummary | None = None
                   ) -> tuple[SearchStatus | str, str]:
     """``(status, words)``: how the search stored in ``study`` ended, with counts.
 
-    ``status`` is :func:`~optuna_shape.results.effective_status`: the stored result's
+    ``status`` is :func:`~optuna_shape.reporting.results.effective_status`: the stored result's
     (``answered``, ``unconfirmed``, ``complying_set``, ``no_feasible``, ``floor_not_reached``,
     ``all_failed``) — or ``running`` before the search has finished.
     """
@@ -362,7 +362,7 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
 def compute_words(compute: Mapping[str, Any]) -> str:
     """``compute: 12 min of 1 h budget; training every feasible shape to the end ≈ 2.1 h (10.5×
     more)`` from a summary's ``compute``."""
-    from optuna_shape.compute import format_seconds
+    from optuna_shape.models.compute import format_seconds
 
     spent = float(compute["spent_s"])
     text = f"compute: {format_seconds(spent)} of training"

@@ -5,7 +5,7 @@ Where things are:
 * :mod:`optuna_shape.policy` decides (pure: problem + trainings so far → train / wait / stop);
 * :mod:`.snapshot` reads the study once per decision (trials + study attributes);
 * :mod:`.coordination` hands trainings to workers through Optuna's atomic queue;
-* :mod:`.finish` stores the answer; :mod:`optuna_shape.storage` owns every stored key.
+* :mod:`.finish` stores the answer; :mod:`optuna_shape.store` owns every stored key.
 
 How a trial runs (every worker runs the same code; nothing sleeps except a worker with nothing
 to start):
@@ -13,7 +13,7 @@ to start):
 1. ``study.ask()`` pops a queued (WAITING) trial — Optuna's WAITING → RUNNING transition: on
    PostgreSQL a row update under ``SELECT … FOR UPDATE`` that succeeds only if the row is still
    WAITING; on SQLite the same check is atomic only inside one locked transaction, which Python's
-   sqlite3 driver does not open by itself, so :func:`optuna_shape.storage.make_sqlite_atomic`
+   sqlite3 driver does not open by itself, so :func:`optuna_shape.store.make_sqlite_atomic`
    makes every transaction ``BEGIN IMMEDIATE`` (``open_storage``, :func:`optimize` and the
    sampler's first trial apply it); the journal storage decides by log order on replay. So each
    queued training goes to exactly one worker. The queued trial was created in one storage call
@@ -63,9 +63,16 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_shape import storage as st
-from optuna_shape.constraints import Constraints, check_goal
-from optuna_shape.design_space import ShapeSpace
+from optuna_shape import store as st
+from optuna_shape.measurement.screening import (
+    MeasurementSettings,
+    apply_limits,
+    candidate_size,
+    constraint_values,
+    needs_energy,
+    needs_latency,
+    size_screen,
+)
 from optuna_shape.policy import (
     Adaptive,
     Paper,
@@ -76,22 +83,15 @@ from optuna_shape.policy import (
     Wait,
     decide,
 )
-from optuna_shape.progress import SearchReporter
 from optuna_shape.sampler import coordination, predicted_costs, screen
 from optuna_shape.sampler.coordination import optimize
 from optuna_shape.sampler.finish import write_result
 from optuna_shape.sampler.legacy import from_deprecated, policy_spelling
+from optuna_shape.sampler.progress import SearchReporter
 from optuna_shape.sampler.snapshot import Snapshot, TrialCache, read_snapshot
-from optuna_shape.screening import (
-    MeasurementSettings,
-    apply_limits,
-    candidate_size,
-    constraint_values,
-    needs_energy,
-    needs_latency,
-    size_screen,
-)
-from optuna_shape.shape import Shape, Variant
+from optuna_shape.space.constraints import Constraints, check_goal
+from optuna_shape.space.design_space import ShapeSpace
+from optuna_shape.space.shape import Shape, Variant
 
 __all__ = ["ShapeSampler", "optimize"]
 
@@ -103,7 +103,7 @@ def training_work(space: ShapeSpace, candidates: Sequence[Shape]) -> dict[Shape,
     per forward pass for wide ResNets (analytic), parameters for other families (counting their
     MACs would build every shape on the meta device)."""
     if space.family.name == "wrn":
-        from optuna_shape.flops import wrn_macs
+        from optuna_shape.measurement.flops import wrn_macs
 
         return {c: float(wrn_macs(c.depth, c.width, space.in_channels, space.num_classes,
                                   space.image_size)) for c in candidates}
@@ -133,7 +133,8 @@ class ShapeSampler(BaseSampler):
             if this worker runs on other hardware; by default a worker on different hardware
             is refused) and ``screening`` (``"measure"``, ``"predict"`` or ``"auto"``).
             ``None``: the defaults (CPU, batch 1).
-        reporter: receives progress events (see :class:`optuna_shape.progress.SearchReporter`).
+        reporter: receives progress events (see
+        :class:`optuna_shape.sampler.progress.SearchReporter`).
         independent_sampler: sampler for parameters other than depth and width
             (default: ``RandomSampler(seed)``).
         max_attempts: failed trainings of one shape (exception, NaN) before it is given up.
@@ -442,7 +443,7 @@ class ShapeSampler(BaseSampler):
                 if self.constraints.min_accuracy is not None:
                     c = self.constraints.min_accuracy - value
                     st.set_trial_system_attr(study, trial._trial_id, "constraints:accuracy", c)
-                    from optuna_shape.reporting.attributes import significant
+                    from optuna_shape.store.attributes import significant
 
                     st.set_trial_user_attrs(study, trial._trial_id,
                                             {"constraint_accuracy": significant(c, 4)})
@@ -612,7 +613,7 @@ class ShapeSampler(BaseSampler):
                 "optuna-shape: waiting (%s). This storage has no heartbeat, so a trial whose "
                 "worker died stays RUNNING forever: use RDBStorage(url, heartbeat_interval=10) "
                 "(the CLI does), or mark dead trials failed "
-                "(optuna_shape.storages.fail_stale_on_start).", reason)
+                "(optuna_shape.store.backends.fail_stale_on_start).", reason)
         time.sleep(self.poll_interval)
 
     def _end(self, study: optuna.Study, trial_id: int, stage: str, reason: str,
@@ -666,7 +667,7 @@ class ShapeSampler(BaseSampler):
                   ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The (user, system) attributes a planned training of ``shape`` carries: size,
         measurements, constraint values and the policy's prediction."""
-        from optuna_shape.reporting.attributes import readable_trial_attrs
+        from optuna_shape.store.attributes import readable_trial_attrs
 
         _, measurements = self._problems[study._study_id]
         cand = next(c for c in action.shapes if Shape(c.depth, c.width) == shape)
@@ -764,7 +765,7 @@ class ShapeSampler(BaseSampler):
 
     def candidates(self) -> list[Shape]:
         """What the search chooses among: the space's shapes, or with several precisions every
-        (shape, precision) :class:`~optuna_shape.shape.Variant`."""
+        (shape, precision) :class:`~optuna_shape.space.shape.Variant`."""
         if not self._precisions:
             return self.space.shapes
         return [Variant(s.depth, s.width, p) for s in self.space.shapes

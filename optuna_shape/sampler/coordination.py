@@ -24,10 +24,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from optuna_shape import storage as st
+from optuna_shape import store as st
 from optuna_shape.sampler.snapshot import Snapshot
-from optuna_shape.shape import Shape
-from optuna_shape.storage import screen_slot, slot_of
+from optuna_shape.space.shape import Shape
+from optuna_shape.store import screen_slot, slot_of
 
 __all__ = ["slot_of", "screen_slot", "wins", "enqueue", "screen_state", "optimize"]
 
@@ -125,8 +125,8 @@ def optimize(study: optuna.Study, func: Callable[[optuna.Trial], Any], **kwargs:
     shape was planned again meanwhile, so nothing is lost: this wrapper logs one line and goes on
     with the next trial. ``n_trials`` counts every trial started here, the lost one included.
     On a SQLite file storage opened from a plain URL it also makes the queue pop atomic before
-    the first trial (:func:`optuna_shape.storage.make_sqlite_atomic`; ``ShapeSampler`` does it
-    at its first trial, ``optuna_shape.storages.open_storage`` when opening).
+    the first trial (:func:`optuna_shape.store.make_sqlite_atomic`; ``ShapeSampler`` does it
+    at its first trial, ``optuna_shape.store.backends.open_storage`` when opening).
     (A trial failed *during* ``tell`` surfaces as ``UpdateFinishedTrialError``; it is handled
     the same way.)
     A training stopped by Ctrl-C is marked ``interrupted`` before the interrupt goes on: it is

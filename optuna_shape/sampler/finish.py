@@ -8,11 +8,11 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from optuna_shape import storage as st
+from optuna_shape import store as st
 from optuna_shape.policy import Problem, Stop, StopDetails
 from optuna_shape.policy.stop import shape_to_json
 from optuna_shape.sampler.snapshot import Snapshot
-from optuna_shape.shape import Shape, Variant
+from optuna_shape.space.shape import Shape, Variant
 
 __all__ = ["write_result", "best_trial_note"]
 

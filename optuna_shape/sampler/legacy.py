@@ -7,8 +7,8 @@ import dataclasses
 import warnings
 from typing import Any
 
+from optuna_shape.measurement.screening import MeasurementSettings
 from optuna_shape.policy import MODES, Adaptive, Paper, Policy
-from optuna_shape.screening import MeasurementSettings
 
 __all__ = ["from_deprecated", "policy_spelling"]
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from optuna_shape import storage as st
-from optuna_shape.cost_model import screen_costs, shape_features
-from optuna_shape.flops import wrn_macs
-from optuna_shape.screening import measure_shape
-from optuna_shape.shape import Shape
+from optuna_shape import store as st
+from optuna_shape.measurement.flops import wrn_macs
+from optuna_shape.measurement.screening import measure_shape
+from optuna_shape.models.cost_model import screen_costs, shape_features
+from optuna_shape.space.shape import Shape
 
 if TYPE_CHECKING:
     from optuna_shape.sampler import ShapeSampler

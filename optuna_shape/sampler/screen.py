@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from optuna_shape import storage as st
-from optuna_shape.screening import (
+from optuna_shape import store as st
+from optuna_shape.measurement.screening import (
     apply_limits,
     constraint_values,
     measure_shape,
     size_screen,
     use_prediction,
 )
-from optuna_shape.shape import Shape, Variant
+from optuna_shape.space.shape import Shape, Variant
 
 if TYPE_CHECKING:
     from optuna_shape.sampler import ShapeSampler

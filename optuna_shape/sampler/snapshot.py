@@ -15,9 +15,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from optuna_shape import storage as st
+from optuna_shape import store as st
 from optuna_shape.policy import Evidence, Training
-from optuna_shape.shape import Shape, Variant
+from optuna_shape.space.shape import Shape, Variant
 
 __all__ = ["Snapshot", "TrialCache", "read_snapshot"]
 
@@ -97,7 +97,7 @@ class Snapshot:
         """Finished trainings (value ``None`` when failed) and the pending ones.
 
         With ``precisions`` (a search over more than one), every training is listed once per
-        precision as a :class:`~optuna_shape.shape.Variant` with the trial's
+        precision as a :class:`~optuna_shape.space.shape.Variant` with the trial's
         ``accuracy_by_precision`` entry (a precision it lacks — its conversion failed — is a
         failed training of that candidate), and a pending training makes each of its
         candidates pending.
@@ -147,7 +147,7 @@ class Snapshot:
         return done, pending, lost_s
 
     def compute_spent(self) -> float:
-        """Seconds charged to the finished trainings (see :mod:`optuna_shape.compute`)."""
+        """Seconds charged to the finished trainings (see :mod:`optuna_shape.models.compute`)."""
         return self.evidence().spent_seconds()
 
     def pending_shapes(self) -> set[Shape]:

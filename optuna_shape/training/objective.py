@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 import torch
 
-from optuna_shape.storage import (
+from optuna_shape.store import (
     PLANNED_EPOCHS,
     TRAIN_SECONDS,
     frozen_trial,
@@ -67,9 +67,9 @@ from optuna_shape.training.datasets import Splits, load_dataset
 from optuna_shape.training.trainer import TrainConfig, TrainResult, evaluate_precisions, train
 
 if TYPE_CHECKING:  # pragma: no cover
-    from optuna_shape.design_space import ShapeSpace
-    from optuna_shape.pruner import ShapePruner
-    from optuna_shape.shape import Shape
+    from optuna_shape.sampler.pruner import ShapePruner
+    from optuna_shape.space.design_space import ShapeSpace
+    from optuna_shape.space.shape import Shape
 
 __all__ = ["ProgressCallback", "ShapeObjective", "cached_dataset", "make_objective"]
 
@@ -119,7 +119,7 @@ def _shape_pruner(trial: optuna.Trial, own: ShapePruner | None) -> ShapePruner |
     """The :class:`~optuna_shape.ShapePruner` that decides how far the trial's training goes:
     the study's, else ``own`` (``None``: every training runs to the end). A fixed trial has
     no study and is never stopped."""
-    from optuna_shape.pruner import ShapePruner
+    from optuna_shape.sampler.pruner import ShapePruner
 
     study = getattr(trial, "study", None)
     if study is None or own is None:
@@ -217,7 +217,7 @@ class ShapeObjective:
     def __setstate__(self, state: dict[str, Any]) -> None:
         space = state.get("space")
         if isinstance(space, tuple) and len(space) == 2 and space[0] == "ShapeSpace.to_dict":
-            from optuna_shape.design_space import ShapeSpace
+            from optuna_shape.space.design_space import ShapeSpace
 
             state = {**state, "space": ShapeSpace.from_dict(space[1])}
         self.__dict__.update(state)
@@ -272,7 +272,7 @@ class ShapeObjective:
         trial.set_user_attr(PLANNED_EPOCHS, epochs)
 
         progress = self.progress
-        from optuna_shape.pruner import ShapePruner
+        from optuna_shape.sampler.pruner import ShapePruner
 
         pruner = _shape_pruner(trial, ShapePruner() if self.early_stopping else None)
 
@@ -311,7 +311,7 @@ class ShapeObjective:
             reason = f"training of shape {shape} diverged: loss is NaN"
             trial.set_user_attr("fail_reason", reason)
             raise RuntimeError(reason)
-        from optuna_shape.reporting.attributes import significant
+        from optuna_shape.store.attributes import significant
 
         trial.set_user_attr("val_accuracy", significant(result.val_accuracy, READABLE_DIGITS))
         if not math.isnan(result.test_accuracy):
@@ -328,9 +328,9 @@ class ShapeObjective:
                                     splits: Splits, result: TrainResult,
                                     precisions: list[str]) -> None:
         """Score the trained network converted to each lower precision; store the dicts."""
-        from optuna_shape import storage
+        from optuna_shape import store as storage
         from optuna_shape.measurement.precision import PrecisionUnavailableError
-        from optuna_shape.reporting.attributes import significant
+        from optuna_shape.store.attributes import significant
 
         config = self.config
         selection: dict[str, float] = {"fp32": result.accuracy}

@@ -400,7 +400,7 @@ def evaluate_precisions(
         (['test', 'val'], ['fp32', 'int8'])
     """
     from optuna_shape.measurement.precision import convert
-    from optuna_shape.precision import parse_precisions, unsupported_reason
+    from optuna_shape.space.precision import parse_precisions, unsupported_reason
 
     config = TrainConfig() if config is None else config
     wanted = parse_precisions(precisions)

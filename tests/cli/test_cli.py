@@ -229,8 +229,8 @@ def test_a_search_fails_a_training_a_dead_worker_took_but_never_started(tmp_path
     import datetime
 
     import optuna_shape
-    from optuna_shape import storage as st
-    from optuna_shape.shape import Shape
+    from optuna_shape import store as st
+    from optuna_shape.space.shape import Shape
 
     def stop(*args, **kwargs):
         raise RuntimeError("stopped before training")

@@ -13,7 +13,7 @@ import optuna_shape as osh
 from optuna_shape.cli._common import CLIError, UsageError
 from optuna_shape.cli.search import check_hardware
 from optuna_shape.measurement import resolve_device
-from optuna_shape.screening import MeasurementSettings
+from optuna_shape.measurement.screening import MeasurementSettings
 from optuna_shape.training import TrainConfig
 
 FORMS = "cpu, cuda, cuda:N or mps"

@@ -15,8 +15,8 @@ from optuna_shape.measurement.precision import (
     convert,
     random_calibration_batches,
 )
-from optuna_shape.precision import PRECISIONS
-from optuna_shape.screening import MeasurementSettings, measure_shape
+from optuna_shape.measurement.screening import MeasurementSettings, measure_shape
+from optuna_shape.space.precision import PRECISIONS
 from optuna_shape.training import (
     TrainConfig,
     calibration_batches,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from optuna_shape.models.posterior import ShapePosterior
+from optuna_shape.models.variant_posterior import VariantPosterior
 from optuna_shape.policy import Evidence, Problem, Settings, Stop, Train, Training, decide
-from optuna_shape.posterior import ShapePosterior
-from optuna_shape.shape import Shape, Variant
-from optuna_shape.variant_posterior import VariantPosterior
+from optuna_shape.space.shape import Shape, Variant
 
 GRID = tuple(Shape(d, w) for d in (10, 16, 22, 28, 34) for w in (0.25, 0.5, 1.0, 1.5, 2.0, 3.0))
 PRECISIONS = ("fp32", "int8")

@@ -7,7 +7,7 @@ import numpy as np
 
 from optuna_shape.policy import Evidence, Problem, Settings, Stop, Train, Training, Wait, decide
 from optuna_shape.policy.adaptive import initial_design
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 GRID = tuple(Shape(d, w) for d in (10, 16, 22, 28, 34) for w in (0.25, 0.5, 1.0, 1.5, 2.0, 3.0))
 SIZES = {s: s.depth * s.width**2 * 0.01 for s in GRID}

@@ -8,7 +8,7 @@ import pytest
 
 from optuna_shape.policy import Evidence, Problem, Settings, Stop, Train, Training, Wait, decide
 from optuna_shape.policy.paper import planned_shapes
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 SHAPES = tuple(Shape(d, w) for w in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0) for d in (10, 16, 22, 28, 34))
 

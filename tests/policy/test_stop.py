@@ -24,7 +24,7 @@ from optuna_shape.policy import (
     Unconfirmed,
     decide,
 )
-from optuna_shape.shape import Shape, Variant
+from optuna_shape.space.shape import Shape, Variant
 
 # The words every version so far has stored (and the reports' "running").
 WORDS = ["answered", "unconfirmed", "complying_set", "no_feasible", "floor_not_reached",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import doctest
 
-from optuna_shape.reporting import attributes
-from optuna_shape.reporting.attributes import readable_trial_attrs, significant
+from optuna_shape.store import attributes
+from optuna_shape.store.attributes import readable_trial_attrs, significant
 
 
 def test_doctest():

@@ -86,7 +86,7 @@ def test_dashboard_shows_trial_attributes_note_and_plots(server, study_url):
     from optuna_dashboard._custom_plot_data import list_graph_object_ids
 
     study = optuna.load_study(study_name="shape-digits", storage=study_url)
-    from optuna_shape import storage as st
+    from optuna_shape import store as st
 
     attrs = st.study_attrs(study)
     assert sorted(list_graph_object_ids(attrs)) == sorted(ids)

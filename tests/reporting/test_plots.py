@@ -74,8 +74,8 @@ def test_plots_zoom_on_the_decision_band_and_legends_show_markers():
 
 
 def test_table_with_every_column_fits_80_columns():
+    from optuna_shape.reporting.results import ResultRow
     from optuna_shape.reporting.tables import result_rich_table
-    from optuna_shape.results import ResultRow
 
     rows = [ResultRow(1, 28, 1.75, 12.3456, 1000, 12.345, 0.0123, 97.12, 0.45, 97.3, True,
                       "acquire", True, True),

@@ -88,9 +88,9 @@ def test_single_precision_table_has_no_precision_column():
 
 
 def test_figures_show_every_precision_and_the_chosen_one(pairs):
-    from optuna_shape import storage as st
+    from optuna_shape import store as st
     from optuna_shape.reporting.plots import make_figures
-    from optuna_shape.shape import Shape, Variant
+    from optuna_shape.space.shape import Shape, Variant
 
     study, space = pairs
     best = osh.best_shape(study)

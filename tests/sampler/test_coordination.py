@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 import optuna_shape as osh
-from optuna_shape import storage as st
+from optuna_shape import store as st
 from optuna_shape.policy import Stop, Train
 from optuna_shape.sampler import coordination
 from optuna_shape.sampler.snapshot import TrialCache, read_snapshot

@@ -6,11 +6,11 @@ import optuna
 from optuna.trial import TrialState
 
 import optuna_shape as osh
-from optuna_shape import storage as st
+from optuna_shape import store as st
 from optuna_shape.policy import Problem, SearchStatus, Stop, StopDetails
 from optuna_shape.sampler.finish import write_result
 from optuna_shape.sampler.snapshot import TrialCache, read_snapshot
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 A, B = Shape(10, 1.0), Shape(16, 1.0)

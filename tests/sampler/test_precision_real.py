@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import optuna_shape as osh
-from optuna_shape import storage as st
-from optuna_shape.results import result_table
-from optuna_shape.screening import MeasurementSettings, measure_shape
+from optuna_shape import store as st
+from optuna_shape.measurement.screening import MeasurementSettings, measure_shape
+from optuna_shape.reporting.results import result_table
 from optuna_shape.training import TrainConfig, evaluate_precisions, make_objective, train
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -8,10 +8,10 @@ import optuna
 import pytest
 
 import optuna_shape as osh
-from optuna_shape import storage as st
-from optuna_shape.results import result_table
+from optuna_shape import store as st
+from optuna_shape.reporting.results import result_table
 from optuna_shape.sampler.snapshot import TrialCache, read_snapshot
-from optuna_shape.shape import Variant
+from optuna_shape.space.shape import Variant
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -9,11 +9,11 @@ import optuna
 import pytest
 
 import optuna_shape as osh
-from optuna_shape import storage as st
-from optuna_shape.cost_model import initial_size, maximin_design
-from optuna_shape.flops import wrn_macs
+from optuna_shape import store as st
+from optuna_shape.measurement.flops import wrn_macs
+from optuna_shape.measurement.screening import AUTO_PREDICT_ABOVE, measure_shape, use_prediction
+from optuna_shape.models.cost_model import initial_size, maximin_design
 from optuna_shape.sampler import predicted_costs, screen
-from optuna_shape.screening import AUTO_PREDICT_ABOVE, measure_shape, use_prediction
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

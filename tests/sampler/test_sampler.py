@@ -12,7 +12,7 @@ from optuna.testing.pytest_samplers import BasicSamplerTestCase
 from optuna.trial import TrialState
 
 import optuna_shape as osh
-from optuna_shape import storage as st
+from optuna_shape import store as st
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

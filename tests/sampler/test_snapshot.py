@@ -5,10 +5,10 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
-from optuna_shape import storage as st
+from optuna_shape import store as st
 from optuna_shape.policy import Training
 from optuna_shape.sampler.snapshot import LOST_FREE, TrialCache, read_snapshot
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 A, B, C = Shape(10, 1.0), Shape(16, 1.0), Shape(22, 1.0)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import optuna_shape as osh
-from optuna_shape import storage
-from optuna_shape.reporting.attributes import significant
+from optuna_shape import store as storage
+from optuna_shape.store.attributes import significant
 from optuna_shape.training import (
     ShapeObjective,
     TrainConfig,

@@ -119,7 +119,7 @@ def postgres_server() -> Iterator[str]:
 def _admin_engine(url: str):  # noqa: ANN202
     import sqlalchemy
 
-    from optuna_shape.storages import resolve_driver
+    from optuna_shape.store.backends import resolve_driver
 
     return sqlalchemy.create_engine(resolve_driver(url), isolation_level="AUTOCOMMIT",
                                     poolclass=sqlalchemy.pool.NullPool)

@@ -24,7 +24,7 @@ import time
 import optuna
 
 import optuna_shape as osh
-from optuna_shape.storages import fail_stale_on_start, open_storage
+from optuna_shape.store.backends import fail_stale_on_start, open_storage
 
 DEPTH = (10, 46, 6)
 WIDTH = (0.5, 3.0, 0.5)  # 7 x 6 = 42 shapes

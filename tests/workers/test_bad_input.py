@@ -13,9 +13,9 @@ from optuna.trial import TrialState
 from osh_worker import accuracy, make_sampler
 
 import optuna_shape as osh
-from optuna_shape import storage as ostore
+from optuna_shape import store as ostore
 from optuna_shape.policy.paper import planned_shapes
-from optuna_shape.verification import TrialRecord, next_step
+from optuna_shape.policy.verification import TrialRecord, next_step
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -28,9 +28,9 @@ from wtools import (
 )
 
 import optuna_shape as osh
-from optuna_shape import storages
 from optuna_shape.cli import main
-from optuna_shape.storages import has_heartbeat, open_storage
+from optuna_shape.store import backends as storages
+from optuna_shape.store.backends import has_heartbeat, open_storage
 
 pytest.importorskip("grpc", reason="the gRPC proxy tests need grpcio (the test extra)")
 
@@ -139,7 +139,7 @@ def test_exactly_one_worker_screens_through_the_proxy(grpc_proxy, tmp_path, monk
     from collections import Counter
 
     import optuna_shape.sampler.screen as screen
-    from optuna_shape import storage as st
+    from optuna_shape import store as st
     from optuna_shape.sampler import coordination
 
     measured: Counter = Counter()

@@ -1,4 +1,4 @@
-"""``optuna_shape.storages``: every URL form, clear one-line errors, stale-trial recovery."""
+"""``optuna_shape.store.backends``: every URL form, clear one-line errors, stale-trial recovery."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from optuna_shape.storages import (
+from optuna_shape.store.backends import (
     fail_stale_on_start,
     has_heartbeat,
     mask_url,

@@ -15,7 +15,7 @@ import optuna
 from optuna.trial import TrialState
 
 import optuna_shape as osh
-from optuna_shape.storages import open_storage
+from optuna_shape.store.backends import open_storage
 
 
 @dataclass(frozen=True)

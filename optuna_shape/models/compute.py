@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 __all__ = ["parse_budget", "format_seconds", "TrainingCost", "CostObservation"]
 

@@ -22,7 +22,7 @@ planning trial that takes a training itself — by :func:`claim_training`):
                                   ``"screen:<hash>#1"`` for the screening task
     ``osh:stage``                 the stage the trial was planned in
     ``osh:heartbeat``             through Optuna's gRPC proxy only: the worker's last beat
-                                  (:class:`optuna_shape.storages.HeartbeatGrpcStorageProxy`)
+                                  (:class:`optuna_shape.store.backends.HeartbeatGrpcStorageProxy`)
 Trial user attributes (shown by optuna-dashboard, numbers sortable): ``stage``, ``params``,
 ``size_mb``, ``latency_ms``, ``energy_j``, ``predicted_accuracy``, ``predicted_std``,
 ``prediction_source``, ``reject_reason`` (screening rejected the shape), ``end_reason`` (why a
@@ -55,7 +55,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from optuna_shape.policy.stop import SearchStatus, StopDetails
-from optuna_shape.shape import Shape, Variant
+from optuna_shape.space.shape import Shape, Variant
 
 __all__ = [
     "ACCURACY_BY_PRECISION",
@@ -262,7 +262,7 @@ def _pair(s: Shape | Variant) -> list[Any]:
 @dataclass(frozen=True)
 class FitRecord:
     """The accuracy model over the feasible shapes and the goal-ordered candidates (in a search
-    over precisions, :class:`~optuna_shape.shape.Variant` candidates, stored as
+    over precisions, :class:`~optuna_shape.space.shape.Variant` candidates, stored as
     ``[depth, width, precision]``). ``n_train`` counts the distinct trained shapes (or
     candidates) the model was fitted on, not the trainings (repeats are one shape)."""
 
@@ -334,7 +334,7 @@ class ResultRecord:
 
     Attributes:
         shape: the answer, or ``None`` (nothing complies, or no goal: see the complying set); a
-            :class:`~optuna_shape.shape.Variant` in a search over precisions.
+            :class:`~optuna_shape.space.shape.Variant` in a search over precisions.
         reason: why the search stopped, in plain words.
         status: how the search ended (:class:`~optuna_shape.policy.SearchStatus`); a word this
             version does not know (stored by a later one) stays the plain ``str`` it was.
@@ -425,7 +425,7 @@ def read_measurements(attrs: Mapping[str, Any], hw_hash: str | None = None
                       ) -> dict[Shape, dict[str, Any]]:
     """Shape → measurement record on ``hw_hash`` (default: the first screened hardware); in a
     search over precisions the records of other precisions than fp32 are keyed by
-    :class:`~optuna_shape.shape.Variant` (see :func:`measurement_of`)."""
+    :class:`~optuna_shape.space.shape.Variant` (see :func:`measurement_of`)."""
     if hw_hash is None:
         hs = screened_hashes(attrs)
         if not hs:
@@ -922,7 +922,7 @@ def fail_stale(study: optuna.Study, *, older_than_s: float | None = None) -> int
 
     The one rule for stale trials: the sampler (while it waits for other workers), the command
     line (when a search starts or resumes) and
-    :func:`optuna_shape.storages.fail_stale_on_start` all call it.
+    :func:`optuna_shape.store.backends.fail_stale_on_start` all call it.
 
     With heartbeats (RDB storage): Optuna's own check (no heartbeat for longer than the grace
     period), and a queued training that a worker took but never started: a worker killed

@@ -8,8 +8,8 @@ import optuna
 import pytest
 
 import optuna_shape as osh
-from optuna_shape import storage as st
-from optuna_shape.results import SearchSummary, effective_status, result_table
+from optuna_shape import store as st
+from optuna_shape.reporting.results import SearchSummary, effective_status, result_table
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import optuna_shape as osh
-from optuna_shape import cost_model as cm
-from optuna_shape.flops import count_macs, wrn_macs
+from optuna_shape.measurement.flops import count_macs, wrn_macs
+from optuna_shape.models import cost_model as cm
 
 
 def wrn_grid(depth=(10, 46, 6), width=(0.25, 2.0, 0.05)):

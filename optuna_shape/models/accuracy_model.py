@@ -33,7 +33,7 @@ real accuracies, exact refits)::
 
 The paper's own mean |expected - real| on D1 is 0.165 points.
 
-``method="gp"`` is the search's posterior (:class:`optuna_shape.posterior.ShapePosterior`): a
+``method="gp"`` is the search's posterior (:class:`optuna_shape.models.posterior.ShapePosterior`): a
 Gaussian process on ``(log depth, log width)`` with a Bayesian linear mean on low-order Eq. 2
 terms and a heteroscedastic seed-noise model learned from repeated trainings; it stays within a
 sane band of the data away from the trained shapes (no extrapolation spikes) and its std is
@@ -72,7 +72,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import NotFittedError
 
-from optuna_shape.shape import Shape, as_shapes
+from optuna_shape.space.shape import Shape, as_shapes
 
 __all__ = [
     "FEATURE_NAMES",
@@ -142,7 +142,7 @@ def inverse_polynomial_features(shapes: ShapesLike) -> np.ndarray:
     (see :data:`FEATURE_NAMES`).
 
     Args:
-        shapes: :class:`~optuna_shape.shape.Shape` objects, ``(depth, width)`` pairs, or an
+        shapes: :class:`~optuna_shape.space.shape.Shape` objects, ``(depth, width)`` pairs, or an
             ``(n, 2)`` array.
 
     Returns:
@@ -360,7 +360,7 @@ class AccuracyModel(RegressorMixin, BaseEstimator):
         return self
 
     def _fit_gp(self, shape_arr: np.ndarray, y: np.ndarray, n_shapes: int) -> AccuracyModel:
-        from optuna_shape.posterior import ShapePosterior
+        from optuna_shape.models.posterior import ShapePosterior
 
         shapes = [Shape(int(d), float(w)) for d, w in shape_arr]
         post = ShapePosterior(shapes).fit(shapes, y)

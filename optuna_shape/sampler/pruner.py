@@ -15,7 +15,7 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.trial import FrozenTrial
 
-from optuna_shape import storage as st
+from optuna_shape import store as st
 from optuna_shape.policy.fidelity import Fidelity, keep_training
 
 __all__ = ["ShapePruner"]

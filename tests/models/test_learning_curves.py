@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from optuna_shape.learning_curves import CurveForecast, CurveModel
+from optuna_shape.models.learning_curves import CurveForecast, CurveModel
 
 EPOCHS = 20
 PHASES = {"early": 3, "mid": 10, "late": 17}

@@ -13,11 +13,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from optuna_shape import storage as st
-from optuna_shape.shape import Shape
+from optuna_shape import store as st
+from optuna_shape.space.shape import Shape
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_records_round_trip_and_long_values_are_chunked():
@@ -52,7 +52,7 @@ def test_decode_trial_of_a_queued_training():
 POP = """
 import json, sys, optuna
 sys.path.insert(0, {root!r})
-from optuna_shape import storage as st
+from optuna_shape import store as st
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 if sys.argv[1].startswith("sqlite"):
     s = optuna.storages.RDBStorage(sys.argv[1],
@@ -109,7 +109,7 @@ def test_make_sqlite_atomic_applies_to_sqlite_files_only(tmp_path):
 
 
 def test_slot_index_inverts_slot_of():
-    from optuna_shape.shape import Shape
+    from optuna_shape.space.shape import Shape
 
     assert st.slot_index(st.slot_of(Shape(22, 2.5), 3)) == 3
     assert st.slot_index(st.screen_slot("abc")) == 1
@@ -117,7 +117,7 @@ def test_slot_index_inverts_slot_of():
 
 
 def test_screened_hash_inverts_screen_slot():
-    from optuna_shape.shape import Shape
+    from optuna_shape.space.shape import Shape
 
     assert st.screened_hash(st.screen_slot("ab12")) == "ab12"
     assert st.screened_hash(st.slot_of(Shape(22, 2.5), 1)) is None
@@ -139,7 +139,7 @@ def far_from_utc(request, monkeypatch):
 def test_a_stale_trials_age_does_not_depend_on_the_time_zone(far_from_utc, tmp_path):
     """Optuna stamps ``datetime_start`` with naive local time: a trial started a moment ago is
     a moment old on a machine outside UTC too (not the UTC offset old, nor negative)."""
-    from optuna_shape.storages import fail_stale_on_start, open_storage
+    from optuna_shape.store.backends import fail_stale_on_start, open_storage
 
     journal = optuna.create_study(storage=open_storage(f"journal:{tmp_path / 'j.log'}"),
                                   study_name="j")

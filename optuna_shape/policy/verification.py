@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 __all__ = [
     "Candidate",

@@ -13,7 +13,7 @@ class Shape(NamedTuple):
 
     Shapes are plain named tuples, so ``Shape(22, 2.5) == (22, 2.5)`` and they can be used as
     dictionary keys. Ordering is lexicographic by depth, then width; the paper's sampling order
-    (by width, then depth) is given by :func:`optuna_shape.modeling_strategy.paper_order`.
+    (by width, then depth) is given by :func:`optuna_shape.policy.modeling_strategy.paper_order`.
 
     Example:
         >>> Shape(depth=16, width=0.5)

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optuna_shape import Shape
-from optuna_shape.modeling_strategy import (
+from optuna_shape.policy.modeling_strategy import (
     STRATEGIES,
     choose_shapes,
     interval_sample,

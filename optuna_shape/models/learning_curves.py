@@ -48,7 +48,7 @@ curves: on the recorded ``digits-hard`` curves it halves the early-epoch error
 (``benchmarks/curve_calibration.py``). With many curves the two agree.
 
 **Units.** Accuracies may be percent (0–100) or fractions (0–1); the scale is inferred from
-the completed curves by :func:`optuna_shape.posterior.unit_scale` (fractions when every value
+the completed curves by :func:`optuna_shape.models.posterior.unit_scale` (fractions when every value
 is within ±1.5), or from the prefix when no curve is complete. The forecast's mean is clipped
 to ``[0, maximum]`` (100 or 1), so are its intervals, and :meth:`CurveForecast.prob_at_least`
 treats the predictive distribution as censored at those bounds.
@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from optuna_shape.posterior import unit_scale
+from optuna_shape.models.posterior import unit_scale
 
 __all__ = ["CurveForecast", "CurveModel"]
 
@@ -76,7 +76,7 @@ NOISE_SHARE = 0.15
 NOISE_FLOOR_POINTS = 0.25
 """Prior noise floor in accuracy points (percent units): the change still expected between the
 last epoch but one and the last, before any curve is complete; half the seed noise that
-:mod:`optuna_shape.posterior` assumes between whole trainings."""
+:mod:`optuna_shape.models.posterior` assumes between whole trainings."""
 
 FLOOR_PRIOR_COUNT = 4
 """Weight of :data:`NOISE_FLOOR_POINTS` against the curves' own jitter, in second differences."""

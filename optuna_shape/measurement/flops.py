@@ -1,5 +1,5 @@
 """Multiply-accumulate (MAC) count of one forward pass of a shape, a feature of the hardware-cost
-model (:mod:`optuna_shape.cost_model`).
+model (:mod:`optuna_shape.models.cost_model`).
 
 Counted: convolutions (output elements × input channels per group × kernel volume) and linear
 layers (output elements × input features). Normalisations, activations, pooling and additions are
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from optuna_shape.families.wrn_size import wrn_blocks_per_group, wrn_channels
 
 if TYPE_CHECKING:  # pragma: no cover
-    from optuna_shape.design_space import ShapeSpace
-    from optuna_shape.shape import Shape
+    from optuna_shape.space.design_space import ShapeSpace
+    from optuna_shape.space.shape import Shape
 
 __all__ = ["wrn_macs", "count_macs", "shape_macs"]
 

@@ -10,10 +10,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from optuna_shape import storage as st
-from optuna_shape.design_space import ShapeSpace
+from optuna_shape import store as st
 from optuna_shape.policy.stop import SearchStatus
-from optuna_shape.shape import Shape, Variant
+from optuna_shape.space.design_space import ShapeSpace
+from optuna_shape.space.shape import Shape, Variant
 
 __all__ = ["ResultRow", "SearchSummary", "best_shape", "result_table", "search_summary",
            "is_finished", "load_config", "effective_status"]

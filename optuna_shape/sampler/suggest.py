@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import optuna
 
-from optuna_shape.design_space import ShapeSpace
-from optuna_shape.shape import Shape
+from optuna_shape.space.design_space import ShapeSpace
+from optuna_shape.space.shape import Shape
 
 __all__ = ["suggest_shape"]
 

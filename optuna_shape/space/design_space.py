@@ -10,8 +10,8 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from optuna_shape.families.registry import Family, get_family
-from optuna_shape.precision import BITS, DEFAULT_PRECISIONS, check_precision, parse_precisions
-from optuna_shape.shape import Shape, as_shape
+from optuna_shape.space.precision import BITS, DEFAULT_PRECISIONS, check_precision, parse_precisions
+from optuna_shape.space.shape import Shape, as_shape
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -119,7 +119,7 @@ class ShapeSpace:
             :meth:`size_mb` (4 for float32); the other precisions' sizes follow from their bits.
         precision: the precisions the trained network may be deployed in: ``"fp32"`` (default,
             the network as trained), ``"bf16"``, ``"int8"``, as a tuple or ``"fp32,int8"``; see
-            :func:`~optuna_shape.precision.parse_precisions`. Stored, in canonical order, as
+            :func:`~optuna_shape.space.precision.parse_precisions`. Stored, in canonical order, as
             :attr:`precisions`.
 
     Shapes are ordered as the paper samples them: lexicographically by width, then depth.

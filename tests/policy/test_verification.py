@@ -3,7 +3,7 @@
 import pytest
 
 from optuna_shape import Shape
-from optuna_shape.verification import (
+from optuna_shape.policy.verification import (
     Candidate,
     TrialRecord,
     complying,
@@ -97,7 +97,7 @@ def test_exclude_skips_shapes_claimed_concurrently():
 
 
 def test_accuracy_goal_needs_the_prediction_confirmed():
-    from optuna_shape.verification import passes
+    from optuna_shape.policy.verification import passes
 
     assert passes(95.0, goal="accuracy", min_accuracy=None, prediction=(96.0, 1.0))
     assert not passes(93.0, goal="accuracy", min_accuracy=None, prediction=(101.3, 2.5))

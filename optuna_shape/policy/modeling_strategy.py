@@ -22,7 +22,7 @@ import random
 from collections.abc import Sequence
 from typing import Literal
 
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 __all__ = [
     "STRATEGIES",

@@ -44,7 +44,7 @@ import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.optimize import minimize
 
-from optuna_shape.shape import Shape, as_shape
+from optuna_shape.space.shape import Shape, as_shape
 
 __all__ = [
     "NOISE_PRIOR_POINTS", "NoiseEstimate", "ShapePosterior", "single_threaded_blas", "unit_scale",

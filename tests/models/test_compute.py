@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from optuna_shape.compute import CostObservation, TrainingCost, format_seconds, parse_budget
-from optuna_shape.shape import Shape
+from optuna_shape.models.compute import CostObservation, TrainingCost, format_seconds, parse_budget
+from optuna_shape.space.shape import Shape
 
 SHAPES = [Shape(d, w) for d in (10, 16, 22, 28) for w in (0.5, 1.0, 2.0)]
 WORK = {s: s.depth * s.width**2 * 1e6 for s in SHAPES}

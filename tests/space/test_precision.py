@@ -3,7 +3,7 @@
 import pytest
 
 from optuna_shape import Shape, ShapeSpace
-from optuna_shape.precision import (
+from optuna_shape.space.precision import (
     BITS,
     PRECISIONS,
     bytes_per_param,

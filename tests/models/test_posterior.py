@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from optuna_shape.posterior import ShapePosterior, unit_scale
-from optuna_shape.shape import Shape
+from optuna_shape.models.posterior import ShapePosterior, unit_scale
+from optuna_shape.space.shape import Shape
 
 GRID = [Shape(d, w) for d in (10, 16, 22, 28, 34, 40) for w in (0.25, 0.5, 1.0, 1.5, 2.0, 3.0)]
 
@@ -116,7 +116,7 @@ def test_bad_input() -> None:
 
 
 def test_accuracy_model_gp_method_keeps_the_sklearn_api() -> None:
-    from optuna_shape.accuracy_model import AccuracyModel
+    from optuna_shape.models.accuracy_model import AccuracyModel
 
     rng = np.random.default_rng(5)
     shapes = GRID[::3] + GRID[:2]

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optuna_shape import Shape, ShapeSpace
-from optuna_shape.design_space import expand_range, parse_values
+from optuna_shape.space.design_space import expand_range, parse_values
 
 
 def test_paper_design_spaces_have_the_paper_sizes():

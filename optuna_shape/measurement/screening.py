@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from optuna_shape.constraints import Constraints
-from optuna_shape.design_space import ShapeSpace
-from optuna_shape.precision import check_precision
-from optuna_shape.shape import Shape, Variant
+from optuna_shape.space.constraints import Constraints
+from optuna_shape.space.design_space import ShapeSpace
+from optuna_shape.space.precision import check_precision
+from optuna_shape.space.shape import Shape, Variant
 
 __all__ = [
     "MeasurementSettings",
@@ -37,7 +37,8 @@ __all__ = [
 
 SCREENINGS = ("auto", "measure", "predict")
 """How screening gets latency and energy: ``"measure"`` every shape, ``"predict"`` (measure a
-designed subset and every shape near a limit, predict the rest: :mod:`optuna_shape.cost_model`),
+designed subset and every shape near a limit, predict the rest:
+:mod:`optuna_shape.models.cost_model`),
 ``"auto"``: predict when more than :data:`AUTO_PREDICT_ABOVE` shapes need measuring."""
 AUTO_PREDICT_ABOVE = 500
 """``"auto"`` screening predicts above this many shapes to measure (after the size limit): at
@@ -62,7 +63,7 @@ class MeasurementSettings:
         screening: how latency and energy are screened (one of :data:`SCREENINGS`):
             ``"measure"`` every shape within the size limit; ``"predict"``: measure a designed
             subset and every shape whose predicted cost is within its uncertainty of a limit,
-            predict the rest (:mod:`optuna_shape.cost_model`); ``"auto"`` (default): predict
+            predict the rest (:mod:`optuna_shape.models.cost_model`); ``"auto"`` (default): predict
             when more than :data:`AUTO_PREDICT_ABOVE` shapes need measuring. Either way a
             shape is measured for real before it trains, so no answer's limit or cost rests
             on a prediction. A search over several precisions measures every candidate

@@ -10,7 +10,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from optuna_shape.accuracy_model import (
+from optuna_shape.models.accuracy_model import (
     FEATURE_NAMES,
     METHODS,
     AccuracyModel,
@@ -18,7 +18,7 @@ from optuna_shape.accuracy_model import (
     load_paper_results,
     paper_accuracies,
 )
-from optuna_shape.shape import Shape
+from optuna_shape.space.shape import Shape
 
 # A smooth, monotone CIFAR-10-like landscape in the Eq. 2 family, and the paper's space C order.
 TRUE_COEF = np.array([-1.5, -25.0, -0.8, -20.0, 0.0, -0.1, 0.0, 0.0, 0.0])

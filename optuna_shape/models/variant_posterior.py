@@ -2,7 +2,7 @@
 
 One training of a shape yields one accuracy per precision (the trained fp32 network, converted
 after training), so the precisions of a training are not independent observations: fitting
-:class:`~optuna_shape.posterior.ShapePosterior` on every precision's value would count one
+:class:`~optuna_shape.models.posterior.ShapePosterior` on every precision's value would count one
 training's seed noise several times. Instead the shape posterior is fitted on the values of the
 *reference* precision only (the highest one measured, normally fp32: one observation per
 training, so the noise model stays exact), and a candidate's accuracy is
@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from optuna_shape.posterior import NoiseEstimate, ShapePosterior
-from optuna_shape.precision import PRECISIONS
-from optuna_shape.shape import Shape, Variant
+from optuna_shape.models.posterior import NoiseEstimate, ShapePosterior
+from optuna_shape.space.precision import PRECISIONS
+from optuna_shape.space.shape import Shape, Variant
 
 __all__ = ["VariantPosterior", "reference_precision"]
 
@@ -47,7 +47,7 @@ class VariantPosterior:
     """Posterior of the accuracy of (shape, precision) candidates (see the module docstring).
 
     Build it with :meth:`fit`. ``predict``, ``covariance``, ``sample``, ``noise_std`` and
-    ``with_fantasies`` take :class:`~optuna_shape.shape.Variant` lists.
+    ``with_fantasies`` take :class:`~optuna_shape.space.shape.Variant` lists.
 
     Example:
         >>> grid = [Shape(d, w) for d in (10, 16, 22, 28) for w in (1.0, 2.0, 3.0, 4.0)]
@@ -85,7 +85,7 @@ class VariantPosterior:
                 evidence too.
             partial: candidate → (forecast final accuracy, its std) of trainings stopped
                 early; those of the reference precision enter the shape posterior as
-                :meth:`~optuna_shape.posterior.ShapePosterior.with_partial` observations.
+                :meth:`~optuna_shape.models.posterior.ShapePosterior.with_partial` observations.
 
         Raises:
             ValueError: no value of any precision.

@@ -49,7 +49,7 @@ from optuna.storages import GrpcStorageProxy  # grpcio is imported on first use 
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from optuna_shape.storage import fail_stale, make_sqlite_atomic
+from optuna_shape.store import fail_stale, make_sqlite_atomic
 
 __all__ = ["open_storage", "fail_stale_on_start", "mask_url", "has_heartbeat", "resolve_driver",
            "grpc_address", "HeartbeatGrpcStorageProxy"]
@@ -259,7 +259,7 @@ class HeartbeatGrpcStorageProxy(GrpcStorageProxy, BaseHeartbeat):
     changed during ``grace_period`` seconds of the *checking* worker's own clock (so the clocks
     of different machines never need to agree); so is a queued training taken but never started
     (it has a slot, no parameters and no beat) — the case the RDB path handles in
-    :func:`optuna_shape.storage.fail_stale`. A worker thus sees a dead worker's trial as stale
+    :func:`optuna_shape.store.fail_stale`. A worker thus sees a dead worker's trial as stale
     only after watching it for ``grace_period`` seconds: Optuna checks at the start of every
     trial, and a waiting optuna-shape worker every few seconds.
 
@@ -299,7 +299,7 @@ class HeartbeatGrpcStorageProxy(GrpcStorageProxy, BaseHeartbeat):
             _logger.debug("heartbeat of trial %d not recorded: %s", trial_id, exc)
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        from optuna_shape.storage import SLOT
+        from optuna_shape.store import SLOT
 
         grace = self.grace_period or 2 * (self.heartbeat_interval or 0)
         now = time.monotonic()
@@ -378,6 +378,6 @@ def fail_stale_on_start(study: optuna.Study, *, older_than_s: float | None = Non
     are left alone), with trainings taken but never started. Without heartbeats (journal
     storage), RUNNING trials that started more than ``older_than_s`` seconds ago are failed —
     pass it only when no other worker is running, or a value larger than any training takes.
-    Returns the number of trials failed. The rule is :func:`optuna_shape.storage.fail_stale`.
+    Returns the number of trials failed. The rule is :func:`optuna_shape.store.fail_stale`.
     """
     return fail_stale(study, older_than_s=older_than_s)
