@@ -856,6 +856,24 @@ def mark_interrupted(trial: optuna.Trial) -> None:
             "could not mark trial %d interrupted", trial.number, exc_info=True)
 
 
+def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
+    """The storage id of a trial (private in Optuna; every storage call takes it)."""
+    return trial._trial_id
+
+
+def storage_of(study: optuna.Study) -> Any:
+    """The Optuna storage a study reads and writes."""
+    return study._storage
+
+
+def keep_alive(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> Any:
+    """A context manager that keeps the trial's heartbeat going while the sampler works after the
+    objective returned (Optuna's own heartbeat stops then); a no-op without heartbeats."""
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    return get_heartbeat_thread(trial._trial_id, study._storage)
+
+
 def set_trial_system_attr(study: optuna.Study, trial_id: int, key: str, value: Any) -> None:
     """Write a trial system attribute (``Trial.set_system_attr`` is gone in Optuna 5)."""
     study._storage.set_trial_system_attr(trial_id, key, value)
