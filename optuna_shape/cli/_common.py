@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import signal
 import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import optuna
+
+from optuna_shape.store.backends import mask_url as mask
+from optuna_shape.store.backends import open_storage as _open_storage
 
 __all__ = ["CLIError", "UsageError", "NoAnswer", "DEFAULT_STORAGE", "STORAGE_ENV",
            "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_NO_ANSWER", "EXIT_UNCONFIRMED",
@@ -112,19 +114,6 @@ def storage_url(flag: str | None) -> str:
     return env or DEFAULT_STORAGE
 
 
-_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]*@")
-
-
-def mask(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` with every URL password (``scheme://user:PASSWORD@``) and every given secret
-    replaced by ``***``."""
-    text = _URL_PASSWORD.sub(r"\1***@", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
 def secrets_of(url: str | None) -> tuple[str, ...]:
     """The password of a storage URL, as written and decoded (empty when it has none).
 
@@ -211,8 +200,6 @@ def open_storage(url: str | None, *, heartbeat_interval: int | None = HEARTBEAT,
     Raises:
         CLIError: the URL is not usable, with the reason (password masked).
     """
-    from optuna_shape.store.backends import open_storage as _open
-
     ro = sqlite_read_only_url(url) if read_only and url else None
     if ro is None and url and url.startswith("sqlite:///file:"):
         ro = url  # a SQLite URI: opened as given (its own mode= decides)
@@ -223,8 +210,8 @@ def open_storage(url: str | None, *, heartbeat_interval: int | None = HEARTBEAT,
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(ro, skip_table_creation=read_only)
-        return _open(url, heartbeat_interval=heartbeat_interval,
-                     grace_period=grace_period if heartbeat_interval is not None else None)
+        return _open_storage(url, heartbeat_interval=heartbeat_interval,
+                             grace_period=grace_period if heartbeat_interval is not None else None)
     except CLIError:
         raise
     except Exception as exc:  # bad URL, missing driver, unreachable server

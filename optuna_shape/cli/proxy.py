@@ -25,6 +25,7 @@ from optuna_shape.cli._common import (
     open_storage,
     storage_url,
 )
+from optuna_shape.store.backends import grpc_proxy_problem
 
 __all__ = ["add_arguments", "run", "DEFAULT_PORT", "DEFAULT_THREADS"]
 
@@ -103,15 +104,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port}: the port must be 1-65535")
     if args.threads < 1:
         raise UsageError(f"--threads {args.threads}: at least 1 thread is needed")
-    try:
-        from optuna.storages._grpc.auto_generated import api_pb2_grpc  # noqa: F401
-    except ModuleNotFoundError:
-        raise CLIError("the gRPC storage proxy needs grpcio and protobuf: "
-                       'pip install "optuna-shape[grpc]"') from None
-    except Exception as exc:  # grpcio / protobuf older than Optuna's generated code needs
-        text = " ".join(str(exc).split())[:200]
-        raise CLIError(f"Optuna's gRPC proxy does not load ({text}); "
-                       'pip install --upgrade "optuna-shape[grpc]"') from None
+    problem = grpc_proxy_problem()
+    if problem is not None:
+        raise CLIError(problem)
     from concurrent.futures import ThreadPoolExecutor
 
     import optuna

@@ -49,15 +49,35 @@ from optuna.storages import GrpcStorageProxy  # grpcio is imported on first use 
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from optuna_shape.store import fail_stale, make_sqlite_atomic
+from optuna_shape.store.engine import fail_stale, make_sqlite_atomic
+from optuna_shape.store.keys import SLOT
 
 __all__ = ["open_storage", "fail_stale_on_start", "mask_url", "has_heartbeat", "resolve_driver",
-           "grpc_address", "HeartbeatGrpcStorageProxy"]
+           "grpc_address", "grpc_proxy_problem", "HeartbeatGrpcStorageProxy"]
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\n]*:)(?:(?!://)[^@\n])*@")
+"""``scheme://user:PASSWORD@``: the password runs up to the ``@``, as SQLAlchemy parses it (it may
+hold ``/`` or spaces), but not past the end of the line or into another URL's ``://``; the user
+may be empty."""
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+def mask_url(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` (a URL, or a message that may quote URLs) with every URL password
+    (``scheme://user:PASSWORD@``) and every given secret replaced by ``***``.
+
+    Example:
+        >>> mask_url("cannot open postgresql://osh:p/w d@db:5432/s; try redis://:pw@h")
+        'cannot open postgresql://osh:***@db:5432/s; try redis://:***@h'
+        >>> mask_url("grpc://h:13000 is a proxy; use postgresql://USER:PW@HOST/DB")
+        'grpc://h:13000 is a proxy; use postgresql://USER:***@HOST/DB'
+        >>> mask_url("failed for hunter22", ("hunter22",))
+        'failed for ***'
+    """
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def resolve_driver(url: str) -> str:
@@ -210,6 +230,20 @@ def grpc_address(url: str) -> tuple[str, int]:
     raise ValueError(f"cannot open storage {shown!r}: {problem}; {_GRPC_FORM}")
 
 
+def grpc_proxy_problem() -> str | None:
+    """Why Optuna's gRPC storage proxy cannot run here, in one line (``None`` when it loads):
+    grpcio or protobuf missing, or too old for the code Optuna generated."""
+    try:
+        from optuna.storages._grpc.auto_generated import api_pb2_grpc  # noqa: F401
+    except ModuleNotFoundError:
+        return 'the gRPC storage proxy needs grpcio and protobuf: pip install "optuna-shape[grpc]"'
+    except Exception as exc:  # grpcio / protobuf older than Optuna's generated code needs
+        text = " ".join(str(exc).split())[:200]
+        return (f"Optuna's gRPC proxy does not load ({text}); "
+                'pip install --upgrade "optuna-shape[grpc]"')
+    return None
+
+
 def _grpc_storage(url: str, shown: str, heartbeat_interval: int | None,
                   grace_period: int | None) -> optuna.storages.BaseStorage:
     """A :class:`HeartbeatGrpcStorageProxy` for ``grpc://host:port``, once the proxy answers."""
@@ -299,8 +333,6 @@ class HeartbeatGrpcStorageProxy(GrpcStorageProxy, BaseHeartbeat):
             _logger.debug("heartbeat of trial %d not recorded: %s", trial_id, exc)
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        from optuna_shape.store import SLOT
-
         grace = self.grace_period or 2 * (self.heartbeat_interval or 0)
         now = time.monotonic()
         running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))

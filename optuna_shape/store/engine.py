@@ -1,0 +1,190 @@
+"""The storage behind a study: Optuna's private handles, the SQLite lock, heartbeats, stale trials.
+
+Optuna keeps a study's storage and a trial's id private; the sampler reaches them through
+:func:`storage_of`, :func:`trial_id` and :func:`keep_alive`. :func:`make_sqlite_atomic` makes
+Optuna's queue pop atomic on SQLite files, and :func:`fail_stale` is the one rule for the
+RUNNING trials of workers that are gone.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_shape.store.trials import decode_trial
+
+__all__ = [
+    "fail_stale",
+    "has_heartbeat",
+    "is_in_memory",
+    "keep_alive",
+    "make_sqlite_atomic",
+    "rdb_engine",
+    "storage_of",
+    "trial_id",
+]
+
+
+# ------------------------------------------------------------------ handles ------------------
+def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
+    """The storage id of a trial (private in Optuna; every storage call takes it)."""
+    return trial._trial_id
+
+
+def storage_of(study: optuna.Study) -> Any:
+    """The Optuna storage a study reads and writes."""
+    return study._storage
+
+
+def keep_alive(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> Any:
+    """A context manager that keeps the trial's heartbeat going while the sampler works after the
+    objective returned (Optuna's own heartbeat stops then); a no-op without heartbeats."""
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    return get_heartbeat_thread(trial._trial_id, study._storage)
+
+
+def is_in_memory(study: optuna.Study) -> bool:
+    """Whether the study lives in this process only."""
+    return isinstance(study._storage, optuna.storages.InMemoryStorage)
+
+
+# ------------------------------------------------------------------ engine -------------------
+def rdb_engine(storage: Any) -> Any | None:
+    """The SQLAlchemy engine behind an RDB storage (through Optuna's cache wrapper), or
+    ``None`` for other storages."""
+    backend = getattr(storage, "_backend", storage)
+    return getattr(backend, "engine", None) if isinstance(
+        backend, optuna.storages.RDBStorage) else None
+
+
+def make_sqlite_atomic(storage: Any) -> bool:
+    """Make every transaction on a SQLite file storage take the write lock when it begins.
+
+    Python's sqlite3 driver opens a transaction only before the first write, so Optuna's
+    read-check-write in ``set_trial_state_values`` (the WAITING → RUNNING pop of ``ask`` and
+    the RUNNING check of ``tell``) runs its read outside any transaction: two processes can both
+    read WAITING and both pop the same trial (seen with 4 workers on 2 cores). With
+    ``BEGIN IMMEDIATE`` the read and the write are one serialised transaction, as on
+    PostgreSQL (``SELECT … FOR UPDATE``). Idempotent; returns whether it applies (SQLite files).
+    """
+    engine = rdb_engine(storage)
+    if engine is None or engine.dialect.name != "sqlite":
+        return False
+    if getattr(engine, "_osh_atomic", False):
+        return True
+    if engine.url.database in (None, "", ":memory:"):
+        return False  # one connection in one process: nothing to race
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver issues no BEGIN of its own
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine._osh_atomic = True
+    engine.dispose()  # pooled connections were opened without the hooks
+    return True
+
+
+# ------------------------------------------------------------------ stale trials -------------
+def has_heartbeat(study: optuna.Study) -> bool:
+    """Whether the study's storage fails the trials of dead workers (RDB with heartbeats).
+
+    ``study._storage`` of an RDB study is Optuna's ``_CachedStorage`` wrapper: Optuna's own
+    helper understands it.
+    """
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return is_heartbeat_enabled(study._storage)
+
+
+def fail_stale(study: optuna.Study, *, older_than_s: float | None = None) -> int:
+    """Fail the RUNNING trials of workers that are gone; return how many trials were failed.
+
+    The one rule for stale trials: the sampler (while it waits for other workers), the command
+    line (when a search starts or resumes) and
+    :func:`optuna_shape.store.backends.fail_stale_on_start` all call it.
+
+    With heartbeats (RDB storage): Optuna's own check (no heartbeat for longer than the grace
+    period), and a queued training that a worker took but never started: a worker killed
+    between taking the trial and its first heartbeat leaves it RUNNING with no heartbeat, which
+    Optuna never counts as stale, and its slot would block the search forever. Such a trial
+    holds a slot, has no parameters yet (an objective suggests its shape at once) and no
+    heartbeat row after a grace period and one beat. ``older_than_s`` is not needed: the live
+    trials of other workers keep beating and are left alone.
+
+    Without heartbeats (journal or in-memory storage) nothing tells a dead worker's trial from
+    a live one: RUNNING trials that started more than ``older_than_s`` seconds ago fail (pass
+    it only when no other worker runs, or a value longer than any training); with ``None``
+    nothing is touched.
+
+    A trial's age is read on the clock Optuna stamps ``datetime_start`` with (naive local
+    time), so it is right on a machine outside UTC.
+    """
+    running = (TrialState.RUNNING,)
+    before = {t._trial_id for t in study.get_trials(deepcopy=False, states=running)}
+    if not before:
+        return 0
+    if has_heartbeat(study):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        _fail_never_started(study)
+    elif older_than_s is not None:
+        for t in study.get_trials(deepcopy=False, states=running):
+            age = _age_s(t)
+            if age is not None and age > older_than_s:
+                _fail(study, t._trial_id)
+    else:
+        return 0
+    after = {t._trial_id for t in study.get_trials(deepcopy=False, states=running)}
+    return len(before - after)
+
+
+def _age_s(t: FrozenTrial) -> float | None:
+    """Seconds since ``t`` started (``None``: not started). Every Optuna storage hands
+    ``datetime_start`` back as naive local time (stamped with ``datetime.now()``), so it is
+    compared with the same clock, never with UTC; a stamp with a zone is compared in its zone."""
+    import datetime
+
+    start = t.datetime_start
+    if start is None:
+        return None
+    return (datetime.datetime.now(start.tzinfo) - start).total_seconds()
+
+
+def _fail(study: optuna.Study, trial_id: int) -> None:
+    try:
+        study._storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass  # another worker failed (or it finished) first
+
+
+def _fail_never_started(study: optuna.Study) -> None:
+    backend = getattr(study._storage, "_backend", study._storage)
+    if not isinstance(backend, optuna.storages.RDBStorage) or not backend.heartbeat_interval:
+        return
+    grace = backend.grace_period or 2 * backend.heartbeat_interval
+    limit = grace + backend.heartbeat_interval
+    suspects = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if not t.params and (_age_s(t) or 0.0) > limit
+                and decode_trial(t).slot is not None]
+    if not suspects:
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    ids = [t._trial_id for t in suspects]
+    with _create_scoped_session(backend.scoped_session) as session:
+        beaten = {row.trial_id for row in session.query(models.TrialHeartbeatModel)
+                  .filter(models.TrialHeartbeatModel.trial_id.in_(ids)).all()}
+    for trial_id in ids:
+        if trial_id not in beaten:
+            _fail(study, trial_id)
