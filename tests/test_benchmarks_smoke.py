@@ -56,6 +56,28 @@ def test_search_quality_quick(tmp_path):
     assert (tmp_path / "search_quality_curves.csv").stat().st_size > 0
 
 
+def test_frontier_quick(tmp_path):
+    import csv
+
+    import frontier
+
+    land = T.tiny_landscape(n_seeds=5)
+    truth = frontier.truth_of(land)
+    assert frontier.normalised_hv(land, truth, sorted(truth.front)) == pytest.approx(1.0)
+    assert frontier.normalised_hv(land, truth, []) == 0.0
+    assert frontier.main(["--quick", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "frontier.md").read_text()
+    assert "Command:" in md and "## How to read" in md and "NSGA-II" in md
+    with (tmp_path / "frontier_runs.csv").open() as fh:
+        runs = list(csv.DictReader(fh))
+    assert {"gp", "tpe", "nsga2", "exhaustive"} <= {r["method"] for r in runs}
+    ours = {r["rep"]: int(r["trainings"]) for r in runs if r["method"] == "shape"}
+    for r in runs:
+        assert 0.0 <= float(r["hv"]) <= 1.0 + 1e-9
+        if r["method"] in frontier.PEERS:  # equal trainings (quick budget 10 without ours)
+            assert int(r["trainings"]) == ours.get(r["rep"], 10)
+
+
 def test_search_quality_judge_and_answer_rule():
     import search_quality as sq
 
