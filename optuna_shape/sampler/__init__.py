@@ -4,6 +4,11 @@ Where things are:
 
 * :mod:`optuna_shape.policy` decides (pure: problem + trainings so far → train / wait / stop);
 * :mod:`.snapshot` reads the study once per decision (trials + study attributes);
+* :mod:`.planning` says what a trial does (steps 1–3 below) and plans; :mod:`.after` records a
+  finished training and decides again (step 4); :mod:`.problem` builds the policy's problem
+  from the screened space; :mod:`.checks` refuses a study this worker does not match;
+  :mod:`.screen` and :mod:`.predicted_costs` measure; all of them read the sampler's settings
+  through :class:`.context.SearchContext`;
 * :mod:`.coordination` hands trainings to workers through Optuna's atomic queue;
 * :mod:`.finish` stores the answer; :mod:`optuna_shape.store` owns every stored key.
 
@@ -48,66 +53,31 @@ slot ``"screen:<hardware hash>#1"``, so one worker measures while the others wai
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import logging
-import math
-import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
-from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_shape import store as st
-from optuna_shape.measurement.screening import (
-    MeasurementSettings,
-    apply_limits,
-    candidate_size,
-    constraint_values,
-    needs_energy,
-    needs_latency,
-    size_screen,
-)
-from optuna_shape.policy import (
-    Adaptive,
-    Paper,
-    Policy,
-    Problem,
-    Stop,
-    Train,
-    Wait,
-    decide,
-)
-from optuna_shape.sampler import coordination, predicted_costs, screen
+from optuna_shape.measurement.screening import MeasurementSettings, needs_energy, needs_latency
+from optuna_shape.policy import Adaptive, Paper, Policy, Problem, decide
+from optuna_shape.sampler import after, checks, planning, screen
+from optuna_shape.sampler.context import SearchContext, WorkerState
 from optuna_shape.sampler.coordination import optimize
-from optuna_shape.sampler.finish import write_result
 from optuna_shape.sampler.legacy import from_deprecated, policy_spelling
+from optuna_shape.sampler.problem import screened_problem
+from optuna_shape.sampler.problem import training_work as training_work
 from optuna_shape.sampler.progress import SearchReporter
-from optuna_shape.sampler.snapshot import Snapshot, TrialCache, read_snapshot
+from optuna_shape.sampler.snapshot import TrialCache, read_snapshot
 from optuna_shape.space.constraints import Constraints, check_goal
 from optuna_shape.space.design_space import ShapeSpace
-from optuna_shape.space.shape import Shape, Variant
+from optuna_shape.space.shape import Shape
 
 __all__ = ["ShapeSampler", "optimize"]
-
-_logger = logging.getLogger("optuna_shape")
-
-
-def training_work(space: ShapeSpace, candidates: Sequence[Shape]) -> dict[Shape, float]:
-    """What a training of each candidate costs relative to the others: multiply-accumulates
-    per forward pass for wide ResNets (analytic), parameters for other families (counting their
-    MACs would build every shape on the meta device)."""
-    if space.family.name == "wrn":
-        from optuna_shape.measurement.flops import wrn_macs
-
-        return {c: float(wrn_macs(c.depth, c.width, space.in_channels, space.num_classes,
-                                  space.image_size)) for c in candidates}
-    return {c: float(space.param_count(Shape(c.depth, c.width))) for c in candidates}
 
 
 class ShapeSampler(BaseSampler):
@@ -233,16 +203,17 @@ class ShapeSampler(BaseSampler):
         self._independent = independent_sampler or RandomSampler(seed=seed)
         self._needs_latency = needs_latency(constraints, goal)
         self._needs_energy = needs_energy(constraints, goal)
-        self._cache = TrialCache()
-        self._problems: dict[int, tuple[Problem, dict[Shape, dict[str, Any]]]] = {}
-        self._n_predicted: dict[int, int] = {}  # predicted records behind a cached problem
-        self._checked: set[int] = set()
-        self._lock = threading.RLock()
-        self._hardware: str | None = None
-        self._last_stale_check = 0.0
-        self._last_warn = -1e9
-        self._warned_pruner = False
-        self._claimed: dict[int, tuple[Shape, str]] = {}  # trial id → what its planner took
+        self._state = WorkerState()
+
+    def _context(self) -> SearchContext:
+        """What the planning, screening and bookkeeping modules read, made from the current
+        attributes (a setting changed on the instance counts at once)."""
+        return SearchContext(
+            space=self.space, constraints=self.constraints, goal=self.goal,
+            settings=self.settings, measurement=self.measurement, precisions=self._precisions,
+            needs_latency=self._needs_latency, needs_energy=self._needs_energy,
+            reporter=self.reporter, poll_interval=self.poll_interval, decide=decide,
+            state=self._state)
 
     @property
     def poll_interval(self) -> float:
@@ -266,77 +237,18 @@ class ShapeSampler(BaseSampler):
     target_hardware = property(lambda self: self.measurement.target_hardware,
                                doc="``measurement.target_hardware``.")
 
-    # ------------------------------------------------------------------ configuration ----
     def config(self) -> dict[str, Any]:
         """The settings every worker of a study must share (stored in the study)."""
-        s = self.settings
-        cfg: dict[str, Any] = {
-            "space": self.space.to_dict(),
-            "constraints": self.constraints.to_dict(),
-            "goal": self.goal,
-            "mode": s.mode,
-            "max_attempts": s.max_attempts,
-        }
-        if s.mode == "paper":
-            cfg.update(strategy=s.strategy, sampling=s.sampling, refit=s.refit)
-            if s.sampling == "random":
-                cfg["seed"] = s.seed
-        else:
-            cfg.update(confidence=s.confidence, max_trainings=s.max_trainings,
-                       n_initial=s.n_initial, seed=s.seed)
-            if s.budget is not None:  # absent otherwise: studies made before it still load
-                cfg["budget_seconds"] = s.budget
-            if self.goal is None:  # the complying set is the paper's interval sample
-                cfg.update(strategy=s.strategy, sampling=s.sampling)
-        if self._needs_latency or self._needs_energy:
-            cfg["latency_batch_size"] = self.measurement.batch_size
-        return cfg
+        return checks.config(self._context())
 
     @property
     def trial_cache(self) -> TrialCache:
         """This worker's cache of decoded finished trials (shared with its pruner)."""
-        return self._cache
+        return self._state.cache
 
     def hardware(self) -> str | None:
         """Key of the hardware this worker measures on (``None`` when nothing is measured)."""
-        if not (self._needs_latency or self._needs_energy):
-            return None
-        if self.target_hardware is not None:
-            return self.target_hardware
-        if self._hardware is None:
-            from optuna_shape.measurement import hardware_key
-
-            self._hardware = hardware_key(
-                self.measurement.device, self.measurement.threads, self.measurement.batch_size)
-        return self._hardware
-
-    def _check_study(self, study: optuna.Study, attrs: dict[str, Any] | None = None) -> None:
-        """Refuse a study whose direction or stored configuration contradicts this sampler
-        (checked on every snapshot: a worker that raced the first write is caught too)."""
-        sid = study._study_id
-        if sid not in self._checked:
-            st.make_sqlite_atomic(study._storage)  # idempotent; open_storage already does it
-            if study._is_multi_objective() or study.direction != StudyDirection.MAXIMIZE:
-                raise ValueError(
-                    "ShapeSampler needs a single-objective study with direction='maximize' (the "
-                    "objective returns accuracy), got directions "
-                    f"{[d.name for d in study.directions]}")
-        if attrs is None:
-            attrs = st.study_attrs(study)
-        stored = st.read_config(attrs)
-        mine = self.config()
-        if stored is None:
-            st.write_config(study, mine)
-            stored = st.read_config(st.study_attrs(study))
-        details = st.config_difference(stored or {}, mine, "this worker")
-        if details:
-            raise ValueError(
-                f"study {study.study_name!r} was created with a different shape search "
-                f"({details}). Use the same settings to join it, or a new study name.")
-        hw = self.hardware()
-        if hw is not None:
-            self._check_hardware(study, attrs, hw)
-        self._checked.add(sid)
+        return self._context().hardware()
 
     # ------------------------------------------------------------------ Optuna hooks -----
     def reseed_rng(self) -> None:
@@ -370,9 +282,9 @@ class ShapeSampler(BaseSampler):
         reaching here for them means the objective suggested them on a fresh trial without
         :func:`~optuna_shape.suggest_shape`: the trial plans (and ends, stage ``plan``).
         Other parameters go to the independent sampler."""
-        if param_name in ("depth", "width") and self._is_shape_distribution(
-                param_name, param_distribution):
-            shape, _ = self.resolve(study, trial._trial_id, trial.number)
+        if param_name in ("depth", "width") and planning.is_shape_distribution(
+                self.space, param_name, param_distribution):
+            shape, _ = self.resolve(study, st.trial_id(trial), trial.number)
             return shape.depth if param_name == "depth" else shape.width
         return self._independent.sample_independent(study, trial, param_name, param_distribution)
 
@@ -385,104 +297,7 @@ class ShapeSampler(BaseSampler):
     ) -> None:
         """Record the accuracy constraint, then decide and queue the next action (or stop)."""
         self._independent.after_trial(study, trial, state, values)
-        self._claimed.pop(trial._trial_id, None)
-        rec = st.decode_trial(trial)
-        if not rec.is_training or study._study_id not in self._checked or \
-                trial.user_attrs.get("reject_reason"):
-            return
-        value = values[0] if values else None
-        from optuna.storages._heartbeat import get_heartbeat_thread
-
-        # Optuna's heartbeat stops when the objective returns; the bookkeeping below (a fit,
-        # the first one importing scikit-learn) must not let the trial look dead meanwhile.
-        with get_heartbeat_thread(trial._trial_id, study._storage):
-            missing = self._missing_precisions(trial, state, value)
-            if missing:
-                reason = (f"the objective returned a value but its trial user attribute "
-                          f"'{st.ACCURACY_BY_PRECISION}' lacks {', '.join(missing)}: a search "
-                          f"over precisions {', '.join(self._precisions)} needs the accuracy "
-                          "of the trained network at each of them "
-                          "(trial.set_user_attr(\"accuracy_by_precision\", {precision: accuracy}))")
-                st.set_trial_user_attrs(study, trial._trial_id, {"fail_reason": reason})
-            self._after_training(study, trial, state, value)
-        if missing:
-            raise ValueError(f"trial {trial.number}: {reason}")
-
-    def _missing_precisions(self, trial: FrozenTrial, state: TrialState,
-                            value: float | None) -> list[str]:
-        """Precisions of the space a completed training's ``accuracy_by_precision`` lacks
-        without a reason in ``precision_errors`` (none outside a search over precisions, or
-        for a failed training). A precision the network could not be converted to is a failed
-        candidate, not a broken objective."""
-        if not self._precisions or state != TrialState.COMPLETE or value is None or \
-                not math.isfinite(value):
-            return []
-        acc = st.accuracy_by_precision(trial.user_attrs) or {}
-        errors = trial.user_attrs.get(st.PRECISION_ERRORS) or {}
-        return [p for p in self._precisions if p not in acc and p not in errors]
-
-    def _pruned_by_another_pruner(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """A training the objective stopped for a pruner other than ShapePruner: it carries no
-        projection, so the search counts it as a failed training; say so (a warning once)."""
-        name = type(study.pruner).__name__
-        reason = (f"stopped by the study's pruner {name}, which compares different shapes at "
-                  "equal epochs; counted as a failed training (use "
-                  "create_study(pruner=osh.ShapePruner()) to stop trainings early, or "
-                  "optuna.pruners.NopPruner() not to)")
-        st.set_trial_user_attrs(study, trial._trial_id, {"fail_reason": reason})
-        if not self._warned_pruner:
-            self._warned_pruner = True
-            _logger.warning("optuna-shape: trial %d was %s", trial.number, reason)
-
-    def _after_training(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
-                        value: float | None) -> None:
-        try:
-            if state == TrialState.FAIL and trial.user_attrs.get(st.INTERRUPTED):
-                return  # stopped by Ctrl-C: lost, not failed; the resumed search decides
-            if state == TrialState.COMPLETE and value is not None and math.isfinite(value):
-                if self.constraints.min_accuracy is not None:
-                    c = self.constraints.min_accuracy - value
-                    st.set_trial_system_attr(study, trial._trial_id, "constraints:accuracy", c)
-                    from optuna_shape.store.attributes import significant
-
-                    st.set_trial_user_attrs(study, trial._trial_id,
-                                            {"constraint_accuracy": significant(c, 4)})
-            elif state in (TrialState.COMPLETE, TrialState.FAIL):
-                reason = ("the objective raised an exception or returned "
-                          f"{'a non-finite value' if value is None else repr(value)}")
-                st.set_trial_user_attrs(study, trial._trial_id, {"fail_reason": reason})
-            elif state == TrialState.PRUNED and st.PRUNE_REASON not in trial.user_attrs:
-                self._pruned_by_another_pruner(study, trial)
-            snap = read_snapshot(study, self._cache, (trial.number, state, value))
-            if snap.result is not None:
-                self._stop_study(study)
-                return
-            if snap.queued:
-                # the next ask takes a queued training; the policy decides once the queue is
-                # empty, on every result in by then (asked now, it would plan on fewer
-                # results and queue trainings behind those already waiting)
-                return
-            problem = self._problem(study, snap)
-            if problem is None:
-                return
-            if snap.planners():
-                return  # a planning worker decides for every idle one, this one included
-            snap, problem, action = self._decide(study, snap, problem)
-            if isinstance(action, Train):
-                self._enqueue(study, snap, problem, action)
-            elif isinstance(action, Stop):
-                if st.trial_state(study, trial._trial_id) != TrialState.RUNNING:
-                    return  # failed as stale while this worker was paused: not evidence
-                self._finish(study, snap, problem, action)
-                self._stop_study(study)
-        except Exception:  # never lose the trial's result because of bookkeeping
-            _logger.exception("optuna-shape: bookkeeping after trial %d failed", trial.number)
-
-    def _is_shape_distribution(self, name: str, dist: BaseDistribution) -> bool:
-        if not isinstance(dist, CategoricalDistribution):
-            return False
-        values = self.space.depths if name == "depth" else self.space.widths
-        return list(dist.choices) == list(values)
+        after.after_trial(self._context(), study, trial, state, values)
 
     # ------------------------------------------------------------------ the trial's role --
     def resolve(self, study: optuna.Study, trial_id: int, number: int) -> tuple[Shape, str]:
@@ -494,300 +309,21 @@ class ShapeSampler(BaseSampler):
                 (``stopped``); the stage and reason are in its user attributes.
             ValueError: the study contradicts this sampler's settings or hardware.
         """
-        claimed = self._claimed.get(trial_id)
-        if claimed is not None:  # this trial planned and took a training (see _claim)
-            return claimed
-        snap = read_snapshot(study, self._cache)
-        self._check_study(study, dict(snap.attrs))
-        me = snap.by_number(number)
-        if me is None:
-            raise RuntimeError(f"trial {number} is not in the study")
-        if me.state != TrialState.RUNNING:  # failed as stale while this worker was paused
-            raise optuna.TrialPruned(f"trial {number} is {me.state.name}: not training it")
-        if snap.result is not None:
-            self._end(study, trial_id, "stopped", f"search finished: {snap.result.reason}",
-                      stop=True)
-        screened_hw = None if me.slot is None else st.screened_hash(me.slot)
-        if screened_hw is not None:
-            if not coordination.wins(snap, me) or st.screened_key(screened_hw) in snap.attrs:
-                self._end(study, trial_id, "duplicate", "another worker screens")
-            self._screen(study, snap)
-            self._end(study, trial_id, "screen", "measured the design space")
-        if me.slot is not None:
-            assert me.shape is not None
-            if not coordination.wins(snap, me):
-                self._end(study, trial_id, "duplicate",
-                          f"slot {me.slot} is held by another trial")
-            stage = me.stage or "sample"
-            if type(self.reporter).on_compute is not SearchReporter.on_compute:
-                # only a reporter that shows it pays for the sum over the study's trainings
-                self.reporter.on_compute(snap.compute_spent(), self.settings.budget)
-            self.reporter.on_assign(number, me.shape, stage)
-            return me.shape, stage
-        if me.shape is not None:  # enqueued by hand
-            return me.shape, "user"
-        return self._plan(study, trial_id, number, snap)
+        return planning.resolve(self._context(), study, trial_id, number)
 
-    def _plan(self, study: optuna.Study, trial_id: int, number: int, snap: Snapshot
-              ) -> tuple[Shape, str]:
-        """A planner trial: decide, take the first proposed training itself and queue the rest
-        (:meth:`_claim`), or end (waiting inside while there is nothing to do)."""
-        while True:
-            if snap.result is not None:
-                self._end(study, trial_id, "stopped", f"search finished: {snap.result.reason}",
-                          stop=True)
-            problem = self._problem(study, snap)
-            if problem is None:  # screening on this hardware is not complete
-                h = st.hardware_hash(self.hardware() or "")
-                state = coordination.screen_state(snap, h)
-                if state == "none":
-                    coordination.queue_screening(study, h)
-                    self._end(study, trial_id, "plan", "queued the screening of the space")
-                if state == "queued":
-                    self._end(study, trial_id, "plan", "the screening task is queued")
-                reason = "another worker is screening the design space"
-            elif (first := snap.first_planner()) is not None and first != number and (
-                    st.has_heartbeat(study) or st.is_in_memory(study)):
-                # one worker plans for every idle one: planners deciding at once would each
-                # queue a batch for all of them, and most of it would only be yielded again
-                # (without heartbeats a dead worker's planner would never be failed, so there
-                # each planner decides for itself)
-                if snap.queued:
-                    self._end(study, trial_id, "plan", "a queued training is waiting")
-                reason = f"trial {first} plans for the idle workers"
-            else:
-                snap, problem, action = self._decide(study, snap, problem,
-                                                     max(1, snap.planners()))
-                if isinstance(action, Stop):
-                    self._finish(study, snap, problem, action)
-                    self._end(study, trial_id, "stopped", f"search finished: {action.reason}",
-                              stop=True)
-                if isinstance(action, Train):
-                    mine = self._claim(study, trial_id, number, snap, problem, action)
-                    if mine is not None:
-                        return mine
-                    queued = self._enqueue(study, snap, problem, action)
-                    if queued or snap.queued:
-                        self._end(study, trial_id, "plan",
-                                  f"queued {len(queued)} training(s): {action.reason}")
-                    reason = "the proposed shapes are being trained"
-                else:
-                    assert isinstance(action, Wait)
-                    if snap.queued:
-                        self._end(study, trial_id, "plan", "a queued training is waiting")
-                    reason = action.reason
-            self._wait(study, reason)
-            snap = read_snapshot(study, self._cache)
-
-    def _decide(self, study: optuna.Study, snap: Snapshot, problem: Problem, slots: int = 1
-                ) -> tuple[Snapshot, Problem, Train | Wait | Stop]:
-        """The policy's action for ``slots`` idle workers, after measuring for real every shape
-        it would train (or answer) whose cost is only predicted; when that changed anything the
-        feasible set is rebuilt and the policy decides again (each round measures at least one
-        predicted shape, so this ends)."""
-        while True:
-            action = decide(problem, snap.evidence(self._precisions), self.settings, slots)
-            if self.precision_search:  # every candidate was measured (no prediction)
-                return snap, problem, action
-            shapes = list(action.shapes) if isinstance(action, Train) else (
-                [action.answer] if isinstance(action, Stop) and action.answer is not None
-                else [])
-            _, measurements = self._problems[study._study_id]
-            if not predicted_costs.confirm_measured(self, study, shapes, measurements):
-                return snap, problem, action
-            snap = dataclasses.replace(snap, attrs=st.study_attrs(study))
-            rebuilt = self._problem(study, snap)
-            assert rebuilt is not None  # screening was complete, and stays so
-            problem = rebuilt
-
-    def _wait(self, study: optuna.Study, reason: str) -> None:
-        self.reporter.on_wait(reason)
-        now = time.monotonic()
-        if now - self._last_stale_check >= 5.0:
-            self._last_stale_check = now
-            st.fail_stale(study)
-        if not st.is_in_memory(study) and not st.has_heartbeat(study) and \
-                now - self._last_warn >= 60.0:
-            self._last_warn = now
-            _logger.warning(
-                "optuna-shape: waiting (%s). This storage has no heartbeat, so a trial whose "
-                "worker died stays RUNNING forever: use RDBStorage(url, heartbeat_interval=10) "
-                "(the CLI does), or mark dead trials failed "
-                "(optuna_shape.store.backends.fail_stale_on_start).", reason)
-        time.sleep(self.poll_interval)
-
-    def _end(self, study: optuna.Study, trial_id: int, stage: str, reason: str,
-             stop: bool = False) -> None:
-        st.set_trial_user_attrs(study, trial_id, {"stage": stage, "end_reason": reason})
-        if stop:
-            self._stop_study(study)
-        raise optuna.TrialPruned(reason)
-
-    @staticmethod
-    def _stop_study(study: optuna.Study) -> None:
-        try:
-            study.stop()
-        except RuntimeError:  # ask-and-tell: nothing to stop
-            pass
-
-    def _claim(self, study: optuna.Study, trial_id: int, number: int, snap: Snapshot,
-               problem: Problem, action: Train) -> tuple[Shape, str] | None:
-        """Let planner trial ``number`` train the first proposed shape not already pending
-        itself and queue the rest, so a worker's trial is a training, not a pruned planner
-        (``None`` when every proposed shape is pending).
-
-        The claimed slot must be the trial's alone: a copy of it queued or taken by another
-        worker meanwhile (another planner proposed the same shape at the same moment) makes
-        this trial yield (stage ``duplicate``). Both may yield in a close race — the policy
-        then proposes the shape again — but two never train one slot: the other copy yields
-        to this lower-numbered trial once it sees the claim, and this trial yields to any
-        copy it sees."""
-        pending = snap.pending_shapes()
-        free = [c for c in action.shapes if Shape(c.depth, c.width) not in pending]
-        if not free:
-            return None
-        shape = Shape(free[0].depth, free[0].width)
-        slot = coordination.slot_of(shape, snap.repeat_index(shape))
-        user, system = self._attrs_of(study, action, shape)
-        st.claim_training(study, trial_id, slot=slot, stage=action.stage, shape=shape,
-                          user_attrs=user, system_attrs=system)
-        rest = tuple(c for c in action.shapes if Shape(c.depth, c.width) != shape)
-        if rest:
-            self._enqueue(study, snap, problem, dataclasses.replace(action, shapes=rest))
-        after = read_snapshot(study, self._cache)
-        if any(t.number != number and t.state in (TrialState.WAITING, TrialState.RUNNING,
-                                                  TrialState.COMPLETE)
-               for t in after.same_slot(slot)):
-            self._end(study, trial_id, "duplicate", f"slot {slot} is held by another trial")
-        self._claimed[trial_id] = (shape, action.stage)
-        self.reporter.on_assign(number, shape, action.stage)
-        return shape, action.stage
-
-    def _attrs_of(self, study: optuna.Study, action: Train, shape: Shape
-                  ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The (user, system) attributes a planned training of ``shape`` carries: size,
-        measurements, constraint values and the policy's prediction."""
-        from optuna_shape.store.attributes import readable_trial_attrs
-
-        _, measurements = self._problems[study._study_id]
-        cand = next(c for c in action.shapes if Shape(c.depth, c.width) == shape)
-        size = candidate_size(self.space, cand)
-        m = measurements.get(cand)
-        user: dict[str, Any] = {"params": self.space.param_count(shape),
-                                "size_mb": round(size, 6)}
-        if isinstance(cand, Variant):
-            user["precision"] = cand.precision
-        system: dict[str, Any] = {}
-        if m:
-            for k in ("latency_ms", "energy_j"):
-                if m.get(k) is not None:
-                    user[k] = m[k]
-        for name, value in constraint_values(self.constraints, size, m).items():
-            system[f"constraints:{name}"] = value
-            user[f"constraint_{name}"] = value
-        pred = action.predictions.get(cand)
-        if pred is not None:
-            user.update(predicted_accuracy=float(pred[0]), predicted_std=float(pred[1]),
-                        prediction_source=f"{self.settings.mode} policy")
-        # rounded for reading and sorting in optuna-dashboard (constraints stay exact)
-        return readable_trial_attrs(user, shape=shape), system
-
-    def _enqueue(self, study: optuna.Study, snap: Snapshot, problem: Problem,
-                 action: Train) -> list[Shape]:
-        # a candidate (shape, precision) is served by training its shape once
-        proposed: dict[Shape, Shape] = {}
-        for c in action.shapes:
-            proposed.setdefault(Shape(c.depth, c.width), c)
-
-        return coordination.enqueue(study, snap, tuple(proposed), action.stage,
-                                    lambda shape: self._attrs_of(study, action, shape))
-
-    def _finish(self, study: optuna.Study, snap: Snapshot, problem: Problem,
-                action: Stop) -> None:
-        result = write_result(study, action, snap, problem,
-                              len(self.space) * max(1, len(self._precisions)), self._precisions)
-        fit = st.read_fit(st.study_attrs(study))
-        if fit is not None:
-            self.reporter.on_fit(fit.to_json())
-        self.reporter.on_done(result.to_json())
-
-    # ------------------------------------------------------------------ screening --------
     def problem(self, study: optuna.Study) -> Problem | None:
         """The screened design space of ``study`` as the policy sees it (``None`` while
         screening on this worker's hardware is not complete)."""
-        return self._problem(study, read_snapshot(study, self._cache))
-
-    def _problem(self, study: optuna.Study, snap: Snapshot) -> Problem | None:
-        """The screened design space (``None`` while screening on this hardware is pending)."""
-        sid = study._study_id
-        if sid in self._problems and not (self._n_predicted.get(sid) and st.count_predicted(
-                snap.attrs, st.hardware_hash(self.hardware() or "")) != self._n_predicted[sid]):
-            return self._problems[sid][0]
-        space, cons = self.space, self.constraints
-        passed, _ = size_screen(space, self.candidates(), cons.max_size_mb)
-        measurements: dict[Shape, dict[str, Any]] = {}
-        hw = self.hardware()
-        if hw is not None and passed:
-            self._check_hardware(study, snap.attrs, hw)
-            h = st.hardware_hash(hw)
-            if st.screened_key(h) not in snap.attrs:
-                return None
-            measurements = st.read_measurements(snap.attrs, h)
-            if self._precisions:  # keyed by candidate
-                measurements = {c: dict(m) for c in passed
-                                if (m := st.measurement_of(measurements, c)) is not None}
-            passed, _ = apply_limits(passed, measurements, cons, latency=self._needs_latency,
-                                     energy=self._needs_energy)
-        sizes = {s: candidate_size(space, s) for s in passed}
-        metric = {"size": "size_mb", "latency": "latency_ms", "energy": "energy_j"}
-        costs: dict[Shape, float] = {}
-        if self.goal == "size":
-            costs = dict(sizes)
-        elif self.goal in metric:
-            costs = {s: float(measurements[s][metric[self.goal]]) for s in passed}
-        problem = Problem(tuple(passed), sizes, costs, self.goal, cons.min_accuracy,
-                          training_work(space, passed))
-        rebuilt = sid in self._problems
-        self._problems[sid] = (problem, measurements)
-        self._n_predicted[sid] = sum(1 for m in measurements.values() if st.is_predicted(m))
-        if rebuilt:  # a predicted shape was measured for real: the feasible set changed
-            return problem
-        n_planned = 0
-        if self.settings.mode == "paper":
-            from optuna_shape.policy.paper import planned_shapes
-
-            n_planned = len(planned_shapes(problem, self.settings))
-        self.reporter.on_screened(len(passed), len(space) * max(1, len(self._precisions)),
-                                  n_planned)
-        if not passed:
-            _logger.warning("optuna-shape: no shape of the design space meets the limits")
-        return problem
+        return screened_problem(self._context(), study, read_snapshot(study, self._state.cache))
 
     def candidates(self) -> list[Shape]:
         """What the search chooses among: the space's shapes, or with several precisions every
         (shape, precision) :class:`~optuna_shape.space.shape.Variant`."""
-        if not self._precisions:
-            return self.space.shapes
-        return [Variant(s.depth, s.width, p) for s in self.space.shapes
-                for p in self._precisions]
-
-    def _check_hardware(self, study: optuna.Study, attrs: Any, hw: str) -> None:
-        known = st.known_hardware(attrs)
-        if known and hw not in known:
-            listed = "; ".join(sorted(known))
-            raise ValueError(
-                f"study {study.study_name!r} holds measurements taken on other hardware "
-                f"({listed}); this worker measures on {hw!r}. Latency and energy are not "
-                "comparable across hardware: run this worker on the same hardware, pass "
-                "target_hardware=<one of the keys above> (CLI: --target-hardware) to use those "
-                "measurements knowingly, or use a new study.")
-
-    def _screen(self, study: optuna.Study, snap: Snapshot) -> None:
-        screen.screen_space(self, study, snap)
+        return self._context().candidates()
 
     def measure_one(self, study: optuna.Study, shape: Shape) -> dict[str, Any] | None:
         """Measurements of one shape (e.g. a hand-enqueued one), measuring it if missing."""
-        return screen.measure_one(self, study, shape)
+        return screen.measure_one(self._context(), study, shape)
 
     def record_trial(self, trial: optuna.Trial, shape: Shape, stage: str) -> None:
         """Write what the dashboard shows about a hand-enqueued trial and prune it if ``shape``
@@ -798,7 +334,7 @@ class ShapeSampler(BaseSampler):
                 be measured); the reason is in the trial's ``reject_reason`` user attribute.
         """
         if stage == "user":
-            screen.record_user_trial(self, trial, shape)
+            screen.record_user_trial(self._context(), trial, shape)
 
     def __repr__(self) -> str:
         return (f"ShapeSampler(mode={self.mode!r}, goal={self.goal!r}, "

@@ -132,7 +132,7 @@ def optimize(study: optuna.Study, func: Callable[[optuna.Trial], Any], **kwargs:
     A training stopped by Ctrl-C is marked ``interrupted`` before the interrupt goes on: it is
     retried when the search resumes and does not count as the shape's failure.
     """
-    st.make_sqlite_atomic(study._storage)  # before the first pop (open_storage does it too)
+    st.make_sqlite_atomic(st.storage_of(study))  # before the first pop (open_storage does it too)
     n_trials = kwargs.pop("n_trials", None)
     started = [0]
     callbacks = list(kwargs.pop("callbacks", None) or [])

@@ -14,7 +14,7 @@ set and decides again), so every trained shape — and so every answer — has r
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 
@@ -22,20 +22,19 @@ from optuna_shape import store as st
 from optuna_shape.measurement.flops import wrn_macs
 from optuna_shape.measurement.screening import measure_shape
 from optuna_shape.models.cost_model import screen_costs, shape_features
+from optuna_shape.sampler.context import SearchContext
+from optuna_shape.space.design_space import ShapeSpace
 from optuna_shape.space.shape import Shape
-
-if TYPE_CHECKING:
-    from optuna_shape.sampler import ShapeSampler
 
 __all__ = ["screen_predicted", "confirm_measured", "cost_features"]
 
 _METRICS = (("latency", "latency_ms", "max_latency_ms"), ("energy", "energy_j", "max_energy_j"))
 
 
-def cost_features(sampler: ShapeSampler, shapes: list[Shape]) -> Any:
-    """Cost-model features of ``shapes`` (MACs exact for wide-ResNets; for other families the
-    parameter count stands in, because counting MACs means building each network)."""
-    space = sampler.space
+def cost_features(space: ShapeSpace, shapes: list[Shape]) -> Any:
+    """Cost-model features of ``shapes`` of ``space`` (MACs exact for wide-ResNets; for other
+    families the parameter count stands in, because counting MACs means building each
+    network)."""
     macs: list[float | None] = [
         wrn_macs(s.depth, s.width, space.in_channels, space.num_classes, space.image_size)
         if space.family.name == "wrn" else None for s in shapes]
@@ -43,7 +42,7 @@ def cost_features(sampler: ShapeSampler, shapes: list[Shape]) -> Any:
                           [s.depth for s in shapes], [s.width for s in shapes])
 
 
-def screen_predicted(sampler: ShapeSampler, study: optuna.Study, hw: str, shapes: list[Shape],
+def screen_predicted(ctx: SearchContext, study: optuna.Study, hw: str, shapes: list[Shape],
                      records: dict[Shape, dict[str, Any]]) -> None:
     """Screen ``shapes`` (within the size limit) with predicted costs; ``records`` holds what
     is already stored (real measurements are reused) and is updated in place."""
@@ -51,9 +50,9 @@ def screen_predicted(sampler: ShapeSampler, study: optuna.Study, hw: str, shapes
     candidates = list(shapes)
     done = 0
     for want, field_name, limit_name in _METRICS:
-        if not getattr(sampler, f"_needs_{want}") or not candidates:
+        if not (ctx.needs_latency if want == "latency" else ctx.needs_energy) or not candidates:
             continue
-        limit = getattr(sampler.constraints, limit_name)
+        limit = getattr(ctx.constraints, limit_name)
         known: dict[int, float | None] = {}
         for i, s in enumerate(candidates):
             rec = records.get(s, {})
@@ -67,15 +66,15 @@ def screen_predicted(sampler: ShapeSampler, study: optuna.Study, hw: str, shapes
             nonlocal done
             s = cands[i]
             rec = {k: v for k, v in records.get(s, {}).items()}
-            rec.update(measure_shape(sampler.space, s, sampler.measurement,
+            rec.update(measure_shape(ctx.space, s, ctx.measurement,
                                      latency=want == "latency", energy=want == "energy"))
             records[s] = rec
             st.write_measurement(study, hw, s, rec)
             done += 1
-            sampler.reporter.on_screen(done, len(shapes), s, rec)
+            ctx.reporter.on_screen(done, len(shapes), s, rec)
             return None if rec.get("error") else rec.get(field_name)
 
-        res = screen_costs(cost_features(sampler, candidates), measure, limit, measured=known)
+        res = screen_costs(cost_features(ctx.space, candidates), measure, limit, measured=known)
         unit = field_name.rsplit("_", 1)[1]
         stem = field_name.rsplit("_", 1)[0]
         for i, (mean, low, high) in res.predicted.items():
@@ -93,11 +92,11 @@ def screen_predicted(sampler: ShapeSampler, study: optuna.Study, hw: str, shapes
             1 for s in shapes if s not in records), n_predicted=n_pred, metrics=summaries))
 
 
-def confirm_measured(sampler: ShapeSampler, study: optuna.Study, shapes: Iterable[Shape],
+def confirm_measured(ctx: SearchContext, study: optuna.Study, shapes: Iterable[Shape],
                      measurements: dict[Shape, dict[str, Any]]) -> bool:
     """Measure for real each of ``shapes`` whose stored record is a prediction (replacing the
     record); return whether anything was measured (the feasible set must then be rebuilt)."""
-    hw = sampler.hardware()
+    hw = ctx.hardware()
     todo = [s for s in dict.fromkeys(shapes) if st.is_predicted(measurements.get(s, {}))]
     if hw is None or not todo:
         return False
@@ -105,7 +104,7 @@ def confirm_measured(sampler: ShapeSampler, study: optuna.Study, shapes: Iterabl
     for s in todo:
         if not st.is_predicted(stored.get(s, {})):
             continue  # another worker measured it meanwhile
-        rec = measure_shape(sampler.space, s, sampler.measurement,
-                            latency=sampler._needs_latency, energy=sampler._needs_energy)
+        rec = measure_shape(ctx.space, s, ctx.measurement,
+                            latency=ctx.needs_latency, energy=ctx.needs_energy)
         st.write_measurement(study, hw, s, rec)
     return True

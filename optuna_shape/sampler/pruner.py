@@ -99,7 +99,7 @@ class ShapePruner(BasePruner):
         if not v.stop:
             return False
         assert v.forecast is not None
-        st.set_trial_user_attrs(study, trial._trial_id, {
+        st.set_trial_user_attrs(study, st.trial_id(trial), {
             st.PRUNE_REASON: v.reason,
             st.PROJECTED_ACCURACY: round(v.forecast.mean, 6),
             st.PROJECTED_STD: round(v.forecast.std, 6),

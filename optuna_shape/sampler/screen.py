@@ -16,43 +16,44 @@ from optuna_shape.measurement.screening import (
     size_screen,
     use_prediction,
 )
+from optuna_shape.sampler.checks import check_hardware
+from optuna_shape.sampler.context import SearchContext
 from optuna_shape.space.shape import Shape, Variant
 
 if TYPE_CHECKING:
-    from optuna_shape.sampler import ShapeSampler
     from optuna_shape.sampler.snapshot import Snapshot
 
 __all__ = ["screen_space", "measure_one", "record_user_trial"]
 
 
-def screen_space(sampler: ShapeSampler, study: optuna.Study, snap: Snapshot) -> None:
+def screen_space(ctx: SearchContext, study: optuna.Study, snap: Snapshot) -> None:
     """Measure every size-feasible shape still missing (latency for all, then energy for
     those within the latency limit), then mark the hardware screened. In a search over
     precisions every size-feasible (shape, precision) candidate is measured, converted to its
-    precision. With predicted screening (``sampler.screening``; shapes of one precision only),
+    precision. With predicted screening (``measurement.screening``; shapes of one precision only),
     measure a designed subset and every shape near a limit and predict the rest
     (:mod:`optuna_shape.sampler.predicted_costs`)."""
-    hw = sampler.hardware()
+    hw = ctx.hardware()
     assert hw is not None
-    sampler._check_hardware(study, snap.attrs, hw)
+    check_hardware(study, snap.attrs, hw)
     st.write_hardware_name(study, hw)
-    shapes, _ = size_screen(sampler.space, sampler.candidates(), sampler.constraints.max_size_mb)
+    shapes, _ = size_screen(ctx.space, ctx.candidates(), ctx.constraints.max_size_mb)
     stored = st.read_measurements(snap.attrs, st.hardware_hash(hw))
     records = {s: dict(r) for s, r in stored.items()}
     if isinstance(next(iter(shapes), None), Variant):  # keyed by candidate
         records = {c: dict(st.measurement_of(stored, c) or {}) for c in shapes}
     missing = sum(1 for s in shapes if not records.get(s) or st.is_predicted(records[s]))
-    if not sampler.precision_search and use_prediction(sampler.screening, missing):
+    if not ctx.precision_search and use_prediction(ctx.measurement.screening, missing):
         from optuna_shape.sampler.predicted_costs import screen_predicted
 
-        screen_predicted(sampler, study, hw, shapes, records)
+        screen_predicted(ctx, study, hw, shapes, records)
         st.mark_screened(study, hw)
         return
-    total = len(shapes) * (int(sampler._needs_latency) + int(sampler._needs_energy))
+    total = len(shapes) * (int(ctx.needs_latency) + int(ctx.needs_energy))
     done = 0
     for want in ("latency", "energy"):
-        if (want == "latency" and not sampler._needs_latency) or \
-                (want == "energy" and not sampler._needs_energy):
+        if (want == "latency" and not ctx.needs_latency) or \
+                (want == "energy" and not ctx.needs_energy):
             continue
         field_name = "latency_ms" if want == "latency" else "energy_j"
         for s in shapes:
@@ -62,40 +63,40 @@ def screen_space(sampler: ShapeSampler, study: optuna.Study, snap: Snapshot) -> 
                 continue
             if st.is_predicted(rec):
                 rec.clear()  # measured for real now: no predicted value stays in the record
-            if want == "energy" and sampler._needs_latency:
-                ok, _ = apply_limits([s], {s: rec}, sampler.constraints, latency=True,
+            if want == "energy" and ctx.needs_latency:
+                ok, _ = apply_limits([s], {s: rec}, ctx.constraints, latency=True,
                                      energy=False)
                 if not ok:
                     continue  # rejected by latency: no energy run (paper order)
             if isinstance(s, Variant):
-                rec.update(measure_shape(sampler.space, s.shape, sampler.measurement,
+                rec.update(measure_shape(ctx.space, s.shape, ctx.measurement,
                                          latency=want == "latency", energy=want == "energy",
                                          precision=s.precision))
             else:
-                rec.update(measure_shape(sampler.space, s, sampler.measurement,
+                rec.update(measure_shape(ctx.space, s, ctx.measurement,
                                          latency=want == "latency", energy=want == "energy"))
             st.write_measurement(study, hw, s, rec)
-            sampler.reporter.on_screen(done, total, s, rec)
+            ctx.reporter.on_screen(done, total, s, rec)
     st.mark_screened(study, hw)
 
-def measure_one(sampler: ShapeSampler, study: optuna.Study, shape: Shape
+def measure_one(ctx: SearchContext, study: optuna.Study, shape: Shape
                 ) -> dict[str, Any] | None:
     """Measurements of one shape (e.g. a hand-enqueued one), measuring it if missing."""
-    hw = sampler.hardware()
+    hw = ctx.hardware()
     if hw is None:
         return None
     attrs = st.study_attrs(study)
-    sampler._check_hardware(study, attrs, hw)
+    check_hardware(study, attrs, hw)
     rec = st.read_measurements(attrs, st.hardware_hash(hw)).get(shape)
     if rec is None or st.is_predicted(rec):  # a prediction is no measurement
         st.write_hardware_name(study, hw)
-        rec = measure_shape(sampler.space, shape, sampler.measurement,
-                            latency=sampler._needs_latency, energy=sampler._needs_energy)
+        rec = measure_shape(ctx.space, shape, ctx.measurement,
+                            latency=ctx.needs_latency, energy=ctx.needs_energy)
         st.write_measurement(study, hw, shape, rec)
     return rec
 
 # ------------------------------------------------------------------ per-trial record -
-def record_user_trial(sampler: ShapeSampler, trial: optuna.Trial, shape: Shape) -> None:
+def record_user_trial(ctx: SearchContext, trial: optuna.Trial, shape: Shape) -> None:
     """Write what the dashboard shows about a hand-enqueued trial, and prune it if
     ``shape`` breaks a limit (planned trials carry these attributes from creation).
 
@@ -105,32 +106,32 @@ def record_user_trial(sampler: ShapeSampler, trial: optuna.Trial, shape: Shape) 
     """
     study = trial.study
     # over several precisions a training serves each: the smallest is what must fit
-    size = min(sampler.space.size_mb(shape, p) for p in sampler.space.precisions)
-    attrs: dict[str, Any] = {"stage": "user", "params": sampler.space.param_count(shape),
+    size = min(ctx.space.size_mb(shape, p) for p in ctx.space.precisions)
+    attrs: dict[str, Any] = {"stage": "user", "params": ctx.space.param_count(shape),
                              "size_mb": round(size, 6)}
     reason: str | None = None
     measurement: dict[str, Any] | None = None
-    if shape not in sampler.space:
+    if shape not in ctx.space:
         reason = f"shape {shape} is not in the design space"
-    elif sampler.constraints.max_size_mb is not None and size > sampler.constraints.max_size_mb:
-        reason = f"size {size:.4g} MB > {sampler.constraints.max_size_mb:g} MB"
-    elif sampler.hardware() is not None:
-        measurement = measure_one(sampler, study, shape)
+    elif ctx.constraints.max_size_mb is not None and size > ctx.constraints.max_size_mb:
+        reason = f"size {size:.4g} MB > {ctx.constraints.max_size_mb:g} MB"
+    elif ctx.hardware() is not None:
+        measurement = measure_one(ctx, study, shape)
     if measurement:
         for k in ("latency_ms", "energy_j"):
             if measurement.get(k) is not None:
                 attrs[k] = measurement[k]
-    for name, value in constraint_values(sampler.constraints, size, measurement).items():
+    for name, value in constraint_values(ctx.constraints, size, measurement).items():
         trial.set_constraint(name, value)
         attrs[f"constraint_{name}"] = value
-    if reason is None and measurement is not None and shape in sampler.space:
-        ok, rej = apply_limits([shape], {shape: measurement}, sampler.constraints,
-                               latency=sampler._needs_latency, energy=sampler._needs_energy)
+    if reason is None and measurement is not None and shape in ctx.space:
+        ok, rej = apply_limits([shape], {shape: measurement}, ctx.constraints,
+                               latency=ctx.needs_latency, energy=ctx.needs_energy)
         if not ok:
             reason = rej[shape]
     if reason is not None:
         attrs["reject_reason"] = reason
-    st.set_trial_user_attrs(study, trial._trial_id, attrs)
+    st.set_trial_user_attrs(study, st.trial_id(trial), attrs)
     if reason is not None:
         raise optuna.TrialPruned(f"shape {shape} rejected before training: {reason}")
-    sampler.reporter.on_assign(trial.number, shape, "user")
+    ctx.reporter.on_assign(trial.number, shape, "user")

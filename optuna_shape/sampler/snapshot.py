@@ -40,8 +40,8 @@ class TrialCache:
 
         A queued or running trial is decoded again only when its state or the number of its
         params or attributes changed (what the record holds can change no other way)."""
-        cache = self.finished.setdefault(study._study_id, {})
-        live = self.live.setdefault(study._study_id, {})
+        cache = self.finished.setdefault(st.study_id(study), {})
+        live = self.live.setdefault(st.study_id(study), {})
         out: list[st.TrialRecord] = []
         for t in st.all_trials(study):
             rec = cache.get(t.number)

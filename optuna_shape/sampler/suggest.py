@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import optuna
 
+from optuna_shape import store as st
 from optuna_shape.space.design_space import ShapeSpace
 from optuna_shape.space.shape import Shape
 
@@ -49,7 +50,7 @@ def suggest_shape(trial: optuna.Trial, space: ShapeSpace | None = None) -> Shape
         )
     stage = None
     if osh is not None:
-        _, stage = osh.resolve(trial.study, trial._trial_id, trial.number)
+        _, stage = osh.resolve(trial.study, st.trial_id(trial), trial.number)
     depth = trial.suggest_categorical("depth", space.depths)
     width = trial.suggest_categorical("width", space.widths)
     shape = Shape(int(depth), float(width))

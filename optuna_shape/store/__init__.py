@@ -62,6 +62,7 @@ from optuna_shape.store.engine import (
     make_sqlite_atomic,
     rdb_engine,
     storage_of,
+    study_id,
     trial_id,
 )
 from optuna_shape.store.keys import (
@@ -211,6 +212,7 @@ __all__ = [
     "slot_index",
     "slot_of",
     "storage_of",
+    "study_id",
     "store_measurements",
     "study_attrs",
     "training_attempt",

@@ -39,6 +39,11 @@ def storage_of(study: optuna.Study) -> Any:
     return study._storage
 
 
+def study_id(study: optuna.Study) -> int:
+    """The storage id of a study (private in Optuna; caches key on it)."""
+    return study._study_id
+
+
 def keep_alive(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> Any:
     """A context manager that keeps the trial's heartbeat going while the sampler works after the
     objective returned (Optuna's own heartbeat stops then); a no-op without heartbeats."""

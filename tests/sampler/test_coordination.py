@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 import optuna_shape as osh
 from optuna_shape import store as st
 from optuna_shape.policy import Stop, Train
-from optuna_shape.sampler import coordination
+from optuna_shape.sampler import checks, coordination, planning
 from optuna_shape.sampler.snapshot import TrialCache, read_snapshot
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -72,7 +72,7 @@ def test_a_training_is_created_in_one_storage_call_with_slot_and_stage():
     snap = read_snapshot(study, TrialCache())
     problem = sampler.problem(study)
     shapes = problem.feasible[:3]
-    sampler._enqueue(study, snap, problem, Train(tuple(shapes), "sample"))
+    planning.enqueue(sampler._context(), study, snap, problem, Train(tuple(shapes), "sample"))
     assert calls == Counter({"create_new_trial": 3})
     for t, s in zip(study.trials, shapes, strict=True):
         assert t.state == TrialState.WAITING
@@ -103,7 +103,8 @@ def test_planner_queues_only_shapes_not_already_pending():
     first = problem.feasible[0]
     queue(study, first)  # already queued
     snap = read_snapshot(study, TrialCache())
-    queued = sampler._enqueue(study, snap, problem, Train(problem.feasible[:3], "sample"))
+    queued = planning.enqueue(sampler._context(), study, snap, problem,
+                              Train(problem.feasible[:3], "sample"))
     assert queued == list(problem.feasible[1:3])
     slots = Counter(t.system_attrs["osh:slot"] for t in study.trials)
     assert max(slots.values()) == 1
@@ -192,10 +193,11 @@ def test_stored_result_is_final_and_a_popped_trial_does_not_train_after_it():
     s = sampler.space.shapes[1]
     queue(study, s)
     snap = read_snapshot(study, TrialCache())
-    sampler._check_study(study)
-    first = sampler._finish(study, snap, sampler.problem(study),
+    checks.check_study(sampler._context(), study)
+    first = planning.finish(sampler._context(), study, snap, sampler.problem(study),
                             Stop(s, "first answer")) or st.read_result(st.study_attrs(study))
-    sampler._finish(study, snap, sampler.problem(study), Stop(None, "second answer"))
+    planning.finish(sampler._context(), study, snap, sampler.problem(study),
+                    Stop(None, "second answer"))
     assert st.read_result(st.study_attrs(study)).reason == "first answer" == first.reason
     calls = []
     study.optimize(objective(calls), n_trials=5)  # the stop ends optimize after one trial

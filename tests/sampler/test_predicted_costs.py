@@ -91,7 +91,7 @@ def outlier_scenario(monkeypatch, break_the_rule: bool = False):
     space = grid()
     smooth, _ = fake_latency(osh.Shape(4, 1.0), 1.0)  # no outlier: the smooth part alone
     limit = sorted(smooth(space, s) for s in space.shapes)[len(space) // 2]
-    x = predicted_costs.cost_features(osh.ShapeSampler(space), space.shapes)
+    x = predicted_costs.cost_features(space, space.shapes)
     design = {space.shapes[i] for i in maximin_design(x, initial_size(len(space), x.shape[1]))}
 
     # the outlier: well inside the limit by the smooth part, not in the design, and the

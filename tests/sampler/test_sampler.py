@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 import optuna_shape as osh
 from optuna_shape import store as st
+from optuna_shape.sampler import checks
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -442,7 +443,7 @@ def test_budget_is_stored_checked_and_bounds_the_charged_seconds():
     # a worker with another budget is refused
     other = osh.ShapeSampler(space, goal="accuracy", seed=0, policy=osh.Adaptive(budget="3m"))
     with pytest.raises(ValueError, match="budget_seconds"):
-        other._check_study(study)
+        checks.check_study(other._context(), study)
 
 
 @pytest.mark.parametrize("budget", ["10 parsecs", 0])
