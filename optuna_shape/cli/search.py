@@ -8,6 +8,10 @@ shares the work. A finished study is not optimised again: its result is reprinte
 Every flag is checked before anything is trained or written to the storage: a value that can never
 work (an accuracy floor above 100 %, a size limit below the smallest shape, an empty grid) is a
 usage error, a missing GPU or CUDA runtime a failure, each printed as one ``error:`` line.
+
+One module: the flags, the checks that refuse a bad combination before anything runs, and the
+build and run that read the checked flags are the one ``search`` command; a flag and the checks
+that name it change together.
 """
 
 from __future__ import annotations

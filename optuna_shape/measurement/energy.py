@@ -15,6 +15,10 @@ The GPU is synchronised before every clock read that bounds a window. Without a 
 ``pynvml`` (package ``nvidia-ml-py``) or when NVML cannot start, :class:`EnergyUnavailableError`
 is raised; nothing is ever estimated. The NVML module and the clock are injectable so tests can
 use fakes and exact arithmetic.
+
+One module: :func:`measure_energy` opens the NVML session (module and device handle) that both
+window methods and the power sampler read, and closes it; the tests drive that whole path through
+one injected fake NVML.
 """
 
 from __future__ import annotations

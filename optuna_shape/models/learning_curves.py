@@ -52,6 +52,9 @@ the completed curves by :func:`optuna_shape.models.posterior.unit_scale` (fracti
 is within ±1.5), or from the prefix when no curve is complete. The forecast's mean is clipped
 to ``[0, maximum]`` (100 or 1), so are its intervals, and :meth:`CurveForecast.prob_at_least`
 treats the predictive distribution as censored at those bounds.
+
+One module: the per-epoch regression, the model that holds one per epoch and the forecast
+mixture it returns are one method, derived once above.
 """
 
 from __future__ import annotations

@@ -31,6 +31,9 @@ Outputs: posterior mean and std of the *latent* accuracy at any shape
 (:meth:`ShapePosterior.predict`), observation noise std (:meth:`ShapePosterior.noise_std`),
 joint Monte Carlo draws (:meth:`ShapePosterior.sample`) and conditioning on fantasised values
 (:meth:`ShapePosterior.with_fantasies`, for batch proposals).
+
+One module: it is one class, whose fit, predictions, joint draws and conditioning on fantasised
+or partial observations all work on the same factorised kernel and hyperparameters.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ from scipy.stats import norm
 
 from optuna_shape.models.learning_curves import CurveForecast, CurveModel
 from optuna_shape.policy import Evidence, Problem, Settings
+from optuna_shape.space.constraints import MIN_COST_GOALS
 from optuna_shape.space.shape import Shape
 
 __all__ = ["Fidelity", "keep_training", "min_epochs", "MIN_CURVES"]
@@ -112,7 +113,9 @@ def keep_training(problem: Problem, evidence: Evidence, settings: Settings, shap
 
 def _keep_training(problem: Problem, evidence: Evidence, settings: Settings, shape: Shape,
                    prefix: list[float], epochs: int) -> Fidelity:
-    from optuna_shape.policy.adaptive import MIN_COST_GOALS, decision
+    from optuna_shape.policy.adaptive import decision
+    from optuna_shape.policy.adaptive.accuracy import fresh_values
+    from optuna_shape.policy.adaptive.min_cost import reference_cost
 
     k = len(prefix)
     if settings.mode != "adaptive" or problem.goal is None or (
@@ -150,7 +153,7 @@ def _keep_training(problem: Problem, evidence: Evidence, settings: Settings, sha
     if problem.goal != "accuracy":
         if p_floor >= 0.5:
             return Fidelity(False, f"{words}: likely to meet the floor {floor:g}", fc)
-        cheaper = d.cost(shape) < d.reference_cost(post)
+        cheaper = d.cost(shape) < reference_cost(d, post)
         p_matters = p_floor if cheaper else 0.0
         what = (f"P(≥ floor {floor:g}) = {p_floor:.3f}" if cheaper else
                 "not cheaper than the current answer")
@@ -169,10 +172,10 @@ def _keep_training(problem: Problem, evidence: Evidence, settings: Settings, sha
         return Fidelity(True, f"{words}; {what}: P(it changes the answer) = {p_beat:.3f} < "
                         f"{MATTERS_AT_LEAST:g}", fc, value)
     left = (epochs - k) / epochs
-    per_now = value / max(d.relative_cost(shape) * left, 1e-12) ** d.alpha()
-    fresh = d.fresh_accuracy_values(post)
+    per_now = value / max(d.budget.relative_cost(shape) * left, 1e-12) ** d.budget.alpha()
+    fresh = fresh_values(d, post)
     ok = np.isfinite(fresh)
-    best_fresh = float(np.max(fresh[ok] / d.cost_weight()[ok])) if ok.any() else 0.0
+    best_fresh = float(np.max(fresh[ok] / d.budget.cost_weight()[ok])) if ok.any() else 0.0
     if per_now >= best_fresh:
         return Fidelity(False, f"{words}; {what}: worth its remaining compute "
                         f"({per_now:.3g} ≥ {best_fresh:.3g} for starting another shape)",

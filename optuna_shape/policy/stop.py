@@ -7,6 +7,9 @@ The stored forms are the ones every earlier version wrote: a status is its plain
 anything an earlier or later version stored: an unknown status word stays a plain ``str``,
 unknown detail keys are kept in :attr:`StopDetails.extra`, and a value that does not decode is
 kept there too, verbatim — reading a stored result never fails on its details.
+
+One module: the status, the detail records and :class:`StopDetails` are one stored format with
+one codec, kept together so that every stored key is defined in one place.
 """
 
 from __future__ import annotations

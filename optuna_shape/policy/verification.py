@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from optuna_shape.space.constraints import MIN_COST_GOALS, goal_key
 from optuna_shape.space.shape import Shape
 
 __all__ = [
@@ -85,14 +86,18 @@ def complying(candidates: Iterable[Candidate], min_accuracy: float | None) -> li
 def goal_order(candidates: Iterable[Candidate], goal: str) -> list[Candidate]:
     """Order candidates by the goal: accuracy highest first; size, latency, energy lowest first.
 
-    Ties break towards higher predicted accuracy, then smaller size, then the shape itself, so
-    the order is total and the same in every process.
+    The goal's order is :func:`~optuna_shape.space.constraints.goal_key` (ties break towards
+    higher predicted accuracy; for the accuracy goal, towards smaller size), then the shape
+    itself, so the order is total and the same in every process.
     """
-    if goal == "accuracy":
-        return sorted(candidates, key=lambda c: (-c.predicted, c.size_mb, c.shape))
-    if goal in ("size", "latency", "energy"):
-        return sorted(candidates, key=lambda c: (c.metric(goal), -c.predicted, c.shape))
-    raise ValueError(f"unknown goal {goal!r}")
+    if goal != "accuracy" and goal not in MIN_COST_GOALS:
+        raise ValueError(f"unknown goal {goal!r}")
+
+    def key(c: Candidate) -> tuple[float, float, Shape]:
+        cost = c.size_mb if goal == "accuracy" else c.metric(goal)
+        return (*goal_key(goal, c.predicted, cost), c.shape)
+
+    return sorted(candidates, key=key)
 
 
 @dataclass(frozen=True)

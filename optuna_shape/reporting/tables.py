@@ -1,5 +1,9 @@
 """Result tables of a stored search (rich for the terminal, markdown for the dashboard note), the
-plain-words outcome of a search, and a console that does not wrap when output is piped."""
+plain-words outcome of a search, and a console that does not wrap when output is piped.
+
+One module: the tables, the outcome words and the summary lines are the parts of one printed
+result (:func:`print_result`), whose words the dashboard and the progress display reuse.
+"""
 
 from __future__ import annotations
 

@@ -6,10 +6,32 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["Constraints", "Goal", "GOALS", "check_goal"]
+__all__ = ["Constraints", "Goal", "GOALS", "MIN_COST_GOALS", "check_goal", "goal_key"]
 
 Goal = Literal["accuracy", "size", "latency", "energy"]
 GOALS: tuple[str, ...] = ("accuracy", "size", "latency", "energy")
+MIN_COST_GOALS: tuple[str, ...] = ("size", "latency", "energy")
+"""The goals that look for the cheapest shape meeting the accuracy floor."""
+
+
+def goal_key(goal: str, accuracy: float, cost: float) -> tuple[float, float]:
+    """A shape's place in the goal's order, as a sort key (the smallest comes first):
+    ``"accuracy"`` — the highest accuracy first, then the lowest cost (its size, for this goal);
+    ``"size"``, ``"latency"``, ``"energy"`` — the lowest cost first, then the highest accuracy.
+    Callers that need a total order add their own last tie-break (the shape).
+
+    Raises:
+        ValueError: an unknown goal.
+
+    Example:
+        >>> goal_key("accuracy", 95.0, 2.0), goal_key("size", 95.0, 2.0)
+        ((-95.0, 2.0), (2.0, -95.0))
+    """
+    if goal == "accuracy":
+        return (-accuracy, cost)
+    if goal in MIN_COST_GOALS:
+        return (cost, -accuracy)
+    raise ValueError(f"unknown goal {goal!r}")
 
 
 @dataclass(frozen=True)

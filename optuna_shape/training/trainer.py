@@ -19,6 +19,10 @@ slightly between runs because cuDNN kernels are not deterministic.
 
 A training whose loss becomes NaN or infinite stops at once and reports NaN accuracies with
 ``diverged=True``; it never hangs.
+
+One module: the training loop, the scoring and the int8 calibration batches share one batch
+iterator (the in-memory fast path, the training's seeded shuffling and augmentation), and
+:class:`TrainConfig` drives all three.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from optuna_shape.policy.verification import (
     goal_order,
     next_step,
 )
+from optuna_shape.space.constraints import goal_key
 
 A, B, C, D = Shape(10, 1.0), Shape(16, 1.0), Shape(10, 2.0), Shape(16, 2.0)
 
@@ -26,6 +27,19 @@ def test_goal_order():
     assert [c.shape for c in goal_order(cs, "energy")] == [A, C, B]
     with pytest.raises(ValueError, match="needs latency"):
         goal_order([cand(A, 1.0, 90)], "latency")
+    with pytest.raises(ValueError, match="unknown goal 'speed'"):
+        goal_order([], "speed")
+
+
+def test_goal_order_ties_break_on_accuracy_then_size_then_shape():
+    # the one goal order (goal_key): equal cost → higher accuracy; equal accuracy → smaller
+    cs = [cand(D, 2.0, 90), cand(C, 2.0, 91), cand(B, 1.0, 91), cand(A, 1.0, 91)]
+    assert [c.shape for c in goal_order(cs, "size")] == [A, B, C, D]
+    assert [c.shape for c in goal_order(cs, "accuracy")] == [A, B, C, D]
+    assert goal_key("size", 91.0, 1.0) < goal_key("size", 90.0, 1.0) < goal_key("size", 99.0, 2.0)
+    assert goal_key("accuracy", 91.0, 2.0) < goal_key("accuracy", 90.0, 1.0)
+    with pytest.raises(ValueError, match="unknown goal"):
+        goal_key("speed", 90.0, 1.0)
 
 
 def test_complying_uses_real_accuracy_when_trained():

@@ -1,0 +1,121 @@
+"""Which trained shape may be the answer: confirmed ones (:func:`eligible`), and at any budget
+the best-supported one when none is confirmed (:func:`unconfirmed_answer`), with the last
+training of the budget spent on the shape most likely to become that answer
+(:func:`secure_pick`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+from scipy.stats import norm
+
+from optuna_shape.models.posterior import ShapePosterior
+from optuna_shape.policy.adaptive.search import MAX_REPEATS, Search
+from optuna_shape.space.shape import Shape
+
+__all__ = ["Evaluation", "eligible", "p_eligible_after_one", "unconfirmed_answer", "secure_pick",
+           "CONFIRM_MARGIN", "UNCONFIRMED_MIN_P", "UNCONFIRMED_WITHIN"]
+
+CONFIRM_MARGIN = 2.0  # a single training clear of the floor by this many noise std needs no repeat
+UNCONFIRMED_MIN_P = 0.5
+"""An unconfirmed answer (budget spent, nothing confirmed) needs at least this P(f ≥ floor)."""
+UNCONFIRMED_WITHIN = 0.1
+"""…and a P(f ≥ floor) within this much of the best-supported trained shape's: the search
+trades at most this much certainty for a cheaper (or more accurate) answer."""
+
+
+class Evaluation(NamedTuple):
+    """What a goal's rules say of the evidence (:mod:`~optuna_shape.policy.adaptive.accuracy`,
+    :mod:`~optuna_shape.policy.adaptive.min_cost`)."""
+
+    answer: Shape | None
+    """The confirmed answer, if any."""
+    prob: float
+    """The stopping rule's probability for it (0 without an answer)."""
+    gain: float
+    """The next training's expected gain: the largest acquisition value."""
+    pick: Shape | None
+    """The next shape to train (``None``: nothing worth starting)."""
+    why: str
+    """Why that shape."""
+
+
+def eligible(search: Search, post: ShapePosterior, s: Shape, p_floor: float) -> bool:
+    """May ``s`` be the answer: trained, its own mean meets the floor, P(f ≥ floor) ≥
+    confidence, and a single training is confirmed by a repeat unless it clears the floor
+    by two noise std of ``post`` (the decision's fitted posterior; a lone lucky seed is the
+    usual way a wrong answer is chosen)."""
+    if search.floor is None:
+        return True
+    m = search.led.mean(s)
+    if m < search.floor or p_floor < search.conf:
+        return False
+    if search.led.count(s) == 1:
+        return m >= search.floor + CONFIRM_MARGIN * float(post.noise_std([s])[0])
+    return True
+
+
+def p_eligible_after_one(search: Search, post: ShapePosterior, mean: np.ndarray,
+                         std: np.ndarray, shapes: Sequence[Shape] | None = None) -> np.ndarray:
+    """Probability that one more training of each shape (default: every feasible one) lifts
+    its P(f ≥ floor) to the confidence: the posterior std shrinks to ``s'`` (one more noisy
+    observation) and the mean moves by ``N(0, s² − s'²)``; eligibility needs
+    mean' ≥ floor + z·s'."""
+    assert search.floor is not None
+    sn2 = post.noise_std(search.feasible if shapes is None else shapes) ** 2
+    s2 = std**2
+    s2_next = s2 * sn2 / (s2 + sn2)
+    move = np.sqrt(np.maximum(s2 - s2_next, 1e-300))
+    z = float(norm.ppf(search.conf))
+    return norm.cdf((mean - search.floor - z * np.sqrt(s2_next)) / move)
+
+
+def unconfirmed_answer(search: Search, post: ShapePosterior) -> Shape | None:
+    """The best-supported trained shape when none is confirmed (see :data:`UNCONFIRMED_MIN_P`):
+    among trained shapes whose P(f ≥ floor) is at least ``UNCONFIRMED_MIN_P`` and within
+    ``UNCONFIRMED_WITHIN`` of the highest such probability, the goal's best — min-cost goals:
+    the cheapest (then the more probable); accuracy: the highest posterior mean."""
+    if search.floor is None:
+        return None
+    tr = [s for s in search.led.values if s in search.index]
+    if not tr:
+        return None
+    mean, std = post.predict(tr)
+    pf = {s: float(p) for s, p in zip(tr, search.p_floor(mean, std), strict=True)}
+    top = max(pf.values())
+    ok = [s for s in tr if pf[s] >= max(UNCONFIRMED_MIN_P, top - UNCONFIRMED_WITHIN)]
+    if not ok:
+        return None
+    if search.goal == "accuracy":
+        pm = dict(zip(tr, mean, strict=True))
+        return max(ok, key=lambda s: (pm[s], pf[s], -search.cost(s)))
+    return min(ok, key=lambda s: (search.cost(s), -pf[s]))
+
+
+def secure_pick(search: Search, post: ShapePosterior) -> tuple[Shape, str] | None:
+    """The last training of the budget when nothing is confirmed yet: the shape most likely
+    to meet the floor (running trainings fantasised), or — once that probability is at least
+    ``UNCONFIRMED_MIN_P`` — a cheaper one within ``UNCONFIRMED_WITHIN`` of it (min-cost
+    goals), so the search ends with an answer the evidence supports rather than a cheaper
+    long shot."""
+    led = search.led
+    fpost = post.with_fantasies(list(search.evidence.pending)) if search.n_pending else post
+    cand = [s for s in search.feasible if search.proposable(s) and s not in led.pending
+            and led.count(s) < MAX_REPEATS and search.budget.affordable(s)]
+    if not cand:
+        return None
+    mean, std = fpost.predict(cand)
+    pf = dict(zip(cand, search.p_floor(mean, std), strict=True))
+    top = max(pf.values())
+    if top < 1.0 - search.conf:
+        return None
+    near = [s for s in cand
+            if pf[s] >= max(top - UNCONFIRMED_WITHIN, min(top, UNCONFIRMED_MIN_P))]
+    if search.goal == "accuracy":
+        pick = max(near, key=lambda s: (pf[s], -search.cost(s)))
+    else:
+        pick = min(near, key=lambda s: (search.cost(s), -pf[s]))
+    return pick, (f"last training of the budget, nothing confirmed yet: the best-supported "
+                  f"shape, P(accuracy ≥ floor) = {pf[pick]:.2f}")

@@ -1,0 +1,133 @@
+"""The min-cost goals (size, latency, energy) with a floor: the answer (the cheapest eligible
+trained shape), the stopping rule's P(it meets the floor and nothing cheaper does), and the
+acquisition — the expected saving ``p₁ · log(C / cost)`` of every shape cheaper than the answer,
+and of the answer itself while it is not yet sure."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import norm
+
+from optuna_shape.models.posterior import ShapePosterior
+from optuna_shape.policy.adaptive.answers import Evaluation, eligible, p_eligible_after_one
+from optuna_shape.policy.adaptive.search import MAX_PLAUSIBLE, MAX_REPEATS, N_DRAWS, Search
+from optuna_shape.space.constraints import goal_key
+from optuna_shape.space.shape import Shape
+
+__all__ = ["answer", "current_answer", "p_cheapest", "evaluate", "pick", "acquisition",
+           "reference_cost"]
+
+_ANSWER_REPEAT_UNTIL = 0.99
+
+
+def answer(search: Search, post: ShapePosterior, pf: np.ndarray) -> Shape | None:
+    """The eligible trained shape first in the goal's order (the cheapest, then the better
+    measured: :func:`~optuna_shape.space.constraints.goal_key`); ``pf``: P(f ≥ floor)
+    of every feasible shape under ``post``."""
+    tr = [s for s in search.led.values if s in search.index]
+    ok = [s for s in tr if eligible(search, post, s, float(pf[search.index[s]]))]
+    return min(ok, key=lambda s: goal_key(search.goal, search.led.mean(s), search.cost(s)),
+               default=None)
+
+
+def current_answer(search: Search, post: ShapePosterior) -> Shape | None:
+    """The answer under ``post`` (the decision's fitted posterior)."""
+    mean, std = post.predict(search.feasible)
+    return answer(search, post, search.p_floor(mean, std))
+
+
+def p_cheapest(search: Search, post: ShapePosterior, mean: np.ndarray, std: np.ndarray,
+               best: Shape) -> float:
+    """P(``best`` meets the floor and no cheaper shape has f ≥ floor + tol), ``tol`` one noise
+    std of ``best`` (joint posterior draws)."""
+    floor = search.floor
+    assert floor is not None
+    a = search.index[best]
+    tol = float(post.noise_std([best])[0])
+    ca = search.cost(best)
+    p_hi = norm.sf((floor + tol - mean) / np.maximum(std, 1e-12))
+    cheaper = [i for i, s in enumerate(search.feasible)
+               if search.cost(s) < ca and p_hi[i] > 1e-3]
+    cheaper = sorted(cheaper, key=lambda i: -p_hi[i])[:MAX_PLAUSIBLE]
+    idx = [a] + cheaper
+    draws = post.sample([search.feasible[i] for i in idx], N_DRAWS, search.rng())
+    ok = draws[:, 0] >= floor
+    if cheaper:
+        ok &= np.all(draws[:, 1:] < floor + tol, axis=1)
+    return float(np.mean(ok))
+
+
+def evaluate(search: Search, post: ShapePosterior) -> Evaluation:
+    """The answer, its P(cheapest), the next pick, why, and its expected saving."""
+    mean, std = post.predict(search.feasible)
+    pf = search.p_floor(mean, std)
+    best = answer(search, post, pf)
+    prob = p_cheapest(search, post, mean, std, best) if best is not None else 0.0
+    s, why, gain = pick(search, post, best)
+    return Evaluation(best, prob, gain, s, why)
+
+
+def pick(search: Search, post: ShapePosterior, current: Shape | None
+         ) -> tuple[Shape | None, str, float]:
+    """(next shape or ``None``, why, the largest expected saving); ``current``: the answer."""
+    score, fpf, p_next, costs, c_ref = acquisition(search, post, current)
+    gain = float(np.max(score)) if np.isfinite(score).any() else 0.0
+    if not np.isfinite(score).any():
+        return None, "", 0.0
+    weight = search.budget.cost_weight()
+    i = int(np.argmax(np.where(np.isfinite(score), score / weight, -np.inf)))
+    s = search.feasible[i]
+    led = search.led
+    if s == current:
+        why = (f"repeat the answer: P(accuracy ≥ floor) = {fpf[i]:.2f}, "
+               f"measured {led.mean(s):.4g} over {led.count(s)} training(s)")
+    elif led.count(s):
+        why = (f"repeat a borderline candidate: P(accuracy ≥ floor) = {fpf[i]:.2f}, "
+               f"measured {led.mean(s):.4g} over {led.count(s)} training(s)")
+    else:
+        why = (f"expected saving {score[i]:.3g} (log cost): P(accuracy ≥ floor) = "
+               f"{fpf[i]:.2f}, P(answer after one training) = {p_next[i]:.2f}, at "
+               f"{costs[i] / c_ref:.2f}× the reference cost")
+    return s, why, gain
+
+
+def acquisition(search: Search, post: ShapePosterior, current: Shape | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Expected saving of every shape a training could start on now (``-inf`` for the
+    others): cheaper than the answer ``current``, ``p₁ · log(C / cost)`` (the adaptive
+    policy's docstring); the answer itself while P(f ≥ floor) < 0.99. With P(f ≥ floor) and
+    ``p₁`` (running trainings fantasised), the goal costs and the reference cost ``C``."""
+    fpost, fmean, fstd = search.fantasised(post)
+    fpf = search.p_floor(fmean, fstd)
+    costs = np.array([search.cost(s) for s in search.feasible])
+    c_ref = search.cost(current) if current is not None else 2.0 * float(costs.max())
+    p_next = p_eligible_after_one(search, fpost, fmean, fstd)
+    score = np.full(len(search.feasible), -np.inf)
+    led = search.led
+    for i, s in enumerate(search.feasible):
+        if not search.proposable(s) or s in led.pending or not search.budget.affordable(s):
+            continue
+        n = led.count(s)
+        if s == current:
+            if fpf[i] < _ANSWER_REPEAT_UNTIL and n < MAX_REPEATS:
+                nxt = [c for c in costs if c > costs[i]]
+                c_next = min(nxt) if nxt else 2.0 * float(costs.max())
+                score[i] = (1.0 - fpf[i]) * math.log(c_next / costs[i])
+            continue
+        if costs[i] >= c_ref:
+            continue
+        if n > 0 and (fpf[i] <= 1.0 - search.conf or n >= MAX_REPEATS):
+            continue
+        score[i] = p_next[i] * math.log(c_ref / costs[i])
+    return score, fpf, p_next, costs, c_ref
+
+
+def reference_cost(search: Search, post: ShapePosterior) -> float:
+    """The goal cost a new answer must beat: the current answer's, else twice the largest
+    cost."""
+    current = current_answer(search, post)
+    if current is not None:
+        return search.cost(current)
+    return 2.0 * max(search.cost(s) for s in search.feasible)
