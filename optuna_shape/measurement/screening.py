@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from optuna_shape.space.constraints import Constraints
+from optuna_shape.space.constraints import Constraints, goal_cost
 from optuna_shape.space.design_space import ShapeSpace
 from optuna_shape.space.precision import check_precision
 from optuna_shape.space.shape import Shape, Variant
@@ -98,13 +98,15 @@ class MeasurementSettings:
 
 
 def needs_latency(constraints: Constraints, goal: str | None) -> bool:
-    """Whether latency must be measured: a latency limit or the latency goal."""
-    return constraints.max_latency_ms is not None or goal == "latency"
+    """Whether latency must be measured: a latency limit, or a goal that minimises latency or
+    trades accuracy against it."""
+    return constraints.max_latency_ms is not None or goal_cost(goal) == "latency"
 
 
 def needs_energy(constraints: Constraints, goal: str | None) -> bool:
-    """Whether energy must be measured: an energy limit or the energy goal."""
-    return constraints.max_energy_j is not None or goal == "energy"
+    """Whether energy must be measured: an energy limit, or a goal that minimises energy or
+    trades accuracy against it."""
+    return constraints.max_energy_j is not None or goal_cost(goal) == "energy"
 
 
 def candidate_size(space: ShapeSpace, candidate: Shape | Variant) -> float:

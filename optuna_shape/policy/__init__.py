@@ -37,6 +37,7 @@ from optuna_shape.policy.stop import (
     StoppedEarly,
     Unconfirmed,
 )
+from optuna_shape.space.constraints import is_frontier
 from optuna_shape.space.shape import Shape
 
 __all__ = [
@@ -358,6 +359,10 @@ def decide(problem: Problem, evidence: Evidence, settings: Settings, slots: int 
         from optuna_shape.policy.paper import decide as paper_decide
 
         return paper_decide(problem, evidence, settings)
+    if settings.mode == "adaptive" and is_frontier(problem.goal):
+        from optuna_shape.policy.frontier import decide as frontier_decide
+
+        return frontier_decide(problem, evidence, settings, slots)
     if settings.mode == "adaptive":
         from optuna_shape.policy.adaptive import decide as adaptive_decide
 

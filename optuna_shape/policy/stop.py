@@ -28,6 +28,7 @@ __all__ = [
     "StoppedEarly",
     "Unconfirmed",
     "ComputeUse",
+    "FrontPoint",
     "StopDetails",
     "Stop",
     "shape_to_json",
@@ -61,6 +62,9 @@ class SearchStatus(str, Enum):
     """No trained shape meets (or plausibly meets) the accuracy floor."""
     ALL_FAILED = "all_failed"
     """Every training failed."""
+    FRONTIER = "frontier"
+    """The frontier goal: the trained shapes on the accuracy–cost front, each with its
+    probability of being on it (:attr:`StopDetails.front`); no single answer."""
     RUNNING = "running"
     """The search has not finished (reports only; never stored as a result's status)."""
 
@@ -231,6 +235,36 @@ class ComputeUse:
                    None if every is None else _number(every), int(d["cost_observations"]))
 
 
+@dataclass(frozen=True)
+class FrontPoint:
+    """One shape of a returned accuracy–cost front.
+
+    Attributes:
+        shape: the shape (always trained).
+        p_front: probability that no feasible shape is both cheaper and more accurate.
+        mean: its measured mean accuracy over full trainings, objective units.
+        count: its full trainings.
+        cost: its cost in the front's metric (MB, ms or J).
+    """
+
+    shape: Shape
+    p_front: float
+    mean: float
+    count: int
+    cost: float
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form (the probability rounded for reading)."""
+        return {"shape": shape_to_json(self.shape), "p_front": round(float(self.p_front), 4),
+                "mean": self.mean, "count": self.count, "cost": self.cost}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> FrontPoint:
+        """Decode :meth:`to_json` output."""
+        return cls(shape_from_json(d["shape"]), _number(d["p_front"]), _number(d["mean"]),
+                   _of(int)(d["count"]), _number(d["cost"]))
+
+
 _DECODE: dict[str, Callable[[Any], Any]] = {
     "reason_code": _of(str), "max_trainings": _of(int), "trainings": _of(int),
     "expected_gain": _number, "shapes": _each(shape_from_json), "compute": ComputeUse.from_json,
@@ -241,6 +275,7 @@ _DECODE: dict[str, Callable[[Any], Any]] = {
     "complying": _each(shape_from_json), "confidence_rule": _number,
     "answer_probability": _number, "unconfirmed": Unconfirmed.from_json,
     "fit": lambda v: dict(_of(Mapping)(v)), "n_planned": _of(int),
+    "front": _each(FrontPoint.from_json), "p_front": _each(_number),
 }
 """How each stored key of :class:`StopDetails` decodes (one entry per field but ``extra``)."""
 
@@ -294,6 +329,8 @@ class StopDetails(Mapping[str, Any]):
         fit: paper: the fitted accuracy model in the stored fit's JSON form (shapes,
             predicted, std, ranking, …); it is stored as the study's fit, not in the result.
         n_planned: paper: the shapes of the sample plan.
+        front: frontier goal: the trained shapes on the front, cheapest first.
+        p_front: frontier goal: P(on the front) per shape.
         extra: keys this version does not know, or whose value did not decode, verbatim.
     """
 
@@ -317,6 +354,8 @@ class StopDetails(Mapping[str, Any]):
     unconfirmed: Unconfirmed | None = None
     fit: Mapping[str, Any] | None = None
     n_planned: int | None = None
+    front: tuple[FrontPoint, ...] | None = None
+    p_front: tuple[float, ...] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

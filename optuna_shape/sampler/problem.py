@@ -17,6 +17,7 @@ from optuna_shape.policy import Problem
 from optuna_shape.sampler.checks import check_hardware
 from optuna_shape.sampler.context import SearchContext
 from optuna_shape.sampler.snapshot import Snapshot
+from optuna_shape.space.constraints import goal_cost
 from optuna_shape.space.design_space import ShapeSpace
 from optuna_shape.space.shape import Shape
 
@@ -68,10 +69,11 @@ def screened_problem(ctx: SearchContext, study: optuna.Study, snap: Snapshot) ->
     sizes = {s: candidate_size(space, s) for s in passed}
     metric = {"size": "size_mb", "latency": "latency_ms", "energy": "energy_j"}
     costs: dict[Shape, float] = {}
-    if ctx.goal == "size":
+    cost = goal_cost(ctx.goal)
+    if cost == "size":
         costs = dict(sizes)
-    elif ctx.goal in metric:
-        costs = {s: float(measurements[s][metric[ctx.goal]]) for s in passed}
+    elif cost in metric:
+        costs = {s: float(measurements[s][metric[cost]]) for s in passed}
     problem = Problem(tuple(passed), sizes, costs, ctx.goal, cons.min_accuracy,
                       training_work(space, passed))
     rebuilt = sid in state.problems

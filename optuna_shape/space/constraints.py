@@ -6,12 +6,38 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["Constraints", "Goal", "GOALS", "MIN_COST_GOALS", "check_goal", "goal_key"]
+__all__ = ["Constraints", "Goal", "GOALS", "MIN_COST_GOALS", "FRONTIER_GOALS", "check_goal",
+           "goal_key", "goal_cost", "is_frontier"]
 
-Goal = Literal["accuracy", "size", "latency", "energy"]
-GOALS: tuple[str, ...] = ("accuracy", "size", "latency", "energy")
+Goal = Literal["accuracy", "size", "latency", "energy", "frontier", "frontier:size",
+               "frontier:latency", "frontier:energy"]
 MIN_COST_GOALS: tuple[str, ...] = ("size", "latency", "energy")
 """The goals that look for the cheapest shape meeting the accuracy floor."""
+FRONTIER_GOALS: tuple[str, ...] = ("frontier", "frontier:size", "frontier:latency",
+                                   "frontier:energy")
+"""The accuracy–cost trade-off: ``"frontier"`` is over model size, ``"frontier:<cost>"`` over
+the cost named."""
+GOALS: tuple[str, ...] = ("accuracy", *MIN_COST_GOALS, *FRONTIER_GOALS)
+
+
+def is_frontier(goal: str | None) -> bool:
+    """Whether ``goal`` asks for the accuracy–cost front."""
+    return goal in FRONTIER_GOALS
+
+
+def goal_cost(goal: str | None) -> str | None:
+    """The cost a goal minimises or trades accuracy against: ``"size"``, ``"latency"``,
+    ``"energy"``, or ``None`` (the accuracy goal, no goal).
+
+    Example:
+        >>> goal_cost("latency"), goal_cost("frontier"), goal_cost("frontier:energy")
+        ('latency', 'size', 'energy')
+    """
+    if goal in MIN_COST_GOALS:
+        return goal
+    if goal in FRONTIER_GOALS:
+        return goal.partition(":")[2] or "size"
+    return None
 
 
 def goal_key(goal: str, accuracy: float, cost: float) -> tuple[float, float]:

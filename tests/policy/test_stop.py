@@ -28,7 +28,7 @@ from optuna_shape.space.shape import Shape, Variant
 
 # The words every version so far has stored (and the reports' "running").
 WORDS = ["answered", "unconfirmed", "complying_set", "no_feasible", "floor_not_reached",
-         "all_failed", "running"]
+         "all_failed", "frontier", "running"]
 
 # ``details`` of results stored by the code before StopDetails existed (taken from real runs of
 # the adaptive policy on a 6-shape grid, stored by ``write_result``; key order as stored).

@@ -119,8 +119,6 @@ __all__ = [
     "UNCONFIRMED_WITHIN",
 ]
 
-_Ledger = Ledger  # the names this module had before it became a package
-_with_partial = with_partial
 
 
 def decision(problem: Problem, evidence: Evidence, settings: Settings) -> Search:
