@@ -36,6 +36,10 @@ _EXPORTS = {
     "ResultRow": "optuna_shape.reporting.results",
     "SearchSummary": "optuna_shape.reporting.results",
     "best_shape": "optuna_shape.reporting.results",
+    "answer_for": "optuna_shape.reporting.results",
+    "frontier": "optuna_shape.reporting.results",
+    "FrontRow": "optuna_shape.reporting.results",
+    "LimitAnswer": "optuna_shape.sampler.requery",
     "is_finished": "optuna_shape.reporting.results",
     "result_table": "optuna_shape.reporting.results",
     "search_summary": "optuna_shape.reporting.results",
@@ -57,6 +61,8 @@ __all__ = [
     "Adaptive",
     "Constraints",
     "Family",
+    "FrontRow",
+    "LimitAnswer",
     "MeasurementSettings",
     "Paper",
     "ResultRow",
@@ -70,7 +76,9 @@ __all__ = [
     "Variant",
     "WideResNet",
     "__version__",
+    "answer_for",
     "best_shape",
+    "frontier",
     "get_family",
     "is_finished",
     "list_families",
@@ -94,9 +102,12 @@ if TYPE_CHECKING:
     from optuna_shape.models.accuracy_model import AccuracyModel
     from optuna_shape.policy import Adaptive, Paper, SearchStatus
     from optuna_shape.reporting.results import (
+        FrontRow,
         ResultRow,
         SearchSummary,
+        answer_for,
         best_shape,
+        frontier,
         is_finished,
         result_table,
         search_summary,
@@ -104,6 +115,7 @@ if TYPE_CHECKING:
     from optuna_shape.sampler import ShapeSampler, optimize
     from optuna_shape.sampler.progress import SearchReporter
     from optuna_shape.sampler.pruner import ShapePruner
+    from optuna_shape.sampler.requery import LimitAnswer
     from optuna_shape.sampler.suggest import suggest_shape
     from optuna_shape.space.constraints import Constraints
     from optuna_shape.space.design_space import ShapeSpace

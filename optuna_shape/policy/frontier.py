@@ -51,6 +51,7 @@ from optuna_shape.space.shape import Shape
 __all__ = [
     "FRONT_THRESHOLD",
     "decide",
+    "current_front",
     "front_mask",
     "p_on_front",
     "staircase_area",
@@ -223,6 +224,15 @@ def decide(problem, evidence, settings, slots: int = 1):  # noqa: ANN001 - see p
     """The frontier goal's next action; pure and deterministic for equal inputs."""
     with single_threaded_blas():
         return _Frontier(problem, evidence, settings, slots).run()
+
+
+def current_front(problem, evidence, settings) -> tuple[FrontPoint, ...]:  # noqa: ANN001
+    """The front of the trained shapes now (see :meth:`_Frontier.front`), from ``evidence``."""
+    with single_threaded_blas():
+        f = _Frontier(problem, evidence, settings, 1)
+        if not any(f.led.values.get(s) for s in f.feasible):
+            return ()
+        return tuple(f.front(f.p_front(f.fit())))
 
 
 class _Frontier:

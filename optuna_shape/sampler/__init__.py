@@ -181,6 +181,7 @@ class ShapeSampler(BaseSampler):
                          ("policy=osh.Adaptive()", f"policy={policy_spelling(policy)}"))
             raise ValueError(f"precision search needs {need}, got {got} with "
                              f"precisions {', '.join(space.precisions)}")
+        checks.check_frontier(goal, policy, space.precisions)
         if measurement.screening == "predict" and len(space.precisions) > 1:
             raise ValueError(
                 "screening='predict' covers shapes of one precision; a search over precisions "

@@ -10,8 +10,29 @@ from optuna.study import StudyDirection
 
 from optuna_shape import store as st
 from optuna_shape.sampler.context import SearchContext
+from optuna_shape.space.constraints import is_frontier
 
-__all__ = ["config", "check_study", "check_hardware"]
+__all__ = ["config", "check_study", "check_hardware", "check_frontier"]
+
+
+def check_frontier(goal: str | None, policy: Any, precisions: tuple[str, ...]) -> None:
+    """The frontier goal runs on the adaptive policy, counts trainings (no compute budget) and
+    searches one precision.
+
+    Raises:
+        ValueError: naming what is not supported with the goal and what would be.
+    """
+    if not is_frontier(goal):
+        return
+    if getattr(policy, "mode", None) != "adaptive":
+        raise ValueError(f"goal={goal!r} needs policy=osh.Adaptive(...), got policy={policy!r}")
+    if policy.budget is not None:
+        raise ValueError(f"goal={goal!r} counts trainings: use Adaptive(max_trainings=...) "
+                         f"instead of budget={policy.budget!r}")
+    if len(precisions) > 1:
+        raise ValueError(f"goal={goal!r} searches one precision, got precisions "
+                         f"{', '.join(precisions)}: use ShapeSpace(precision='fp32') (or one "
+                         f"other)")
 
 
 def config(ctx: SearchContext) -> dict[str, Any]:
