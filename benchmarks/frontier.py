@@ -46,7 +46,7 @@ import sys
 import time
 import warnings
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -147,6 +147,7 @@ class Found:
     p_front: list[float | None]
     calls: list[tuple[Shape, float]]
     cpu_s: float
+    requery: list[dict] = field(default_factory=list)
 
 
 def _snap(land: T.Landscape, depth: int, width: float) -> Shape:
@@ -165,9 +166,48 @@ def run_ours(land: T.Landscape, rep: int, budget: int) -> Found:
         study.optimize(lambda t: table(osh.suggest_shape(t, land.space)),
                        n_trials=20 * budget + 100)
         rows = osh.frontier(study)
-    return Found([_snap(land, r["depth"], r["width"]) for r in rows],
-                 [float(r["accuracy"]) for r in rows], [float(r["p_front"]) for r in rows],
-                 list(table.calls), time.process_time() - t0)
+    return Found([_snap(land, r.depth, r.width) for r in rows],
+                 [float(r.accuracy) for r in rows], [float(r.p_front) for r in rows],
+                 list(table.calls), time.process_time() - t0, requery(land, rep, study))
+
+
+def limits_of(land: T.Landscape) -> list[T.Scenario]:
+    """The limits re-asked of a frontier study: the highest accuracy under size limits at the
+    25th, 50th and 75th percentile of the grid's sizes and with no limit; the smallest shape
+    with accuracy at the 50th and 70th percentile of the true accuracies."""
+    sizes = [land.size(s) for s in land.shapes]
+    truths = list(land.truth.values())
+    out = [T.Scenario(f"max acc, size <= q{q}", "accuracy",
+                      max_size_mb=float(np.quantile(sizes, q / 100))) for q in (25, 50, 75)]
+    out.append(T.Scenario("max acc, no limit", "accuracy"))
+    out += [T.Scenario(f"min size, acc >= q{q}", "size",
+                       min_accuracy=round(float(np.quantile(truths, q / 100)), 2))
+            for q in (50, 70)]
+    return out
+
+
+def requery(land: T.Landscape, rep: int, study: optuna.Study) -> list[dict]:
+    """Each limit of :func:`limits_of` answered from the frontier study (no training), and by a
+    fresh default search for that limit alone (same seeds): right (as ``search_quality``
+    judges), confirmed, trainings."""
+    rows = []
+    for scen in limits_of(land):
+        a = osh.answer_for(study, scen.constraints(), scen.goal)
+        ans = None if a.shape is None else _snap(land, a.shape.depth, a.shape.width)
+        table = T.TableObjective(land, rep)
+        sampler = osh.ShapeSampler(land.space, scen.constraints(), scen.goal, seed=rep)
+        fresh = optuna.create_study(direction="maximize", sampler=sampler)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fresh.optimize(lambda t, tab=table: tab(osh.suggest_shape(t, land.space)),
+                           n_trials=400)
+            f_ans = osh.best_shape(fresh)
+        rows.append({"landscape": land.name, "rep": rep, "limit": scen.name,
+                     "status": str(a.status), "right": T.judge(land, scen, ans).success,
+                     "next": len(a.next_trainings),
+                     "fresh_right": T.judge(land, scen, f_ans).success,
+                     "fresh_trainings": len(table.calls)})
+    return rows
 
 
 def _sampler(name: str, rep: int) -> optuna.samplers.BaseSampler:
@@ -224,11 +264,13 @@ _STATE: dict = {}
 
 
 def run_task(land: T.Landscape, rep: int, methods: list[str], budget: int,
-             ours: bool) -> tuple[list[dict], list[dict]]:
-    """Every method on one (landscape, repetition): run rows and returned-shape rows."""
+             ours: bool) -> tuple[list[dict], list[dict], list[dict]]:
+    """Every method on one (landscape, repetition): run rows, returned-shape rows and the
+    re-queried limits' rows."""
     truth = truth_of(land)
     runs: list[dict] = []
     shapes: list[dict] = []
+    limits: list[dict] = []
 
     def add(method: str, f: Found) -> None:
         runs.append(asdict(Run(
@@ -246,14 +288,15 @@ def run_task(land: T.Landscape, rep: int, methods: list[str], budget: int,
     if ours:
         f = run_ours(land, rep, budget)
         add("shape", f)
+        limits = f.requery
         b = max(1, len(f.calls))
     for name in methods:
         add(name, run_peer(land, rep, name, b))
     add("exhaustive", run_exhaustive(land, rep))
-    return runs, shapes
+    return runs, shapes, limits
 
 
-def _task(job: tuple[str, int]) -> tuple[list[dict], list[dict]]:
+def _task(job: tuple[str, int]) -> tuple[list[dict], list[dict], list[dict]]:
     lname, rep = job
     return run_task(_STATE["lands"][lname], rep, _STATE["methods"], _STATE["budget"],
                     _STATE["ours"])
@@ -399,6 +442,44 @@ def summarise(runs: list[dict], shape_rows: list[dict], lands: list[T.Landscape]
     return "\n".join(lines + _calibration(shape_rows, held))
 
 
+def _pct(rows: list[dict], key: str) -> str:
+    return f"{100 * sum(bool(r[key]) for r in rows) / len(rows):.0f} %" if rows else "–"
+
+
+def _limits(rows: list[dict], lands: list[T.Landscape]) -> str:
+    """The re-queried limits' section: answered right from the frontier study with zero
+    trainings, confirmed, vs a fresh default search for the limit alone."""
+    if not rows:
+        return ""
+    held = {la.name: la.name.removeprefix("real-") in HELD_OUT for la in lands}
+    out = ["", "## Other limits from the same study", "",
+           "After each frontier search, six limits (the highest accuracy under size limits at "
+           "the 25th / 50th / 75th percentile of the grid's sizes and with none; the smallest "
+           "shape with accuracy ≥ the 50th / 70th percentile of the true accuracies) are "
+           "answered with `osh.answer_for(study, constraints, goal)` — **zero extra "
+           "trainings** — and, for comparison, by a fresh default search for that limit alone "
+           "(same seeds). *Right* as `search_quality.py` judges it: within the landscape's noise "
+           "of the true optimum (min size: meets the floor within noise and no larger than the "
+           "smallest shape clearly above it). *Confirmed*: the evidence reaches the search's "
+           "confidence (status `answered`); the others are `unconfirmed` and name the trainings "
+           "that would settle them.", "",
+           "| landscape | set | limits asked | right, zero trainings | confirmed | right when "
+           "confirmed | unconfirmed naming next trainings | fresh search right | fresh search "
+           "trainings (median) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    by: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by[r["landscape"]].append(r)
+    for name, rs in [*by.items(), ("all", rows)]:
+        conf = [r for r in rs if r["status"] == "answered"]
+        unc = [r for r in rs if r["status"] != "answered"]
+        kind = "held out" if held.get(name) else ("" if name == "all" else "tuning")
+        out.append(f"| {name} | {kind} "
+                   f"| {len(rs)} | {_pct(rs, 'right')} | {100 * len(conf) / len(rs):.0f} % | "
+                   f"{_pct(conf, 'right')} | {_pct(unc, 'next')} | {_pct(rs, 'fresh_right')} | "
+                   f"{np.median([r['fresh_trainings'] for r in rs]):.0f} |")
+    return "\n".join(out) + "\n"
+
+
 # ----------------------------------------------------------------------------------- main --
 def load_lands(args: argparse.Namespace) -> tuple[list[T.Landscape], list[str]]:
     """The quick landscape, or the real landscapes of ``TASKS`` (``--landscapes`` filters)."""
@@ -413,11 +494,13 @@ def load_lands(args: argparse.Namespace) -> tuple[list[T.Landscape], list[str]]:
     return lands, notes
 
 
-def write_csvs(out: Path, suffix: str, runs: list[dict], shape_rows: list[dict]) -> None:
-    """``frontier_runs.csv`` (one row per method run) and ``frontier_shapes.csv`` (one row per
-    returned shape)."""
+def write_csvs(out: Path, suffix: str, runs: list[dict], shape_rows: list[dict],
+               limit_rows: list[dict]) -> None:
+    """``frontier_runs.csv`` (one row per method run), ``frontier_shapes.csv`` (one row per
+    returned shape) and ``frontier_limits.csv`` (one row per re-queried limit)."""
     for name, rows, fields in (("runs", runs, list(Run.__dataclass_fields__)),
-                               ("shapes", shape_rows, list(shape_rows[0]) if shape_rows else [])):
+                               ("shapes", shape_rows, list(shape_rows[0]) if shape_rows else []),
+                               ("limits", limit_rows, list(limit_rows[0]) if limit_rows else [])):
         with (out / f"frontier{suffix}_{name}.csv").open("w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=fields)
             w.writeheader()
@@ -471,11 +554,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     runs: list[dict] = []
     shape_rows: list[dict] = []
+    limit_rows: list[dict] = []
     pool = mp.get_context("fork").Pool(args.jobs) if args.jobs > 1 else None
     results = pool.imap(_task, jobs, chunksize=1) if pool else map(_task, jobs)
-    for k, (rs, ss) in enumerate(results, 1):
+    for k, (rs, ss, ls) in enumerate(results, 1):
         runs += rs
         shape_rows += ss
+        limit_rows += ls
         if k % max(1, len(jobs) // 10) == 0 or k == len(jobs):
             print(f"[{time.time() - t0:6.0f}s] {k}/{len(jobs)} tasks", flush=True)
     if pool:
@@ -495,8 +580,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{elapsed / 60:.1f} min wall with {args.jobs} jobs. Written by "
         "`benchmarks/frontier.py`.", ""]
     args.out.mkdir(parents=True, exist_ok=True)
-    write_csvs(args.out, args.suffix, runs, shape_rows)
-    md = summarise(runs, shape_rows, lands, header, notes)
+    write_csvs(args.out, args.suffix, runs, shape_rows, limit_rows)
+    md = summarise(runs, shape_rows, lands, header, notes) + _limits(limit_rows, lands)
     path = args.out / f"frontier{args.suffix}.md"
     path.write_text(md)
     print(f"wrote {path} in {elapsed:.0f} s")

@@ -36,9 +36,9 @@ _EXPORTS = {
     "ResultRow": "optuna_shape.reporting.results",
     "SearchSummary": "optuna_shape.reporting.results",
     "best_shape": "optuna_shape.reporting.results",
-    "answer_for": "optuna_shape.reporting.results",
-    "frontier": "optuna_shape.reporting.results",
-    "FrontRow": "optuna_shape.reporting.results",
+    "answer_for": "optuna_shape.reporting.limits",
+    "frontier": "optuna_shape.reporting.limits",
+    "FrontRow": "optuna_shape.reporting.limits",
     "LimitAnswer": "optuna_shape.sampler.requery",
     "is_finished": "optuna_shape.reporting.results",
     "result_table": "optuna_shape.reporting.results",
@@ -53,6 +53,7 @@ _EXPORTS = {
     "Shape": "optuna_shape.space.shape",
     "Variant": "optuna_shape.space.shape",
     "training_index": "optuna_shape.store",
+    "copy_trainings": "optuna_shape.store",
     "suggest_shape": "optuna_shape.sampler.suggest",
 }
 
@@ -78,6 +79,7 @@ __all__ = [
     "__version__",
     "answer_for",
     "best_shape",
+    "copy_trainings",
     "frontier",
     "get_family",
     "is_finished",
@@ -101,13 +103,11 @@ if TYPE_CHECKING:
     from optuna_shape.measurement.screening import MeasurementSettings
     from optuna_shape.models.accuracy_model import AccuracyModel
     from optuna_shape.policy import Adaptive, Paper, SearchStatus
+    from optuna_shape.reporting.limits import FrontRow, answer_for, frontier
     from optuna_shape.reporting.results import (
-        FrontRow,
         ResultRow,
         SearchSummary,
-        answer_for,
         best_shape,
-        frontier,
         is_finished,
         result_table,
         search_summary,
@@ -120,7 +120,7 @@ if TYPE_CHECKING:
     from optuna_shape.space.constraints import Constraints
     from optuna_shape.space.design_space import ShapeSpace
     from optuna_shape.space.shape import Shape, Variant
-    from optuna_shape.store import training_index
+    from optuna_shape.store import copy_trainings, training_index
 
 
 def __getattr__(name: str) -> Any:

@@ -48,12 +48,14 @@ Modules (every name below is re-exported here: ``from optuna_shape import store 
     :mod:`~optuna_shape.store.trials`        :class:`TrialRecord`, trial reads and writes
     :mod:`~optuna_shape.store.slots`         slot strings of queued trainings and screening
     :mod:`~optuna_shape.store.engine`        storage handles, the SQLite lock, stale trials
+    :mod:`~optuna_shape.store.copying`       a study's trainings and measurements into another
     :mod:`~optuna_shape.store.backends`      :func:`~optuna_shape.store.backends.open_storage`
     :mod:`~optuna_shape.store.attributes`    trial user attributes readable in optuna-dashboard
 """
 
 from __future__ import annotations
 
+from optuna_shape.store.copying import copy_trainings
 from optuna_shape.store.engine import (
     fail_stale,
     has_heartbeat,
@@ -148,6 +150,7 @@ from optuna_shape.store.trials import (
 )
 
 __all__ = [
+    "copy_trainings",
     "ACCURACY_BY_PRECISION",
     "CHUNK",
     "CONFIG",
