@@ -18,9 +18,9 @@ held-out (leave-one-out, closed form ``eᵢ / (1 - hᵢᵢ)``) residuals of the 
 makes the 90th percentile of the LOO residuals in std units equal to the normal 90th percentile
 (1.645), so a model whose errors have heavier tails than it believes gets wider intervals.
 
-Decision (:func:`decide`): with ``z`` (default 3: a one-sided miss probability of 0.13 % per shape
-under the calibrated Gaussian), a shape is *within* a limit when ``exp(mean + z·sd) ≤ limit``,
-*over* when ``exp(mean - z·sd) > limit``, *undecided* otherwise.
+Decision (:func:`side_of_limit`): with ``z`` (default 3: a one-sided miss probability of 0.13 %
+per shape under the calibrated Gaussian), a shape is *within* a limit when
+``exp(mean + z·sd) ≤ limit``, *over* when ``exp(mean - z·sd) > limit``, *undecided* otherwise.
 
 Sequential screening (:func:`screen_costs`): measure a space-filling design of ``n0`` shapes
 (:func:`initial_size`, :func:`maximin_design`); then repeatedly fit, measure the undecided shapes
@@ -45,7 +45,7 @@ __all__ = [
     "maximin_design",
     "CostModel",
     "fit_cost_model",
-    "decide",
+    "side_of_limit",
     "CostScreen",
     "screen_costs",
 ]
@@ -193,7 +193,8 @@ def fit_cost_model(x: np.ndarray, y: np.ndarray, ridge: float = RIDGE) -> CostMo
     return CostModel(quadratic, coef, a_inv, sigma, calibration, loo, z_loo / calibration)
 
 
-def decide(mean: np.ndarray, sd: np.ndarray, limit: float, z: float = Z_DEFAULT) -> np.ndarray:
+def side_of_limit(mean: np.ndarray, sd: np.ndarray, limit: float, z: float = Z_DEFAULT
+                  ) -> np.ndarray:
     """Per shape ``+1`` clearly over ``limit`` (lower bound above it), ``-1`` clearly within
     (upper bound at or under it), ``0`` undecided — all on log costs ``mean ± z·sd``."""
     log_limit = math.log(limit)
@@ -293,7 +294,7 @@ def screen_costs(
         if limit is None:
             break
         mean, sd = model.predict(x[rest])
-        undecided = np.flatnonzero(decide(mean, sd, limit, z) == 0)
+        undecided = np.flatnonzero(side_of_limit(mean, sd, limit, z) == 0)
         if undecided.size == 0:
             break
         widest = undecided[np.argsort(-sd[undecided], kind="stable")][:BATCH]

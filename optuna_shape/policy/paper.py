@@ -27,7 +27,7 @@ from optuna_shape.policy.modeling_strategy import choose_shapes
 from optuna_shape.policy.stop import SearchStatus, StopDetails
 from optuna_shape.policy.verification import (
     Candidate,
-    TrialRecord,
+    PlanTrial,
     complying,
     goal_order,
     next_step,
@@ -51,11 +51,11 @@ def _plan(feasible: tuple[Shape, ...], strategy: str | int, sampling: str,
     return tuple(choose_shapes(list(feasible), strategy, sampling, seed))
 
 
-def _records(evidence: Evidence) -> list[TrialRecord]:
-    out = [TrialRecord(i, "complete" if t.value is not None else "fail", t.shape, t.value)
+def _records(evidence: Evidence) -> list[PlanTrial]:
+    out = [PlanTrial(i, "complete" if t.value is not None else "fail", t.shape, t.value)
            for i, t in enumerate(evidence.trainings)]
     n = len(out)
-    out += [TrialRecord(n + j, "running", s) for j, s in enumerate(evidence.pending)]
+    out += [PlanTrial(n + j, "running", s) for j, s in enumerate(evidence.pending)]
     return out
 
 

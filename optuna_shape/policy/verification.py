@@ -24,7 +24,7 @@ from optuna_shape.space.shape import Shape
 
 __all__ = [
     "Candidate",
-    "TrialRecord",
+    "PlanTrial",
     "ShapeStatus",
     "Step",
     "goal_order",
@@ -101,7 +101,7 @@ def goal_order(candidates: Iterable[Candidate], goal: str) -> list[Candidate]:
 
 
 @dataclass(frozen=True)
-class TrialRecord:
+class PlanTrial:
     """What the planner needs to know about one trial."""
 
     number: int
@@ -125,7 +125,7 @@ class ShapeStatus:
         return sum(self.values) / len(self.values) if self.values else None
 
 
-def shape_status(records: Iterable[TrialRecord]) -> dict[Shape, ShapeStatus]:
+def shape_status(records: Iterable[PlanTrial]) -> dict[Shape, ShapeStatus]:
     """Group trial records by shape. Failed and pruned trainings and non-finite values count as
     failures (a shape is given up after ``max_attempts`` of them)."""
     out: dict[Shape, ShapeStatus] = {}
@@ -189,7 +189,7 @@ class Step:
 
 def next_step(
     plan: Sequence[Shape],
-    records: Iterable[TrialRecord],
+    records: Iterable[PlanTrial],
     ranking: Sequence[Shape] | None,
     *,
     goal: str | None,

@@ -14,7 +14,7 @@ from optuna_shape.policy.stop import shape_to_json
 from optuna_shape.sampler.snapshot import Snapshot
 from optuna_shape.space.shape import Shape, Variant
 
-__all__ = ["write_result", "best_trial_note"]
+__all__ = ["store_answer", "best_trial_note"]
 
 
 def best_trial_note(snapshot: Snapshot, answer: Shape | Variant | None) -> str | None:
@@ -73,7 +73,7 @@ def _fit_from_posterior(details: StopDetails, problem: Problem,
     }
 
 
-def write_result(study: optuna.Study, stop: Stop, snapshot: Snapshot, problem: Problem | None,
+def store_answer(study: optuna.Study, stop: Stop, snapshot: Snapshot, problem: Problem | None,
                  n_space: int, precisions: tuple[str, ...] = ()) -> st.ResultRecord:
     """Store the result of ``stop`` (unless one is stored: the first wins) and its fit; return
     the stored result (``precisions``: those of a search over several; the answer's accuracy is

@@ -19,7 +19,7 @@ from optuna_shape.policy import Problem, Stop, Train, Wait
 from optuna_shape.sampler import coordination, predicted_costs, screen
 from optuna_shape.sampler.checks import check_study
 from optuna_shape.sampler.context import SearchContext
-from optuna_shape.sampler.finish import write_result
+from optuna_shape.sampler.finish import store_answer
 from optuna_shape.sampler.problem import measurements_of, screened_problem
 from optuna_shape.sampler.progress import SearchReporter
 from optuna_shape.sampler.snapshot import Snapshot, read_snapshot
@@ -271,7 +271,7 @@ def enqueue(ctx: SearchContext, study: optuna.Study, snap: Snapshot, problem: Pr
 def finish(ctx: SearchContext, study: optuna.Study, snap: Snapshot, problem: Problem,
            action: Stop) -> None:
     """Store the answer of ``action`` (the first stored result is final) and report it."""
-    result = write_result(study, action, snap, problem, ctx.n_candidates, ctx.precisions)
+    result = store_answer(study, action, snap, problem, ctx.n_candidates, ctx.precisions)
     fit = st.read_fit(st.study_attrs(study))
     if fit is not None:
         ctx.reporter.on_fit(fit.to_json())

@@ -49,7 +49,7 @@ from optuna.storages import GrpcStorageProxy  # grpcio is imported on first use 
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from optuna_shape.store.engine import fail_stale, make_sqlite_atomic
+from optuna_shape.store.engine import fail_stale, has_heartbeat, make_sqlite_atomic
 from optuna_shape.store.keys import SLOT
 
 __all__ = ["open_storage", "fail_stale_on_start", "mask_url", "has_heartbeat", "resolve_driver",
@@ -393,14 +393,6 @@ def _rdb_storage(url: str, engine_kwargs: dict[str, Any], heartbeat_interval: in
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 2.0)
     raise AssertionError("unreachable")
-
-
-def has_heartbeat(storage: Any) -> bool:
-    """Whether ``storage`` fails the trials of dead workers by itself (RDB with heartbeats)."""
-    from optuna.storages._heartbeat import is_heartbeat_enabled
-
-    # ``study._storage`` wraps an RDBStorage in Optuna's _CachedStorage: ask Optuna's helper.
-    return is_heartbeat_enabled(storage)
 
 
 def fail_stale_on_start(study: optuna.Study, *, older_than_s: float | None = None) -> int:

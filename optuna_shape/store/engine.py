@@ -99,15 +99,18 @@ def make_sqlite_atomic(storage: Any) -> bool:
 
 
 # ------------------------------------------------------------------ stale trials -------------
-def has_heartbeat(study: optuna.Study) -> bool:
-    """Whether the study's storage fails the trials of dead workers (RDB with heartbeats).
+def has_heartbeat(study_or_storage: optuna.Study | Any) -> bool:
+    """Whether a study's storage (or the storage given) fails the trials of dead workers by
+    itself (RDB with heartbeats, or the gRPC proxy's heartbeats).
 
     ``study._storage`` of an RDB study is Optuna's ``_CachedStorage`` wrapper: Optuna's own
     helper understands it.
     """
     from optuna.storages._heartbeat import is_heartbeat_enabled
 
-    return is_heartbeat_enabled(study._storage)
+    storage = (study_or_storage._storage if isinstance(study_or_storage, optuna.Study)
+               else study_or_storage)
+    return is_heartbeat_enabled(storage)
 
 
 def fail_stale(study: optuna.Study, *, older_than_s: float | None = None) -> int:

@@ -87,8 +87,8 @@ def test_decision_rule_uses_the_bounds_not_the_mean():
     mean = np.log(np.array([5.0, 9.0, 11.0, 20.0]))
     sd = np.array([0.01, 0.1, 0.1, 0.01])
     # 9 ± 3σ crosses 10, 11 ± 3σ crosses 10: both undecided although their means are decided
-    assert cm.decide(mean, sd, 10.0, z=3.0).tolist() == [-1, 0, 0, 1]
-    assert cm.decide(mean, sd, 10.0, z=0.5).tolist() == [-1, -1, 1, 1]
+    assert cm.side_of_limit(mean, sd, 10.0, z=3.0).tolist() == [-1, 0, 0, 1]
+    assert cm.side_of_limit(mean, sd, 10.0, z=0.5).tolist() == [-1, -1, 1, 1]
 
 
 @pytest.mark.parametrize("pct", [10, 50, 90])

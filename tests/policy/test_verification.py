@@ -5,7 +5,7 @@ import pytest
 from optuna_shape import Shape
 from optuna_shape.policy.verification import (
     Candidate,
-    TrialRecord,
+    PlanTrial,
     complying,
     goal_order,
     next_step,
@@ -49,7 +49,7 @@ def test_complying_uses_real_accuracy_when_trained():
 
 
 def rec(n, state, shape, value=None):
-    return TrialRecord(n, state, shape, value)
+    return PlanTrial(n, state, shape, value)
 
 
 def test_sample_stage_trains_plan_then_waits_then_fits():

@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 import optuna_shape as osh
 from optuna_shape import store as st
 from optuna_shape.policy import Problem, SearchStatus, Stop, StopDetails
-from optuna_shape.sampler.finish import write_result
+from optuna_shape.sampler.finish import store_answer
 from optuna_shape.sampler.snapshot import TrialCache, read_snapshot
 from optuna_shape.space.shape import Shape
 
@@ -32,7 +32,7 @@ def test_note_when_best_trial_is_one_lucky_training_and_posterior_fit():
     details = {"shapes": [[10, 1.0], [16, 1.0]], "posterior_mean": [95.3, 95.0],
                "posterior_std": [0.1, 0.4], "measured": [{"shape": [10, 1.0], "mean": 95.1}]}
     stop = Stop(A, "confident", "answered", 0.93, details)
-    result = write_result(study, stop, read_snapshot(study, TrialCache()), problem, 2)
+    result = store_answer(study, stop, read_snapshot(study, TrialCache()), problem, 2)
     assert result.shape == A and result.accuracy == 95.1 and result.trainings == 3
     assert "best_trial is trial 2, shape (16, 1)" in result.note
     fit = st.read_fit(st.study_attrs(study))
@@ -47,7 +47,7 @@ def test_note_when_best_trial_is_one_lucky_training_and_posterior_fit():
 def test_no_note_for_min_cost_goals():
     study = _study_with([(A, 95.0), (B, 96.0)])
     problem = Problem((A, B), {A: 0.1, B: 0.2}, {A: 0.1, B: 0.2}, "size", 94.0)
-    result = write_result(study, Stop(A, "cheapest"), read_snapshot(study, TrialCache()),
+    result = store_answer(study, Stop(A, "cheapest"), read_snapshot(study, TrialCache()),
                           problem, 2)
     assert result.note is None
 
@@ -60,7 +60,7 @@ def test_paper_stop_stores_its_fit_apart_and_typed_details_in_the_result():
            "std": [0.1, 0.1], "ranking": [[16, 1.0], [10, 1.0]]}
     stop = Stop(B, "verified: accuracy 96", SearchStatus.ANSWERED,
                 details=StopDetails(fit=fit, n_planned=2))
-    result = write_result(study, stop, read_snapshot(study, TrialCache()), problem, 2)
+    result = store_answer(study, stop, read_snapshot(study, TrialCache()), problem, 2)
     assert result.details == StopDetails(n_planned=2) and result.n_planned == 2
     attrs = st.study_attrs(study)
     assert st.read_json(attrs, st.RESULT)["details"] == {"n_planned": 2}  # as stored before
