@@ -111,9 +111,7 @@ def needs_energy(constraints: Constraints, goal: str | None) -> bool:
 
 def candidate_size(space: ShapeSpace, candidate: Shape | Variant) -> float:
     """Size in MB of a shape (at fp32) or of a (shape, precision) candidate."""
-    if isinstance(candidate, Variant):
-        return space.size_mb(candidate.shape, candidate.precision)
-    return space.size_mb(candidate)
+    return space.size_mb(candidate.shape, candidate.precision or "fp32")
 
 
 def check_screening(screening: object) -> str:

@@ -97,7 +97,7 @@ class SearchStatus(str, Enum):
 def shape_to_json(s: Shape | Variant) -> list[Any]:
     """A shape as stored in the details: ``[depth, width]`` or ``[depth, width, precision]``."""
     key: list[Any] = [int(s.depth), float(s.width)]
-    if isinstance(s, Variant):
+    if s.precision is not None:
         key.append(s.precision)
     return key
 

@@ -228,7 +228,7 @@ def search_summary(study: optuna.Study) -> SearchSummary:
         unconfirmed=None if unconfirmed is None else unconfirmed.to_json(),
         compute=compute,
         n_feasible_shapes=(len({(c.depth, c.width) for c in fit.shapes})
-                           if fit and any(isinstance(c, Variant) for c in fit.shapes) else None),
+                           if fit and any(c.precision is not None for c in fit.shapes) else None),
     )
 
 
@@ -296,7 +296,7 @@ def result_table(study: optuna.Study, *, include_all: bool = False) -> list[Resu
 
     def row(shape: Shape | Variant, rank: int | None, pred: float | None, std: float | None,
             comp: bool) -> ResultRow:
-        precision = shape.precision if isinstance(shape, Variant) else None
+        precision = shape.precision
         base = Shape(shape.depth, shape.width)
         trials = by.get(base, [])
         done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]

@@ -20,7 +20,7 @@ __all__ = ["store_answer", "best_trial_note"]
 def best_trial_note(snapshot: Snapshot, answer: Shape | Variant | None) -> str | None:
     """Plain words when ``study.best_trial`` (the single highest value) names another shape
     than the answer of an accuracy search, ``None`` when they agree or nothing completed."""
-    if isinstance(answer, Variant):
+    if answer is not None and answer.precision is not None:
         if answer.precision != "fp32":
             return (f"study.best_trial holds the fp32 accuracy of a training; the answer "
                     f"{answer} is a shape at {answer.precision}, chosen by the search's rule "

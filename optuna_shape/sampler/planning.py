@@ -24,7 +24,7 @@ from optuna_shape.sampler.problem import measurements_of, screened_problem
 from optuna_shape.sampler.progress import SearchReporter
 from optuna_shape.sampler.snapshot import Snapshot, read_snapshot
 from optuna_shape.space.design_space import ShapeSpace
-from optuna_shape.space.shape import Shape, Variant
+from optuna_shape.space.shape import Shape
 
 __all__ = ["resolve", "next_action", "enqueue", "finish", "stop_study", "is_shape_distribution"]
 
@@ -237,7 +237,7 @@ def _attrs_of(ctx: SearchContext, study: optuna.Study, action: Train, shape: Sha
     m = measurements.get(cand)
     user: dict[str, Any] = {"params": ctx.space.param_count(shape),
                             "size_mb": round(size, 6)}
-    if isinstance(cand, Variant):
+    if cand.precision is not None:
         user["precision"] = cand.precision
     system: dict[str, Any] = {}
     if m:

@@ -18,7 +18,7 @@ from optuna_shape.measurement.screening import (
 )
 from optuna_shape.sampler.checks import check_hardware
 from optuna_shape.sampler.context import SearchContext
-from optuna_shape.space.shape import Shape, Variant
+from optuna_shape.space.shape import Shape
 
 if TYPE_CHECKING:
     from optuna_shape.sampler.snapshot import Snapshot
@@ -40,7 +40,7 @@ def screen_space(ctx: SearchContext, study: optuna.Study, snap: Snapshot) -> Non
     shapes, _ = size_screen(ctx.space, ctx.candidates(), ctx.constraints.max_size_mb)
     stored = st.read_measurements(snap.attrs, st.hardware_hash(hw))
     records = {s: dict(r) for s, r in stored.items()}
-    if isinstance(next(iter(shapes), None), Variant):  # keyed by candidate
+    if ctx.precision_search:  # keyed by candidate
         records = {c: dict(st.measurement_of(stored, c) or {}) for c in shapes}
     missing = sum(1 for s in shapes if not records.get(s) or st.is_predicted(records[s]))
     if not ctx.precision_search and use_prediction(ctx.measurement.screening, missing):
@@ -68,13 +68,9 @@ def screen_space(ctx: SearchContext, study: optuna.Study, snap: Snapshot) -> Non
                                      energy=False)
                 if not ok:
                     continue  # rejected by latency: no energy run (paper order)
-            if isinstance(s, Variant):
-                rec.update(measure_shape(ctx.space, s.shape, ctx.measurement,
-                                         latency=want == "latency", energy=want == "energy",
-                                         precision=s.precision))
-            else:
-                rec.update(measure_shape(ctx.space, s, ctx.measurement,
-                                         latency=want == "latency", energy=want == "energy"))
+            at = {} if s.precision is None else {"precision": s.precision}
+            rec.update(measure_shape(ctx.space, s.shape, ctx.measurement,
+                                     latency=want == "latency", energy=want == "energy", **at))
             st.write_measurement(study, hw, s, rec)
             ctx.reporter.on_screen(done, total, s, rec)
     st.mark_screened(study, hw)

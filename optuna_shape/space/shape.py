@@ -3,9 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
-__all__ = ["Shape", "Variant", "as_shape", "as_shapes"]
+__all__ = ["Candidate", "Shape", "Variant", "as_shape", "as_shapes"]
+
+
+@runtime_checkable
+class Candidate(Protocol):
+    """What a search chooses among: a :class:`Shape`, or a :class:`Variant` (a shape at one
+    deployment precision). Code that handles both reads these, never the concrete type:
+    ``precision`` is ``None`` for a shape (trained and deployed as is) and :attr:`shape` is the
+    network that is trained.
+
+    Example:
+        >>> [(c.shape, c.precision) for c in (Shape(16, 0.5), Variant(16, 0.5, "int8"))]
+        [(Shape(depth=16, width=0.5), None), (Shape(depth=16, width=0.5), 'int8')]
+    """
+
+    @property
+    def depth(self) -> int: ...
+
+    @property
+    def width(self) -> float: ...
+
+    @property
+    def precision(self) -> str | None: ...
+
+    @property
+    def shape(self) -> Shape: ...
+
+    @property
+    def key(self) -> str: ...
 
 
 class Shape(NamedTuple):
@@ -30,6 +58,16 @@ class Shape(NamedTuple):
     def key(self) -> str:
         """A stable text key, used in storage attribute names: ``"d22-w2.5"``."""
         return f"d{self.depth}-w{self.width:g}"
+
+    @property
+    def precision(self) -> None:
+        """A shape carries no deployment precision (a :class:`Variant` does)."""
+        return None
+
+    @property
+    def shape(self) -> Shape:
+        """The shape itself (the network that is trained), as :attr:`Variant.shape`."""
+        return self
 
 
 class Variant(NamedTuple):

@@ -123,7 +123,7 @@ def measurement_name(candidate: Shape | Variant) -> str:
     """The key a candidate's measurements are stored under: the shape's key for a shape or an
     fp32 candidate (the network measured without a precision is the fp32 one), else the
     candidate's key."""
-    if isinstance(candidate, Variant) and candidate.precision == "fp32":
+    if candidate.precision == "fp32":
         return candidate.shape.key
     return candidate.key
 

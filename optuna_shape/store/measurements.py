@@ -74,7 +74,7 @@ def read_measurements(attrs: Mapping[str, Any], hw_hash: str | None = None
 def measurement_of(measurements: Mapping[Shape | Variant, Mapping[str, Any]],
                    candidate: Shape | Variant) -> Mapping[str, Any] | None:
     """A candidate's record in the output of :func:`read_measurements` (``None`` if absent)."""
-    if isinstance(candidate, Variant) and candidate.precision == "fp32":
+    if candidate.precision == "fp32":
         return measurements.get(candidate.shape)
     return measurements.get(candidate)
 

@@ -64,7 +64,7 @@ def _shape(pair: Any) -> Shape:
 
 
 def _pair(s: Shape | Variant) -> list[Any]:
-    return [s.depth, s.width, s.precision] if isinstance(s, Variant) else [s.depth, s.width]
+    return [s.depth, s.width] if s.precision is None else [s.depth, s.width, s.precision]
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class ResultRecord:
         """JSON form (the details in their own codec's, :meth:`StopDetails.to_json`)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["shape"] = None if self.shape is None else [self.shape.depth, self.shape.width]
-        if isinstance(self.shape, Variant):
+        if self.shape is not None and self.shape.precision is not None:
             d["precision"] = self.shape.precision
         d["status"] = str(self.status)
         d["details"] = self.details.to_json()

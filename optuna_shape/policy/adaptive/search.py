@@ -14,7 +14,7 @@ from optuna_shape.policy import Action, Evidence, Problem, Settings, Stop, Train
 from optuna_shape.policy.adaptive.budget import Budget
 from optuna_shape.policy.adaptive.ledger import Ledger
 from optuna_shape.space.constraints import MIN_COST_GOALS
-from optuna_shape.space.shape import Shape, Variant
+from optuna_shape.space.shape import Shape
 
 __all__ = ["Search", "MIN_COST_GOALS", "MAX_REPEATS", "N_DRAWS", "MAX_PLAUSIBLE", "with_partial"]
 
@@ -64,7 +64,7 @@ class Search:
         self.feasible = list(problem.feasible)
         self.index = {s: i for i, s in enumerate(self.feasible)}
         self.led = Ledger.of(evidence)
-        self.variants = any(isinstance(s, Variant) for s in self.feasible)
+        self.variants = any(s.precision is not None for s in self.feasible)
         self.conf = float(settings.confidence)
         self.floor = problem.min_accuracy
         self.n_shapes = len({(s.depth, s.width) for s in self.feasible})
