@@ -23,12 +23,13 @@ from optuna_shape.measurement.flops import wrn_macs
 from optuna_shape.measurement.screening import measure_shape
 from optuna_shape.models.cost_model import screen_costs, shape_features
 from optuna_shape.sampler.context import SearchContext
+from optuna_shape.space.constraints import COST_FIELDS
 from optuna_shape.space.design_space import ShapeSpace
 from optuna_shape.space.shape import Shape
 
 __all__ = ["screen_predicted", "confirm_measured", "cost_features"]
 
-_METRICS = (("latency", "latency_ms", "max_latency_ms"), ("energy", "energy_j", "max_energy_j"))
+_METRICS = tuple((m, COST_FIELDS[m], f"max_{COST_FIELDS[m]}") for m in ("latency", "energy"))
 
 
 def cost_features(space: ShapeSpace, shapes: list[Shape]) -> Any:

@@ -17,7 +17,7 @@ from optuna_shape.policy import Problem
 from optuna_shape.sampler.checks import check_hardware
 from optuna_shape.sampler.context import SearchContext
 from optuna_shape.sampler.snapshot import Snapshot
-from optuna_shape.space.constraints import goal_cost
+from optuna_shape.space.constraints import COST_FIELDS, goal_cost
 from optuna_shape.space.design_space import ShapeSpace
 from optuna_shape.space.shape import Shape
 
@@ -67,13 +67,12 @@ def screened_problem(ctx: SearchContext, study: optuna.Study, snap: Snapshot) ->
         passed, _ = apply_limits(passed, measurements, cons, latency=ctx.needs_latency,
                                  energy=ctx.needs_energy)
     sizes = {s: candidate_size(space, s) for s in passed}
-    metric = {"size": "size_mb", "latency": "latency_ms", "energy": "energy_j"}
     costs: dict[Shape, float] = {}
     cost = goal_cost(ctx.goal)
     if cost == "size":
         costs = dict(sizes)
-    elif cost in metric:
-        costs = {s: float(measurements[s][metric[cost]]) for s in passed}
+    elif cost is not None:
+        costs = {s: float(measurements[s][COST_FIELDS[cost]]) for s in passed}
     problem = Problem(tuple(passed), sizes, costs, ctx.goal, cons.min_accuracy,
                       training_work(space, passed))
     rebuilt = sid in state.problems

@@ -18,6 +18,7 @@ from optuna_shape.measurement.screening import (
 )
 from optuna_shape.sampler.checks import check_hardware
 from optuna_shape.sampler.context import SearchContext
+from optuna_shape.space.constraints import COST_FIELDS
 from optuna_shape.space.shape import Shape
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def screen_space(ctx: SearchContext, study: optuna.Study, snap: Snapshot) -> Non
         if (want == "latency" and not ctx.needs_latency) or \
                 (want == "energy" and not ctx.needs_energy):
             continue
-        field_name = "latency_ms" if want == "latency" else "energy_j"
+        field_name = COST_FIELDS[want]
         for s in shapes:
             rec = records.setdefault(s, {})
             done += 1

@@ -6,8 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["Constraints", "Goal", "GOALS", "MIN_COST_GOALS", "FRONTIER_GOALS", "check_goal",
-           "goal_key", "goal_cost", "is_frontier"]
+__all__ = ["Constraints", "Goal", "GOALS", "MIN_COST_GOALS", "FRONTIER_GOALS", "COST_FIELDS",
+           "check_goal", "goal_key", "goal_cost", "is_frontier"]
 
 Goal = Literal["accuracy", "size", "latency", "energy", "frontier", "frontier:size",
                "frontier:latency", "frontier:energy"]
@@ -18,6 +18,11 @@ FRONTIER_GOALS: tuple[str, ...] = ("frontier", "frontier:size", "frontier:latenc
 """The accuracy–cost trade-off: ``"frontier"`` is over model size, ``"frontier:<cost>"`` over
 the cost named."""
 GOALS: tuple[str, ...] = ("accuracy", *MIN_COST_GOALS, *FRONTIER_GOALS)
+
+
+COST_FIELDS: dict[str, str] = {"size": "size_mb", "latency": "latency_ms", "energy": "energy_j"}
+"""Each cost's field in a measurement record and in trial user attributes (its unit in the
+name); the limit on it is ``Constraints.max_<field>``."""
 
 
 def is_frontier(goal: str | None) -> bool:
