@@ -12,6 +12,7 @@ from optuna_shape import store as st
 from optuna_shape.policy import Problem, Stop, StopDetails
 from optuna_shape.policy.stop import shape_to_json
 from optuna_shape.sampler.snapshot import Snapshot
+from optuna_shape.space.constraints import MIN_COST_GOALS, goal_key
 from optuna_shape.space.shape import Shape, Variant
 
 __all__ = ["store_answer", "best_trial_note"]
@@ -54,11 +55,9 @@ def _fit_from_posterior(details: StopDetails, problem: Problem,
     std = [float(x) for x in details.posterior_std]
     floor = problem.min_accuracy
     ok = [i for i in range(len(shapes)) if floor is None or mean[i] >= floor]
-    if problem.goal in ("size", "latency", "energy"):
-        costs = problem.costs or problem.sizes
-        ok.sort(key=lambda i: (costs.get(shapes[i], math.inf), -mean[i], shapes[i]))
-    else:
-        ok.sort(key=lambda i: (-mean[i], problem.sizes.get(shapes[i], math.inf), shapes[i]))
+    goal = problem.goal if problem.goal in MIN_COST_GOALS else "accuracy"
+    costs = (problem.costs or problem.sizes) if goal != "accuracy" else problem.sizes
+    ok.sort(key=lambda i: (*goal_key(goal, mean[i], costs.get(shapes[i], math.inf)), shapes[i]))
     ranking = [shapes[i] for i in ok]
     if answer is not None:
         ranking = [answer, *[s for s in ranking if s != answer]]
