@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from optuna_shape.space.constraints import Constraints, goal_cost
+from optuna_shape.space.constraints import COST_FIELDS, Constraints, goal_cost
 from optuna_shape.space.design_space import ShapeSpace
 from optuna_shape.space.precision import check_precision
 from optuna_shape.space.shape import Shape, Variant
@@ -239,31 +239,28 @@ def apply_limits(
     """
     feasible: list[Shape] = []
     rejects: dict[Shape, str] = {}
+    checked = [c for c, on in (("latency", latency), ("energy", energy)) if on]
     for s in shapes:
         m = measurements.get(s, {})
-        if m.get("error"):
-            rejects[s] = str(m["error"])
-            continue
-        if latency:
-            lat = m.get("latency_ms")
-            if lat is None:
-                rejects[s] = "latency not measured"
-                continue
-            if constraints.max_latency_ms is not None and lat > constraints.max_latency_ms:
-                rejects[s] = (f"{'predicted ' if m.get('predicted') else ''}latency "
-                              f"{lat:.4g} ms > {constraints.max_latency_ms:g} ms")
-                continue
-        if energy:
-            e = m.get("energy_j")
-            if e is None:
-                rejects[s] = "energy not measured"
-                continue
-            if constraints.max_energy_j is not None and e > constraints.max_energy_j:
-                rejects[s] = (f"{'predicted ' if m.get('predicted') else ''}energy "
-                              f"{e:.4g} J > {constraints.max_energy_j:g} J")
-                continue
-        feasible.append(s)
+        reason = str(m["error"]) if m.get("error") else None
+        for cost in checked:
+            if reason is not None:
+                break
+            field = COST_FIELDS[cost]
+            value, limit = m.get(field), getattr(constraints, f"max_{field}")
+            if value is None:
+                reason = f"{cost} not measured"
+            elif limit is not None and value > limit:
+                reason = (f"{'predicted ' if m.get('predicted') else ''}{cost} {value:.4g} "
+                          f"{_UNIT[cost]} > {limit:g} {_UNIT[cost]}")
+        if reason is None:
+            feasible.append(s)
+        else:
+            rejects[s] = reason
     return feasible, rejects
+
+
+_UNIT = {"latency": "ms", "energy": "J"}
 
 
 def constraint_values(
@@ -274,8 +271,8 @@ def constraint_values(
     m = measurement or {}
     if constraints.max_size_mb is not None:
         out["size"] = size_mb - constraints.max_size_mb
-    if constraints.max_latency_ms is not None and m.get("latency_ms") is not None:
-        out["latency"] = float(m["latency_ms"]) - constraints.max_latency_ms
-    if constraints.max_energy_j is not None and m.get("energy_j") is not None:
-        out["energy"] = float(m["energy_j"]) - constraints.max_energy_j
+    for cost in ("latency", "energy"):
+        limit = getattr(constraints, f"max_{COST_FIELDS[cost]}")
+        if limit is not None and m.get(COST_FIELDS[cost]) is not None:
+            out[cost] = float(m[COST_FIELDS[cost]]) - limit
     return out
