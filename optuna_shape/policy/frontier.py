@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.stats import norm
@@ -47,6 +48,9 @@ from optuna_shape.policy.adaptive.ledger import Ledger
 from optuna_shape.policy.adaptive.search import MAX_REPEATS, with_partial
 from optuna_shape.policy.stop import FrontPoint, Measured, SearchStatus, StopDetails
 from optuna_shape.space.shape import Shape
+
+if TYPE_CHECKING:
+    from optuna_shape.policy import Action, Evidence, Problem, Settings, Stop
 
 __all__ = [
     "FRONT_THRESHOLD",
@@ -220,13 +224,14 @@ def reference_accuracy(floor: float | None, values: Sequence[float]) -> float:
     return float(min(values)) if values else 0.0
 
 
-def decide(problem, evidence, settings, slots: int = 1):  # noqa: ANN001 - see policy.decide
+def decide(problem: Problem, evidence: Evidence, settings: Settings, slots: int = 1) -> Action:
     """The frontier goal's next action; pure and deterministic for equal inputs."""
     with single_threaded_blas():
         return _Frontier(problem, evidence, settings, slots).run()
 
 
-def current_front(problem, evidence, settings) -> tuple[FrontPoint, ...]:  # noqa: ANN001
+def current_front(problem: Problem, evidence: Evidence, settings: Settings
+                  ) -> tuple[FrontPoint, ...]:
     """The front of the trained shapes now (see :meth:`_Frontier.front`), from ``evidence``."""
     with single_threaded_blas():
         f = _Frontier(problem, evidence, settings, 1)
@@ -238,7 +243,8 @@ def current_front(problem, evidence, settings) -> tuple[FrontPoint, ...]:  # noq
 class _Frontier:
     """One decision of the frontier search (see the module docstring)."""
 
-    def __init__(self, problem, evidence, settings, slots: int) -> None:  # noqa: ANN001
+    def __init__(self, problem: Problem, evidence: Evidence, settings: Settings,
+                 slots: int) -> None:
         self.p, self.e, self.s = problem, evidence, settings
         self.slots = max(1, int(slots))
         self.feasible = list(problem.feasible)
@@ -260,7 +266,7 @@ class _Frontier:
         return (not self.led.given_up(s, self.s.max_attempts)
                 and self.led.count(s) < MAX_REPEATS)
 
-    def run(self):  # noqa: ANN201
+    def run(self) -> Action:
         from optuna_shape.policy import Stop, Train, Wait
 
         if not self.feasible:
@@ -334,7 +340,7 @@ class _Frontier:
         rng = draws_rng(self.s.seed, self.n_done, self.n_pending)
         return p_on_front(post, self.feasible, self.costs, rng)
 
-    def wait_or(self, action):  # noqa: ANN001, ANN201
+    def wait_or(self, action: Stop) -> Action:
         from optuna_shape.policy import Wait
 
         if self.n_pending:
@@ -343,15 +349,17 @@ class _Frontier:
         return action
 
     def front(self, p: np.ndarray) -> list[FrontPoint]:
-        """Trained shapes with P(on the front) ≥ :data:`FRONT_THRESHOLD`, cheapest first."""
+        """Trained shapes with P(on the front) ≥ :data:`FRONT_THRESHOLD` (and, with an accuracy
+        floor, a measured mean at or above it), cheapest first."""
         pts = [FrontPoint(s, round(float(p[i]), 4), self.led.mean(s), self.led.count(s),
                           float(self.costs[i]))
                for s, i in self.index.items()
-               if self.led.count(s) > 0 and p[i] >= FRONT_THRESHOLD]
+               if self.led.count(s) > 0 and p[i] >= FRONT_THRESHOLD
+               and (self.floor is None or self.led.mean(s) >= self.floor)]
         return sorted(pts, key=lambda q: (q.cost, -q.mean))
 
     def final(self, code: str, post: ShapePosterior | None = None,
-              p: np.ndarray | None = None):  # noqa: ANN201
+              p: np.ndarray | None = None) -> Stop:
         from optuna_shape.policy import Stop
 
         post = post if post is not None else self.fit()

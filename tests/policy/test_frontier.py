@@ -156,3 +156,19 @@ def test_front_points_and_probabilities_round_trip_through_the_stored_details():
     assert not again.extra
     assert FrontPoint.from_json(FrontPoint(Shape(16, 0.5), 0.9312, 97.25, 2, 1.75).to_json()) \
         == FrontPoint(Shape(16, 0.5), 0.9312, 97.25, 2, 1.75)
+
+
+def test_with_a_floor_the_front_is_above_it():
+    floor = float(np.median([truth(s) for s in SHAPES]))
+    problem = Problem(feasible=tuple(SHAPES), sizes=SIZE, costs=SIZE, goal="frontier",
+                      min_accuracy=floor)
+    rng = np.random.default_rng(1)
+    done: list[Training] = []
+    for _ in range(60):
+        action = F.decide(problem, Evidence(tuple(done)), Settings(max_trainings=16))
+        if not isinstance(action, Train):
+            break
+        s = action.shapes[0]
+        done.append(Training(s, float(truth(s) + rng.normal(0, 0.5))))
+    assert isinstance(action, Stop) and action.details.front
+    assert all(q.mean >= floor for q in action.details.front)
