@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -18,7 +20,9 @@ __all__ = ["CLIError", "UsageError", "NoAnswer", "DEFAULT_STORAGE", "STORAGE_ENV
            "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_NO_ANSWER", "EXIT_UNCONFIRMED",
            "EXIT_INTERRUPTED", "Unconfirmed",
            "storage_url", "mask", "secrets_of", "RedactingStream", "open_storage",
-           "resolve_study_name", "study_names", "HEARTBEAT", "GRACE", "InterruptLatch"]
+           "resolve_study_name", "study_names", "HEARTBEAT", "GRACE", "InterruptLatch",
+           "number_type", "positive_float", "positive_int", "fraction", "non_negative_float",
+           "percent"]
 
 DEFAULT_STORAGE = "sqlite:///optuna-shape.db"
 """Storage used when neither ``--storage`` nor ``OPTUNA_STORAGE`` is given."""
@@ -104,6 +108,52 @@ class Unconfirmed(CLIError):
 
     exit_code = EXIT_UNCONFIRMED
     prefix = "unconfirmed"
+
+
+def number_type(convert: type, ok: Callable[[float], bool], valid: str
+                ) -> Callable[[str], Any]:
+    """An argparse type: ``convert(text)`` that must satisfy ``ok``, else one line naming the
+    value and what would be valid."""
+    kind = "an integer" if convert is int else "a number"
+
+    def parse(text: str) -> Any:
+        try:
+            v = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"must be {valid}, got {text}")
+        return v
+
+    return parse
+
+
+positive_float = number_type(float, lambda v: v > 0, "> 0")
+"""An argparse type: a number > 0 (limits, learning rate)."""
+positive_int = number_type(int, lambda v: v >= 1, ">= 1")
+"""An argparse type: an integer >= 1 (counts)."""
+fraction = number_type(float, lambda v: 0 < v < 1, "between 0 and 1 (exclusive)")
+"""An argparse type: a number strictly between 0 and 1 (confidence, validation share)."""
+non_negative_float = number_type(float, lambda v: v >= 0, ">= 0")
+"""An argparse type: a number >= 0 (momentum, weight decay)."""
+
+
+def percent(text: str) -> float:
+    """An argparse type: an accuracy floor in percent, 0 to 100; a value in (0, 1] is refused as
+    a likely fraction, with the percent to pass instead."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= v <= 100:
+        raise argparse.ArgumentTypeError(
+            f"{text} is not a percentage: the floor is read in percent, 0 to 100 "
+            "(the built-in trainer reports accuracy in percent)")
+    if 0 < v <= 1:
+        raise argparse.ArgumentTypeError(
+            f"{text} looks like a fraction, but the floor is read in percent (0 to 100): for "
+            f"{v * 100:g} % pass --min-accuracy {v * 100:g}")
+    return v
 
 
 def storage_url(flag: str | None) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from typing import Any
 
 from optuna_shape.cli._common import (
@@ -31,8 +30,13 @@ from optuna_shape.cli._common import (
     NoAnswer,
     Unconfirmed,
     UsageError,
+    fraction,
     mask,
+    non_negative_float,
     open_storage,
+    percent,
+    positive_float,
+    positive_int,
     secrets_of,
     storage_url,
 )
@@ -41,7 +45,8 @@ from optuna_shape.measurement.screening import AUTO_PREDICT_ABOVE, SCREENINGS
 __all__ = ["add_arguments", "run", "DEFAULT_DEPTH", "DEFAULT_WIDTH", "DEFAULT_DIGITS_EPOCHS",
            "FAMILIES"]
 
-HELP = "run (or resume, or join) a shape search and print the chosen shape"
+HELP = ("run (or resume, or join) a shape search and print the chosen shape (or the "
+        "accuracy–cost front)")
 DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else HELP
 
 DEFAULT_DEPTH = "10:28:6"
@@ -52,7 +57,10 @@ DEFAULT_WIDTH = "0.25:2:0.25"
 DEFAULT_DIGITS_EPOCHS = 5
 """Epochs per training on ``digits`` when ``--epochs`` is not given (a few minutes in all on
 two CPU cores); other datasets use :data:`optuna_shape.training.DEFAULT_EPOCHS`."""
-GOALS = ("accuracy", "size", "latency", "energy", "none")
+GOALS = ("accuracy", "size", "latency", "energy", "frontier", "frontier:latency",
+         "frontier:energy", "none")
+"""``--goal`` values: one shape (highest accuracy, lowest cost), the accuracy–cost front (over
+size, latency or energy), or the whole complying set (``none``)."""
 MODES = ("adaptive", "paper")
 DATASETS = ("digits", "mnist", "cifar10", "cifar100", "imagenet32", "breast_cancer", "wine",
             "iris")
@@ -90,29 +98,6 @@ def _precisions(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
-
-
-def _number(convert: type, ok: Callable[[float], bool], valid: str) -> Callable[[str], Any]:
-    """An argparse type: ``convert(text)`` that must satisfy ``ok``, else one line naming the
-    value and what would be valid."""
-    kind = "an integer" if convert is int else "a number"
-
-    def parse(text: str) -> Any:
-        try:
-            v = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
-        if not ok(v):
-            raise argparse.ArgumentTypeError(f"must be {valid}, got {text}")
-        return v
-
-    return parse
-
-
-_positive_float = _number(float, lambda v: v > 0, "> 0")
-_positive_int = _number(int, lambda v: v >= 1, ">= 1")
-_fraction = _number(float, lambda v: 0 < v < 1, "between 0 and 1 (exclusive)")
-_non_negative_float = _number(float, lambda v: v >= 0, ">= 0")
 
 
 def _budget(text: str) -> float:
@@ -155,22 +140,6 @@ def _milestones(text: str) -> tuple[float, ...]:
     return values
 
 
-def _percent(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= v <= 100:
-        raise argparse.ArgumentTypeError(
-            f"{text} is not a percentage: the floor is read in percent, 0 to 100 "
-            "(the built-in trainer reports accuracy in percent)")
-    if 0 < v <= 1:
-        raise argparse.ArgumentTypeError(
-            f"{text} looks like a fraction, but the floor is read in percent (0 to 100): for "
-            f"{v * 100:g} % pass --min-accuracy {v * 100:g}")
-    return v
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the ``search`` flags to ``p``."""
     g = p.add_argument_group("task")
@@ -180,9 +149,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data-dir", default="./data", help="folder of the dataset files")
     g.add_argument("--download", action="store_true",
                    help="let torchvision download MNIST / CIFAR (needs internet)")
-    g.add_argument("--subset", type=_positive_int, default=None,
+    g.add_argument("--subset", type=positive_int, default=None,
                    help="cap every split at N examples (quick runs)")
-    g.add_argument("--val-fraction", type=_fraction, default=None,
+    g.add_argument("--val-fraction", type=fraction, default=None,
                    help="validation share (default: 0.2 of digits, 0.1 of the training set)")
     g = p.add_argument_group("design space")
     g.add_argument("--family", default="wrn", choices=FAMILIES,
@@ -199,24 +168,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="precisions to deploy at: fp32, bf16, int8 or a list 'fp32,int8'; with "
                         "several the search is over (shape, precision) pairs")
     g = p.add_argument_group("limits and goal")
-    g.add_argument("--max-size-mb", type=_positive_float, default=None,
+    g.add_argument("--max-size-mb", type=positive_float, default=None,
                    help="size limit in MB (float32 parameters × 4 bytes / 10^6)")
-    g.add_argument("--max-latency-ms", type=_positive_float, default=None,
+    g.add_argument("--max-latency-ms", type=positive_float, default=None,
                    help="latency limit (ms per batch of --latency-batch-size on --device)")
-    g.add_argument("--max-energy-j", type=_positive_float, default=None,
+    g.add_argument("--max-energy-j", type=positive_float, default=None,
                    help="energy limit (J per batch; NVIDIA GPU with NVML)")
-    g.add_argument("--min-accuracy", type=_percent, default=None,
+    g.add_argument("--min-accuracy", type=percent, default=None,
                    help="accuracy floor in percent, 0 to 100 (97 means 97 %%)")
     g.add_argument("--goal", choices=GOALS, default="accuracy",
-                   help="what to optimise; 'none' returns the whole complying set")
+                   help="what to optimise: accuracy (highest), size / latency / energy (lowest "
+                        "meeting --min-accuracy), frontier (the accuracy–size front to pick "
+                        "from; frontier:latency, frontier:energy against that cost), none (the "
+                        "whole complying set)")
     g = p.add_argument_group("method")
     g.add_argument("--mode", choices=MODES, default=None,
                    help="search policy: adaptive (noise-aware, sequential; the default) or paper "
                         "(Shape_DNN's sample, fit, verify)")
-    g.add_argument("--confidence", type=_fraction, default=None,
+    g.add_argument("--confidence", type=fraction, default=None,
                    help="adaptive: how sure the answer must be before the search stops "
                         "(0 to 1; default 0.9)")
-    g.add_argument("--max-trainings", type=_positive_int, default=None,
+    g.add_argument("--max-trainings", type=positive_int, default=None,
                    help="adaptive: most trainings, repeats and failures included (default: a "
                         "third of the feasible shapes, rounded up, at least --n-initial + 3)")
     g.add_argument("--budget", type=_budget, default=None,
@@ -225,7 +197,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "45m, 8h; when it ends before the confidence is reached the search "
                         "answers with the best-supported shape, marked unconfirmed (exit 4); "
                         "--max-trainings stays a cap")
-    g.add_argument("--n-initial", type=_positive_int, default=None,
+    g.add_argument("--n-initial", type=positive_int, default=None,
                    help="adaptive: shapes trained first, spread over the space (default 5)")
     g.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=None,
                    help="adaptive: the search decides how far each training goes, stopping "
@@ -238,11 +210,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "train")
     g.add_argument("--sampling", choices=("interval", "random", "wider"), default=None,
                    help="paper: how the shapes to train are picked (default interval)")
-    g.add_argument("--latency-batch-size", type=_positive_int, default=1,
+    g.add_argument("--latency-batch-size", type=positive_int, default=1,
                    help="inference batch size for latency and energy")
     g.add_argument("--device", default="cpu",
                    help="device for training and measurements: cpu, cuda, cuda:N or mps")
-    g.add_argument("--threads", type=_positive_int, default=None,
+    g.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads for training and latency (default: torch's)")
     g.add_argument("--target-hardware", default=None,
                    help="reuse measurements stored under this hardware key")
@@ -252,22 +224,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "shape is measured before it trains), or auto (predict above "
                         f"{AUTO_PREDICT_ABOVE} shapes to measure; default)")
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=_positive_int, default=None,
+    g.add_argument("--epochs", type=positive_int, default=None,
                    help=f"epochs per training (default: {DEFAULT_DIGITS_EPOCHS} for digits, the "
                         "dataset's default otherwise: 30 MNIST, 200 CIFAR, 40 ImageNet32, "
                         "30 breast_cancer, 60 wine and iris)")
-    g.add_argument("--batch-size", type=_positive_int, default=128,
+    g.add_argument("--batch-size", type=positive_int, default=128,
                    help="training batch size (examples per SGD step)")
-    g.add_argument("--lr", type=_positive_float, default=0.1, help="initial SGD learning rate")
-    g.add_argument("--momentum", type=_non_negative_float, default=0.9, help="SGD momentum")
+    g.add_argument("--lr", type=positive_float, default=0.1, help="initial SGD learning rate")
+    g.add_argument("--momentum", type=non_negative_float, default=0.9, help="SGD momentum")
     g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True,
                    help="Nesterov momentum")
-    g.add_argument("--weight-decay", type=_non_negative_float, default=5e-4,
+    g.add_argument("--weight-decay", type=non_negative_float, default=5e-4,
                    help="L2 weight decay of SGD")
     g.add_argument("--lr-milestones", type=_milestones, default=(0.3, 0.6, 0.8),
                    help="fractions of the epochs where the learning rate is multiplied by "
                         "--lr-gamma")
-    g.add_argument("--lr-gamma", type=_positive_float, default=0.2,
+    g.add_argument("--lr-gamma", type=positive_float, default=0.2,
                    help="factor applied to the learning rate at each milestone")
     g.add_argument("--select-on", choices=("val", "test"), default="val",
                    help="split that scores a shape ('test' reproduces the paper)")
@@ -281,6 +253,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"{DEFAULT_STORAGE}; put a URL with a password in ${STORAGE_ENV})")
     g.add_argument("--study-name", default=None,
                    help="study to create, resume or join (default: shape-<dataset>)")
+    g.add_argument("--from-study", default=None, metavar="NAME",
+                   help="start a new study from the finished trainings and measurements of "
+                        "study NAME in the same storage (searched with the same design space "
+                        "and training flags), so a search for other limits or another goal "
+                        "trains only what that evidence still lacks; --max-trainings counts "
+                        "the copied trainings; a study that already has trials resumes as it is")
     g.add_argument("--seed", type=int, default=0, help="seed of data split, init and training")
     g.add_argument("--quiet", action="store_true", help="no progress output")
     g.add_argument("--no-dashboard", action="store_true",
@@ -334,18 +312,50 @@ def check_hardware(args: argparse.Namespace) -> None:
         if not torch.backends.mps.is_available():
             raise CLIError("--device mps: Apple's MPS backend is not available here; "
                            "use --device cpu")
-    if args.max_energy_j is not None or args.goal == "energy":
+    if args.max_energy_j is not None or _goal_cost(args.goal) == "energy":
         what = (f"--max-energy-j {args.max_energy_j:g}" if args.max_energy_j is not None
-                else "--goal energy")
+                else f"--goal {args.goal}")
         if kind != "cuda":
             raise CLIError(f"{what} needs energy measured on an NVIDIA GPU (NVML), but "
                            f"--device is {device}: pass --device cuda on a machine with one, "
-                           "or drop the energy limit")
+                           + ("or drop the energy limit" if args.max_energy_j is not None
+                              else "or pick another --goal"))
         from optuna_shape.measurement.energy import energy_available
 
         ok, why = energy_available(device)
         if not ok:
             raise CLIError(f"{what}: energy cannot be measured on {device}: {why}")
+
+
+def _goal_cost(goal: str | None) -> str | None:
+    """The cost ``--goal`` minimises or trades accuracy against (``None``: accuracy, none)."""
+    from optuna_shape.space.constraints import goal_cost
+
+    return goal_cost(None if goal == "none" else goal)
+
+
+def check_frontier_flags(args: argparse.Namespace) -> None:
+    """Refuse, in flag words, what the frontier goal cannot run with: the paper's method, a
+    compute budget, several precisions.
+
+    Raises:
+        UsageError: naming the flag and what would work.
+    """
+    from optuna_shape.space.constraints import is_frontier
+
+    goal = getattr(args, "goal", None)
+    if not is_frontier(goal):
+        return
+    if getattr(args, "mode", None) == "paper":
+        raise UsageError(f"--goal {goal} needs --mode adaptive (the paper's method answers one "
+                         "limit at a time): drop --mode paper")
+    if getattr(args, "budget", None) is not None:
+        raise UsageError(f"--goal {goal} counts trainings: use --max-trainings instead of "
+                         "--budget")
+    precision = getattr(args, "precision", "fp32")
+    if "," in str(precision):
+        raise UsageError(f"--goal {goal} searches one precision, got --precision {precision}: "
+                         "give one (fp32, bf16 or int8)")
 
 
 def _policy(args: argparse.Namespace, goal: str | None) -> Any:
@@ -429,15 +439,20 @@ def build(args: argparse.Namespace, reporter: Any = None) -> tuple[Any, Any, dic
             the smallest shape).
     """
     import optuna_shape as osh
+    from optuna_shape.space.constraints import is_frontier
     from optuna_shape.training import cached_dataset, make_objective
 
+    check_frontier_flags(args)
+    if getattr(args, "early_stopping", None) and is_frontier(args.goal):
+        raise UsageError(f"--early-stopping does not work with --goal {args.goal}: the front "
+                         "is drawn from trainings run to the end; drop it")
     if getattr(args, "early_stopping", None) and args.mode == "paper":
         raise UsageError("--early-stopping works with the adaptive search only (the paper's "
                          "algorithm verifies every candidate with a full training); drop it or "
                          "use --mode adaptive")
     early_stopping = getattr(args, "early_stopping", None)
     if early_stopping is None:  # a study made before keeps its own setting (see run)
-        early_stopping = args.mode != "paper"
+        early_stopping = args.mode != "paper" and not is_frontier(args.goal)
     config = _train_config(args)
     splits = cached_dataset(args.dataset, data_dir=args.data_dir, download=args.download,
                             seed=args.seed, val_fraction=args.val_fraction, subset=args.subset)
@@ -503,14 +518,94 @@ def _check_study(study: Any, sampler: Any, training: dict[str, Any]) -> None:
                        f"({details}); use the same flags or another --study-name")
 
 
+def _differences(theirs: dict[str, Any], mine: dict[str, Any], name: str) -> str:
+    """``key: 'name' has X, these flags give Y`` for each differing key (one level into nested
+    settings: ``config.epochs``)."""
+    out = []
+    for k in sorted(set(theirs) | set(mine)):
+        a, b = theirs.get(k), mine.get(k)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{k}.{kk}: {name!r} has {a.get(kk)!r}, these flags give {b.get(kk)!r}"
+                    for kk in sorted(set(a) | set(b)) if a.get(kk) != b.get(kk)]
+        else:
+            out.append(f"{k}: {name!r} has {a!r}, these flags give {b!r}")
+    return "; ".join(out)
+
+
+def _source_study(name: str, study_name: str, storage: Any, url: str, sampler: Any,
+                  training: dict[str, Any]) -> Any:
+    """The study ``--from-study`` names, checked before the new study is created: an
+    optuna-shape search made by ``optuna-shape search`` with the same design space and training
+    settings (early stopping aside: it does not change the trainings' recipe).
+
+    Raises:
+        UsageError: ``name`` is the study being searched.
+        CLIError: no such study, not an optuna-shape search, made by Python code (no training
+            settings stored), or searched with another design space or training settings.
+    """
+    import optuna
+
+    from optuna_shape.cli._common import resolve_study_name
+    from optuna_shape.reporting.results import load_config
+
+    if name == study_name:
+        raise UsageError(f"--from-study {name} names the study being searched: give the new "
+                         "study another --study-name")
+    resolve_study_name(storage, name, url)  # CLIError naming the studies there
+    source = optuna.load_study(study_name=name, storage=storage)
+    try:
+        cfg = load_config(source)
+    except ValueError as exc:
+        raise CLIError(f"--from-study {name}: {exc}") from None
+    mine = json.loads(json.dumps(sampler.config()))
+    if cfg.get("space") != mine.get("space"):
+        raise CLIError(f"--from-study {name}: that study searched another design space "
+                       f"({_differences(cfg['space'], mine['space'], name)}); give the same "
+                       "--family, --depth, --width and --precision")
+    theirs = source.user_attrs.get("training")
+    if not isinstance(theirs, dict):
+        raise CLIError(f"--from-study {name}: that study was not made by `optuna-shape search` "
+                       "(no training settings stored), so its trainings may not match these; "
+                       "copy them in Python with osh.copy_trainings(source, target)")
+    # the recipe must match; whether a search stops trainings early does not change them
+    theirs = {k: v for k, v in theirs.items() if k != "early_stopping"}
+    mine_t = {k: v for k, v in json.loads(json.dumps(training)).items()
+              if k != "early_stopping"}
+    if theirs != mine_t:
+        raise CLIError(f"--from-study {name}: its trainings used other settings "
+                       f"({_differences(theirs, mine_t, name)}); give the same training flags")
+    return source
+
+
+def _copy_from(source: Any, study: Any, console: Any) -> int:
+    """Copy the finished trainings and measurements of ``source`` into ``study`` when it has
+    no trials yet (a study that has some — copied by an earlier run or another worker —
+    resumes as it is); returns the trainings copied."""
+    import optuna_shape as osh
+
+    if study.trials:
+        return 0
+    try:
+        n = osh.copy_trainings(source, study)
+    except ValueError:  # another worker copied them first
+        return 0
+    if console is not None:
+        console.print(f"started from {n} trainings of study {source.study_name!r} "
+                      "(--max-trainings counts them)", highlight=False, soft_wrap=True)
+    return n
+
+
 def _trial_shape(trial: Any) -> tuple[Any, Any]:
     p = trial.params
     return p.get("depth"), p.get("width")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``optuna-shape search``; returns the exit code (0 answered, 4 answered but not
-    confirmed, 3 nothing complies)."""
+    """Run ``optuna-shape search``; returns the exit code (0 answered — a shape, the complying
+    set or the front —, 4 answered but not confirmed, 3 nothing complies or nothing on the
+    front)."""
     import optuna
 
     import optuna_shape as osh
@@ -526,6 +621,9 @@ def run(args: argparse.Namespace) -> int:
     sampler, objective, training = build(args, reporter)
     storage = open_storage(None if url == ":memory:" else url,
                            heartbeat_interval=HEARTBEAT, grace_period=GRACE)
+    source = None  # --from-study: checked before the new study exists
+    if getattr(args, "from_study", None) is not None:
+        source = _source_study(args.from_study, study_name, storage, url, sampler, training)
     # the built-in objective asks a ShapePruner of its own (early stopping) and no other pruner
     study = optuna.create_study(storage=storage, sampler=sampler, study_name=study_name,
                                 direction="maximize", load_if_exists=True)
@@ -535,6 +633,8 @@ def run(args: argparse.Namespace) -> int:
         training["early_stopping"] = objective.early_stopping = bool(
             stored.get("early_stopping", False))
     _check_study(study, sampler, training)
+    if source is not None:
+        _copy_from(source, study, None if args.quiet else console)
     try:
         if osh.is_finished(study):
             if not args.quiet:

@@ -35,7 +35,8 @@ forecast's variance added to the seed noise; it counts as one training towards
 
 **Guards.** Nothing is stopped before ``max(2, ⌈0.2 E⌉)`` epochs or at the last one, before
 :data:`MIN_CURVES` completed curves of length ``E`` exist, in ``mode="paper"``, without a goal
-(or a min-cost goal without a floor), while no training has succeeded, when the shape already
+(or a min-cost goal without a floor), with the frontier goal (each shape on the front is
+returned with its measured accuracy), while no training has succeeded, when the shape already
 has a full training (a repeat: its purpose is a full measurement), or while the forecast says
 the training will more likely than not beat the current answer (accuracy) or meet the floor
 (min-cost goals). The answer is always a shape measured by full trainings.
@@ -52,7 +53,7 @@ from scipy.stats import norm
 
 from optuna_shape.models.learning_curves import CurveForecast, CurveModel
 from optuna_shape.policy import Evidence, Problem, Settings
-from optuna_shape.space.constraints import MIN_COST_GOALS
+from optuna_shape.space.constraints import MIN_COST_GOALS, is_frontier
 from optuna_shape.space.shape import Shape
 
 __all__ = ["Fidelity", "keep_training", "min_epochs", "MIN_CURVES"]
@@ -121,6 +122,9 @@ def _keep_training(problem: Problem, evidence: Evidence, settings: Settings, sha
     if settings.mode != "adaptive" or problem.goal is None or (
             problem.goal in MIN_COST_GOALS and problem.min_accuracy is None):
         return Fidelity(False, "no accuracy goal or floor: every training runs to the end")
+    if is_frontier(problem.goal):
+        return Fidelity(False, "frontier goal: every shape on the front needs a full "
+                               "measurement, so every training runs to the end")
     if k >= epochs:
         return Fidelity(False, "last epoch: nothing left to save")
     if k < min_epochs(epochs):

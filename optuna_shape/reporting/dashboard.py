@@ -20,6 +20,7 @@ GRAPH_IDS = {
     "accuracy_vs_params": "osh-accuracy-vs-params",
     "latency_vs_depth": "osh-latency-vs-depth",
     "latency_vs_width": "osh-latency-vs-width",
+    "front": "osh-front",
 }
 
 
@@ -111,16 +112,18 @@ def record_screened(study: optuna.Study) -> int:
     return len(todo)
 
 
-_GOAL_WORDS = {"accuracy": "the highest accuracy", "size": "the smallest size",
-               "latency": "the lowest latency", "energy": "the lowest energy", None: "no goal"}
-
-
 def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> str:
     """The study note: the answer and why it was chosen first, then the table and how to read
-    the trials."""
+    the trials. For a frontier search the front (cheapest first, each shape's P(on front)) takes
+    the answer's place."""
+    from optuna_shape.reporting.limits import frontier
     from optuna_shape.reporting.tables import (
+        FRONTIER,
+        GOAL_WORDS,
         UNCONFIRMED,
         _pred,
+        front_markdown,
+        front_words,
         limits_text,
         markdown_table,
         search_status,
@@ -132,11 +135,19 @@ def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> s
     summary = search_summary(study)
     cons = load_config(study).get("constraints") or {}
     floor = cons.get("min_accuracy")
-    task = (f"Goal: {_GOAL_WORDS.get(summary.goal, summary.goal)}; limits: {limits_text(cons)}"
+    task = (f"Goal: {GOAL_WORDS.get(summary.goal, summary.goal)}; limits: {limits_text(cons)}"
             + (f"; accuracy floor {floor:g}" if floor is not None else "") + ".")
     lines: list[str] = []
     chosen = next((r for r in rows if r.chosen), None)
-    if summary.finished and summary.shape is not None:
+    front = (frontier(study) if summary.finished and summary.status == FRONTIER else None)
+    if front is not None:
+        cost = front[0].cost_name if front else "size"
+        lines += [f"# The accuracy–{cost} front: {len(front)} shape"
+                  f"{'s' if len(front) != 1 else ''} to pick from", "", task, ""]
+        words = (front_words(study, summary, front) if front
+                 else search_status(study, summary)[1])
+        lines.append(f"**{words[0].upper() + words[1:]}.** **Why:** {summary.reason}.")
+    elif summary.finished and summary.shape is not None:
         sh = summary.shape
         precision = getattr(sh, "precision", None)
         lines.append(f"# Answer: depth {sh.depth}, width {sh.width:g}"
@@ -171,10 +182,14 @@ def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> s
         lines += ["# Search running", "", task, "", f"{words}."]
     lines.append("")
     rest = [x for x in summary_lines(summary, rows, wrap=False)
-            if not x.startswith(("chosen shape", "  "))]
+            if not x.startswith(("chosen shape", "  ", "front: "))]
     lines += [f"- {x}" for x in rest]
-    lines += ["", "## Complying shapes (best first)", ""]
-    lines += markdown_table(rows) if rows else ["none"]
+    if front is not None:
+        lines += ["", "## The front (cheapest first)", ""]
+        lines += front_markdown(front) if front else ["none"]
+    else:
+        lines += ["", "## Complying shapes (best first)", ""]
+        lines += markdown_table(rows) if rows else ["none"]
     lines += ["", "## Reading the trials", "",
               "Each trial's parameters are its `depth` and `width`; its user attributes "
               "(sortable) are `stage` (why it was trained), `size_mb`, `latency_ms` and "
@@ -197,5 +212,8 @@ def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> s
                  "table rows are (shape, precision) candidates. "
                  if any(r.precision is not None for r in rows) else "")
               + "The study page shows the predicted accuracy over the design space (infeasible "
-              "shapes marked with their reason) and accuracy against parameters."]
+              "shapes marked with their reason) and accuracy against parameters"
+              + ("; and the front: accuracy against cost of every trained shape, the front's "
+                 "shapes marked with their P(on front), and the model's mean ± 1 std of every "
+                 "feasible shape." if front is not None else ".")]
     return "\n".join(lines) + "\n"

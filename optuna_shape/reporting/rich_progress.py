@@ -164,7 +164,11 @@ class RichReporter(SearchReporter):
         self.close()
         shape = result.get("shape")
         why = str(result.get("reason") or "").split(";")[0]
-        self._log(f"search finished: {_shape(shape) if shape else 'no shape'} — {why}"[:79])
+        what = _shape(shape) if shape else "no shape"
+        if result.get("status") == "frontier":
+            n = len((result.get("details") or {}).get("front") or ())
+            what = f"front of {n} shape{'s' if n != 1 else ''}"
+        self._log(f"search finished: {what} — {why}"[:79])
 
     # -- objective progress ----------------------------------------------------------------
     def training(self, shape: Any, epoch: int, epochs: int, accuracy: float) -> None:

@@ -49,7 +49,8 @@ class LimitAnswer:
             confidence), ``unconfirmed`` (the best-supported shape, not yet that sure),
             ``floor_not_reached``, ``no_feasible``, ``complying_set`` (no goal).
         confidence: the policy's probability for the answer (see ``status``), when computed.
-        reason: plain words: what decided it.
+        reason: plain words: what decided it (the answer, its measurements and probability,
+            the seed noise).
         trainings: trainings of shapes within the limits that the answer rests on.
         next_trainings: what the search would train next to settle it (empty: nothing more
             is needed, or nothing more would help).
@@ -161,8 +162,11 @@ def answer_from_evidence(study: optuna.Study, constraints: Constraints,
     room = replace(settings, max_trainings=len(evidence.trainings) + len(problem.feasible))
     more = decide(problem, Evidence(evidence.trainings), room) if not settled else None
     needed = more.shapes if isinstance(more, Train) else ()
+    reason = stop.reason
+    if reason.startswith("stopped: ") and "; " in reason:  # no budget was spent: say what decided
+        reason = reason.split("; ", 1)[1]
     return LimitAnswer(stop.answer if isinstance(stop.answer, Shape) else None, status,
-                       stop.confidence, stop.reason, n, tuple(needed), notes)
+                       stop.confidence, reason, n, tuple(needed), notes)
 
 
 def front_from_evidence(study: optuna.Study, cost: str = "size",

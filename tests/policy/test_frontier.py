@@ -172,3 +172,14 @@ def test_with_a_floor_the_front_is_above_it():
         done.append(Training(s, float(truth(s) + rng.normal(0, 0.5))))
     assert isinstance(action, Stop) and action.details.front
     assert all(q.mean >= floor for q in action.details.front)
+
+
+def test_early_stopping_lets_every_frontier_training_run_to_the_end():
+    from optuna_shape.policy.fidelity import keep_training
+
+    problem = Problem(feasible=tuple(SHAPES), sizes=SIZE, costs=SIZE, goal="frontier")
+    curve = tuple(float(60 + 3 * k) for k in range(10))
+    done = tuple(Training(s, curve[-1], curve=curve) for s in SHAPES[:8])
+    verdict = keep_training(problem, Evidence(done, pending=(SHAPES[9],)), Settings(),
+                            SHAPES[9], [10.0, 11.0, 12.0], 10)
+    assert not verdict.stop and "frontier" in verdict.reason
