@@ -78,16 +78,17 @@ class Problem:
     Attributes:
         feasible: shapes that passed screening (size, latency, energy limits), in a fixed order.
         sizes: size in MB of every feasible shape (tie-breaks, paper's order).
-        costs: the goal's metric per feasible shape (MB, ms or J) for the min-cost goals
-            ``"size"``, ``"latency"``, ``"energy"``; empty for ``"accuracy"`` and ``None`` goals.
+        costs: the goal's cost per feasible shape (MB, ms or J) for the min-cost goals
+            ``"size"``, ``"latency"``, ``"energy"`` and the frontier goals; empty for
+            ``"accuracy"`` and ``None`` goals.
         goal: ``"accuracy"`` (highest), ``"size"``/``"latency"``/``"energy"`` (lowest with the
-            floor), or ``None`` (the whole complying set).
+            floor), ``"frontier"``/``"frontier:<cost>"`` (the accuracy–cost front:
+            :mod:`optuna_shape.policy.frontier`), or ``None`` (the whole complying set).
         min_accuracy: the accuracy floor, in the objective's units, or ``None``.
         work: what a training of each shape costs relative to the others (multiply-accumulates
             per forward pass, else parameters); the cost model
             (:class:`~optuna_shape.models.compute.TrainingCost`) scales it to seconds from the
-            study's
-            own trainings. Empty: sizes stand in.
+            study's own trainings. Empty: sizes stand in.
     """
 
     feasible: tuple[Shape, ...]

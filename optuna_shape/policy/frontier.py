@@ -18,7 +18,9 @@ best trained accuracy at cost ``≤ u``. With known costs this is exact and chea
 expected improvements over the staircase's steps. Cheap shapes, shapes in a gap of the staircase
 and uncertain shapes near it score high; a shape well below the staircase scores nothing.
 Shapes running in other workers count as trained at their posterior mean (kriging believer), so
-a batch of idle workers gets distinct, useful shapes.
+a batch of idle workers gets distinct, useful shapes. With an accuracy floor the area is measured
+from the floor, so shapes surely below it are worth nothing, and the returned front is the part
+at or above it.
 
 **When to stop.** When the front is confident — every feasible shape's probability is at most
 ``1 − confidence`` or, for a trained shape, at least ``confidence`` (reason ``"confident"``) —,
