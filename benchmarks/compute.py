@@ -182,8 +182,7 @@ def read_epoch_seconds(path: Path, task: str, space: osh.ShapeSpace
                        ) -> tuple[dict[Shape, float], str, str | None]:
     """Measured seconds of one epoch per shape; where the file lacks the task's whole grid,
     seconds ∝ MACs (``optuna_shape.measurement.flops.shape_macs``), scaled by the task's measured
-    rows
-    when there are some, with a warning."""
+    rows when there are some, with a warning."""
     measured: dict[Shape, float] = {}
     per_mac: list[float] = []  # seconds per MAC of every measured row (any task)
     if path.exists():

@@ -27,8 +27,7 @@ search — replayed first, in a second — trains at least ``--min-trainings`` (
 
 **Workers.** Each is a separate ``python`` process (this file, ``worker`` sub-command): it opens
 the storage with ``optuna_shape.store.backends.open_storage`` (heartbeat ``--heartbeat`` s, grace
-3×),
-wraps the storage object the study will use (Optuna's cache in front of an RDB storage, or the
+3×), wraps the storage object the study will use (Optuna's cache in front of an RDB storage, or the
 gRPC client) so that every call of an ``optuna.storages.BaseStorage`` method is counted and
 timed, builds the same adaptive ``ShapeSampler`` (``policy=osh.Adaptive(...)`` when the package
 has it, else the older keywords), ``optuna.load_study(storage=wrapped)``, waits at a start

@@ -8,8 +8,7 @@ One run does, side by side:
 
 1. **Live, timed**: predicted screening with real measurements (:func:`screen_costs` on the
    features of :mod:`optuna_shape.models.cost_model`) at the median latency of the grid as the
-   limit,
-   then measuring every shape (skipped when ``--cache`` holds the full grid: the report then
+   limit, then measuring every shape (skipped when ``--cache`` holds the full grid: the report then
    says the exhaustive time is the cached one). Ratio = exhaustive wall time / predicted wall
    time.
 2. **Replay, every limit** (5th-95th percentile of the exhaustive latencies): the predicted

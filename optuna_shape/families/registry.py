@@ -1,8 +1,7 @@
 """A small registry of model families: name -> how to build a shape and count its parameters.
 
 A family turns a :class:`~optuna_shape.space.shape.Shape` into a ``torch.nn.Module`` and, ideally,
-counts
-its parameters analytically so that screening by size needs no network. Users add their own
+counts its parameters analytically so that screening by size needs no network. Users add their own
 family with :func:`register_family`; when no analytic count is given, the count is taken from a
 built model (exact, but slower, and cached per shape by :class:`~optuna_shape.ShapeSpace`).
 """

@@ -168,8 +168,7 @@ class Settings:
         max_attempts: failed trainings of one shape before it is given up.
         seed: seed of every random choice (random sampling, Monte Carlo draws).
         budget: adaptive: most compute, in seconds of training time summed over every training
-            (:mod:`optuna_shape.models.compute`); ``None``: only ``max_trainings`` bounds the
-            search.
+            (:mod:`optuna_shape.models.compute`); ``None``: only ``max_trainings`` bounds it.
     """
 
     mode: str = "adaptive"
@@ -225,9 +224,8 @@ class Adaptive:
             budget. A training is charged its ``train_seconds`` user attribute (the built-in
             objective stores it), else its trial's duration; a shape's cost is predicted from
             the study's own trainings (:mod:`optuna_shape.models.compute`), and a training is
-            started
-            only when its predicted cost fits what is left. When the budget ends before the
-            confidence is reached, the search answers with the best-supported shape, marked
+            started only when its predicted cost fits what is left. When the budget ends before
+            the confidence is reached, the search answers with the best-supported shape, marked
             unconfirmed.
         strategy: ``goal=None`` only (the whole complying set): the modeling strategy that
             sizes the spread interval sample trained before the complying set is read off the

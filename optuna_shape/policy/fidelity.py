@@ -6,9 +6,8 @@ so far (:func:`keep_training`); :class:`~optuna_shape.ShapePruner` applies it in
 ``trial.should_prune()``.
 
 **The forecast.** :class:`~optuna_shape.models.learning_curves.CurveModel`, fitted on every
-completed
-curve of the study with the same planned number of epochs ``E`` (all shapes together, with the
-shapes' training work as a feature, so that large networks that start slowly are not judged
+completed curve of the study with the same planned number of epochs ``E`` (all shapes together,
+with the shapes' training work as a feature, so that large networks that start slowly are not judged
 like small ones), forecasts the training's final accuracy ``F`` from its first ``k`` epochs
 with a calibrated spread.
 
