@@ -38,8 +38,8 @@ __all__ = [
 SCREENINGS = ("auto", "measure", "predict")
 """How screening gets latency and energy: ``"measure"`` every shape, ``"predict"`` (measure a
 designed subset and every shape near a limit, predict the rest:
-:mod:`optuna_shape.models.cost_model`),
-``"auto"``: predict when more than :data:`AUTO_PREDICT_ABOVE` shapes need measuring."""
+:mod:`optuna_shape.models.cost_model`), ``"auto"``: predict when more than
+:data:`AUTO_PREDICT_ABOVE` shapes need measuring."""
 AUTO_PREDICT_ABOVE = 500
 """``"auto"`` screening predicts above this many shapes to measure (after the size limit): at
 about 0.1-0.5 s per CPU measurement, measuring 500 shapes takes minutes, and a cost model needs

@@ -104,7 +104,7 @@ class ShapeSampler(BaseSampler):
             is refused) and ``screening`` (``"measure"``, ``"predict"`` or ``"auto"``).
             ``None``: the defaults (CPU, batch 1).
         reporter: receives progress events (see
-        :class:`optuna_shape.sampler.progress.SearchReporter`).
+            :class:`optuna_shape.sampler.progress.SearchReporter`).
         independent_sampler: sampler for parameters other than depth and width
             (default: ``RandomSampler(seed)``).
         max_attempts: failed trainings of one shape (exception, NaN) before it is given up.
