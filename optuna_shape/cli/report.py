@@ -8,6 +8,10 @@ With limit flags (``--max-size-mb``, ``--max-latency-ms``, ``--max-energy-j``,
 training (:func:`optuna_shape.answer_for`), and exits as a search would (0 confirmed, 4 not
 confirmed, 3 no shape); with ``--frontier`` it prints the accuracy–cost front of any study
 (:func:`optuna_shape.frontier`).
+
+One module, a little over 400 lines: the flags, their checks and the three things ``report``
+prints (the stored result, an answer for other limits, the front) share the same flags and are
+the one command.
 """
 
 from __future__ import annotations
@@ -214,15 +218,15 @@ def _requery(args: argparse.Namespace, study: Any, url: str) -> tuple[int, str]:
     """Answer the limit flags and ``--goal`` from the study's trainings; print the answer (or
     its JSON) and return ``(exit code, words)``."""
     import optuna_shape as osh
-    from optuna_shape.reporting.results import load_config
-    from optuna_shape.reporting.tables import (
+    from optuna_shape.reporting.limits_text import (
         _confidence_needed,
         limit_answer_dict,
         limit_answer_lines,
-        limit_outcome,
-        make_console,
         query_words,
     )
+    from optuna_shape.reporting.outcomes import limit_outcome
+    from optuna_shape.reporting.results import load_config
+    from optuna_shape.reporting.text import make_console
 
     limits = _limits(args)
     cfg = load_config(study)
@@ -278,16 +282,11 @@ def _front(args: argparse.Namespace, study: Any, url: str) -> tuple[int, str]:
     """Print the accuracy–cost front of the study (or its JSON); return ``(exit code,
     words)``."""
     import optuna_shape as osh
+    from optuna_shape.reporting.front_tables import front_title, print_front
+    from optuna_shape.reporting.limits_text import query_words
+    from optuna_shape.reporting.outcomes import FRONTIER, GOAL_WORDS, front_words
     from optuna_shape.reporting.results import load_config, search_summary
-    from optuna_shape.reporting.tables import (
-        FRONTIER,
-        GOAL_WORDS,
-        front_title,
-        front_words,
-        make_console,
-        print_front,
-        query_words,
-    )
+    from optuna_shape.reporting.text import make_console
     from optuna_shape.space.constraints import goal_cost, is_frontier
 
     limits = _limits(args)
@@ -329,8 +328,10 @@ def run(args: argparse.Namespace) -> int:
     import optuna
 
     from optuna_shape.policy.stop import SearchStatus
+    from optuna_shape.reporting.outcomes import outcome
     from optuna_shape.reporting.results import load_config, result_table, search_summary
-    from optuna_shape.reporting.tables import make_console, outcome, print_result
+    from optuna_shape.reporting.tables import print_result
+    from optuna_shape.reporting.text import make_console
 
     check_flags(args)
     url = storage_url(args.storage)
@@ -382,7 +383,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _side_outputs(args: argparse.Namespace, study: Any, url: str, name: str) -> None:
     """``--plots`` and ``--update-dashboard`` (their lines on stderr with ``--json``)."""
-    from optuna_shape.reporting.tables import make_console
+    from optuna_shape.reporting.text import make_console
 
     console = make_console(stderr=args.json)
     if args.plots:

@@ -116,20 +116,18 @@ def note_markdown(study: optuna.Study, rows: list[ResultRow] | None = None) -> s
     """The study note: the answer and why it was chosen first, then the table and how to read
     the trials. For a frontier search the front (cheapest first, each shape's P(on front)) takes
     the answer's place."""
+    from optuna_shape.reporting.front_tables import front_markdown
     from optuna_shape.reporting.limits import frontier
-    from optuna_shape.reporting.tables import (
+    from optuna_shape.reporting.outcomes import (
         FRONTIER,
         GOAL_WORDS,
         UNCONFIRMED,
-        _pred,
-        front_markdown,
         front_words,
         limits_text,
-        markdown_table,
         search_status,
-        summary_lines,
         unconfirmed_words,
     )
+    from optuna_shape.reporting.tables import _pred, markdown_table, summary_lines
 
     rows = result_table(study) if rows is None else rows
     summary = search_summary(study)

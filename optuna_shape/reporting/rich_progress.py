@@ -48,7 +48,7 @@ class RichReporter(SearchReporter):
 
     def __init__(self, console: Console | None = None, bars: bool | None = None) -> None:
         if console is None:
-            from optuna_shape.reporting.tables import make_console
+            from optuna_shape.reporting.text import make_console
 
             console = make_console(stderr=True)
         self.console = console
@@ -83,7 +83,7 @@ class RichReporter(SearchReporter):
     def _log(self, text: str) -> None:
         """Print a note above the bars, wrapped by us at 79 columns (so a terminal, a pipe and a
         log file show the same lines)."""
-        from optuna_shape.reporting.tables import _wrap_lines
+        from optuna_shape.reporting.text import _wrap_lines
 
         console = self._progress.console if self._progress is not None else self.console
         for line in _wrap_lines(text, hang="  "):

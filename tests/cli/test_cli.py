@@ -144,7 +144,7 @@ def test_bad_family_flags_are_one_usage_error_line(flags, needle, tmp_path, caps
 
 
 def test_family_names_match_the_registry():
-    from optuna_shape.cli.search import FAMILIES
+    from optuna_shape.cli.search_args import FAMILIES
     from optuna_shape.families import get_family
 
     assert all(get_family(name).default_depth for name in FAMILIES)

@@ -199,7 +199,7 @@ def test_report_names_a_fraction_objective_against_a_percent_floor(tmp_path, cap
 
 
 def test_fraction_objective_against_percent_floor_is_named():
-    from optuna_shape.reporting.tables import units_hint
+    from optuna_shape.reporting.outcomes import units_hint
 
     assert "fractions (0 to 1)" in units_hint(97.0, [0.91, 0.95])
     assert "use a floor of 0.97" in units_hint(97.0, [0.91, 0.95])
@@ -345,7 +345,7 @@ def test_help_has_no_empty_entries_and_no_internal_references():
 
 
 def test_cli_dataset_names_match_the_trainer_and_help_does_not_import_torch():
-    from optuna_shape.cli.search import DATASETS
+    from optuna_shape.cli.search_args import DATASETS
     from optuna_shape.training import DATASETS as TRAINER_DATASETS
 
     assert DATASETS == TRAINER_DATASETS

@@ -93,7 +93,7 @@ def test_flag_defaults_in_the_table_match_the_parser():
 
     paper = _policy(search.parse_args(["--mode", "paper"]), "accuracy")
     assert (paper.strategy, paper.sampling) == ("standard", "interval")
-    from optuna_shape.cli.search import FAMILIES
+    from optuna_shape.cli.search_args import FAMILIES
     from optuna_shape.families import get_family
 
     for flag in ("--depth", "--width"):

@@ -12,15 +12,10 @@ from rich.console import Console
 
 import optuna_shape as osh
 from optuna_shape.reporting import make_figures, print_result
+from optuna_shape.reporting.front_tables import front_markdown, front_rich_table, percent_text
 from optuna_shape.reporting.limits import FrontRow
-from optuna_shape.reporting.tables import (
-    front_markdown,
-    front_rich_table,
-    limit_answer_lines,
-    limit_outcome,
-    outcome,
-    percent_text,
-)
+from optuna_shape.reporting.limits_text import limit_answer_lines
+from optuna_shape.reporting.outcomes import limit_outcome, outcome
 from optuna_shape.sampler.requery import LimitAnswer
 
 SPACE = osh.ShapeSpace("wrn", depth=[10, 16, 22, 28], width=[0.25, 0.5, 1.0, 1.5],
@@ -75,9 +70,9 @@ def test_a_frontier_search_exits_0_and_an_empty_front_exits_3(front_study, monke
     status, code, words = outcome(front_study)
     assert (status, code) == (osh.SearchStatus.FRONTIER, 0)
     assert words.startswith("front of ")
-    from optuna_shape.reporting import tables
+    from optuna_shape.reporting import outcomes
 
-    monkeypatch.setattr(tables, "frontier", lambda study, **kw: [])
+    monkeypatch.setattr(outcomes, "frontier", lambda study, **kw: [])
     status, code, words = outcome(front_study)
     assert code == 3 and words.startswith("no trained shape is on the front")
 
@@ -211,7 +206,7 @@ def test_doctests_of_the_tables_and_the_report_command():
     import doctest
 
     from optuna_shape.cli import report
-    from optuna_shape.reporting import tables
+    from optuna_shape.reporting import front_tables, outcomes, tables
 
-    assert doctest.testmod(tables).failed == 0
+    assert all(doctest.testmod(m).failed == 0 for m in (tables, outcomes, front_tables))
     assert doctest.testmod(report).failed == 0

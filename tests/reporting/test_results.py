@@ -68,7 +68,7 @@ def _old_study(result: dict) -> optuna.Study:
 
 
 def test_a_result_stored_before_typed_details_loads_typed_and_unchanged():
-    from optuna_shape.reporting.tables import outcome
+    from optuna_shape.reporting.outcomes import outcome
 
     study = _old_study(json.loads(OLD_RESULT))
     record = st.read_result(st.study_attrs(study))
@@ -93,7 +93,7 @@ def test_a_result_stored_before_typed_details_loads_typed_and_unchanged():
 
 
 def test_a_status_word_this_version_does_not_know_loads_as_the_plain_word():
-    from optuna_shape.reporting.tables import outcome
+    from optuna_shape.reporting.outcomes import outcome
 
     stored = {**json.loads(OLD_RESULT), "status": "paused_by_a_later_version"}
     study = _old_study(stored)
