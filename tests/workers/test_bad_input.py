@@ -15,7 +15,7 @@ from osh_worker import accuracy, make_sampler
 import optuna_shape as osh
 from optuna_shape import store as ostore
 from optuna_shape.policy.paper import planned_shapes
-from optuna_shape.policy.verification import TrialRecord, next_step
+from optuna_shape.policy.verification import PlanTrial, next_step
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -214,7 +214,7 @@ def test_interleaved_workers_never_train_a_shape_twice(data, n_workers, fail_p):
             n = running.pop(w)
             r = records[n]
             failed = data.draw(st.floats(0, 1)) < fail_p
-            records[n] = TrialRecord(n, "fail" if failed else "complete", r.shape,
+            records[n] = PlanTrial(n, "fail" if failed else "complete", r.shape,
                                      None if failed else accuracy(r.shape), r.stage)
             continue
         fitted = all(records.get(0) is not None for _ in [0]) and None
@@ -230,7 +230,7 @@ def test_interleaved_workers_never_train_a_shape_twice(data, n_workers, fail_p):
         assert step.shape not in active
         done = {r.shape for r in records.values() if r.state == "complete"}
         assert step.shape not in done
-        records[number] = TrialRecord(number, "running", step.shape, None, step.stage)
+        records[number] = PlanTrial(number, "running", step.shape, None, step.stage)
         running[w] = number
         number += 1
     else:
