@@ -205,7 +205,7 @@ def test_interleaved_workers_never_train_a_shape_twice(data, n_workers, fail_p):
                                                               sampler=sampler)),
                           sampler.settings)
     ranking = sorted(plan, key=lambda s: -accuracy(s))
-    records: dict[int, TrialRecord] = {}
+    records: dict[int, PlanTrial] = {}
     running: dict[int, int] = {}  # worker -> trial number
     number = 0
     for _ in range(400):
