@@ -344,11 +344,7 @@ def run(args: argparse.Namespace) -> int:
     if args.frontier or _limits(args) or args.goal is not None:
         code, words = (_front if args.frontier else _requery)(args, study, url)
         _side_outputs(args, study, url, name)
-        if code == 3:
-            raise NoAnswer(words)
-        if code == 4:
-            raise Unconfirmed(words)
-        return 0
+        return _exit(code, words)
     status, code, words = outcome(study)
     if args.json:
         rows = result_table(study, include_all=args.include_all)
@@ -374,6 +370,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_result(study, make_console(), include_all=args.include_all)
     _side_outputs(args, study, url, name)
+    return _exit(code, words)
+
+
+def _exit(code: int, words: str) -> int:
+    """0, or the exception whose exit code and last line say why not (3: no answer, 4: not
+    confirmed)."""
     if code == 3:
         raise NoAnswer(words)
     if code == 4:
