@@ -9,6 +9,9 @@ import json
 from typing import Any
 
 from optuna_shape.cli._common import CLIError, UsageError
+from optuna_shape.store.records import config_difference
+
+FLAGS_GIVE = "these flags give"
 
 __all__: list[str] = []
 
@@ -22,11 +25,8 @@ def _check_study(study: Any, sampler: Any, training: dict[str, Any]) -> None:
     except ValueError:
         stored = None
     if stored is not None:
-        mine = json.loads(json.dumps(sampler.config()))
-        diff = sorted(k for k in set(stored) | set(mine) if stored.get(k) != mine.get(k))
-        if diff:
-            details = "; ".join(f"{k}: study has {stored.get(k)!r}, these flags give "
-                                f"{mine.get(k)!r}" for k in diff)
+        details = config_difference(stored, sampler.config(), ours=FLAGS_GIVE)
+        if details:
             raise CLIError(f"study {study.study_name!r} was created with other settings "
                            f"({details}); use the same flags or another --study-name")
     old = study.user_attrs.get("training")
@@ -39,9 +39,7 @@ def _check_study(study: Any, sampler: Any, training: dict[str, Any]) -> None:
                            "search; use another --study-name")
         study.set_user_attr("training", mine_t)
     elif old != mine_t:
-        diff = sorted(k for k in set(old) | set(mine_t) if old.get(k) != mine_t.get(k))
-        details = "; ".join(f"{k}: study has {old.get(k)!r}, these flags give {mine_t.get(k)!r}"
-                            for k in diff)
+        details = config_difference(old, mine_t, ours=FLAGS_GIVE)
         raise CLIError(f"study {study.study_name!r} was trained with other settings "
                        f"({details}); use the same flags or another --study-name")
 
@@ -49,17 +47,7 @@ def _check_study(study: Any, sampler: Any, training: dict[str, Any]) -> None:
 def _differences(theirs: dict[str, Any], mine: dict[str, Any], name: str) -> str:
     """``key: 'name' has X, these flags give Y`` for each differing key (one level into nested
     settings: ``config.epochs``)."""
-    out = []
-    for k in sorted(set(theirs) | set(mine)):
-        a, b = theirs.get(k), mine.get(k)
-        if a == b:
-            continue
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += [f"{k}.{kk}: {name!r} has {a.get(kk)!r}, these flags give {b.get(kk)!r}"
-                    for kk in sorted(set(a) | set(b)) if a.get(kk) != b.get(kk)]
-        else:
-            out.append(f"{k}: {name!r} has {a!r}, these flags give {b!r}")
-    return "; ".join(out)
+    return config_difference(theirs, mine, theirs=f"{name!r} has", ours=FLAGS_GIVE, nested=True)
 
 
 def _source_study(name: str, study_name: str, storage: Any, url: str, sampler: Any,

@@ -81,7 +81,7 @@ def check_study(ctx: SearchContext, study: optuna.Study,
     if stored is None:
         st.write_config(study, mine)
         stored = st.read_config(st.study_attrs(study))
-    details = st.config_difference(stored or {}, mine, "this worker")
+    details = st.config_difference(stored or {}, mine)
     if details:
         raise ValueError(
             f"study {study.study_name!r} was created with a different shape search "

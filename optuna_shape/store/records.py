@@ -49,12 +49,29 @@ def write_config(study: optuna.Study, config: Mapping[str, Any]) -> None:
     write_json(study, CONFIG, dict(config))
 
 
-def config_difference(stored: Mapping[str, Any], mine: Mapping[str, Any], who: str) -> str:
-    """``"k: study has …, <who> has …"`` for every differing key (empty when equal)."""
+def config_difference(stored: Mapping[str, Any], mine: Mapping[str, Any], *,
+                      theirs: str = "study has", ours: str = "this worker has",
+                      nested: bool = False) -> str:
+    """``"k: <theirs> …, <ours> …"`` for every differing key, ``"; "``-joined (empty when
+    equal); ``mine`` is compared in its JSON form, as stored. With ``nested``, a key whose two
+    values are both mappings is compared one level down (``"space.depths: …"``).
+
+    Example:
+        >>> config_difference({"goal": "size", "seed": 0}, {"goal": "accuracy", "seed": 0})
+        "goal: study has 'size', this worker has 'accuracy'"
+    """
     mine = json.loads(json.dumps(dict(mine)))
-    diff = sorted(k for k in set(stored) | set(mine) if stored.get(k) != mine.get(k))
-    return "; ".join(f"{k}: study has {stored.get(k)!r}, {who} has {mine.get(k)!r}"
-                     for k in diff)
+    out: list[str] = []
+    for k in sorted(set(stored) | set(mine)):
+        a, b = stored.get(k), mine.get(k)
+        if a == b:
+            continue
+        if nested and isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += [f"{k}.{kk}: {theirs} {a.get(kk)!r}, {ours} {b.get(kk)!r}"
+                    for kk in sorted(set(a) | set(b)) if a.get(kk) != b.get(kk)]
+        else:
+            out.append(f"{k}: {theirs} {a!r}, {ours} {b!r}")
+    return "; ".join(out)
 
 
 def _shape(pair: Any) -> Shape:
