@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 
 from optuna_shape import store as st
-from optuna_shape.reporting.plots import _accuracy_axis, _data, _mean
+from optuna_shape.reporting.figure_data import _accuracy_axis, _data, _mean
 from optuna_shape.reporting.results import load_config
 from optuna_shape.space.shape import Shape
 

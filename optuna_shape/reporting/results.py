@@ -146,16 +146,17 @@ def best_shape(study: optuna.Study, *, constraints: Constraints | None = None,
     Before the search has finished it returns ``None`` with a warning.
 
     With ``constraints`` or ``goal``, it answers those limits and that goal from the trainings
-    already in the study instead, with no training (:func:`answer_for` says how sure that answer
-    is and what more training would settle it).
+    already in the study instead, with no training (``osh.answer_for`` says how sure that
+    answer is and what more training would settle it).
     """
     if constraints is not None or goal is not _SAME:
-        from optuna_shape.reporting.limits import answer_for
+        from optuna_shape.sampler.requery import answer_from_evidence
 
         cfg = load_config(study)
         if constraints is None:
             constraints = Constraints.from_dict(cfg.get("constraints"))
-        return answer_for(study, constraints, cfg.get("goal") if goal is _SAME else goal).shape
+        return answer_from_evidence(study, constraints,
+                                    cfg.get("goal") if goal is _SAME else goal).shape
     result = st.read_result(st.study_attrs(study))
     if result is None:
         warnings.warn(f"the shape search in study {study.study_name!r} has not finished yet",
