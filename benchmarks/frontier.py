@@ -38,6 +38,7 @@ Writes benchmarks/results/frontier.md, frontier_runs.csv and frontier_shapes.csv
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import math
 import multiprocessing as mp
@@ -49,6 +50,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -168,7 +170,7 @@ def run_ours(land: T.Landscape, rep: int, budget: int) -> Found:
         rows = osh.frontier(study)
     return Found([_snap(land, r.depth, r.width) for r in rows],
                  [float(r.accuracy) for r in rows], [float(r.p_front) for r in rows],
-                 list(table.calls), time.process_time() - t0, requery(land, rep, study))
+                 list(table.calls), time.process_time() - t0, requery(land, rep, study, table))
 
 
 def limits_of(land: T.Landscape) -> list[T.Scenario]:
@@ -186,27 +188,47 @@ def limits_of(land: T.Landscape) -> list[T.Scenario]:
     return out
 
 
-def requery(land: T.Landscape, rep: int, study: optuna.Study) -> list[dict]:
-    """Each limit of :func:`limits_of` answered from the frontier study (no training), and by a
-    fresh default search for that limit alone (same seeds): right (as ``search_quality``
-    judges), confirmed, trainings."""
+def _search(land: T.Landscape, scen: T.Scenario, rep: int, table: T.TableObjective,
+            study: optuna.Study | None = None, extra: int | None = None) -> tuple[Any, int]:
+    """The default search for ``scen`` alone (its answer, its trainings); with ``study``, a
+    search resumed from that study's trainings (copied into a new study) with at most
+    ``extra`` trainings more, continuing ``table``'s seeds."""
+    policy = None
+    new = optuna.create_study(direction="maximize")
+    copied = 0
+    if study is not None:
+        copied = osh.copy_trainings(study, new)
+        policy = osh.Adaptive(max_trainings=copied + max(1, extra or 1))
+    new.sampler = osh.ShapeSampler(land.space, scen.constraints(), scen.goal, policy=policy,
+                                   seed=rep)
+    before = len(table.calls)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        new.optimize(lambda t: table(osh.suggest_shape(t, land.space)), n_trials=400)
+        return osh.best_shape(new), len(table.calls) - before
+
+
+def requery(land: T.Landscape, rep: int, study: optuna.Study,
+            table: T.TableObjective) -> list[dict]:
+    """Each limit of :func:`limits_of` answered from the frontier study (no training); by a
+    fresh default search for that limit alone (same seeds); and, when the answer is not
+    confirmed, by resuming from the frontier study's trainings with at most as many trainings
+    more as the fresh search used (continuing the frontier search's seeds): right (as
+    ``search_quality`` judges), confirmed, trainings."""
     rows = []
     for scen in limits_of(land):
         a = osh.answer_for(study, scen.constraints(), scen.goal)
         ans = None if a.shape is None else _snap(land, a.shape.depth, a.shape.width)
-        table = T.TableObjective(land, rep)
-        sampler = osh.ShapeSampler(land.space, scen.constraints(), scen.goal, seed=rep)
-        fresh = optuna.create_study(direction="maximize", sampler=sampler)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fresh.optimize(lambda t, tab=table: tab(osh.suggest_shape(t, land.space)),
-                           n_trials=400)
-            f_ans = osh.best_shape(fresh)
-        rows.append({"landscape": land.name, "rep": rep, "limit": scen.name,
-                     "status": str(a.status), "right": T.judge(land, scen, ans).success,
-                     "next": len(a.next_trainings),
-                     "fresh_right": T.judge(land, scen, f_ans).success,
-                     "fresh_trainings": len(table.calls)})
+        f_ans, f_n = _search(land, scen, rep, T.TableObjective(land, rep))
+        row = {"landscape": land.name, "rep": rep, "limit": scen.name,
+               "status": str(a.status), "right": T.judge(land, scen, ans).success,
+               "next": len(a.next_trainings),
+               "fresh_right": T.judge(land, scen, f_ans).success, "fresh_trainings": f_n,
+               "resumed_right": None, "resumed_trainings": None}
+        if a.status != osh.SearchStatus.ANSWERED:
+            r_ans, r_n = _search(land, scen, rep, copy.deepcopy(table), study, f_n)
+            row.update(resumed_right=T.judge(land, scen, r_ans).success, resumed_trainings=r_n)
+        rows.append(row)
     return rows
 
 
@@ -462,10 +484,14 @@ def _limits(rows: list[dict], lands: list[T.Landscape]) -> str:
            "of the true optimum (min size: meets the floor within noise and no larger than the "
            "smallest shape clearly above it). *Confirmed*: the evidence reaches the search's "
            "confidence (status `answered`); the others are `unconfirmed` and name the trainings "
-           "that would settle them.", "",
+           "that would settle them. *Resumed*: each unconfirmed limit searched again from the "
+           "frontier study's trainings (`osh.copy_trainings` into a new study, the default "
+           "search for the limit, continuing the same seeds) with at most as many trainings "
+           "more as the fresh search used.", "",
            "| landscape | set | limits asked | right, zero trainings | confirmed | right when "
            "confirmed | unconfirmed naming next trainings | fresh search right | fresh search "
-           "trainings (median) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "trainings (median) | resumed right | resumed: trainings more (median) |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     by: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by[r["landscape"]].append(r)
@@ -476,7 +502,10 @@ def _limits(rows: list[dict], lands: list[T.Landscape]) -> str:
         out.append(f"| {name} | {kind} "
                    f"| {len(rs)} | {_pct(rs, 'right')} | {100 * len(conf) / len(rs):.0f} % | "
                    f"{_pct(conf, 'right')} | {_pct(unc, 'next')} | {_pct(rs, 'fresh_right')} | "
-                   f"{np.median([r['fresh_trainings'] for r in rs]):.0f} |")
+                   f"{np.median([r['fresh_trainings'] for r in rs]):.0f} | "
+                   f"{_pct(unc, 'resumed_right')} | "
+                   + (f"{np.median([r['resumed_trainings'] for r in unc]):.0f} |" if unc
+                      else "– |"))
     return "\n".join(out) + "\n"
 
 
