@@ -17,6 +17,7 @@ from typing import Any
 
 from optuna_shape.space.constraints import COST_FIELDS, Constraints, goal_cost
 from optuna_shape.space.design_space import ShapeSpace
+from optuna_shape.space.measurement_record import Measurement
 from optuna_shape.space.precision import check_precision
 from optuna_shape.space.shape import Shape, Variant
 
@@ -156,7 +157,7 @@ def measure_shape(
     energy: bool,
     builder: Callable[[Shape], Any] | None = None,
     precision: str = "fp32",
-) -> dict[str, Any]:
+) -> Measurement:
     """Measure one shape's latency and/or energy on the randomly initialised network.
 
     With a ``precision`` other than ``"fp32"`` the network is first converted to it
@@ -165,10 +166,10 @@ def measure_shape(
     :data:`~optuna_shape.measurement.precision.CALIBRATION_BATCHES` random normal batches of the
     input shape (activation scales do not change the latency of a random network).
 
-    Returns a JSON-able record: ``latency_ms``, ``latency_iqr_ms``, ``latency_runs``,
-    ``energy_j``, ``energy_method``, or ``error`` (a shape too large to build or run, or a
-    precision the device cannot run — int8 on CUDA — is recorded as an error, never raised);
-    plus ``precision`` when it is not ``"fp32"``.
+    Returns the record (:class:`~optuna_shape.space.measurement_record.Measurement`):
+    ``latency_ms``, ``latency_iqr_ms``, ``latency_runs``, ``energy_j``, ``energy_method``, or
+    ``error`` (a shape too large to build or run, or a precision the device cannot run — int8 on
+    CUDA — is recorded as an error, never raised); plus ``precision`` when it is not ``"fp32"``.
 
     Raises:
         EnergyUnavailableError: energy was asked for but no NVML device is available.
@@ -180,10 +181,10 @@ def measure_shape(
         measure_latency,
     )
 
-    record: dict[str, Any] = {}
+    values: dict[str, Any] = {}
     if precision != "fp32":
         check_precision(precision)
-        record["precision"] = precision
+        values["precision"] = precision
     model = None
     try:
         model = (builder or space.build)(shape)
@@ -198,21 +199,21 @@ def measure_shape(
                 model, input_shape, settings.device, warmup=settings.warmup,
                 repeats=settings.repeats, threads=settings.threads,
             )
-            record.update(latency_ms=lat.median_ms, latency_iqr_ms=lat.iqr_ms,
+            values.update(latency_ms=lat.median_ms, latency_iqr_ms=lat.iqr_ms,
                           latency_runs=lat.runs)
         if energy:
             en = measure_energy(model, input_shape, settings.device,
                                 min_window_s=settings.energy_window_s)
-            record.update(energy_j=en.joules_per_batch, energy_method=en.method)
+            values.update(energy_j=en.joules_per_batch, energy_method=en.method)
     except EnergyUnavailableError:
         raise
     except (MeasurementError, MemoryError, RuntimeError) as exc:
-        record["error"] = f"could not be measured: {type(exc).__name__}: {exc}"[:500]
+        values["error"] = f"could not be measured: {type(exc).__name__}: {exc}"[:500]
     finally:
         del model
         gc.collect()
         _empty_cuda_cache(settings.device)
-    return record
+    return Measurement(**values, order=tuple(values))
 
 
 def _empty_cuda_cache(device: str) -> None:
@@ -225,7 +226,7 @@ def _empty_cuda_cache(device: str) -> None:
 
 def apply_limits(
     shapes: Sequence[Shape],
-    measurements: Mapping[Shape, Mapping[str, Any]],
+    measurements: Mapping[Shape, Measurement | Mapping[str, Any]],
     constraints: Constraints,
     *,
     latency: bool,
@@ -241,17 +242,17 @@ def apply_limits(
     rejects: dict[Shape, str] = {}
     checked = [c for c, on in (("latency", latency), ("energy", energy)) if on]
     for s in shapes:
-        m = measurements.get(s, {})
-        reason = str(m["error"]) if m.get("error") else None
+        m = Measurement.of(measurements.get(s))
+        reason = str(m["error"]) if m.failed else None
         for cost in checked:
             if reason is not None:
                 break
-            field = COST_FIELDS[cost]
-            value, limit = m.get(field), getattr(constraints, f"max_{field}")
+            value = m.cost(cost)
+            limit = getattr(constraints, f"max_{COST_FIELDS[cost]}")
             if value is None:
                 reason = f"{cost} not measured"
             elif limit is not None and value > limit:
-                reason = (f"{'predicted ' if m.get('predicted') else ''}{cost} {value:.4g} "
+                reason = (f"{'predicted ' if m.is_predicted else ''}{cost} {value:.4g} "
                           f"{_UNIT[cost]} > {limit:g} {_UNIT[cost]}")
         if reason is None:
             feasible.append(s)
@@ -264,15 +265,17 @@ _UNIT = {"latency": "ms", "energy": "J"}
 
 
 def constraint_values(
-    constraints: Constraints, size_mb: float, measurement: Mapping[str, Any] | None
+    constraints: Constraints, size_mb: float,
+    measurement: Measurement | Mapping[str, Any] | None
 ) -> dict[str, float]:
     """Optuna-style constraint values (≤ 0 is satisfied) for the limits that can be evaluated."""
     out: dict[str, float] = {}
-    m = measurement or {}
+    m = Measurement.of(measurement)
     if constraints.max_size_mb is not None:
         out["size"] = size_mb - constraints.max_size_mb
     for cost in ("latency", "energy"):
         limit = getattr(constraints, f"max_{COST_FIELDS[cost]}")
-        if limit is not None and m.get(COST_FIELDS[cost]) is not None:
-            out[cost] = float(m[COST_FIELDS[cost]]) - limit
+        value = m.cost(cost)
+        if limit is not None and value is not None:
+            out[cost] = float(value) - limit
     return out

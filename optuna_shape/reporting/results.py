@@ -14,6 +14,7 @@ from optuna_shape import store as st
 from optuna_shape.policy.stop import SearchStatus
 from optuna_shape.space.constraints import Constraints
 from optuna_shape.space.design_space import ShapeSpace
+from optuna_shape.space.measurement_record import Measurement
 from optuna_shape.space.shape import Shape, Variant
 
 __all__ = ["ResultRow", "SearchSummary", "best_shape", "result_table", "search_summary",
@@ -307,15 +308,15 @@ def result_table(study: optuna.Study, *, include_all: bool = False) -> list[Resu
             values = [t.accuracies[precision] for t in done]  # type: ignore[index]
         real = sum(values) / len(values) if values else None
         stages = [t.stage for t in done]
-        m = st.measurement_of(meas, shape) or {}
+        m = st.measurement_of(meas, shape) or Measurement()
         size = (space.size_mb(base, precision or "fp32") if space else float("nan"))
         if pred is not None:
             pred = min(max(pred, 0.0), 100.0)
         return ResultRow(
             rank, shape.depth, shape.width, round(size, 6),
             space.param_count(base) if space else None,
-            m.get("latency_ms"), m.get("energy_j"), pred, std, real, bool(done),
-            stages[0] if stages else None, comp, shape == chosen, precision, st.is_predicted(m),
+            m.latency_ms, m.energy_j, pred, std, real, bool(done),
+            stages[0] if stages else None, comp, shape == chosen, precision, m.is_predicted,
         )
 
     rows: list[ResultRow] = []

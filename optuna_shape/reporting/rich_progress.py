@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -102,7 +103,7 @@ class RichReporter(SearchReporter):
         self.close()
 
     # -- sampler events ------------------------------------------------------------------
-    def on_screen(self, done: int, total: int, shape: Any, record: dict[str, Any]) -> None:
+    def on_screen(self, done: int, total: int, shape: Any, record: Mapping[str, Any]) -> None:
         """Show screening progress: shapes measured of total."""
         if not self.bars:
             if done == total or done == 1:
@@ -199,7 +200,7 @@ def _shape(shape: Any) -> str:
         return str(shape)
 
 
-def _measure_text(record: dict[str, Any]) -> str:
+def _measure_text(record: Mapping[str, Any]) -> str:
     if record.get("error"):
         return "error"
     parts = []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from optuna_shape.measurement.screening import MeasurementSettings
 from optuna_shape.policy import Action, Evidence, Problem, Settings
@@ -19,6 +18,7 @@ from optuna_shape.sampler.progress import SearchReporter
 from optuna_shape.sampler.snapshot import TrialCache
 from optuna_shape.space.constraints import Constraints
 from optuna_shape.space.design_space import ShapeSpace
+from optuna_shape.space.measurement_record import Measurement
 from optuna_shape.space.shape import Shape, Variant
 
 __all__ = ["SearchContext", "WorkerState"]
@@ -44,7 +44,7 @@ class WorkerState:
     """
 
     cache: TrialCache = field(default_factory=TrialCache)
-    problems: dict[int, tuple[Problem, dict[Shape, dict[str, Any]]]] = field(
+    problems: dict[int, tuple[Problem, dict[Shape, Measurement]]] = field(
         default_factory=dict)
     n_predicted: dict[int, int] = field(default_factory=dict)
     checked: set[int] = field(default_factory=set)

@@ -241,9 +241,9 @@ def _attrs_of(ctx: SearchContext, study: optuna.Study, action: Train, shape: Sha
         user["precision"] = cand.precision
     system: dict[str, Any] = {}
     if m:
-        for k in ("latency_ms", "energy_j"):
-            if m.get(k) is not None:
-                user[k] = m[k]
+        for cost, k in (("latency", "latency_ms"), ("energy", "energy_j")):
+            if m.cost(cost) is not None:
+                user[k] = m.cost(cost)
     for name, value in constraint_values(ctx.constraints, size, m).items():
         system[f"constraints:{name}"] = value
         user[f"constraint_{name}"] = value

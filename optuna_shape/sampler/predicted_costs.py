@@ -13,7 +13,7 @@ set and decides again), so every trained shape — and so every answer — has r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import optuna
@@ -25,10 +25,12 @@ from optuna_shape.models.cost_model import screen_costs, shape_features
 from optuna_shape.sampler.context import SearchContext
 from optuna_shape.space.constraints import COST_FIELDS
 from optuna_shape.space.design_space import ShapeSpace
+from optuna_shape.space.measurement_record import Measurement
 from optuna_shape.space.shape import Shape
 
 __all__ = ["screen_predicted", "confirm_measured", "cost_features"]
 
+_EMPTY = Measurement()
 _METRICS = tuple((m, COST_FIELDS[m], f"max_{COST_FIELDS[m]}") for m in ("latency", "energy"))
 
 
@@ -44,9 +46,10 @@ def cost_features(space: ShapeSpace, shapes: list[Shape]) -> Any:
 
 
 def screen_predicted(ctx: SearchContext, study: optuna.Study, hw: str, shapes: list[Shape],
-                     records: dict[Shape, dict[str, Any]]) -> None:
+                     records: dict[Shape, Measurement]) -> None:
     """Screen ``shapes`` (within the size limit) with predicted costs; ``records`` holds what
-    is already stored (real measurements are reused) and is updated in place."""
+    is already stored (real measurements are reused) and is updated in place with the new
+    records."""
     summaries: dict[str, dict[str, Any]] = {}
     candidates = list(shapes)
     done = 0
@@ -56,54 +59,54 @@ def screen_predicted(ctx: SearchContext, study: optuna.Study, hw: str, shapes: l
         limit = getattr(ctx.constraints, limit_name)
         known: dict[int, float | None] = {}
         for i, s in enumerate(candidates):
-            rec = records.get(s, {})
-            if rec.get("error"):
+            rec = records.get(s, _EMPTY)
+            if rec.failed:
                 known[i] = None
-            elif field_name in rec and not st.is_predicted(rec):
-                known[i] = float(rec[field_name])
+            elif rec.cost(want) is not None and not rec.is_predicted:
+                known[i] = float(rec.cost(want))
 
         def measure(i: int, want: str = want, field_name: str = field_name,
                     cands: list[Shape] = candidates) -> float | None:
             nonlocal done
             s = cands[i]
-            rec = {k: v for k, v in records.get(s, {}).items()}
-            rec.update(measure_shape(ctx.space, s, ctx.measurement,
-                                     latency=want == "latency", energy=want == "energy"))
+            rec = records.get(s, _EMPTY).updated(
+                measure_shape(ctx.space, s, ctx.measurement, latency=want == "latency",
+                              energy=want == "energy"))
             records[s] = rec
             st.write_measurement(study, hw, s, rec)
             done += 1
             ctx.reporter.on_screen(done, len(shapes), s, rec)
-            return None if rec.get("error") else rec.get(field_name)
+            return None if rec.failed else rec.cost(want)
 
         res = screen_costs(cost_features(ctx.space, candidates), measure, limit, measured=known)
         unit = field_name.rsplit("_", 1)[1]
         stem = field_name.rsplit("_", 1)[0]
         for i, (mean, low, high) in res.predicted.items():
             s = candidates[i]
-            rec = dict(records.get(s, {}))
-            rec.update({field_name: mean, f"{stem}_low_{unit}": low,
-                        f"{stem}_high_{unit}": high, "predicted": True})
+            rec = records.get(s, _EMPTY).updated({
+                field_name: mean, f"{stem}_low_{unit}": low, f"{stem}_high_{unit}": high,
+                "predicted": True})
             records[s] = rec
             st.write_measurement(study, hw, s, rec)
         summaries[field_name] = res.summary()
         candidates = [candidates[i] for i in res.feasible]  # energy only within latency
-    n_pred = sum(1 for s in shapes if st.is_predicted(records.get(s, {})))
+    n_pred = sum(1 for s in shapes if records.get(s, _EMPTY).is_predicted)
     st.write_cost_screen(study, hw, st.CostScreenRecord(
         n_shapes=len(shapes), n_measured=len(shapes) - n_pred - sum(
             1 for s in shapes if s not in records), n_predicted=n_pred, metrics=summaries))
 
 
 def confirm_measured(ctx: SearchContext, study: optuna.Study, shapes: Iterable[Shape],
-                     measurements: dict[Shape, dict[str, Any]]) -> bool:
+                     measurements: Mapping[Shape, Measurement]) -> bool:
     """Measure for real each of ``shapes`` whose stored record is a prediction (replacing the
     record); return whether anything was measured (the feasible set must then be rebuilt)."""
     hw = ctx.hardware()
-    todo = [s for s in dict.fromkeys(shapes) if st.is_predicted(measurements.get(s, {}))]
+    todo = [s for s in dict.fromkeys(shapes) if measurements.get(s, _EMPTY).is_predicted]
     if hw is None or not todo:
         return False
     stored = st.read_measurements(st.study_attrs(study), st.hardware_hash(hw))
     for s in todo:
-        if not st.is_predicted(stored.get(s, {})):
+        if not stored.get(s, _EMPTY).is_predicted:
             continue  # another worker measured it meanwhile
         rec = measure_shape(ctx.space, s, ctx.measurement,
                             latency=ctx.needs_latency, energy=ctx.needs_energy)

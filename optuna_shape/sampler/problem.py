@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 import optuna
 
@@ -17,8 +16,9 @@ from optuna_shape.policy import Problem
 from optuna_shape.sampler.checks import check_hardware
 from optuna_shape.sampler.context import SearchContext
 from optuna_shape.sampler.snapshot import Snapshot
-from optuna_shape.space.constraints import COST_FIELDS, goal_cost
+from optuna_shape.space.constraints import goal_cost
 from optuna_shape.space.design_space import ShapeSpace
+from optuna_shape.space.measurement_record import Measurement
 from optuna_shape.space.shape import Shape
 
 __all__ = ["training_work", "screened_problem", "measurements_of"]
@@ -38,7 +38,7 @@ def training_work(space: ShapeSpace, candidates: Sequence[Shape]) -> dict[Shape,
     return {c: float(space.param_count(Shape(c.depth, c.width))) for c in candidates}
 
 
-def measurements_of(ctx: SearchContext, study: optuna.Study) -> dict[Shape, dict[str, Any]]:
+def measurements_of(ctx: SearchContext, study: optuna.Study) -> dict[Shape, Measurement]:
     """The measurements the study's cached problem was built from (after
     :func:`screened_problem` returned one)."""
     return ctx.state.problems[st.study_id(study)][1]
@@ -53,7 +53,7 @@ def screened_problem(ctx: SearchContext, study: optuna.Study, snap: Snapshot) ->
         return state.problems[sid][0]
     space, cons = ctx.space, ctx.constraints
     passed, _ = size_screen(space, ctx.candidates(), cons.max_size_mb)
-    measurements: dict[Shape, dict[str, Any]] = {}
+    measurements: dict[Shape, Measurement] = {}
     hw = ctx.hardware()
     if hw is not None and passed:
         check_hardware(study, snap.attrs, hw)
@@ -62,7 +62,7 @@ def screened_problem(ctx: SearchContext, study: optuna.Study, snap: Snapshot) ->
             return None
         measurements = st.read_measurements(snap.attrs, h)
         if ctx.precisions:  # keyed by candidate
-            measurements = {c: dict(m) for c in passed
+            measurements = {c: m for c in passed
                             if (m := st.measurement_of(measurements, c)) is not None}
         passed, _ = apply_limits(passed, measurements, cons, latency=ctx.needs_latency,
                                  energy=ctx.needs_energy)
@@ -72,12 +72,12 @@ def screened_problem(ctx: SearchContext, study: optuna.Study, snap: Snapshot) ->
     if cost == "size":
         costs = dict(sizes)
     elif cost is not None:
-        costs = {s: float(measurements[s][COST_FIELDS[cost]]) for s in passed}
+        costs = {s: float(measurements[s].cost(cost)) for s in passed}  # type: ignore[arg-type]
     problem = Problem(tuple(passed), sizes, costs, ctx.goal, cons.min_accuracy,
                       training_work(space, passed))
     rebuilt = sid in state.problems
     state.problems[sid] = (problem, measurements)
-    state.n_predicted[sid] = sum(1 for m in measurements.values() if st.is_predicted(m))
+    state.n_predicted[sid] = sum(1 for m in measurements.values() if m.is_predicted)
     if rebuilt:  # a predicted shape was measured for real: the feasible set changed
         return problem
     n_planned = 0

@@ -6,6 +6,7 @@ The command line passes a rich-based reporter (``optuna_shape.cli``); library us
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["SearchReporter"]
@@ -14,7 +15,7 @@ __all__ = ["SearchReporter"]
 class SearchReporter:
     """Receives search events. Every method is a no-op here; override what you need."""
 
-    def on_screen(self, done: int, total: int, shape: Any, record: dict[str, Any]) -> None:
+    def on_screen(self, done: int, total: int, shape: Any, record: Mapping[str, Any]) -> None:
         """A shape was measured during screening (``done`` of ``total``)."""
 
     def on_screened(self, n_feasible: int, n_total: int, n_planned: int) -> None:

@@ -32,8 +32,9 @@ from optuna_shape.policy import Evidence, Problem, Settings, Stop, Train, decide
 from optuna_shape.policy.stop import FrontPoint, SearchStatus
 from optuna_shape.sampler.problem import training_work
 from optuna_shape.sampler.snapshot import TrialCache, read_snapshot
-from optuna_shape.space.constraints import COST_FIELDS, Constraints, check_goal, goal_cost
+from optuna_shape.space.constraints import Constraints, check_goal, goal_cost
 from optuna_shape.space.design_space import ShapeSpace
+from optuna_shape.space.measurement_record import Measurement
 from optuna_shape.space.shape import Shape
 
 __all__ = ["LimitAnswer", "answer_from_evidence", "front_from_evidence"]
@@ -67,7 +68,7 @@ class LimitAnswer:
 
 
 def _space_and_measurements(study: optuna.Study) -> tuple[ShapeSpace, dict[str, Any],
-                                                           dict[Shape, dict[str, Any]]]:
+                                                           dict[Shape, Measurement]]:
     attrs = st.study_attrs(study)
     cfg = st.read_config(attrs)
     if cfg is None:
@@ -107,7 +108,7 @@ def stored_problem(study: optuna.Study, constraints: Constraints, goal: str | No
     if cost == "size":
         costs = dict(sizes)
     elif cost is not None:
-        costs = {s: float(measured[s][COST_FIELDS[cost]]) for s in passed}
+        costs = {s: float(measured[s].cost(cost)) for s in passed}  # type: ignore[arg-type]
     return (Problem(tuple(passed), sizes, costs, goal, constraints.min_accuracy,
                     training_work(space, passed)), tuple(notes))
 

@@ -18,7 +18,7 @@ from optuna_shape.measurement.screening import (
 )
 from optuna_shape.sampler.checks import check_hardware
 from optuna_shape.sampler.context import SearchContext
-from optuna_shape.space.constraints import COST_FIELDS
+from optuna_shape.space.measurement_record import Measurement
 from optuna_shape.space.shape import Shape
 
 if TYPE_CHECKING:
@@ -40,10 +40,10 @@ def screen_space(ctx: SearchContext, study: optuna.Study, snap: Snapshot) -> Non
     st.write_hardware_name(study, hw)
     shapes, _ = size_screen(ctx.space, ctx.candidates(), ctx.constraints.max_size_mb)
     stored = st.read_measurements(snap.attrs, st.hardware_hash(hw))
-    records = {s: dict(r) for s, r in stored.items()}
+    records: dict[Shape, Measurement] = dict(stored)
     if ctx.precision_search:  # keyed by candidate
-        records = {c: dict(st.measurement_of(stored, c) or {}) for c in shapes}
-    missing = sum(1 for s in shapes if not records.get(s) or st.is_predicted(records[s]))
+        records = {c: st.measurement_of(stored, c) or Measurement() for c in shapes}
+    missing = sum(1 for s in shapes if not records.get(s) or records[s].is_predicted)
     if not ctx.precision_search and use_prediction(ctx.measurement.screening, missing):
         from optuna_shape.sampler.predicted_costs import screen_predicted
 
@@ -56,28 +56,29 @@ def screen_space(ctx: SearchContext, study: optuna.Study, snap: Snapshot) -> Non
         if (want == "latency" and not ctx.needs_latency) or \
                 (want == "energy" and not ctx.needs_energy):
             continue
-        field_name = COST_FIELDS[want]
         for s in shapes:
-            rec = records.setdefault(s, {})
+            rec = records.setdefault(s, Measurement())
             done += 1
-            if (field_name in rec and not st.is_predicted(rec)) or rec.get("error"):
+            if (rec.cost(want) is not None and not rec.is_predicted) or rec.failed:
                 continue
-            if st.is_predicted(rec):
-                rec.clear()  # measured for real now: no predicted value stays in the record
+            if rec.is_predicted:
+                # measured for real now: no predicted value stays in the record
+                rec = records[s] = Measurement()
             if want == "energy" and ctx.needs_latency:
                 ok, _ = apply_limits([s], {s: rec}, ctx.constraints, latency=True,
                                      energy=False)
                 if not ok:
                     continue  # rejected by latency: no energy run (paper order)
             at = {} if s.precision is None else {"precision": s.precision}
-            rec.update(measure_shape(ctx.space, s.shape, ctx.measurement,
-                                     latency=want == "latency", energy=want == "energy", **at))
+            rec = records[s] = rec.updated(measure_shape(
+                ctx.space, s.shape, ctx.measurement, latency=want == "latency",
+                energy=want == "energy", **at))
             st.write_measurement(study, hw, s, rec)
             ctx.reporter.on_screen(done, total, s, rec)
     st.mark_screened(study, hw)
 
 def measure_one(ctx: SearchContext, study: optuna.Study, shape: Shape
-                ) -> dict[str, Any] | None:
+                ) -> Measurement | None:
     """Measurements of one shape (e.g. a hand-enqueued one), measuring it if missing."""
     hw = ctx.hardware()
     if hw is None:
@@ -85,10 +86,10 @@ def measure_one(ctx: SearchContext, study: optuna.Study, shape: Shape
     attrs = st.study_attrs(study)
     check_hardware(study, attrs, hw)
     rec = st.read_measurements(attrs, st.hardware_hash(hw)).get(shape)
-    if rec is None or st.is_predicted(rec):  # a prediction is no measurement
+    if rec is None or rec.is_predicted:  # a prediction is no measurement
         st.write_hardware_name(study, hw)
-        rec = measure_shape(ctx.space, shape, ctx.measurement,
-                            latency=ctx.needs_latency, energy=ctx.needs_energy)
+        rec = Measurement.of(measure_shape(ctx.space, shape, ctx.measurement,
+                                           latency=ctx.needs_latency, energy=ctx.needs_energy))
         st.write_measurement(study, hw, shape, rec)
     return rec
 
@@ -107,7 +108,7 @@ def record_user_trial(ctx: SearchContext, trial: optuna.Trial, shape: Shape) -> 
     attrs: dict[str, Any] = {"stage": "user", "params": ctx.space.param_count(shape),
                              "size_mb": round(size, 6)}
     reason: str | None = None
-    measurement: dict[str, Any] | None = None
+    measurement: Measurement | None = None
     if shape not in ctx.space:
         reason = f"shape {shape} is not in the design space"
     elif ctx.constraints.max_size_mb is not None and size > ctx.constraints.max_size_mb:
@@ -115,9 +116,9 @@ def record_user_trial(ctx: SearchContext, trial: optuna.Trial, shape: Shape) -> 
     elif ctx.hardware() is not None:
         measurement = measure_one(ctx, study, shape)
     if measurement:
-        for k in ("latency_ms", "energy_j"):
-            if measurement.get(k) is not None:
-                attrs[k] = measurement[k]
+        for cost, k in (("latency", "latency_ms"), ("energy", "energy_j")):
+            if measurement.cost(cost) is not None:
+                attrs[k] = measurement.cost(cost)
     for name, value in constraint_values(ctx.constraints, size, measurement).items():
         trial.set_constraint(name, value)
         attrs[f"constraint_{name}"] = value

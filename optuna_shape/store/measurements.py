@@ -13,6 +13,7 @@ from typing import Any
 
 import optuna
 
+from optuna_shape.space.measurement_record import Measurement
 from optuna_shape.space.shape import Shape, Variant
 from optuna_shape.store.keys import (
     candidate_from_key,
@@ -54,25 +55,27 @@ def known_hardware(attrs: Mapping[str, Any]) -> set[str]:
 
 
 def read_measurements(attrs: Mapping[str, Any], hw_hash: str | None = None
-                      ) -> dict[Shape, dict[str, Any]]:
-    """Shape → measurement record on ``hw_hash`` (default: the first screened hardware); in a
-    search over precisions the records of other precisions than fp32 are keyed by
-    :class:`~optuna_shape.space.shape.Variant` (see :func:`measurement_of`)."""
+                      ) -> dict[Shape, Measurement]:
+    """Shape → measurement record (:class:`~optuna_shape.space.measurement_record.Measurement`)
+    on ``hw_hash`` (default: the first screened hardware); in a search over precisions the
+    records of other precisions than fp32 are keyed by :class:`~optuna_shape.space.shape.Variant`
+    (see :func:`measurement_of`)."""
     if hw_hash is None:
         hs = screened_hashes(attrs)
         if not hs:
             return {}
         hw_hash = hs[0]
     prefix = f"osh:m:{hw_hash}:"
-    out: dict[Shape, dict[str, Any]] = {}
+    out: dict[Shape, Measurement] = {}
     for k, v in attrs.items():
         if k.startswith(prefix) and isinstance(v, dict):
-            out[candidate_from_key(k[len(prefix):])] = v  # type: ignore[index]
+            key = candidate_from_key(k[len(prefix):])
+            out[key] = Measurement.from_json(v)  # type: ignore[index]
     return out
 
 
-def measurement_of(measurements: Mapping[Shape | Variant, Mapping[str, Any]],
-                   candidate: Shape | Variant) -> Mapping[str, Any] | None:
+def measurement_of(measurements: Mapping[Shape | Variant, Measurement],
+                   candidate: Shape | Variant) -> Measurement | None:
     """A candidate's record in the output of :func:`read_measurements` (``None`` if absent)."""
     if candidate.precision == "fp32":
         return measurements.get(candidate.shape)
@@ -86,12 +89,13 @@ def write_hardware_name(study: optuna.Study, hardware: str) -> None:
 
 
 def write_measurement(study: optuna.Study, hardware: str, shape: Shape | Variant,
-                      record: Mapping[str, Any]) -> None:
-    """Store one shape's (or candidate's) measurements (idempotent: equal shapes give equal
-    keys)."""
+                      record: Measurement | Mapping[str, Any]) -> None:
+    """Store one shape's (or candidate's) measurements, a :class:`Measurement` or its JSON
+    form (idempotent: equal shapes give equal keys)."""
     h = hardware_hash(hardware)
     study._storage.set_study_system_attr(
-        study._study_id, measurement_key(h, measurement_name(shape)), dict(record))
+        study._study_id, measurement_key(h, measurement_name(shape)),
+        Measurement.of(record).to_json())
 
 
 def mark_screened(study: optuna.Study, hardware: str) -> None:
@@ -102,7 +106,7 @@ def mark_screened(study: optuna.Study, hardware: str) -> None:
 
 
 def store_measurements(study: optuna.Study, hardware: str,
-                       records: Mapping[Shape, Mapping[str, Any]]) -> None:
+                       records: Mapping[Shape, Measurement | Mapping[str, Any]]) -> None:
     """Store measurements taken elsewhere (e.g. a benchmark's latency table) as the study's
     complete screening on ``hardware``."""
     write_hardware_name(study, hardware)
