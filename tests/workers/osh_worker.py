@@ -39,11 +39,13 @@ def make_space() -> osh.ShapeSpace:
                           image_size=8)
 
 
-def make_sampler(max_size_mb: float = MAX_SIZE_MB, mode: str = MODE) -> osh.ShapeSampler:
-    policy = osh.Paper() if mode == "paper" else osh.Adaptive()
+def make_sampler(max_size_mb: float = MAX_SIZE_MB, mode: str = MODE, goal: str = GOAL,
+                 max_trainings: int | None = None) -> osh.ShapeSampler:
+    policy = osh.Paper() if mode == "paper" else osh.Adaptive(max_trainings=max_trainings)
+    floor = None if goal.startswith("frontier") else MIN_ACCURACY
     sampler = osh.ShapeSampler(
-        make_space(), osh.Constraints(max_size_mb=max_size_mb, min_accuracy=MIN_ACCURACY),
-        goal=GOAL, policy=policy, seed=0,
+        make_space(), osh.Constraints(max_size_mb=max_size_mb, min_accuracy=floor),
+        goal=goal, policy=policy, seed=0,
     )
     sampler.poll_interval = 0.3
     return sampler
@@ -98,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heartbeat", type=int, default=1)
     ap.add_argument("--grace", type=int, default=3)
     ap.add_argument("--max-size-mb", type=float, default=MAX_SIZE_MB)
+    ap.add_argument("--goal", default=GOAL, help="e.g. frontier (adaptive mode only)")
+    ap.add_argument("--max-trainings", type=int, default=None)
     ap.add_argument("--plain", action="store_true",
                     help="plain study.optimize instead of optuna_shape.optimize")
     args = ap.parse_args(argv)
@@ -105,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         storage = open_storage(args.storage, heartbeat_interval=args.heartbeat,
                                grace_period=args.grace)
-        sampler = make_sampler(args.max_size_mb)
+        sampler = make_sampler(args.max_size_mb, goal=args.goal,
+                               mode="adaptive" if args.goal != GOAL else MODE,
+                               max_trainings=args.max_trainings)
         study = optuna.create_study(storage=storage, sampler=sampler, study_name=args.study,
                                     direction="maximize", load_if_exists=True)
         fail_stale_on_start(study)  # trials of workers that died (heartbeat storages)

@@ -79,3 +79,27 @@ def test_workers_never_train_a_shape_twice_without_faults(workers, tmp_path):
     stages = Counter(t.user_attrs.get("stage") for t in study.trials)
     assert stages["stopped"] >= 1  # workers ended by themselves
     assert set(stages) <= {"sample", "verify", "stopped", "plan", "duplicate"}
+
+
+def test_three_workers_search_the_front_without_training_a_slot_twice(workers, tmp_path):
+    """The frontier goal with real processes: batches of distinct trainings, the cap kept,
+    every worker ends by itself, and the front holds only trained shapes."""
+    url = f"sqlite:///{tmp_path / 'front.db'}"
+    log = tmp_path / "trainings.log"
+    for _ in range(3):
+        workers.start("--storage", url, "--log", str(log), "--sleep", "0.3",
+                      "--goal", "frontier", "--max-trainings", "12")
+    workers.wait_all(timeout=120, url=url)
+    assert all(p.returncode == 0 for p in workers.procs), [workers.output(p)
+                                                          for p in workers.procs]
+    study = load(url)
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    slots = Counter(t.system_attrs.get("osh:slot") for t in done)
+    assert max(slots.values()) == 1, slots  # no training slot trained twice
+    assert 1 <= len(done) <= 12
+    assert osh.search_summary(study).status == osh.SearchStatus.FRONTIER
+    rows = osh.frontier(study)
+    trained = {(t.params["depth"], t.params["width"]) for t in done}
+    assert rows and all((r.depth, r.width) in trained and r.p_front >= 0.5 for r in rows)
+    assert len({e.pid for e in read_log(log) if e.event == "end"}) >= 2
+
