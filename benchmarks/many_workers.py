@@ -60,9 +60,11 @@ worker in the middle of a training once 10 trainings have started.
 **Replay** (``--replay-reps``, default 10 repetitions per goal, about a minute of CPU): the same
 problem with ``optuna_shape.policy.decide`` called directly by simulated workers — N trainings
 in flight, durations ``sleep × U(0.5, 1.5)`` so results arrive in random order, the sampler's
-queue rules (a finished worker plans only when the queue is empty; on every result one decision
-is made for all idle workers, ``slots`` = their number when ``decide`` takes it; at most 16
-queued), zero planning or storage time — giving the answer quality over many repetitions and
+queue rules (a finished worker plans only when the queue is down to the look-ahead —
+``coordination.lookahead`` of the other running workers, empty below eight — and then fills it
+to twice that; on every result one decision is made for all idle workers, ``slots`` = their
+number, plus the look-ahead to fill, when ``decide`` takes it; at most 16 queued), zero
+planning or storage time — giving the answer quality over many repetitions and
 the utilization the policy alone allows. It runs clean and with pauses + a killed worker (or
 with what ``--pauses`` / ``--kill`` ask for). The one-worker replay makes exactly the decisions
 of a real worker (same trainings and answer as the process run on the same seed).
@@ -121,6 +123,12 @@ GOALS: dict[str, dict[str, Any]] = {
 QUEUE_CAP = 16  # optuna_shape.sampler.coordination.QUEUE_CAP (read from the package when there)
 KILL_AFTER = 10  # --kill: SIGKILL a training worker once this many trainings have started
 STUDY = "mw"
+
+
+def LOOKAHEAD(workers: int) -> int:  # noqa: N802 (coordination.lookahead, when the package has it)
+    """Trainings the sampler keeps queued ahead with ``workers`` running trials (none before
+    the look-ahead existed)."""
+    return 0
 
 
 def truth(depth: int, width: float) -> float:
@@ -305,6 +313,7 @@ class CallCounter:
         self.bg_calls: Counter[str] = Counter()
         self.seconds = 0.0
         self.bg_seconds = 0.0
+        self.method_seconds: Counter[str] = Counter()
         self.lost_pops = 0
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -334,6 +343,7 @@ class CallCounter:
                     if threading.current_thread() is main:
                         self.calls[name] += 1
                         self.seconds += dt
+                        self.method_seconds[name] += dt
                         if name == "set_trial_state_values" and result is False:
                             self.lost_pops += 1  # Optuna's pop found the trial taken
                     else:
@@ -347,12 +357,14 @@ class CallCounter:
             self.calls.clear()
             self.bg_calls.clear()
             self.seconds = self.bg_seconds = 0.0
+            self.method_seconds.clear()
             self.lost_pops = 0
 
     def to_json(self) -> dict[str, Any]:
         with self._lock:
             return {"calls": dict(self.calls), "bg_calls": dict(self.bg_calls),
                     "seconds": round(self.seconds, 4), "bg_seconds": round(self.bg_seconds, 4),
+                    "method_seconds": {k: round(v, 4) for k, v in self.method_seconds.items()},
                     "lost_pops": self.lost_pops}
 
 
@@ -992,9 +1004,11 @@ def analyse(ctx: Context, cfg: dict[str, Any], pg_url: str, events: list[list[di
                                                                    .values())
                         for e in exits if e.get("backend"))
     method_calls: Counter[str] = Counter()
+    method_s: Counter[str] = Counter()
     for e in exits:
         method_calls.update(e["storage"]["calls"])
         method_calls.update(e["storage"]["bg_calls"])
+        method_s.update(e["storage"].get("method_seconds", {}))
     ntr = max(len(trainings), 1)
     in_flight = sum(1 for e in tr_ev if e.get("kind") == "train" and e["start"] < t_answer
                     < e["end"])
@@ -1029,6 +1043,7 @@ def analyse(ctx: Context, cfg: dict[str, Any], pg_url: str, events: list[list[di
         "storage_s_per_training": storage_s / ntr,
         "storage_share": storage_s / lived if lived > 0 else math.nan,
         "top_methods": dict(method_calls.most_common(6)),
+        "top_method_s": {k: round(v / ntr, 4) for k, v in method_s.most_common(4)},
         "exited": len(exits),
     }
 
@@ -1151,7 +1166,7 @@ def replay_search(problem: Any, settings: Any, cfg: dict[str, Any], n: int, seed
                 start(w, queue.popleft())
                 continue
             # idle now: this worker, those after it and those that found nothing to start
-            action = act(len(idle) - pos + len(still))
+            action = act(len(idle) - pos + len(still) + LOOKAHEAD(len(alive)))
             if isinstance(action, Stop):
                 stop, t_stop = action, t
             elif isinstance(action, Train):
@@ -1176,8 +1191,9 @@ def replay_search(problem: Any, settings: Any, cfg: dict[str, Any], n: int, seed
             continue
         tr.state, tr.end = "done", t
         tr.value = observed(seed, tr.shape.depth, float(tr.shape.width), tr.k, cfg["noise"])
-        if not queue:  # the sampler's after-trial hook plans only on an empty queue
-            action = act(1 + len(idle))
+        ahead = LOOKAHEAD(len(alive) - 1)  # the finishing worker's hook counts the others
+        if len(queue) <= ahead:  # the after-trial hook plans once the queue is that short
+            action = act(1 + len(idle) + 2 * ahead - len(queue))
             if isinstance(action, Stop):
                 stop, t_stop = action, t
             elif isinstance(action, Train):
@@ -1433,19 +1449,21 @@ def write_report(ctx: Context, replay: list[dict[str, Any]], started: datetime.d
             "(deciding, storage) | in a training trial outside the training | after-trial "
             "hook | in `study.ask()` | rest (tell, between trials) | in storage calls, any "
             "phase (release → exit) | pops lost / training | release → first training (s) | "
-            "top storage methods (calls) |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            "top storage methods (calls) | storage s / training by method (search thread) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
         ]
         for r in runs:
             s = r["share"]
             top = ", ".join(f"{k} {v}" for k, v in list(r["top_methods"].items())[:4])
+            top_s = ", ".join(f"{k} {v:.3f}" for k, v in r.get("top_method_s", {}).items()) \
+                or "—"
             lines.append(
                 f"| {r['goal']} | {r['storage']} | {r['workers']} | {_pct(s['train'])} | "
                 f"{_pct(s['wait'])} | {_pct(s['planner'])} | "
                 f"{_pct(s['before_after_training'])} | {_pct(s['after_trial'])} | "
                 f"{_pct(s['ask'])} | {_pct(s['between'])} | {_pct(r.get('storage_share'))} | "
                 f"{_f(r['lost_pops_per_training'], '.1f')} | "
-                f"{_f(r['t_first_start_after_go_s'], '.1f')} | {top} |")
+                f"{_f(r['t_first_start_after_go_s'], '.1f')} | {top} | {top_s} |")
         lines += [
             "", "## 3. Correctness and the answer", "",
             "| goal | storage | N | seed | injected | completed | duplicates | slot completed "
@@ -1799,6 +1817,7 @@ def main(argv: list[str]) -> int:
             from optuna_shape.sampler import coordination
 
             globals()["QUEUE_CAP"] = getattr(coordination, "QUEUE_CAP", QUEUE_CAP)
+            globals()["LOOKAHEAD"] = getattr(coordination, "lookahead", LOOKAHEAD)
         args.api = ("`policy=osh.Adaptive(confidence, max_trainings, n_initial)`"
                     if policy_api(osh) == "policy" else
                     "the keywords `confidence`, `max_trainings`, `n_initial` (no osh.Adaptive)")

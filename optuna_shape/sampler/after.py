@@ -13,10 +13,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optuna_shape import store as st
 from optuna_shape.policy import Stop, Train
+from optuna_shape.sampler import coordination
 from optuna_shape.sampler.context import SearchContext
 from optuna_shape.sampler.planning import enqueue, finish, next_action, stop_study
 from optuna_shape.sampler.problem import screened_problem
-from optuna_shape.sampler.snapshot import read_snapshot
+from optuna_shape.sampler.snapshot import Snapshot, read_snapshot
 
 __all__ = ["after_trial", "missing_precisions"]
 
@@ -67,6 +68,18 @@ def missing_precisions(precisions: Sequence[str], trial: FrozenTrial, state: Tri
     return [p for p in precisions if p not in acc and p not in errors]
 
 
+def _should_decide(snap: Snapshot) -> bool:
+    """Whether a finishing training's hook decides for the idle workers: the queue is down to
+    the look-ahead (empty with few workers: the next ``ask`` takes a queued training, and the
+    policy decides on every result in by then) and no planning worker or other finishing
+    training is deciding (each decides for every idle worker)."""
+    return not _queue_full(snap) and not snap.planners() and not snap.deciders()
+
+
+def _queue_full(snap: Snapshot) -> bool:
+    return snap.n_queued() > coordination.lookahead(snap.n_running())
+
+
 def _pruned_by_another_pruner(ctx: SearchContext, study: optuna.Study,
                               trial: FrozenTrial) -> None:
     """A training the objective stopped for a pruner other than ShapePruner: it carries no
@@ -102,21 +115,28 @@ def _after_training(ctx: SearchContext, study: optuna.Study, trial: FrozenTrial,
             st.set_trial_user_attrs(study, trial_id, {"fail_reason": reason})
         elif state == TrialState.PRUNED and st.PRUNE_REASON not in trial.user_attrs:
             _pruned_by_another_pruner(ctx, study, trial)
-        snap = read_snapshot(study, ctx.state.cache, (trial.number, state, value))
+        me = (trial.number, state, value)
+        snap = read_snapshot(study, ctx.state.cache, me)
         if snap.result is not None:
             stop_study(study)
             return
-        if snap.queued:
-            # the next ask takes a queued training; the policy decides once the queue is
-            # empty, on every result in by then (asked now, it would plan on fewer
-            # results and queue trainings behind those already waiting)
+        if not _should_decide(snap):
             return
         problem = screened_problem(ctx, study, snap)
         if problem is None:
             return
-        if snap.planners():
-            return  # a planning worker decides for every idle one, this one included
-        snap, problem, action = next_action(ctx, study, snap, problem)
+        if snap.n_running():  # others may be deciding this moment: the lowest number decides
+            try:
+                st.set_trial_system_attr(study, trial_id, st.PLANNING, True)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                return  # failed as stale while this worker was paused: not evidence
+            snap = read_snapshot(study, ctx.state.cache, me)
+            if snap.result is not None or _queue_full(snap) or any(
+                    n < trial.number for n in snap.deciders()):
+                return  # (a planning worker that started meanwhile waits for this decision)
+        ahead = coordination.lookahead(snap.n_running())
+        slots = 1 + snap.planners() + 2 * ahead - snap.n_queued()
+        snap, problem, action = next_action(ctx, study, snap, problem, max(1, slots))
         if isinstance(action, Train):
             enqueue(ctx, study, snap, problem, action)
         elif isinstance(action, Stop):

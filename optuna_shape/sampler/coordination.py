@@ -29,7 +29,8 @@ from optuna_shape.sampler.snapshot import Snapshot
 from optuna_shape.space.shape import Shape
 from optuna_shape.store import screen_slot, slot_of
 
-__all__ = ["slot_of", "screen_slot", "wins", "enqueue", "screen_state", "optimize"]
+__all__ = ["slot_of", "screen_slot", "wins", "enqueue", "screen_state", "optimize", "lookahead",
+           "WORKERS_PER_QUEUED_AHEAD"]
 
 _logger = logging.getLogger("optuna_shape")
 
@@ -38,6 +39,27 @@ QUEUE_CAP = 16
 trials from the storage, so a long queue makes each trial slower on RDB storages (measured with
 500 queued: ~1.4 s per trial on SQLite, ~2 s on PostgreSQL, falling to 0.37 s / 0.15 s as the
 queue drained); the policy proposes the rest again once the queue has drained."""
+
+
+WORKERS_PER_QUEUED_AHEAD = 8
+"""With many workers, one training per this many running workers is kept queued ahead
+(:func:`lookahead`)."""
+
+
+def lookahead(workers: int) -> int:
+    """Trainings kept queued beyond the one the finishing worker takes, with ``workers``
+    running trials (trainings and idle workers): one per :data:`WORKERS_PER_QUEUED_AHEAD`.
+
+    With fewer workers none is: the policy decides only once the queue is empty, on every
+    result in by then. With many, results arrive faster than one decision takes, and a worker
+    that finds the queue empty waits for another's planning; a short queue ahead lets it start
+    at once, on decisions that miss at most the few results that came in while it waited.
+
+    Example:
+        >>> lookahead(1), lookahead(4), lookahead(16), lookahead(64)
+        (0, 0, 2, 8)
+    """
+    return max(0, workers) // WORKERS_PER_QUEUED_AHEAD
 
 
 def wins(snapshot: Snapshot, me: st.TrialRecord) -> bool:

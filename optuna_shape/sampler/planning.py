@@ -87,6 +87,7 @@ def _plan(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, s
           ) -> tuple[Shape, str]:
     """A planner trial: decide, take the first proposed training itself and queue the rest
     (:func:`_claim`), or end (waiting inside while there is nothing to do)."""
+    polls = 0
     while True:
         if snap.result is not None:
             _end(study, trial_id, "stopped", f"search finished: {snap.result.reason}",
@@ -101,6 +102,10 @@ def _plan(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, s
             if state == "queued":
                 _end(study, trial_id, "plan", "the screening task is queued")
             reason = "another worker is screening the design space"
+        elif deciding := snap.deciders():  # a finishing training decides for every idle one
+            if snap.queued:
+                _end(study, trial_id, "plan", "a queued training is waiting")
+            reason = f"trial {deciding[0]} decides for the idle workers"
         elif (first := snap.first_planner()) is not None and first != number and (
                 st.has_heartbeat(study) or st.is_in_memory(study)):
             # one worker plans for every idle one: planners deciding at once would each
@@ -111,8 +116,8 @@ def _plan(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, s
                 _end(study, trial_id, "plan", "a queued training is waiting")
             reason = f"trial {first} plans for the idle workers"
         else:
-            snap, problem, action = next_action(ctx, study, snap, problem,
-                                                max(1, snap.planners()))
+            slots = max(1, snap.planners()) + coordination.lookahead(snap.n_running())
+            snap, problem, action = next_action(ctx, study, snap, problem, slots)
             if isinstance(action, Stop):
                 finish(ctx, study, snap, problem, action)
                 _end(study, trial_id, "stopped", f"search finished: {action.reason}",
@@ -131,7 +136,8 @@ def _plan(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, s
                 if snap.queued:
                     _end(study, trial_id, "plan", "a queued training is waiting")
                 reason = action.reason
-        _wait(ctx, study, reason)
+        _wait(ctx, study, reason, polls)
+        polls += 1
         snap = read_snapshot(study, ctx.state.cache)
 
 
@@ -157,7 +163,15 @@ def next_action(ctx: SearchContext, study: optuna.Study, snap: Snapshot, problem
         problem = rebuilt
 
 
-def _wait(ctx: SearchContext, study: optuna.Study, reason: str) -> None:
+FIRST_POLL_S = 0.05
+"""A waiting worker looks again after this many seconds, then after twice as long each time,
+up to the sampler's ``poll_interval``: another worker's planning or a result usually comes
+within a fraction of a second, and a training waiting for it should not idle a whole interval."""
+
+
+def _wait(ctx: SearchContext, study: optuna.Study, reason: str, polls: int = 0) -> None:
+    """Sleep before looking again (``polls``: looks so far in this trial; see
+    :data:`FIRST_POLL_S`), failing stale trials every 5 s."""
     ctx.reporter.on_wait(reason)
     state = ctx.state
     now = time.monotonic()
@@ -172,7 +186,7 @@ def _wait(ctx: SearchContext, study: optuna.Study, reason: str) -> None:
             "worker died stays RUNNING forever: use RDBStorage(url, heartbeat_interval=10) "
             "(the CLI does), or mark dead trials failed "
             "(optuna_shape.store.backends.fail_stale_on_start).", reason)
-    time.sleep(ctx.poll_interval)
+    time.sleep(min(ctx.poll_interval, FIRST_POLL_S * 2.0 ** min(polls, 30)))
 
 
 def _end(study: optuna.Study, trial_id: int, stage: str, reason: str,
@@ -210,11 +224,12 @@ def _claim(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, 
     shape = Shape(free[0].depth, free[0].width)
     slot = coordination.slot_of(shape, snap.repeat_index(shape))
     user, system = _attrs_of(ctx, study, action, shape)
+    rest = tuple(c for c in action.shapes if Shape(c.depth, c.width) != shape)
+    if rest:  # queued first: once this trial holds a slot it is no longer a planner, and the
+        # next planner decides on what it sees queued
+        enqueue(ctx, study, snap, problem, dataclasses.replace(action, shapes=rest))
     st.claim_training(study, trial_id, slot=slot, stage=action.stage, shape=shape,
                       user_attrs=user, system_attrs=system)
-    rest = tuple(c for c in action.shapes if Shape(c.depth, c.width) != shape)
-    if rest:
-        enqueue(ctx, study, snap, problem, dataclasses.replace(action, shapes=rest))
     after = read_snapshot(study, ctx.state.cache)
     if any(t.number != number and t.state in (TrialState.WAITING, TrialState.RUNNING,
                                               TrialState.COMPLETE)

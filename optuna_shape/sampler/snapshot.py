@@ -89,6 +89,15 @@ class Snapshot:
         """Whether a trial waits in Optuna's queue (the next ``ask`` pops it)."""
         return any(t.state == TrialState.WAITING for t in self.trials)
 
+    def n_queued(self) -> int:
+        """Trials waiting in Optuna's queue."""
+        return sum(1 for t in self.trials if t.state == TrialState.WAITING)
+
+    def n_running(self) -> int:
+        """Running trials: workers training, planning or waiting (a dead worker's trial until
+        it is failed as stale)."""
+        return sum(1 for t in self.trials if t.state == TrialState.RUNNING)
+
     def trainings(self) -> list[st.TrialRecord]:
         """Every training (planned or user, in any state), in trial order."""
         return [t for t in self.trials if t.is_training]
@@ -169,6 +178,11 @@ class Snapshot:
         """Running trials that train nothing yet: workers whose ``ask`` found the queue empty
         and are planning or waiting for something to start (idle workers)."""
         return len(self._planner_numbers())
+
+    def deciders(self) -> list[int]:
+        """Numbers of running trainings whose after-trial hook decides for the idle workers
+        (marked ``planning``)."""
+        return [t.number for t in self.trials if t.state == TrialState.RUNNING and t.planning]
 
     def first_planner(self) -> int | None:
         """The number of the oldest running planner trial (the one that decides for every idle

@@ -32,6 +32,7 @@ __all__ = [
     "RESULT",
     "SLOT",
     "STAGE",
+    "PLANNING",
     "TEST_ACCURACY_BY_PRECISION",
     "TRAINING_STAGES",
     "TRAIN_SECONDS",
@@ -55,6 +56,9 @@ FIT = "osh:fit"
 RESULT = "osh:result"
 SLOT = "osh:slot"
 STAGE = "osh:stage"
+PLANNING = "osh:planning"
+"""Trial system attribute: ``True`` on a finishing training whose after-trial hook decides for
+the idle workers (set while its trial is still running; the others leave the decision to it)."""
 CHUNK = 2045
 ACCURACY_BY_PRECISION = "accuracy_by_precision"
 """Trial user attribute: ``{precision: accuracy}`` of the trained network at each precision."""

@@ -20,6 +20,7 @@ from optuna_shape.space.shape import Shape
 from optuna_shape.store.keys import (
     ACCURACY_BY_PRECISION,
     PLANNED_EPOCHS,
+    PLANNING,
     PROJECTED_ACCURACY,
     PROJECTED_STD,
     PRUNE_REASON,
@@ -78,6 +79,8 @@ class TrialRecord:
             both are known: a stopped or failed training), else 1.0.
         curve: the accuracy reported after epochs 1, 2, … (``trial.report``), up to the first
             missing epoch; empty when it reported none.
+        planning: a finishing training whose after-trial hook decides for the idle workers
+            (``osh:planning``).
     """
 
     number: int
@@ -97,6 +100,7 @@ class TrialRecord:
     seconds: float | None = None
     fraction: float = 1.0
     curve: tuple[float, ...] = ()
+    planning: bool = False
 
     @property
     def stopped_early(self) -> bool:
@@ -143,7 +147,8 @@ def decode_trial(t: FrozenTrial) -> TrialRecord:
                        accuracies=accuracy_by_precision(t.user_attrs), projected=projected,
                        projected_std=projected_std, epochs_saved=saved,
                        seconds=_charged_seconds(t), fraction=_fraction_run(t),
-                       curve=epoch_curve(t.intermediate_values))
+                       curve=epoch_curve(t.intermediate_values),
+                       planning=t.system_attrs.get(PLANNING) is True)
 
 
 def epoch_curve(values: Mapping[int, float]) -> tuple[float, ...]:

@@ -267,8 +267,8 @@ def test_four_workers_finish_with_distinct_work(goal: str, floor: float | None) 
         while len(running) < 4:
             if not queue:
                 act = decide(prob, Evidence(tuple(done), tuple(running)), Settings())
-                if isinstance(act, Stop):
-                    assert not running
+                if isinstance(act, Stop):  # with trainings running only when confident
+                    assert not running or act.details.reason_code == "confident"
                     assert act.status == "answered" and act.answer in {t.shape for t in done}
                     return
                 if isinstance(act, Wait):
@@ -281,6 +281,22 @@ def test_four_workers_finish_with_distinct_work(goal: str, floor: float | None) 
             s = running.pop(int(rng.integers(len(running))))
             done.append(Training(s, surface(s) + rng.normal(0, 0.5)))
     raise AssertionError("no stop")
+
+
+@pytest.mark.parametrize("goal,floor", [("accuracy", None), ("size", 94.5)])
+def test_a_confident_answer_stops_without_waiting_for_running_trainings(
+        goal: str, floor: float | None) -> None:
+    """Idle workers do not wait for the last trainings once the answer is confident (the
+    answer is the time users wait for); a budget stop still waits (see above)."""
+    sett = Settings(max_trainings=len(GRID))
+    stop, trainings, _ = simulate(problem(goal, floor), sett)
+    assert stop.details.reason_code == "confident"
+    running = tuple(s for s in GRID if s not in {t.shape for t in trainings})[:3]
+    assert stop.confidence is not None  # (below: a margin for the Monte Carlo draws)
+    sure = Settings(max_trainings=len(GRID), confidence=stop.confidence - 0.1)
+    act = decide(problem(goal, floor), Evidence(tuple(trainings), running), sure)
+    assert isinstance(act, Stop) and act.details.reason_code == "confident"
+    assert act.answer == stop.answer
 
 
 def test_stopped_trainings_are_evidence_not_failures_nor_answers() -> None:

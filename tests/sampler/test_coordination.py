@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter
@@ -358,3 +359,124 @@ def test_a_training_stopped_by_ctrl_c_is_retried_without_counting_as_a_failure(t
     assert [t.state for t in resumed.trials if t.system_attrs.get("osh:slot") == slot] == [
         TrialState.FAIL, TrialState.COMPLETE]
     assert not any(t.user_attrs.get("fail_reason") for t in resumed.trials)
+
+
+# ------------------------------------------------------------------ many workers -------------
+def noisy(calls, sp):
+    def f(trial):
+        s = osh.suggest_shape(trial, sp)
+        calls.append((trial.number, s))
+        return acc(s) + 1.5 * math.sin(7.0 * trial.number)  # seed noise, repeatable
+    return f
+
+
+def adaptive_study(n_done: int = 7):
+    """An adaptive study past its initial design: one worker trained ``n_done`` times (the
+    search is far from confident, and its next training is queued)."""
+    sp = space(depth=(10, 58, 6), width=(0.25, 3.0, 0.25))  # 108 shapes
+    sampler = osh.ShapeSampler(sp, policy=osh.Adaptive(max_trainings=60, confidence=0.99),
+                               goal="accuracy", seed=0)
+    sampler.poll_interval = 0.05
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(noisy([], sp), n_trials=n_done)
+    assert n_waiting(study) == 1
+    return study, sampler
+
+
+def running_trainings(study, sampler, n):
+    """``n`` trainings taken by (simulated) workers: the queued one and untrained shapes."""
+    done = {(t.params["depth"], t.params["width"]) for t in study.trials if t.params}
+    fresh = [s for s in sampler.space.shapes if (s.depth, s.width) not in done]
+    for s in fresh[: n - n_waiting(study)]:
+        queue(study, s)
+    trials = [study.ask() for _ in range(n)]
+    assert sum(t.state == TrialState.RUNNING for t in study.trials) == n
+    return trials
+
+
+def shape_of(study, trial):
+    return osh.Shape(*(study._storage.get_trial(trial._trial_id).system_attrs["fixed_params"]
+                       [k] for k in ("depth", "width")))
+
+
+def n_waiting(study):
+    return sum(t.state == TrialState.WAITING for t in study.trials)
+
+
+def test_with_many_workers_trainings_are_queued_ahead():
+    """16 workers: a finishing training leaves one training per eight running workers queued
+    beyond the one it takes itself, so workers finishing meanwhile start at once."""
+    assert [coordination.lookahead(n) for n in (1, 7, 8, 15, 16, 64)] == [0, 0, 1, 1, 2, 8]
+    study, sampler = adaptive_study()
+    trials = running_trainings(study, sampler, 16)
+    assert n_waiting(study) == 0
+    study.tell(trials[0], acc(shape_of(study, trials[0])))
+    assert n_waiting(study) == 1 + 2 * coordination.lookahead(15)  # 15 others still running
+
+
+def test_few_workers_queue_nothing_ahead():
+    study, sampler = adaptive_study()
+    trials = running_trainings(study, sampler, 4)
+    study.tell(trials[0], acc(shape_of(study, trials[0])))
+    assert n_waiting(study) == 1  # the finishing worker's own next training
+
+
+def test_a_finishing_training_leaves_the_decision_to_one_already_deciding():
+    study, sampler = adaptive_study()
+    trials = running_trainings(study, sampler, 3)
+    st.set_trial_system_attr(study, trials[2]._trial_id, st.PLANNING, True)  # deciding now
+    study.tell(trials[0], acc(shape_of(study, trials[0])))
+    assert n_waiting(study) == 0
+    assert study.trials[trials[0].number].system_attrs.get(st.PLANNING) is None
+    study.tell(trials[1], acc(shape_of(study, trials[1])))  # trials[2] still deciding
+    assert n_waiting(study) == 0
+
+
+def test_a_finishing_training_marks_itself_while_it_decides_for_others():
+    study, sampler = adaptive_study()
+    trials = running_trainings(study, sampler, 2)
+    study.tell(trials[0], acc(shape_of(study, trials[0])))
+    assert n_waiting(study) == 1
+    assert study.trials[trials[0].number].system_attrs.get(st.PLANNING) is True
+
+
+def test_an_idle_worker_waits_for_a_finishing_training_that_decides():
+    study, sampler = adaptive_study()
+    trials = running_trainings(study, sampler, 2)
+    st.set_trial_system_attr(study, trials[1]._trial_id, st.PLANNING, True)
+    worker = threading.Thread(target=study.optimize, args=(noisy([], sampler.space),),
+                              kwargs={"n_trials": 1})
+    worker.start()
+    time.sleep(1.0)
+    assert worker.is_alive()  # waiting: it did not decide (and train) on its own
+    assert n_waiting(study) == 0
+    study.tell(trials[1], acc(shape_of(study, trials[1])))  # the decider's training ends
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert study.trials[-1].user_attrs.get("stage") in ("acquire", "repeat")
+
+
+def test_a_planner_queues_the_rest_before_taking_its_own_training(monkeypatch):
+    """Once a planning trial holds a slot it is no longer a planner, so the next idle worker
+    decides on what it sees queued: everything proposed must be queued by then."""
+    study, sampler = new_study()
+    seen = []
+    claim = st.claim_training
+
+    def spy(study_, trial_id, **kw):
+        seen.append(n_waiting(study_))
+        return claim(study_, trial_id, **kw)
+
+    monkeypatch.setattr(st, "claim_training", spy)
+    study.optimize(objective([], sampler.space), n_trials=1)
+    assert seen and seen[0] >= 1 and seen[0] == n_waiting(study)
+
+
+def test_a_waiting_worker_looks_again_soon_then_less_often(monkeypatch):
+    study, sampler = new_study()
+    sleeps = []
+    monkeypatch.setattr(planning.time, "sleep", sleeps.append)
+    sampler.poll_interval = 1.0
+    for polls in range(7):
+        planning._wait(sampler._context(), study, "waiting", polls)
+    assert sleeps == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]

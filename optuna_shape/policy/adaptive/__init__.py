@@ -52,10 +52,12 @@ one action. Choices, in order:
    P(f(answer) ≥ max f − tol) over the plausible shapes, ``tol`` half the estimated noise std of
    the answer (one full std stopped a little early on the tuning landscapes); min-cost:
    P(answer meets the floor and no cheaper shape has f ≥ floor + tol), ``tol`` one noise std.
-   Stops when this reaches ``confidence`` (after the initial design and the planned repeat), or
-   at the budget. The reason says why, how sure, and what the next training would buy (the
-   largest acquisition value: expected improvement in accuracy units, or expected saving in log
-   cost).
+   Stops when this reaches ``confidence`` (after the initial design and the planned repeat) —
+   at once, even with trainings still running on other workers: the answer is what users wait
+   for, and idle workers do not wait for results a confident answer does not need — or at the
+   budget (once the running trainings, already paid for, are in). The reason says why, how
+   sure, and what the next training would buy (the largest acquisition value: expected
+   improvement in accuracy units, or expected saving in log cost).
 
 Confidence: the default 0.9 (``Settings``) is what the tuning benchmark supports
 (``benchmarks/results/policy_tuning.md``): on smooth landscapes it keeps the floor in 99 % of

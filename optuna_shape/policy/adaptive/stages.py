@@ -68,7 +68,7 @@ def next_action(search: Search) -> Action:
     evaluation = evaluate(search, post)
     answer, prob, gain, pick, why = evaluation
     if answer is not None and prob >= search.conf:
-        return search.wait_or(final(search, "confident", post, evaluation))
+        return final(search, "confident", post, evaluation)
     if answer is None and search.floor is not None:
         secure = secure_pick(search, post)
         if secure is not None and search.last_training(secure[0]):
