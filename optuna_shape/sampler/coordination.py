@@ -35,10 +35,11 @@ __all__ = ["slot_of", "screen_slot", "wins", "enqueue", "screen_state", "optimiz
 _logger = logging.getLogger("optuna_shape")
 
 QUEUE_CAP = 16
-"""Most trials waiting in the queue at once. Every ``ask`` and every snapshot reads the waiting
-trials from the storage, so a long queue makes each trial slower on RDB storages (measured with
-500 queued: ~1.4 s per trial on SQLite, ~2 s on PostgreSQL, falling to 0.37 s / 0.15 s as the
-queue drained); the policy proposes the rest again once the queue has drained."""
+"""Most trials waiting in the queue at once, or as many as there are running trials when more
+(one training for each worker, with many workers). Every ``ask`` and every snapshot reads the
+waiting trials from the storage, so a long queue makes each trial slower on RDB storages
+(measured with 500 queued: ~1.4 s per trial on SQLite, ~2 s on PostgreSQL, falling to 0.37 s /
+0.15 s as the queue drained); the policy proposes the rest again once the queue has drained."""
 
 
 WORKERS_PER_QUEUED_AHEAD = 8
@@ -83,12 +84,12 @@ def enqueue(
     attrs_of: Callable[[Shape], tuple[dict[str, Any], dict[str, Any]]],
 ) -> list[Shape]:
     """Queue a training of each shape not already pending (at most :data:`QUEUE_CAP` waiting at
-    once); returns the shapes queued.
+    once, or the number of running trials when more); returns the shapes queued.
 
     ``attrs_of(shape)`` gives the (user, system) attributes the trial is created with.
     """
     pending = snapshot.pending_shapes()
-    room = QUEUE_CAP - sum(1 for t in snapshot.trials if t.state == TrialState.WAITING)
+    room = max(QUEUE_CAP, snapshot.n_running()) - snapshot.n_queued()
     queued: list[Shape] = []
     for shape in dict.fromkeys(shapes):
         if shape in pending:

@@ -136,7 +136,7 @@ def _plan(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, s
                 if snap.queued:
                     _end(study, trial_id, "plan", "a queued training is waiting")
                 reason = action.reason
-        _wait(ctx, study, reason, polls)
+        _wait(ctx, study, reason, polls, snap.n_running())
         polls += 1
         snap = read_snapshot(study, ctx.state.cache)
 
@@ -163,15 +163,21 @@ def next_action(ctx: SearchContext, study: optuna.Study, snap: Snapshot, problem
         problem = rebuilt
 
 
+WORKERS_PER_POLL_STEP = 16
+"""Every look reads the whole study, and waiting workers look at once: with more running trials
+than this, each waits ``running / 16`` times longer between looks, so the reads per second of
+all waiting workers together stay about level as workers are added."""
 FIRST_POLL_S = 0.05
 """A waiting worker looks again after this many seconds, then after twice as long each time,
 up to the sampler's ``poll_interval``: another worker's planning or a result usually comes
 within a fraction of a second, and a training waiting for it should not idle a whole interval."""
 
 
-def _wait(ctx: SearchContext, study: optuna.Study, reason: str, polls: int = 0) -> None:
+def _wait(ctx: SearchContext, study: optuna.Study, reason: str, polls: int = 0,
+          running: int = 1) -> None:
     """Sleep before looking again (``polls``: looks so far in this trial; see
-    :data:`FIRST_POLL_S`), failing stale trials every 5 s."""
+    :data:`FIRST_POLL_S`; with ``running`` trials above :data:`WORKERS_PER_POLL_STEP`, every
+    sleep is that many times longer), failing stale trials every 5 s."""
     ctx.reporter.on_wait(reason)
     state = ctx.state
     now = time.monotonic()
@@ -186,7 +192,8 @@ def _wait(ctx: SearchContext, study: optuna.Study, reason: str, polls: int = 0) 
             "worker died stays RUNNING forever: use RDBStorage(url, heartbeat_interval=10) "
             "(the CLI does), or mark dead trials failed "
             "(optuna_shape.store.backends.fail_stale_on_start).", reason)
-    time.sleep(min(ctx.poll_interval, FIRST_POLL_S * 2.0 ** min(polls, 30)))
+    scale = max(1.0, running / WORKERS_PER_POLL_STEP)
+    time.sleep(scale * min(ctx.poll_interval, FIRST_POLL_S * 2.0 ** min(polls, 30)))
 
 
 def _end(study: optuna.Study, trial_id: int, stage: str, reason: str,

@@ -480,3 +480,21 @@ def test_a_waiting_worker_looks_again_soon_then_less_often(monkeypatch):
     for polls in range(7):
         planning._wait(sampler._context(), study, "waiting", polls)
     assert sleeps == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    sleeps.clear()
+    planning._wait(sampler._context(), study, "waiting", 0, running=64)  # many workers look
+    assert sleeps == [0.2]  # less often, so that together they read the study about as often
+
+
+def test_with_more_workers_than_the_queue_cap_the_queue_holds_one_training_each():
+    sp = space(depth=(10, 58, 6), width=(0.25, 3.0, 0.25))  # 108 shapes
+    study, sampler = new_study(sp, strategy=40)
+    running = coordination.QUEUE_CAP + 4
+    for s in sp.shapes[:running]:
+        queue(study, s)
+    for _ in range(running):
+        study.ask()
+    snap = read_snapshot(study, TrialCache())
+    problem = sampler.problem(study)
+    queued = planning.enqueue(sampler._context(), study, snap, problem,
+                              Train(tuple(sp.shapes[running:running + 30]), "sample"))
+    assert len(queued) == running
