@@ -35,18 +35,18 @@ to start):
    first itself — queuing the rest before it takes its own, since once it holds a slot it is no
    longer a planner and the next idle worker decides on what it sees queued — or ends PRUNED
    (stage ``plan``) when it has nothing to take. A ``Wait`` waits inside the trial (looking
-   again after 0.05 s, then twice as long each time up to ``poll_interval``; failing trials of
-   dead workers when the storage has heartbeats); a ``Stop`` stores the result (the first
-   stored result is final) and stops.
+   again after 0.05 s, then twice as long each time up to ``poll_interval``, proportionally
+   longer with more than 16 running trials; failing trials of dead workers when the storage
+   has heartbeats); a ``Stop`` stores the result (the first stored result is final) and stops.
 4. ``after_trial`` of a training, once the queue is down to the look-ahead
    (:func:`.coordination.lookahead`: empty below eight running workers), decides again with the
    trial's own value and queues the next action, so one worker alternates trainings without
    planners in between and trains exactly what the policy decides on every result, and N
    workers keep getting work (the policy fantasises running shapes, so proposals are
-   distinct). With many workers it fills the queue to twice the look-ahead, and first marks its
-   own trial ``osh:planning`` and reads the study again: of several finishing at once, the
-   lowest number decides, and planners wait for it. While more trainings wait in the queue
-   nothing is planned: a decision then would rest on fewer results.
+   distinct). With many workers it fills the queue to twice the look-ahead; with heartbeats it
+   first marks its own trial ``osh:planning`` and reads the study again: of several finishing
+   at once, the lowest number decides, and planners wait for it. While more trainings wait in
+   the queue nothing is planned: a decision then would rest on fewer results.
 
 A worker killed or paused at any point: before the pop nothing happened; after it, its trial is
 RUNNING and holds its slot until its heartbeat stops and another worker fails it; a FAIL trial

@@ -68,12 +68,14 @@ def missing_precisions(precisions: Sequence[str], trial: FrozenTrial, state: Tri
     return [p for p in precisions if p not in acc and p not in errors]
 
 
-def _should_decide(snap: Snapshot) -> bool:
+def _should_decide(snap: Snapshot, coordinated: bool) -> bool:
     """Whether a finishing training's hook decides for the idle workers: the queue is down to
     the look-ahead (empty with few workers: the next ``ask`` takes a queued training, and the
-    policy decides on every result in by then) and no planning worker or other finishing
-    training is deciding (each decides for every idle worker)."""
-    return not _queue_full(snap) and not snap.planners() and not snap.deciders()
+    policy decides on every result in by then) and no planning worker or, where a dead
+    worker's trial is failed (``coordinated``), other finishing training is deciding (each
+    decides for every idle worker)."""
+    return not _queue_full(snap) and not snap.planners() and not (
+        coordinated and snap.deciders())
 
 
 def _queue_full(snap: Snapshot) -> bool:
@@ -120,12 +122,15 @@ def _after_training(ctx: SearchContext, study: optuna.Study, trial: FrozenTrial,
         if snap.result is not None:
             stop_study(study)
             return
-        if not _should_decide(snap):
+        # with heartbeats (or in one process) a decider that died is failed as stale; on the
+        # journal storage it would hold everyone back, so each worker decides for itself
+        coordinated = st.has_heartbeat(study) or st.is_in_memory(study)
+        if not _should_decide(snap, coordinated):
             return
         problem = screened_problem(ctx, study, snap)
         if problem is None:
             return
-        if snap.n_running():  # others may be deciding this moment: the lowest number decides
+        if coordinated and snap.n_running():  # others may be deciding: the lowest number does
             try:
                 st.set_trial_system_attr(study, trial_id, st.PLANNING, True)
             except optuna.exceptions.UpdateFinishedTrialError:

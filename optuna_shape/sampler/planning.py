@@ -102,7 +102,10 @@ def _plan(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, s
             if state == "queued":
                 _end(study, trial_id, "plan", "the screening task is queued")
             reason = "another worker is screening the design space"
-        elif deciding := snap.deciders():  # a finishing training decides for every idle one
+        elif (deciding := snap.deciders()) and (st.has_heartbeat(study)
+                                                or st.is_in_memory(study)):
+            # a finishing training decides for every idle one (without heartbeats a dead
+            # worker's mark would never go, so there each planner decides for itself)
             if snap.queued:
                 _end(study, trial_id, "plan", "a queued training is waiting")
             reason = f"trial {deciding[0]} decides for the idle workers"

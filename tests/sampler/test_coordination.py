@@ -370,14 +370,14 @@ def noisy(calls, sp):
     return f
 
 
-def adaptive_study(n_done: int = 7):
+def adaptive_study(n_done: int = 7, storage=None):
     """An adaptive study past its initial design: one worker trained ``n_done`` times (the
     search is far from confident, and its next training is queued)."""
     sp = space(depth=(10, 58, 6), width=(0.25, 3.0, 0.25))  # 108 shapes
     sampler = osh.ShapeSampler(sp, policy=osh.Adaptive(max_trainings=60, confidence=0.99),
                                goal="accuracy", seed=0)
     sampler.poll_interval = 0.05
-    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study = optuna.create_study(direction="maximize", sampler=sampler, storage=storage)
     study.optimize(noisy([], sp), n_trials=n_done)
     assert n_waiting(study) == 1
     return study, sampler
@@ -430,6 +430,19 @@ def test_a_finishing_training_leaves_the_decision_to_one_already_deciding():
     assert study.trials[trials[0].number].system_attrs.get(st.PLANNING) is None
     study.tell(trials[1], acc(shape_of(study, trials[1])))  # trials[2] still deciding
     assert n_waiting(study) == 0
+
+
+def test_without_heartbeats_each_finishing_training_decides_for_itself(tmp_path):
+    """On the journal storage a dead worker's trial is never failed: a mark it left would hold
+    every other worker back, so marks are neither written nor obeyed there."""
+    journal = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "j.log")))
+    study, sampler = adaptive_study(storage=journal)
+    trials = running_trainings(study, sampler, 3)
+    st.set_trial_system_attr(study, trials[2]._trial_id, st.PLANNING, True)  # e.g. died so
+    study.tell(trials[0], acc(shape_of(study, trials[0])))
+    assert n_waiting(study) == 1
+    assert study.trials[trials[0].number].system_attrs.get(st.PLANNING) is None
 
 
 def test_a_finishing_training_marks_itself_while_it_decides_for_others():
