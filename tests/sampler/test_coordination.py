@@ -399,6 +399,16 @@ def shape_of(study, trial):
                        [k] for k in ("depth", "width")))
 
 
+def finish(study, trial):
+    """A (simulated) worker's training ends with the shape's accuracy."""
+    study.tell(trial, acc(shape_of(study, trial)))
+
+
+def marked(study, trial):
+    """The trial's ``osh:planning`` mark (``None`` when it has none)."""
+    return study.trials[trial.number].system_attrs.get(st.PLANNING)
+
+
 def n_waiting(study):
     return sum(t.state == TrialState.WAITING for t in study.trials)
 
@@ -410,14 +420,14 @@ def test_with_many_workers_trainings_are_queued_ahead():
     study, sampler = adaptive_study()
     trials = running_trainings(study, sampler, 16)
     assert n_waiting(study) == 0
-    study.tell(trials[0], acc(shape_of(study, trials[0])))
+    finish(study, trials[0])
     assert n_waiting(study) == 1 + 2 * coordination.lookahead(15)  # 15 others still running
 
 
 def test_few_workers_queue_nothing_ahead():
     study, sampler = adaptive_study()
     trials = running_trainings(study, sampler, 4)
-    study.tell(trials[0], acc(shape_of(study, trials[0])))
+    finish(study, trials[0])
     assert n_waiting(study) == 1  # the finishing worker's own next training
 
 
@@ -425,10 +435,10 @@ def test_a_finishing_training_leaves_the_decision_to_one_already_deciding():
     study, sampler = adaptive_study()
     trials = running_trainings(study, sampler, 3)
     st.set_trial_system_attr(study, trials[2]._trial_id, st.PLANNING, True)  # deciding now
-    study.tell(trials[0], acc(shape_of(study, trials[0])))
+    finish(study, trials[0])
     assert n_waiting(study) == 0
-    assert study.trials[trials[0].number].system_attrs.get(st.PLANNING) is None
-    study.tell(trials[1], acc(shape_of(study, trials[1])))  # trials[2] still deciding
+    assert marked(study, trials[0]) is None
+    finish(study, trials[1])  # trials[2] still deciding
     assert n_waiting(study) == 0
 
 
@@ -440,17 +450,17 @@ def test_without_heartbeats_each_finishing_training_decides_for_itself(tmp_path)
     study, sampler = adaptive_study(storage=journal)
     trials = running_trainings(study, sampler, 3)
     st.set_trial_system_attr(study, trials[2]._trial_id, st.PLANNING, True)  # e.g. died so
-    study.tell(trials[0], acc(shape_of(study, trials[0])))
+    finish(study, trials[0])
     assert n_waiting(study) == 1
-    assert study.trials[trials[0].number].system_attrs.get(st.PLANNING) is None
+    assert marked(study, trials[0]) is None
 
 
 def test_a_finishing_training_marks_itself_while_it_decides_for_others():
     study, sampler = adaptive_study()
     trials = running_trainings(study, sampler, 2)
-    study.tell(trials[0], acc(shape_of(study, trials[0])))
+    finish(study, trials[0])
     assert n_waiting(study) == 1
-    assert study.trials[trials[0].number].system_attrs.get(st.PLANNING) is True
+    assert marked(study, trials[0]) is True
 
 
 def test_an_idle_worker_waits_for_a_finishing_training_that_decides():
@@ -463,7 +473,7 @@ def test_an_idle_worker_waits_for_a_finishing_training_that_decides():
     time.sleep(1.0)
     assert worker.is_alive()  # waiting: it did not decide (and train) on its own
     assert n_waiting(study) == 0
-    study.tell(trials[1], acc(shape_of(study, trials[1])))  # the decider's training ends
+    finish(study, trials[1])  # the decider's training ends
     worker.join(timeout=30)
     assert not worker.is_alive()
     assert study.trials[-1].user_attrs.get("stage") in ("acquire", "repeat")
