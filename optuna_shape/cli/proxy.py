@@ -1,10 +1,10 @@
 """``optuna-shape proxy``: serve a study database to many workers through Optuna's gRPC proxy.
 
-A thin adapter over :func:`optuna.storages.run_grpc_proxy_server`: it opens the database as
-``search`` does (on SQLite with the locked queue pop of
-:func:`optuna_shape.store.backends.open_storage`), wraps it in Optuna's storage cache, and serves it
-until Ctrl-C or SIGTERM. Workers then use ``--storage grpc://HOST:PORT`` and hold no database
-connection of their own.
+A thin adapter over Optuna's gRPC proxy server: it opens the database as ``search`` does (on
+SQLite with the locked queue pop of :func:`optuna_shape.store.backends.open_storage`), wraps it
+in Optuna's storage cache, and serves it with concurrent reads of a study sharing one database
+read (:mod:`optuna_shape.store.grpc_server`) until Ctrl-C or SIGTERM. Workers then use
+``--storage grpc://HOST:PORT`` and hold no database connection of their own.
 """
 
 from __future__ import annotations
@@ -109,8 +109,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(problem)
     from concurrent.futures import ThreadPoolExecutor
 
-    import optuna
-    from optuna.storages import run_grpc_proxy_server
+    from optuna_shape.store.grpc_server import make_server
 
     storage = open_storage(url, heartbeat_interval=None)  # workers beat through the proxy
     _check_listen(args.host, args.port)
@@ -125,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         # Optuna's cache in front of the database, as its proxy documentation recommends
-        run_grpc_proxy_server(optuna.storages.get_storage(storage), host=args.host,
-                              port=args.port, thread_pool=ThreadPoolExecutor(args.threads))
+        server = make_server(storage, args.host, args.port, ThreadPoolExecutor(args.threads))
+        server.start()
+        server.wait_for_termination()
     except (KeyboardInterrupt, _Stopped):
         print("optuna-shape proxy: stopped", file=sys.stderr, flush=True)
     except RuntimeError as exc:  # grpc: "Failed to bind to address ..."

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import os
 import random
 import re
@@ -287,6 +288,59 @@ def _grpc_storage(url: str, shown: str, heartbeat_interval: int | None,
     return storage
 
 
+STALE_LOOKS_PER_GRACE = 8
+"""A gRPC worker reads the running trials for its stale check at most this many times per grace
+period (a dead worker's trial is failed at most grace / 8 later than with a look per trial)."""
+
+
+def _decode_once_cache(stub: Any) -> Any:
+    """Optuna's gRPC client cache, decoding a trial again only when its bytes changed.
+
+    Every read of the study sends every unfinished trial again with all its attributes; decoding
+    them (a JSON parse per attribute) was most of a gRPC worker's CPU time with 16 workers. A
+    trial whose wire bytes equal those of the last read is the cached trial unchanged."""
+    from optuna.storages._grpc import client as grpc_client
+    from optuna.storages._grpc import servicer
+    from optuna.storages._grpc.auto_generated import api_pb2
+
+    class DecodeOnceCache(grpc_client.GrpcClientCache):
+        def __init__(self, stub: Any) -> None:
+            super().__init__(stub)
+            self._wire: dict[int, bytes] = {}  # unfinished trials' last bytes, by trial id
+
+        def _read_trials_from_remote_storage(self, study_id: int) -> None:
+            if study_id not in self.studies:
+                self.studies[study_id] = grpc_client.GrpcClientCacheEntry()
+            study = self.studies[study_id]
+            req = api_pb2.GetTrialsRequest(study_id=study_id,
+                                           included_trial_ids=study.unfinished_trial_ids,
+                                           trial_id_greater_than=study.last_finished_trial_id)
+            try:
+                res = self.grpc_client.GetTrials(req)
+            except grpc_client.grpc.RpcError as e:
+                if e.code() == grpc_client.grpc.StatusCode.NOT_FOUND:
+                    self.studies.pop(study_id, None)
+                    raise KeyError from e
+                raise
+            for proto in res.trials:
+                wire = proto.SerializeToString(deterministic=True)
+                known = study.trials.get(proto.number)
+                if known is not None and self._wire.get(proto.trial_id) == wire:
+                    continue
+                trial = servicer._from_proto_trial(proto)
+                if trial.state.is_finished():
+                    self._wire.pop(proto.trial_id, None)
+                else:
+                    self._wire[proto.trial_id] = wire
+                self._add_trial_to_cache(study_id, trial)
+
+        def delete_study_cache(self, study_id: int) -> None:
+            super().delete_study_cache(study_id)
+            self._wire.clear()
+
+    return DecodeOnceCache(stub)
+
+
 class HeartbeatGrpcStorageProxy(GrpcStorageProxy, BaseHeartbeat):
     """Optuna's :class:`~optuna.storages.GrpcStorageProxy` with heartbeats, which Optuna's proxy
     lacks (its heartbeats are a feature of the RDB storage, not of the gRPC protocol).
@@ -316,6 +370,11 @@ class HeartbeatGrpcStorageProxy(GrpcStorageProxy, BaseHeartbeat):
         self.grace_period = grace_period
         self._seen: dict[int, tuple[Any, float]] = {}
         self._seen_lock = threading.Lock()
+        self._stale_read = -math.inf
+
+    def _setup(self) -> None:
+        super()._setup()
+        self._cache = _decode_once_cache(self._stub)
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
@@ -339,6 +398,12 @@ class HeartbeatGrpcStorageProxy(GrpcStorageProxy, BaseHeartbeat):
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         grace = self.grace_period or 2 * (self.heartbeat_interval or 0)
         now = time.monotonic()
+        with self._seen_lock:
+            # Optuna checks at the start of every trial: a look a fraction of the grace period
+            # after the last one cannot find anything new, and each reads every running trial
+            if now - self._stale_read < grace / STALE_LOOKS_PER_GRACE:
+                return []
+            self._stale_read = now
         running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
         stale: list[int] = []
         with self._seen_lock:

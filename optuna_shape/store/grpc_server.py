@@ -1,0 +1,118 @@
+"""The gRPC storage proxy's server: Optuna's, with one database read shared by concurrent reads.
+
+Every worker's read of a study (Optuna's ``GetTrials``) makes Optuna's server read every
+unfinished trial from the database and encode every trial it sends. With many workers those
+reads arrive together, each one waiting behind the others for the same rows; the proxy's one
+Python process was the busiest program of a 16-worker search. :class:`SharedReadService` answers
+the reads that arrive while one is being made from the *next* single read, and encodes a trial
+once per version of it. What a client sees is unchanged: every answer comes from a database read
+that started after its request arrived, so a worker reads its own writes and everything
+committed before it asked, as with Optuna's server.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.storages._grpc import servicer as grpc_servicer
+from optuna.storages._grpc.auto_generated import api_pb2, api_pb2_grpc
+from optuna.trial import FrozenTrial
+
+__all__ = ["SharedReadService", "make_server"]
+
+
+class _Reads:
+    """Single-flight reads of one study: ``started`` reads begun, ``done`` the latest finished
+    (its trials in ``trials``), ``busy`` while one runs."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.done = 0
+        self.busy = False
+        self.trials: list[FrozenTrial] = []
+        self.error: BaseException | None = None
+
+
+class SharedReadService(grpc_servicer.OptunaStorageProxyService):
+    """Optuna's storage service whose ``GetTrials`` shares database reads (module docstring)."""
+
+    def __init__(self, storage: BaseStorage) -> None:
+        super().__init__(storage)
+        self._cond = threading.Condition()
+        self._reads: dict[int, _Reads] = {}
+        self._encoded: dict[int, tuple[FrozenTrial, Any]] = {}  # trial id → (version, proto)
+        self.database_reads = 0
+        """Reads of the study's trials made (for the benchmark and the tests)."""
+
+    def _trials(self, study_id: int) -> list[FrozenTrial]:
+        """Every trial of the study, from a read that started after this call."""
+        with self._cond:
+            r = self._reads.setdefault(study_id, _Reads())
+            need = r.started + 1  # a read that begins after this request arrived
+            while True:
+                if r.done >= need:
+                    if r.error is not None:
+                        raise r.error
+                    return r.trials
+                if not r.busy:
+                    break
+                self._cond.wait()
+            r.busy = True
+            r.started += 1
+            mine = r.started
+        trials: list[FrozenTrial] = []
+        error: BaseException | None = None
+        try:
+            trials = self._backend.get_all_trials(study_id, deepcopy=False)
+        except BaseException as exc:  # noqa: BLE001 (handed to every request of this read)
+            error = exc
+        with self._cond:
+            r.busy = False
+            r.done, r.trials, r.error = mine, trials, error
+            self.database_reads += 1
+            self._cond.notify_all()
+        if error is not None:
+            raise error
+        return trials
+
+    def _encode(self, trial: FrozenTrial) -> Any:
+        """The trial's message, encoded once per version (the cache hands out a new object
+        whenever it reads a trial again)."""
+        hit = self._encoded.get(trial._trial_id)
+        if hit is not None and hit[0] is trial:
+            return hit[1]
+        proto = grpc_servicer._to_proto_trial(trial)
+        self._encoded[trial._trial_id] = (trial, proto)
+        return proto
+
+    def GetTrials(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC's name)
+        """Optuna's ``GetTrials`` on a shared read."""
+        study_id = request.study_id
+        included = set(request.included_trial_ids)
+        greater = request.trial_id_greater_than
+        try:
+            trials = self._trials(study_id)
+        except KeyError as e:
+            import grpc
+
+            context.abort(code=grpc.StatusCode.NOT_FOUND, details=str(e))
+        return api_pb2.GetTrialsReply(trials=[
+            self._encode(t) for t in trials if t._trial_id > greater or t._trial_id in included])
+
+
+def make_server(storage: BaseStorage, host: str, port: int,
+                thread_pool: ThreadPoolExecutor | None = None) -> Any:
+    """A gRPC server of ``storage`` (wrapped in Optuna's cache) with :class:`SharedReadService`,
+    as Optuna's ``make_server`` builds one with its own service; call ``start()`` on it."""
+    import grpc
+
+    server = grpc.server(thread_pool or ThreadPoolExecutor(max_workers=10))
+    service = SharedReadService(optuna.storages.get_storage(storage))
+    api_pb2_grpc.add_StorageServiceServicer_to_server(service, server)
+    server.add_insecure_port(f"{host}:{port}")
+    server.service = service  # type: ignore[attr-defined]
+    return server
