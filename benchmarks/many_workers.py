@@ -500,7 +500,7 @@ def worker_main(argv: list[str]) -> int:
     calls.reset()
     if backend is not None:
         backend.reset()
-    log.write(ev="go")
+    log.write(ev="go", cpu_s=round(time.process_time(), 3))
     seed, noise, sleep = cfg["seed"], cfg["noise"], cfg["sleep"]
     asked = [0.0]
     ask = study.ask
@@ -516,6 +516,7 @@ def worker_main(argv: list[str]) -> int:
 
     def exit_record() -> bytes:
         return (json.dumps({"ev": "exit", "t": time.time(), "polls": Reporter.polls,
+                            "cpu_s": round(time.process_time(), 3),
                             "storage": calls.to_json(),
                             "backend": None if backend is None else backend.to_json()},
                            separators=(",", ":")) + "\n").encode()
@@ -550,7 +551,16 @@ def worker_main(argv: list[str]) -> int:
             rec.update(exit=time.time(), polls=Reporter.polls - polls)
             log.write(**rec)
 
+    prof = None
+    if os.environ.get("OSH_MW_PROFILE"):  # where the search thread's CPU goes (diagnosis)
+        import cProfile
+
+        prof = cProfile.Profile(time.process_time)
+        prof.enable()
     osh.optimize(study, objective)
+    if prof is not None:
+        prof.disable()
+        prof.dump_stats(f"{args.log}.prof")
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.write(log.fd, exit_record())
     return 0
@@ -579,15 +589,28 @@ def proxy_main(argv: list[str]) -> int:
     counter = CallCounter()
     counter.wrap(storage, storage_methods(private=True))
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    server = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            run_grpc_proxy_server(optuna.storages.get_storage(storage), host="127.0.0.1",
-                                  port=args.port, thread_pool=ThreadPoolExecutor(args.threads))
+            try:  # the server `optuna-shape proxy` runs, where the package has its own
+                from optuna_shape.store.grpc_server import make_server
+            except ImportError:
+                run_grpc_proxy_server(optuna.storages.get_storage(storage), host="127.0.0.1",
+                                      port=args.port,
+                                      thread_pool=ThreadPoolExecutor(args.threads))
+            else:
+                server = make_server(storage, "127.0.0.1", args.port,
+                                     ThreadPoolExecutor(args.threads))
+                server.start()
+                server.wait_for_termination()
     except KeyboardInterrupt:
         pass
     finally:
         c = counter.to_json()  # the server's threads are not the main thread: all "bg"
+        if server is not None:
+            c["database_reads"] = server.service.database_reads
+        c["cpu_s"] = round(time.process_time(), 3)  # the proxy process, all its threads
         Path(args.counts).write_text(json.dumps(c))
     return 0
 
