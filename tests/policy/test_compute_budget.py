@@ -82,3 +82,18 @@ def test_running_trainings_are_committed_at_their_predicted_cost():
     sett = Settings(budget=spent + seconds(big) * 1.05)
     act = decide(prob, Evidence(done, pending=(big,)), sett)
     assert isinstance(act, Wait)
+
+
+def test_confirm_horizon_counts_only_the_trainings_the_compute_left_pays_for():
+    from optuna_shape.policy.adaptive import Search
+    from optuna_shape.policy.adaptive.min_cost import confirm_horizon
+
+    done = tuple(Training(s, surface(s), seconds=seconds(s)) for s in initial_design(GRID, 5))
+    spent = sum(t.seconds for t in done)
+    cheap, big = min(GRID, key=seconds), max(GRID, key=seconds)
+    search = Search(problem("size", 95.0), Evidence(done),
+                    Settings(budget=spent + 2.5 * seconds(big)))
+    k = dict(zip(search.feasible, confirm_horizon(search), strict=True))
+    left = search.budget.compute_left()
+    assert k[big] == min(search.budget.room(), left // search.budget.cost_or_zero(big)) == 2
+    assert k[cheap] > k[big]

@@ -23,12 +23,17 @@ one action. Choices, in order:
      posterior mean of the trained shapes, ``EI · (1 − σ_n / sqrt(s² + σ_n²))`` (Huang et al.
      2006): trained shapes may be proposed again (that is how repeats happen) but lose value as
      their posterior std shrinks. With a floor, shapes are weighted by P(f ≥ floor).
-   * ``"size"``/``"latency"``/``"energy"``: expected saving ``p₁ · log(C / cost)`` over shapes
+   * ``"size"``/``"latency"``/``"energy"``: expected saving ``p_k · log(C / cost)`` over shapes
      cheaper than the current answer (``C`` its cost; with no answer yet, twice the largest
-     cost), where ``p₁`` is the probability that one more training makes the shape an answer
-     (its posterior std shrinks by one observation, its mean moves accordingly, and it must then
-     clear ``floor + z_confidence · std``). A shape stuck on the floor loses value as it is
-     repeated; a cheap untried shape with a fair chance keeps it. Trained shapes qualify while
+     cost), where ``p_k`` is the probability that ``k`` more trainings make the shape an answer
+     (its posterior std shrinks by ``k`` observations, its mean moves accordingly, and it must
+     then clear ``floor + z_confidence · std``); ``k`` is what the budget can still spend on it:
+     the trainings the cap allows, at most 6 per shape in all, and what a compute budget pays
+     for. A shape near the floor is confirmed by several trainings, not one: valued by one
+     training only, cheap shapes within a noise std of the floor were worth almost nothing and
+     the search answered with shapes many times the smallest complying one. The horizon
+     shrinks to one training as the budget runs out. A shape stuck on the floor loses value as
+     it is repeated; a cheap untried shape with a fair chance keeps it. Trained shapes qualify while
      borderline (P(f ≥ floor) above ``1 − confidence``, not yet an answer), and the answer
      itself while P(f ≥ floor) < 0.99, valued by the saving lost if it were wrong. Candidates
      are never dropped on a point prediction.
@@ -48,6 +53,14 @@ one action. Choices, in order:
    shape has P(f ≥ floor) ≥ 0.5. The budget's last training, with nothing confirmed, goes to the
    shape most likely to meet the floor (min-cost goals: the cheapest within 0.1 of that
    probability once it is at least 0.5), so a search ends with something it can stand behind.
+   Min-cost goals, when such a stop has a shape confirmed to meet the floor but not confirmed
+   as the cheapest (the stopping rule's probability below ``confidence``): among it and the
+   cheaper trained shapes whose own mean meets the floor with P(f ≥ floor) ≥ 0.5, the one the
+   stopping rule's probability (P(meets the floor and nothing cheaper does)) favours most;
+   a cheaper one is answered as ``"unconfirmed"``. The goal is the cheapest complying shape:
+   answering a shape many times larger as settled while the search itself believes a cheaper
+   trained one is more likely the right answer was how the size goal answered shapes many
+   times the smallest complying size on a flat, noisy landscape.
 7. **Stopping rule**, Monte Carlo over 256 joint posterior draws (seeded): ``"accuracy"``:
    P(f(answer) ≥ max f − tol) over the plausible shapes, ``tol`` half the estimated noise std of
    the answer (one full std stopped a little early on the tuning landscapes); min-cost:

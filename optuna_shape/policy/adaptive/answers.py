@@ -15,7 +15,8 @@ from optuna_shape.models.posterior import ShapePosterior
 from optuna_shape.policy.adaptive.search import MAX_REPEATS, Search
 from optuna_shape.space.shape import Shape
 
-__all__ = ["Evaluation", "eligible", "p_eligible_after_one", "unconfirmed_answer", "secure_pick",
+__all__ = ["Evaluation", "eligible", "p_eligible_after_one", "unconfirmed_answer",
+           "cheaper_plausible", "secure_pick",
            "CONFIRM_MARGIN", "UNCONFIRMED_MIN_P", "UNCONFIRMED_WITHIN"]
 
 CONFIRM_MARGIN = 2.0  # a single training clear of the floor by this many noise std needs no repeat
@@ -58,15 +59,16 @@ def eligible(search: Search, post: ShapePosterior, s: Shape, p_floor: float) -> 
 
 
 def p_eligible_after_one(search: Search, post: ShapePosterior, mean: np.ndarray,
-                         std: np.ndarray, shapes: Sequence[Shape] | None = None) -> np.ndarray:
-    """Probability that one more training of each shape (default: every feasible one) lifts
-    its P(f ≥ floor) to the confidence: the posterior std shrinks to ``s'`` (one more noisy
-    observation) and the mean moves by ``N(0, s² − s'²)``; eligibility needs
+                         std: np.ndarray, shapes: Sequence[Shape] | None = None,
+                         k: np.ndarray | float = 1.0) -> np.ndarray:
+    """Probability that ``k`` more trainings (default one) of each shape (default: every
+    feasible one) lift its P(f ≥ floor) to the confidence: the posterior std shrinks to ``s'``
+    (``k`` more noisy observations) and the mean moves by ``N(0, s² − s'²)``; eligibility needs
     mean' ≥ floor + z·s'."""
     assert search.floor is not None
     sn2 = post.noise_std(search.feasible if shapes is None else shapes) ** 2
     s2 = std**2
-    s2_next = s2 * sn2 / (s2 + sn2)
+    s2_next = s2 * sn2 / (np.asarray(k, dtype=float) * s2 + sn2)
     move = np.sqrt(np.maximum(s2 - s2_next, 1e-300))
     z = float(norm.ppf(search.conf))
     return norm.cdf((mean - search.floor - z * np.sqrt(s2_next)) / move)
@@ -92,6 +94,24 @@ def unconfirmed_answer(search: Search, post: ShapePosterior) -> Shape | None:
         pm = dict(zip(tr, mean, strict=True))
         return max(ok, key=lambda s: (pm[s], pf[s], -search.cost(s)))
     return min(ok, key=lambda s: (search.cost(s), -pf[s]))
+
+
+def cheaper_plausible(search: Search, post: ShapePosterior, answer: Shape) -> list[Shape]:
+    """The trained shapes cheaper than ``answer`` that plausibly meet the floor: their own
+    measured mean meets it and their P(f ≥ floor) is at least ``UNCONFIRMED_MIN_P``
+    (cheapest first; none without a floor or for the accuracy goal)."""
+    if search.floor is None or search.goal == "accuracy":
+        return []
+    led = search.led
+    ca = search.cost(answer)
+    tr = [s for s in led.values if s in search.index and s != answer
+          and search.cost(s) < ca and led.mean(s) >= search.floor]
+    if not tr:
+        return []
+    mean, std = post.predict(tr)
+    pf = dict(zip(tr, search.p_floor(mean, std), strict=True))
+    return sorted((s for s in tr if pf[s] >= UNCONFIRMED_MIN_P),
+                  key=lambda s: (search.cost(s), -pf[s]))
 
 
 def secure_pick(search: Search, post: ShapePosterior) -> tuple[Shape, str] | None:

@@ -15,7 +15,8 @@ from optuna_shape.policy.adaptive.answers import (
     unconfirmed_answer,
 )
 from optuna_shape.policy.adaptive.goals import evaluate
-from optuna_shape.policy.adaptive.search import Search
+from optuna_shape.policy.adaptive.min_cost import budget_answer
+from optuna_shape.policy.adaptive.search import MIN_COST_GOALS, Search
 from optuna_shape.policy.stop import (
     ComputeUse,
     FailedShape,
@@ -59,9 +60,10 @@ def details(search: Search, post: ShapePosterior | None, code: str, gain: float 
 
 
 def unconfirmed(search: Search, answer: Shape, post: ShapePosterior, words: str,
-                noise_words: str, stop_details: StopDetails) -> Stop:
+                noise_words: str, stop_details: StopDetails, lead: str | None = None) -> Stop:
     """The ``"unconfirmed"`` stop: an answer the evidence supports but does not confirm, with
-    its P(f ≥ floor) and what one more training of it would buy."""
+    its P(f ≥ floor) and what one more training of it would buy; ``lead`` opens the words
+    on the answer (default: that no shape is confirmed and this one is the best-supported)."""
     assert search.floor is not None
     mean, std = post.predict([answer])
     p = float(search.p_floor(mean, std)[0])
@@ -69,7 +71,9 @@ def unconfirmed(search: Search, answer: Shape, post: ShapePosterior, words: str,
     stop_details = replace(stop_details, answer_probability=p,
                            unconfirmed=Unconfirmed(p_floor=p, p_confirm_next=p_next))
     m = search.led.mean(answer)
-    what = (f"no shape is confirmed at P ≥ {search.conf:g}; best-supported answer {answer} "
+    if lead is None:
+        lead = f"no shape is confirmed at P ≥ {search.conf:g}; best-supported answer"
+    what = (f"{lead} {answer} "
             f"measured {m:.4g} over {search.led.count(answer)} training(s), "
             f"P(accuracy ≥ {search.floor:g}) = {p:.2f} (not confirmed)")
     more = (f"one more training of {answer} would confirm it with probability "
@@ -82,7 +86,10 @@ def final(search: Search, code: str, post: ShapePosterior | None = None,
           evaluation: Evaluation | None = None) -> Stop:
     """The stop with the best answer the evidence justifies; ``code``: why it stops —
     ``"confident"``, ``"budget"`` or ``"exhausted"`` (nothing useful left to train).
-    ``post`` and ``evaluation``: the decision's posterior and its evaluation, when made."""
+    ``post`` and ``evaluation``: the decision's posterior and its evaluation, when made.
+    Without confidence, a min-cost answer not confirmed as the cheapest may give way to a
+    cheaper trained shape the stopping rule favours
+    (:func:`~optuna_shape.policy.adaptive.min_cost.budget_answer`), answered unconfirmed."""
     if post is None:
         post = search.fit()
     answer, prob, gain, _, _ = evaluation if evaluation is not None else evaluate(search, post)
@@ -111,6 +118,15 @@ def final(search: Search, code: str, post: ShapePosterior | None = None,
                 f"it (P ≥ {UNCONFIRMED_MIN_P:g})")
         return Stop(None, f"stopped: {words}; {what}; {noise_words}; {next_gain}",
                     status, None, stop_details)
+    if code != "confident" and prob < conf and search.goal in MIN_COST_GOALS:
+        cheaper, p_cheaper = budget_answer(search, post, answer, prob)
+        if cheaper != answer:
+            plain = spent if code == "budget" else "no useful training left"
+            why = (f"{plain}; {answer} meets the floor but P(nothing cheaper does) = "
+                   f"{prob:.2f}, while cheaper {cheaper} is the more likely right answer "
+                   f"(P(meets the floor and nothing cheaper does) = {p_cheaper:.2f})")
+            return unconfirmed(search, cheaper, post, why, noise_words,
+                               replace(stop_details, confidence_rule=conf), lead="answer")
     m = search.led.mean(answer)
     what = (f"answer {answer} measured {m:.4g} over {search.led.count(answer)} training(s)")
     if search.goal == "accuracy":
