@@ -46,7 +46,11 @@ to start):
    distinct). With many workers it fills the queue to twice the look-ahead; with heartbeats it
    first marks its own trial ``osh:planning`` and reads the study again: of several finishing
    at once, the lowest number decides, and planners wait for it. While more trainings wait in
-   the queue nothing is planned: a decision then would rest on fewer results.
+   the queue nothing is planned: a decision then would rest on fewer results. A planner waiting
+   for another's decision ends (its worker's next ``ask`` takes a queued training) only once
+   trainings are queued for the older waiting planners too
+   (:func:`.coordination.a_queued_training_is_mine`); the others keep waiting for the decision
+   rather than ending and planning again in a new trial.
 
 A worker killed or paused at any point: before the pop nothing happened; after it, its trial is
 RUNNING and holds its slot until its heartbeat stops and another worker fails it; a FAIL trial

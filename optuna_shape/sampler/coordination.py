@@ -29,8 +29,8 @@ from optuna_shape.sampler.snapshot import Snapshot
 from optuna_shape.space.shape import Shape
 from optuna_shape.store import screen_slot, slot_of
 
-__all__ = ["slot_of", "screen_slot", "wins", "enqueue", "screen_state", "optimize", "lookahead",
-           "WORKERS_PER_QUEUED_AHEAD"]
+__all__ = ["slot_of", "screen_slot", "wins", "a_queued_training_is_mine", "enqueue",
+           "screen_state", "optimize", "lookahead", "WORKERS_PER_QUEUED_AHEAD"]
 
 _logger = logging.getLogger("optuna_shape")
 
@@ -61,6 +61,19 @@ def lookahead(workers: int) -> int:
         (0, 0, 2, 8)
     """
     return max(0, workers) // WORKERS_PER_QUEUED_AHEAD
+
+
+def a_queued_training_is_mine(snapshot: Snapshot, number: int, planner_decides: bool) -> bool:
+    """Whether planner trial ``number``, waiting for another's decision, ends so that its
+    worker's next ``ask`` takes a queued training: only when there are queued trainings for
+    the idle workers ahead of it too — the older planners, less the oldest one when it is the
+    one deciding (``planner_decides``; it takes its own training). The others wait for the
+    decision under way instead of ending and planning again in a new trial.
+
+    Example: with 3 planners and 1 training queued while a finishing training decides, the
+    oldest planner ends and takes it; the other two wait for the decision."""
+    ahead = snapshot.planner_rank(number) - (1 if planner_decides else 0)
+    return snapshot.n_queued() > ahead
 
 
 def wins(snapshot: Snapshot, me: st.TrialRecord) -> bool:

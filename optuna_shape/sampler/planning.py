@@ -106,7 +106,7 @@ def _plan(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, s
                                                 or st.is_in_memory(study)):
             # a finishing training decides for every idle one (without heartbeats a dead
             # worker's mark would never go, so there each planner decides for itself)
-            if snap.queued:
+            if coordination.a_queued_training_is_mine(snap, number, planner_decides=False):
                 _end(study, trial_id, "plan", "a queued training is waiting")
             reason = f"trial {deciding[0]} decides for the idle workers"
         elif (first := snap.first_planner()) is not None and first != number and (
@@ -115,7 +115,7 @@ def _plan(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, s
             # queue a batch for all of them, and most of it would only be yielded again
             # (without heartbeats a dead worker's planner would never be failed, so there
             # each planner decides for itself)
-            if snap.queued:
+            if coordination.a_queued_training_is_mine(snap, number, planner_decides=True):
                 _end(study, trial_id, "plan", "a queued training is waiting")
             reason = f"trial {first} plans for the idle workers"
         else:

@@ -184,6 +184,11 @@ class Snapshot:
         (marked ``planning``)."""
         return [t.number for t in self.trials if t.state == TrialState.RUNNING and t.planning]
 
+    def planner_rank(self, number: int) -> int:
+        """How many planner trials are older than planner trial ``number``: the idle workers
+        ahead of it for the trainings queued for them (each takes one before it does)."""
+        return sum(1 for n in self._planner_numbers() if n < number)
+
     def first_planner(self) -> int | None:
         """The number of the oldest running planner trial (the one that decides for every idle
         worker), ``None`` when no worker is planning."""

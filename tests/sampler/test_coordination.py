@@ -173,6 +173,31 @@ def test_wins_is_the_rule_on_records():
     assert coordination.wins(snap(rec(3, TrialState.RUNNING, "b#1"), me), me)
 
 
+def test_a_waiting_planner_ends_only_for_a_queued_training_left_for_it():
+    """Idle workers take queued trainings oldest planner first: a waiting planner ends (its
+    next ``ask`` takes one) only when enough are queued for the planners ahead of it too."""
+    from optuna_shape.sampler.snapshot import Snapshot
+
+    def planner(n):
+        return st.TrialRecord(n, n, TrialState.RUNNING, None, None, None, None)
+
+    def queued(n):
+        return st.TrialRecord(n, n, TrialState.WAITING, osh.Shape(10, 1.0), f"a#{n}", "sample",
+                              None)
+
+    planners = [planner(n) for n in (3, 5, 8)]
+    snap = Snapshot((*planners, queued(9)), {}, None)
+    mine = coordination.a_queued_training_is_mine
+    # a finishing training decides: the oldest planner takes the one queued training
+    assert [mine(snap, n, planner_decides=False) for n in (3, 5, 8)] == [True, False, False]
+    # planner 3 decides (and trains): the next oldest takes it
+    assert [mine(snap, n, planner_decides=True) for n in (5, 8)] == [True, False]
+    snap = Snapshot((*planners, queued(9), queued(10)), {}, None)
+    assert [mine(snap, n, planner_decides=False) for n in (3, 5, 8)] == [True, True, False]
+    assert [mine(snap, n, planner_decides=True) for n in (5, 8)] == [True, True]
+    assert not mine(Snapshot(tuple(planners), {}, None), 3, planner_decides=False)
+
+
 # ------------------------------------------------------------------ planner and after_trial --
 def test_one_worker_runs_only_trainings_each_trial_counts_against_n_trials():
     """The first trial plans and trains the first shape itself; after_trial queues the next
