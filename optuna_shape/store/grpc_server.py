@@ -7,7 +7,8 @@ Python process was the busiest program of a 16-worker search. :class:`SharedRead
 the reads that arrive while one is being made from the *next* single read, and encodes a trial
 once per version of it. What a client sees is unchanged: every answer comes from a database read
 that started after its request arrived, so a worker reads its own writes and everything
-committed before it asked, as with Optuna's server.
+committed before it asked, as with Optuna's server. The encoded trials are kept beside Optuna's
+cache of the decoded ones, about as much memory again.
 """
 
 from __future__ import annotations
