@@ -297,7 +297,7 @@ def _decode_once_cache(stub: Any) -> Any:
     """Optuna's gRPC client cache, decoding a trial again only when its bytes changed.
 
     Every read of the study sends every unfinished trial again with all its attributes; decoding
-    them (a JSON parse per attribute) was most of a gRPC worker's CPU time with 16 workers. A
+    them (a JSON parse per attribute) was a third of a gRPC worker's CPU time with 16 workers. A
     trial whose wire bytes equal those of the last read is the cached trial unchanged."""
     from optuna.storages._grpc import client as grpc_client
     from optuna.storages._grpc import servicer
