@@ -6,6 +6,7 @@ import argparse
 import io
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -57,21 +58,38 @@ class InterruptLatch:
     own handler does, and is remembered: :meth:`check` raises it again at the next safe point
     when code that caught everything (a C extension running Python code, a broad ``except``)
     swallowed the first one and the command would otherwise run on to the end.
+
+    A Ctrl-C that lands while Python runs a finaliser or a weak-reference callback (the
+    garbage collector, at any moment) cannot propagate: Python reports it as "Exception
+    ignored in ..." with a traceback on stderr. The latch has remembered it, so inside the
+    block that report is dropped (``sys.unraisablehook``) and the user sees only the one
+    "interrupted" line; every other unraisable exception still goes to the previous hook.
     """
 
     def __init__(self) -> None:
         self.hit = False
         self._previous: Any = None
+        self._previous_hook: Any = None
 
     def __enter__(self) -> InterruptLatch:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handler)
+            self._previous_hook = sys.unraisablehook
+            sys.unraisablehook = self._unraisable
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
+        if self._previous_hook is not None:
+            sys.unraisablehook = self._previous_hook
+            self._previous_hook = None
+
+    def _unraisable(self, unraisable: Any) -> None:
+        if self.hit and isinstance(unraisable.exc_value, KeyboardInterrupt):
+            return  # remembered: check() raises it again at the next safe point
+        (self._previous_hook or sys.__unraisablehook__)(unraisable)
 
     def _handler(self, signum: int, frame: Any) -> None:
         self.hit = True

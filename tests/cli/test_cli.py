@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -203,8 +204,6 @@ def test_a_study_made_before_early_stopping_existed_resumes_without_it(tmp_path,
 
 
 def test_a_ctrl_c_swallowed_by_library_code_is_raised_again():
-    import signal
-
     from optuna_shape.cli._common import InterruptLatch
 
     before = signal.getsignal(signal.SIGINT)
@@ -219,6 +218,43 @@ def test_a_ctrl_c_swallowed_by_library_code_is_raised_again():
         with pytest.raises(KeyboardInterrupt):
             latch.check()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_ctrl_c_inside_a_finaliser_prints_no_traceback(monkeypatch):
+    """Ctrl-C landing in a weak-reference callback or ``__del__`` (the garbage collector runs
+    them at any moment) is reported by Python as "Exception ignored in ..." with a traceback;
+    the latch has remembered it, so the report is dropped and ``check`` raises it again.
+    Other unraisable exceptions still reach the previous hook."""
+    import gc
+
+    from optuna_shape.cli._common import InterruptLatch
+
+    seen: list[BaseException] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(u.exc_value))
+
+    class Finalised:
+        def __init__(self, exc: BaseException) -> None:
+            self.exc = exc
+
+        def __del__(self) -> None:
+            raise self.exc
+
+    with InterruptLatch() as latch:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs between bytecodes
+                pass
+        except KeyboardInterrupt:
+            pass
+        Finalised(KeyboardInterrupt())
+        Finalised(ValueError("a real defect"))
+        gc.collect()
+        with pytest.raises(KeyboardInterrupt):
+            latch.check()
+    assert [type(e) for e in seen] == [ValueError]
+    Finalised(KeyboardInterrupt())  # outside the latch: reported as before
+    gc.collect()
+    assert [type(e) for e in seen] == [ValueError, KeyboardInterrupt]
 
 
 def test_a_search_fails_a_training_a_dead_worker_took_but_never_started(tmp_path, capsys,
