@@ -46,11 +46,16 @@ one action. Choices, in order:
 
    **At any budget.** When the budget ends (or nothing useful is left to train) before any shape
    is confirmed, the search still answers with ``Stop(status="unconfirmed")``: among trained
-   shapes whose P(f ≥ floor) is at least 0.5 and within 0.1 of the best-supported one's, the
-   goal's best (min-cost: the cheapest; accuracy: the highest posterior mean), its
-   ``confidence`` that probability, and the reason says what one more training of it would buy
-   (the probability it would then be confirmed). ``floor_not_reached`` only when no trained
-   shape has P(f ≥ floor) ≥ 0.5. The budget's last training, with nothing confirmed, goes to the
+   shapes that plausibly meet the floor (P(f ≥ floor) at least 0.5, or their own measured mean
+   at or above it) whose P(f ≥ floor) is within 0.1 of the best-supported one's (and at least
+   0.5 when one reaches it), the goal's best (min-cost: the cheapest; accuracy: the highest
+   posterior mean), its ``confidence`` that probability, and the reason says what one more
+   training of it would buy (the probability it would then be confirmed). On a flat, noisy
+   landscape with the floor near the top the posterior pulls shapes measured above the floor
+   towards their neighbours, so every trained shape could sit below 0.5 and most such
+   searches ended without an answer although shapes measured above the floor often met it.
+   ``floor_not_reached`` only when no trained shape has P(f ≥ floor) ≥ 0.5 or a measured mean
+   at or above the floor. The budget's last training, with nothing confirmed, goes to the
    shape most likely to meet the floor (min-cost goals: the cheapest within 0.1 of that
    probability once it is at least 0.5), so a search ends with something it can stand behind.
    Min-cost goals, when such a stop has a shape confirmed to meet the floor but not confirmed

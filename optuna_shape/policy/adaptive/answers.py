@@ -21,7 +21,8 @@ __all__ = ["Evaluation", "eligible", "p_eligible_after_one", "unconfirmed_answer
 
 CONFIRM_MARGIN = 2.0  # a single training clear of the floor by this many noise std needs no repeat
 UNCONFIRMED_MIN_P = 0.5
-"""An unconfirmed answer (budget spent, nothing confirmed) needs at least this P(f ≥ floor)."""
+"""An unconfirmed answer (budget spent, nothing confirmed) needs at least this P(f ≥ floor),
+or its own measured mean at or above the floor (:func:`unconfirmed_answer`)."""
 UNCONFIRMED_WITHIN = 0.1
 """…and a P(f ≥ floor) within this much of the best-supported trained shape's: the search
 trades at most this much certainty for a cheaper (or more accurate) answer."""
@@ -75,21 +76,35 @@ def p_eligible_after_one(search: Search, post: ShapePosterior, mean: np.ndarray,
 
 
 def unconfirmed_answer(search: Search, post: ShapePosterior) -> Shape | None:
-    """The best-supported trained shape when none is confirmed (see :data:`UNCONFIRMED_MIN_P`):
-    among trained shapes whose P(f ≥ floor) is at least ``UNCONFIRMED_MIN_P`` and within
-    ``UNCONFIRMED_WITHIN`` of the highest such probability, the goal's best — min-cost goals:
-    the cheapest (then the more probable); accuracy: the highest posterior mean."""
+    """The best-supported trained shape when none is confirmed.
+
+    The candidates are the trained shapes that plausibly meet the floor: P(f ≥ floor) at
+    least :data:`UNCONFIRMED_MIN_P`, or their own measured mean at or above the floor. Among
+    them, those whose P(f ≥ floor) is within :data:`UNCONFIRMED_WITHIN` of the highest
+    candidate's (and at least ``UNCONFIRMED_MIN_P`` whenever some candidate reaches it), the
+    goal's best — min-cost goals: the cheapest (then the more probable); accuracy: the highest
+    posterior mean. ``None`` when no trained shape plausibly meets the floor.
+
+    Why the measured mean: on a flat, noisy landscape with the floor near the top, the
+    posterior pulls a shape measured above the floor towards its neighbours, and every
+    trained shape can sit below P = 0.5 although some were measured above the floor. The
+    search then ended with no answer in most such searches while the shapes it had measured
+    above the floor often met it. Such a shape is answered unconfirmed, with its (low)
+    probability."""
     if search.floor is None:
         return None
-    tr = [s for s in search.led.values if s in search.index]
+    led = search.led
+    tr = [s for s in led.values if s in search.index]
     if not tr:
         return None
     mean, std = post.predict(tr)
     pf = {s: float(p) for s, p in zip(tr, search.p_floor(mean, std), strict=True)}
-    top = max(pf.values())
-    ok = [s for s in tr if pf[s] >= max(UNCONFIRMED_MIN_P, top - UNCONFIRMED_WITHIN)]
-    if not ok:
+    cand = [s for s in tr if pf[s] >= UNCONFIRMED_MIN_P or led.mean(s) >= search.floor]
+    if not cand:
         return None
+    top = max(pf[s] for s in cand)
+    ok = [s for s in cand
+          if pf[s] >= max(min(top, UNCONFIRMED_MIN_P), top - UNCONFIRMED_WITHIN)]
     if search.goal == "accuracy":
         pm = dict(zip(tr, mean, strict=True))
         return max(ok, key=lambda s: (pm[s], pf[s], -search.cost(s)))

@@ -115,7 +115,7 @@ def final(search: Search, code: str, post: ShapePosterior | None = None,
         status = SearchStatus.FLOOR_NOT_REACHED
         what = (f"no trained shape reaches accuracy ≥ {search.floor:g} with P ≥ "
                 f"{conf:g} and a measured mean at or above it, nor plausibly meets "
-                f"it (P ≥ {UNCONFIRMED_MIN_P:g})")
+                f"it (P ≥ {UNCONFIRMED_MIN_P:g}, or a measured mean at or above it)")
         return Stop(None, f"stopped: {words}; {what}; {noise_words}; {next_gain}",
                     status, None, stop_details)
     if code != "confident" and prob < conf and search.goal in MIN_COST_GOALS:
