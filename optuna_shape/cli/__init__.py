@@ -34,6 +34,7 @@ from optuna_shape.cli._common import (
     secrets_of,
     storage_url,
 )
+from optuna_shape.store.backends import lost_grpc_proxy
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -97,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if not args.debug:
         _quiet_libraries()
-    secrets = secrets_of(storage_url(getattr(args, "storage", None)))
+    url = storage_url(getattr(args, "storage", None))
+    secrets = secrets_of(url)
     out, err = sys.stdout, sys.stderr
     if secrets or _has_password(argv):
         sys.stdout, sys.stderr = RedactingStream(out, secrets), RedactingStream(err, secrets)
@@ -113,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         prefix = getattr(exc, "prefix", "error")
-        print(mask(f"{prefix}: {_one_line(exc)}", secrets), file=sys.stderr)
+        line = lost_grpc_proxy(exc, url) or _one_line(exc)
+        print(mask(f"{prefix}: {line}", secrets), file=sys.stderr)
         return getattr(exc, "exit_code", EXIT_FAILURE)
     finally:
         for stream in (sys.stdout, sys.stderr):

@@ -44,6 +44,7 @@ import math
 import os
 import random
 import re
+import sys
 import threading
 import time
 import warnings
@@ -58,7 +59,7 @@ from optuna_shape.store.engine import fail_stale, has_heartbeat, make_sqlite_ato
 from optuna_shape.store.keys import SLOT
 
 __all__ = ["open_storage", "fail_stale_on_start", "mask_url", "has_heartbeat", "resolve_driver",
-           "grpc_address", "grpc_proxy_problem", "HeartbeatGrpcStorageProxy"]
+           "grpc_address", "grpc_proxy_problem", "lost_grpc_proxy", "HeartbeatGrpcStorageProxy"]
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\n]*:)(?:(?!://)[^@\n])*@")
 """``scheme://user:PASSWORD@``: the password runs up to the ``@``, as SQLAlchemy parses it (it may
@@ -233,6 +234,32 @@ def grpc_address(url: str) -> tuple[str, int]:
         else:
             return host, int(port_text)
     raise ValueError(f"cannot open storage {shown!r}: {problem}; {_GRPC_FORM}")
+
+
+def lost_grpc_proxy(exc: BaseException, url: str | None) -> str | None:
+    """One line for a command whose gRPC storage proxy stopped answering, or ``None``.
+
+    Looks for a ``grpc.RpcError`` in ``exc`` and its causes and contexts: Optuna's trial loop
+    turns the proxy's failure, raised while it records a trial, into an unrelated
+    ``UnboundLocalError`` (its clean-up reads a variable the failed call never set). The line
+    names the proxy (``url``, masked) and the gRPC status, and says how to resume: the study's
+    finished trainings are in the database behind the proxy."""
+    grpc = sys.modules.get("grpc")
+    if grpc is None or url is None or not url.startswith("grpc://"):
+        return None
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, grpc.RpcError):
+            code = cur.code() if callable(getattr(cur, "code", None)) else None
+            status = getattr(code, "name", None) or "no status"
+            return (f"the gRPC storage proxy at {mask_url(url)} stopped answering ({status}); "
+                    "the study's finished trainings are safe in the database behind it: start "
+                    "the proxy again (optuna-shape proxy --storage DATABASE) and run this "
+                    "command again to resume")
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
 def grpc_proxy_problem() -> str | None:

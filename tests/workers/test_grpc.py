@@ -229,6 +229,68 @@ def test_no_proxy_answering_is_one_line(monkeypatch):
     assert "optuna-shape proxy" in msg
 
 
+def test_a_proxy_that_dies_mid_search_is_one_line(grpc_proxy, tmp_path):
+    """A real search through a real proxy that is killed while a training runs: the search
+    ends with one line naming the proxy and its gRPC status (Optuna's trial loop turned it
+    into an unrelated UnboundLocalError before), exit status 1."""
+    import os
+    import subprocess
+    import sys
+
+    url = grpc_proxy.start(f"sqlite:///{tmp_path / 'study.db'}")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optuna_shape", "search", "--storage", url, "--depth", "10,16",
+         "--width", "0.25,0.5,1", "--epochs", "30", "--subset", "300", "--max-trainings", "3",
+         "--threads", "1", "--no-dashboard"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen, deadline = "", time.monotonic() + 120
+        while time.monotonic() < deadline and "training" not in seen:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen += line
+        assert "training" in seen, seen
+        grpc_proxy.procs[-1].kill()
+        grpc_proxy.procs[-1].wait(timeout=10)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, seen + err
+    lines = [x for x in err.strip().splitlines() if x.strip()]
+    assert lines and lines[-1].startswith(f"error: the gRPC storage proxy at {url} stopped "
+                                          "answering ("), err
+    assert "run this command again to resume" in lines[-1]
+    assert "UnboundLocalError" not in err and "Traceback" not in err
+
+
+def test_the_lost_proxy_line_reads_the_cause_chain():
+    """The gRPC error is found behind the exception Optuna raised instead; nothing else, and
+    no storage but a gRPC proxy, is reported as a lost proxy."""
+    import grpc
+
+    from optuna_shape.store.backends import lost_grpc_proxy
+
+    class Unavailable(grpc.RpcError):
+        def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.UNAVAILABLE
+
+    try:
+        try:
+            raise Unavailable()
+        except Unavailable:
+            raise UnboundLocalError("cannot access local variable 'updated_state'") from None
+    except UnboundLocalError as exc:
+        hidden = exc
+    assert hidden.__cause__ is None and isinstance(hidden.__context__, Unavailable)
+    line = lost_grpc_proxy(hidden, "grpc://127.0.0.1:1")
+    assert line is not None and "grpc://127.0.0.1:1 stopped answering (UNAVAILABLE)" in line
+    assert lost_grpc_proxy(hidden, "sqlite:///x.db") is None
+    assert lost_grpc_proxy(ValueError("no"), "grpc://127.0.0.1:1") is None
+
+
 def test_without_grpcio_the_line_says_what_to_install(monkeypatch):
     import importlib.util
 
