@@ -8,7 +8,8 @@ the reads that arrive while one is being made from the *next* single read, and e
 once per version of it. What a client sees is unchanged: every answer comes from a database read
 that started after its request arrived, so a worker reads its own writes and everything
 committed before it asked, as with Optuna's server. The encoded trials are kept beside Optuna's
-cache of the decoded ones, about as much memory again.
+cache of the decoded ones, about as much memory again; a study deleted through the proxy takes
+its encoded trials and its last read with it.
 """
 
 from __future__ import annotations
@@ -89,6 +90,16 @@ class SharedReadService(grpc_servicer.OptunaStorageProxyService):
         proto = grpc_servicer._to_proto_trial(trial)
         self._encoded[trial._trial_id] = (trial, proto)
         return proto
+
+    def DeleteStudy(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC's name)
+        """Optuna's ``DeleteStudy``, then the study's last read and encoded trials are dropped
+        (a long-running proxy serving many studies would otherwise keep every deleted one)."""
+        reply = super().DeleteStudy(request, context)
+        with self._cond:
+            r = self._reads.pop(request.study_id, None)
+        for t in r.trials if r is not None else ():
+            self._encoded.pop(t._trial_id, None)
+        return reply
 
     def GetTrials(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC's name)
         """Optuna's ``GetTrials`` on a shared read."""

@@ -157,3 +157,25 @@ def test_the_stale_check_reads_the_running_trials_a_few_times_per_grace_period(s
     time.sleep(8 / STALE_LOOKS_PER_GRACE + 0.05)
     c._get_stale_trial_ids(study._study_id)
     assert len(reads) == 2
+
+
+def test_a_deleted_study_leaves_nothing_in_the_proxy(served):
+    """A long-running proxy serving many studies keeps no deleted study's trials."""
+    server, client = served
+    c = client()
+    kept = optuna.create_study(storage=c, study_name="kept")
+    gone = optuna.create_study(storage=c, study_name="gone")
+    for study in (kept, gone):
+        study.tell(study.ask(), 1.0)
+        study.ask()
+        c.get_all_trials(study._study_id)
+    service: SharedReadService = server.service
+    ids = {s.study_name: [t._trial_id for t in s.get_trials(deepcopy=False)]
+           for s in (kept, gone)}
+    assert all(i in service._encoded for i in ids["kept"] + ids["gone"])
+    optuna.delete_study(study_name="gone", storage=c)
+    assert gone._study_id not in service._reads and kept._study_id in service._reads
+    assert not any(i in service._encoded for i in ids["gone"])
+    assert all(i in service._encoded for i in ids["kept"])
+    assert [t.state for t in c.get_all_trials(kept._study_id)] == [
+        optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING]
