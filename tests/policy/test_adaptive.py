@@ -455,13 +455,13 @@ def _near_floor_search(max_trainings: int | None = None):  # noqa: ANN202
 
 
 def test_p_eligible_grows_with_the_trainings_spent_on_a_shape() -> None:
-    from optuna_shape.policy.adaptive.answers import p_eligible_after_one
+    from optuna_shape.policy.adaptive.answers import p_eligible_after
 
     search, post = _near_floor_search()
     mean, std = post.predict(search.feasible)
-    one = p_eligible_after_one(search, post, mean, std)
-    assert np.allclose(one, p_eligible_after_one(search, post, mean, std, k=1.0))
-    five = p_eligible_after_one(search, post, mean, std, k=5.0)
+    one = p_eligible_after(search, post, mean, std)
+    assert np.allclose(one, p_eligible_after(search, post, mean, std, k=1.0))
+    five = p_eligible_after(search, post, mean, std, k=5.0)
     pf = search.p_floor(mean, std)
     # more trainings confirm more often, and never beyond the chance of meeting the floor
     assert np.all(five >= one - 1e-12) and np.all(five <= pf + 1e-12)

@@ -15,7 +15,7 @@ from optuna_shape.models.posterior import ShapePosterior
 from optuna_shape.policy.adaptive.search import MAX_REPEATS, Search
 from optuna_shape.space.shape import Shape
 
-__all__ = ["Evaluation", "eligible", "p_eligible_after_one", "unconfirmed_answer",
+__all__ = ["Evaluation", "eligible", "p_eligible_after", "unconfirmed_answer",
            "cheaper_plausible", "secure_pick",
            "CONFIRM_MARGIN", "UNCONFIRMED_MIN_P", "UNCONFIRMED_WITHIN"]
 
@@ -59,9 +59,9 @@ def eligible(search: Search, post: ShapePosterior, s: Shape, p_floor: float) -> 
     return True
 
 
-def p_eligible_after_one(search: Search, post: ShapePosterior, mean: np.ndarray,
-                         std: np.ndarray, shapes: Sequence[Shape] | None = None,
-                         k: np.ndarray | float = 1.0) -> np.ndarray:
+def p_eligible_after(search: Search, post: ShapePosterior, mean: np.ndarray,
+                     std: np.ndarray, shapes: Sequence[Shape] | None = None,
+                     k: np.ndarray | float = 1.0) -> np.ndarray:
     """Probability that ``k`` more trainings (default one) of each shape (default: every
     feasible one) lift its P(f ≥ floor) to the confidence: the posterior std shrinks to ``s'``
     (``k`` more noisy observations) and the mean moves by ``N(0, s² − s'²)``; eligibility needs

@@ -11,7 +11,7 @@ from optuna_shape.policy import Stop
 from optuna_shape.policy.adaptive.answers import (
     UNCONFIRMED_MIN_P,
     Evaluation,
-    p_eligible_after_one,
+    p_eligible_after,
     unconfirmed_answer,
 )
 from optuna_shape.policy.adaptive.goals import evaluate
@@ -67,7 +67,7 @@ def unconfirmed(search: Search, answer: Shape, post: ShapePosterior, words: str,
     assert search.floor is not None
     mean, std = post.predict([answer])
     p = float(search.p_floor(mean, std)[0])
-    p_next = float(p_eligible_after_one(search, post, mean, std, [answer])[0])
+    p_next = float(p_eligible_after(search, post, mean, std, [answer])[0])
     stop_details = replace(stop_details, answer_probability=p,
                            unconfirmed=Unconfirmed(p_floor=p, p_confirm_next=p_next))
     m = search.led.mean(answer)

@@ -16,7 +16,7 @@ from optuna_shape.policy.adaptive.answers import (
     Evaluation,
     cheaper_plausible,
     eligible,
-    p_eligible_after_one,
+    p_eligible_after,
 )
 from optuna_shape.policy.adaptive.search import MAX_PLAUSIBLE, MAX_REPEATS, N_DRAWS, Search
 from optuna_shape.space.constraints import goal_key
@@ -165,7 +165,7 @@ def acquisition(search: Search, post: ShapePosterior, current: Shape | None
     fpf = search.p_floor(fmean, fstd)
     costs = np.array([search.cost(s) for s in search.feasible])
     c_ref = search.cost(current) if current is not None else 2.0 * float(costs.max())
-    p_next = p_eligible_after_one(search, fpost, fmean, fstd, k=confirm_horizon(search))
+    p_next = p_eligible_after(search, fpost, fmean, fstd, k=confirm_horizon(search))
     score = np.full(len(search.feasible), -np.inf)
     led = search.led
     for i, s in enumerate(search.feasible):
