@@ -143,13 +143,9 @@ def _lost_to_staleness(exc: BaseException) -> bool:
     ``ValueError: Cannot tell a FAIL trial`` (failed before ``tell``) or
     ``UpdateFinishedTrialError`` (failed during ``tell``) — in ``study.optimize`` both surface
     as Optuna's own ``AssertionError: Should not reach.`` raised while handling them."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, optuna.exceptions.UpdateFinishedTrialError) or (
-                isinstance(seen, ValueError) and str(seen).startswith("Cannot tell a FAIL")):
-            return True
-        seen = seen.__context__
-    return False
+    return any(isinstance(e, optuna.exceptions.UpdateFinishedTrialError) or (
+        isinstance(e, ValueError) and str(e).startswith("Cannot tell a FAIL"))
+        for e in st.exception_chain(exc))
 
 
 def optimize(study: optuna.Study, func: Callable[[optuna.Trial], Any], **kwargs: Any) -> None:

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 from optuna_shape.store.copying import copy_trainings
 from optuna_shape.store.engine import (
+    exception_chain,
     fail_stale,
     has_heartbeat,
     is_in_memory,
@@ -182,6 +183,7 @@ __all__ = [
     "curves",
     "decode_trial",
     "epoch_curve",
+    "exception_chain",
     "fail_stale",
     "FitRecord",
     "frozen_trial",

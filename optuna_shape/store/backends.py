@@ -55,7 +55,12 @@ from optuna.storages import GrpcStorageProxy  # grpcio is imported on first use 
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from optuna_shape.store.engine import fail_stale, has_heartbeat, make_sqlite_atomic
+from optuna_shape.store.engine import (
+    exception_chain,
+    fail_stale,
+    has_heartbeat,
+    make_sqlite_atomic,
+)
 from optuna_shape.store.keys import SLOT
 
 __all__ = ["open_storage", "fail_stale_on_start", "mask_url", "has_heartbeat", "resolve_driver",
@@ -247,10 +252,7 @@ def lost_grpc_proxy(exc: BaseException, url: str | None) -> str | None:
     grpc = sys.modules.get("grpc")
     if grpc is None or url is None or not url.startswith("grpc://"):
         return None
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
+    for cur in exception_chain(exc):
         if isinstance(cur, grpc.RpcError):
             code = cur.code() if callable(getattr(cur, "code", None)) else None
             status = getattr(code, "name", None) or "no status"
@@ -258,7 +260,6 @@ def lost_grpc_proxy(exc: BaseException, url: str | None) -> str | None:
                     "the study's finished trainings are safe in the database behind it: start "
                     "the proxy again (optuna-shape proxy --storage DATABASE) and run this "
                     "command again to resume")
-        cur = cur.__cause__ or cur.__context__
     return None
 
 

@@ -9,6 +9,7 @@ RUNNING trials of workers that are gone.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import optuna
@@ -17,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from optuna_shape.store.trials import decode_trial
 
 __all__ = [
+    "exception_chain",
     "fail_stale",
     "has_heartbeat",
     "is_in_memory",
@@ -196,3 +198,17 @@ def _fail_never_started(study: optuna.Study) -> None:
     for trial_id in ids:
         if trial_id not in beaten:
             _fail(study, trial_id)
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then what it was raised from or while handling, and so on (each once).
+
+    Optuna's trial loop replaces an error raised while it records a trial with one of its own
+    (``AssertionError: Should not reach.``, an ``UnboundLocalError`` from its clean-up): the
+    storage's real error is further down this chain."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
