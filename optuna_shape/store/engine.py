@@ -123,12 +123,14 @@ def fail_stale(study: optuna.Study, *, older_than_s: float | None = None) -> int
     :func:`optuna_shape.store.backends.fail_stale_on_start` all call it.
 
     With heartbeats (RDB storage): Optuna's own check (no heartbeat for longer than the grace
-    period), and a queued training that a worker took but never started: a worker killed
-    between taking the trial and its first heartbeat leaves it RUNNING with no heartbeat, which
-    Optuna never counts as stale, and its slot would block the search forever. Such a trial
-    holds a slot, has no parameters yet (an objective suggests its shape at once) and no
-    heartbeat row after a grace period and one beat. ``older_than_s`` is not needed: the live
-    trials of other workers keep beating and are left alone.
+    period), and a queued training whose first heartbeat never came: a worker killed between
+    taking the trial and its heartbeat thread's first write leaves it RUNNING with no heartbeat
+    row, which Optuna never counts as stale, and its slot would block the search forever. The
+    thread writes while the training starts, so on a busy SQLite file the worker may already
+    have suggested the shape (the trial has parameters) when it dies. Such a trial holds a slot
+    and has no heartbeat row after a grace period and one beat — a live worker writes one at
+    once and every interval. ``older_than_s`` is not needed: the live trials of other workers
+    keep beating and are left alone.
 
     Without heartbeats (journal or in-memory storage) nothing tells a dead worker's trial from
     a live one: RUNNING trials that started more than ``older_than_s`` seconds ago fail (pass
@@ -184,7 +186,7 @@ def _fail_never_started(study: optuna.Study) -> None:
     grace = backend.grace_period or 2 * backend.heartbeat_interval
     limit = grace + backend.heartbeat_interval
     suspects = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                if not t.params and (_age_s(t) or 0.0) > limit
+                if (_age_s(t) or 0.0) > limit
                 and decode_trial(t).slot is not None]
     if not suspects:
         return

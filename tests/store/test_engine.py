@@ -107,3 +107,28 @@ def test_a_stale_trials_age_does_not_depend_on_the_time_zone(far_from_utc, tmp_p
     assert st.fail_stale(memory, older_than_s=0.01) == 1
     assert journal.trials[0].state == memory.trials[0].state == TrialState.FAIL
     assert st.fail_stale(memory) == 0  # no heartbeat and no age: nothing to judge by
+
+
+def test_a_training_whose_first_heartbeat_never_came_is_failed(tmp_path):
+    """A worker killed after suggesting its shape but before its heartbeat thread's first write
+    (seen on a busy SQLite file: the survivors waited forever) leaves a RUNNING training with
+    parameters and no heartbeat row: it is failed after a grace period and one beat. One that
+    has beaten is left to Optuna's own rule."""
+    import datetime
+
+    from optuna.distributions import FloatDistribution
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 's.db'}",
+                                         heartbeat_interval=1, grace_period=2)
+    study = optuna.create_study(storage=storage, study_name="s")
+    old = datetime.datetime.now() - datetime.timedelta(seconds=30)
+    ids = []
+    for k in (1, 2):
+        t = create_trial(state=TrialState.RUNNING, params={"width": 0.5},
+                         distributions={"width": FloatDistribution(0.25, 3.0)},
+                         system_attrs={st.SLOT: f"d10-w0.5#{k}"})
+        t.datetime_start = old
+        ids.append(storage.create_new_trial(study._study_id, template_trial=t))
+    storage.record_heartbeat(ids[1])  # beating now: alive
+    assert st.fail_stale(study) == 1
+    assert [storage.get_trial(i).state for i in ids] == [TrialState.FAIL, TrialState.RUNNING]
