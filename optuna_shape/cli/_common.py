@@ -43,10 +43,10 @@ EXIT_NO_ANSWER = 3
 """The search finished and no shape complies (nothing fits the limits, the accuracy floor was
 not reached, or every training failed); the reason is printed with counts."""
 EXIT_UNCONFIRMED = 4
-"""The budget ended before the confidence was reached: the search answers with the
-best-supported trained shape, not confirmed; the last line gives its P(accuracy ≥ floor) and
-what one more training would buy. Distinct from 0 so that automation never deploys an
-unconfirmed shape by accident."""
+"""The budget ended before any shape was confirmed to meet the accuracy floor: the search
+answers with the best-supported trained shape, not confirmed; the last line gives its
+P(accuracy ≥ floor) and what one more training would buy. Distinct from 0 so that automation
+never deploys an unconfirmed shape by accident."""
 EXIT_INTERRUPTED = 130
 """Interrupted (Ctrl-C); the line printed says how to resume."""
 

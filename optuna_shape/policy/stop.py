@@ -50,10 +50,15 @@ class SearchStatus(str, Enum):
     """
 
     ANSWERED = "answered"
-    """A confirmed answer: the shape the goal asks for, sure enough."""
+    """An answer confirmed to meet the accuracy floor (when there is one): the shape the goal
+    asks for, with the stopping rule's probability that it is the goal's best — at least the
+    study's confidence, or below it when the budget ended first (the stop's reason says so)."""
     UNCONFIRMED = "unconfirmed"
-    """The budget ended before the confidence was reached: the best-supported trained shape,
-    its confidence its P(accuracy ≥ floor)."""
+    """The budget ended before any shape was confirmed to meet the accuracy floor: the
+    best-supported trained shape (or a cheaper one the evidence favours over the confirmed
+    one), its confidence its P(accuracy ≥ floor). An answer confirmed to meet the floor but
+    not confirmed as the goal's best is :attr:`ANSWERED`, with a confidence below the
+    study's."""
     COMPLYING_SET = "complying_set"
     """No goal: the answer is the set of complying shapes."""
     NO_FEASIBLE = "no_feasible"
@@ -421,8 +426,8 @@ class Stop:
         answer: the chosen shape (always a trained one), or ``None`` (nothing complies, or no goal).
         reason: plain words: why it stopped (``"confident"``, ``"budget"``, …) and what it found.
         status: how it ended (:class:`SearchStatus`; a known word given as a ``str`` is
-            converted): ``ANSWERED``, ``UNCONFIRMED`` (the budget ended before the confidence
-            was reached: the best-supported trained shape, ``confidence`` its
+            converted): ``ANSWERED``, ``UNCONFIRMED`` (the budget ended before any shape was
+            confirmed to meet the floor: the best-supported trained shape, ``confidence`` its
             P(accuracy ≥ floor)), ``COMPLYING_SET`` (no goal), ``NO_FEASIBLE``,
             ``FLOOR_NOT_REACHED``, ``ALL_FAILED``.
         confidence: probability the answer is right (see :class:`~optuna_shape.policy.Settings`),

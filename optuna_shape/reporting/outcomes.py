@@ -33,7 +33,7 @@ __all__ = ["outcome", "search_status", "limits_text", "units_hint", "unconfirmed
 NO_ANSWER = tuple(s for s in SearchStatus if s.no_answer)
 """Statuses of a finished search that has no complying shape."""
 UNCONFIRMED = SearchStatus.UNCONFIRMED
-"""The status of an answer given when the budget ended before the confidence was reached."""
+"""The status of an answer not confirmed to meet the accuracy floor when the budget ended."""
 FRONTIER = SearchStatus.FRONTIER
 """The status of a frontier search: the answer is the front, not one shape."""
 GOAL_WORDS: dict[str | None, str] = {
