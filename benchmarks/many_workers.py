@@ -673,7 +673,8 @@ def worker_env(ctx: Context) -> dict[str, str]:
     return env
 
 
-def start_proxy(ctx: Context, pg_url: str, run_dir: Path) -> tuple[subprocess.Popen, str, Path]:
+def start_proxy(ctx: Context, pg_url: str, run_dir: Path, index: int = 0
+                ) -> tuple[subprocess.Popen, str, Path]:
     import warnings
 
     from optuna.storages import GrpcStorageProxy
@@ -681,10 +682,11 @@ def start_proxy(ctx: Context, pg_url: str, run_dir: Path) -> tuple[subprocess.Po
     last = ""
     for _ in range(3):
         port = _free_port()
-        counts = run_dir / "proxy_counts.json"
+        counts = run_dir / f"proxy{index}_counts.json"
+        out = run_dir / f"proxy{index}.out"
         p = spawn([sys.executable, str(SCRIPT), "proxy", "--storage", pg_url,
                    "--port", str(port), "--threads", str(ctx.args.proxy_threads),
-                   "--counts", str(counts)], run_dir / "proxy.out", worker_env(ctx))
+                   "--counts", str(counts)], out, worker_env(ctx))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             client = GrpcStorageProxy(host="127.0.0.1", port=port)
@@ -698,7 +700,7 @@ def start_proxy(ctx: Context, pg_url: str, run_dir: Path) -> tuple[subprocess.Po
                     continue
         finally:
             client.close()
-        last = (run_dir / "proxy.out").read_text()[-2000:]
+        last = out.read_text()[-2000:]
         kill_children([p])
     raise RuntimeError(f"the gRPC proxy did not start:\n{last}")
 
@@ -834,25 +836,27 @@ def run_once(ctx: Context, goal: str, seed: int, storage: str, n: int) -> dict[s
                             direction="maximize")
     inject = n >= 2 and (args.pauses or args.kill)
     record: dict[str, Any] = {"killed": None, "pauses": []}
-    proxy: tuple[subprocess.Popen, str, Path] | None = None
+    proxies: list[tuple[subprocess.Popen, str, Path]] = []
     procs: list[subprocess.Popen] = []
     stop = threading.Event()
     injector: threading.Thread | None = None
     t_launch = time.time()
     try:
-        url = pg_url
+        urls = [pg_url]
         if storage == "grpc":
-            proxy = start_proxy(ctx, pg_url, run_dir)
-            url = proxy[1]
-            if not check_grpc(ctx, url):
+            for k in range(max(1, args.proxies)):
+                proxies.append(start_proxy(ctx, pg_url, run_dir, k))
+            urls = [px[1] for px in proxies]
+            if not check_grpc(ctx, urls[0]):
                 return None
         logs = [run_dir / f"w{i:02d}.jsonl" for i in range(n)]
         go = run_dir / "go"
         env = worker_env(ctx)
         for i in range(n):
             procs.append(spawn([sys.executable, str(SCRIPT), "worker",
-                                "--storage", url, "--config", json.dumps(cfg), "--log",
-                                str(logs[i]), "--go", str(go)], run_dir / f"w{i:02d}.out", env))
+                                "--storage", urls[i % len(urls)], "--config",
+                                json.dumps(cfg), "--log", str(logs[i]), "--go", str(go)],
+                               run_dir / f"w{i:02d}.out", env))
         tail = LogTail(logs)
         deadline = time.monotonic() + args.startup_timeout
         while tail.count("ready") < n:
@@ -902,8 +906,8 @@ def run_once(ctx: Context, goal: str, seed: int, storage: str, n: int) -> dict[s
                 for p in procs:
                     p.wait(timeout=max(0.1, t_end + 10 - time.time()))
         kill_children(procs)
-        proxy_counts = stop_proxy(proxy[0], proxy[2]) if proxy else None
-        proxy = None
+        proxy_counts = _merged([stop_proxy(px[0], px[2]) for px in proxies])
+        proxies = []
         tail.poll()
         failed = [i for i, p in enumerate(procs) if p.returncode not in (0, -signal.SIGKILL)
                   and not (record["killed"] and record["killed"]["worker"] == i)]
@@ -918,12 +922,31 @@ def run_once(ctx: Context, goal: str, seed: int, storage: str, n: int) -> dict[s
     finally:
         stop.set()
         kill_children(procs)
-        if proxy is not None:
-            stop_proxy(proxy[0], proxy[2])
+        for px in proxies:
+            stop_proxy(px[0], px[2])
         if not args.keep_tmp:
             for f in run_dir.glob("*.jsonl"):
                 with contextlib.suppress(OSError):
                     f.unlink()
+
+
+def _merged(counts: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The proxies' counts summed (one proxy: its own; ``None`` without any)."""
+    got = [c for c in counts if c is not None]
+    if not got:
+        return None
+    if len(got) == 1:
+        return got[0]
+    out: dict[str, Any] = {}
+    for c in got:
+        for k, v in c.items():
+            if isinstance(v, dict):
+                d = out.setdefault(k, {})
+                for kk, vv in v.items():
+                    d[kk] = d.get(kk, 0) + vv
+            elif isinstance(v, (int, float)):
+                out[k] = out.get(k, 0) + v
+    return out
 
 
 @contextlib.contextmanager
@@ -1030,6 +1053,12 @@ def analyse(ctx: Context, cfg: dict[str, Any], pg_url: str, events: list[list[di
         x = [e["t"] for e in evs if e.get("ev") == "exit"]
         if g and x:
             lived += x[0] - g[0]
+    worker_cpu = 0.0  # CPU seconds of the workers' processes from the release to the exit
+    for evs in events:
+        g = [e.get("cpu_s") for e in evs if e.get("ev") == "go"]
+        x = [e.get("cpu_s") for e in evs if e.get("ev") == "exit"]
+        if g and x and g[0] is not None and x[0] is not None:
+            worker_cpu += x[0] - g[0]
     backend_calls = sum(sum(e["backend"]["calls"].values()) + sum(e["backend"]["bg_calls"]
                                                                    .values())
                         for e in exits if e.get("backend"))
@@ -1075,6 +1104,7 @@ def analyse(ctx: Context, cfg: dict[str, Any], pg_url: str, events: list[list[di
         "top_methods": dict(method_calls.most_common(6)),
         "top_method_s": {k: round(v / ntr, 4) for k, v in method_s.most_common(4)},
         "exited": len(exits),
+        "worker_cpu_s": round(worker_cpu, 3), "lived_s": round(lived, 3),
     }
 
 
@@ -1434,7 +1464,9 @@ def write_report(ctx: Context, replay: list[dict[str, Any]], started: datetime.d
             f"{args.max_trainings or GOALS[g]['max_trainings']}" for g in args.goals)
         + f", n_initial {args.n_initial}, sampler poll interval "
         f"{args.poll_interval or 'default (1 s)'}; heartbeat {args.heartbeat:g} s, grace "
-        f"{3 * args.heartbeat:g} s; gRPC proxy threads {args.proxy_threads}. Injection: "
+        f"{3 * args.heartbeat:g} s; gRPC proxy threads {args.proxy_threads}"
+        + (f", {args.proxies} gRPC proxies (workers joined round robin)"
+           if args.proxies > 1 else "") + ". Injection: "
         + (", ".join(x for x, on in (("random pauses", args.pauses), ("one killed worker",
                                                                         args.kill)) if on)
            or "none") + ".",
@@ -1538,6 +1570,18 @@ def write_report(ctx: Context, replay: list[dict[str, Any]], started: datetime.d
                           f"{r['goal']} N={r['workers']}: "
                           f"{sum(r['proxy']['bg_calls'].values()) / max(1, r['trainings']):.1f}"
                           for r in grpc_rows) + "."]
+        cpu_rows = [r for r in runs if r.get("worker_cpu_s") is not None and r["workers"] > 1]
+        proxy_words = "proxy" if ctx.args.proxies <= 1 else f"{ctx.args.proxies} proxies"
+        if cpu_rows:
+            lines += ["", "CPU seconds from the release to the last exit (this machine has 2 "
+                      "cores): " + "; ".join(
+                          f"{r['goal']}/{r['storage']} N={r['workers']} seed {r['seed']}: "
+                          f"workers {r['worker_cpu_s']:.1f} s in all"
+                          + (f", {proxy_words} {r['proxy']['cpu_s']:.1f} s (start included)"
+                             if r.get("proxy") and r["proxy"].get("cpu_s") is not None
+                             else "")
+                          + f", over {r['go_to_exit_s']:.1f} s"
+                          for r in cpu_rows) + "."]
         errs = [r for r in runs if r["worker_errors"]]
         for r in errs:
             for i, text in r["worker_errors"].items():
@@ -1748,6 +1792,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--poll-interval", type=float, default=None,
                     help="sampler poll interval (default: the package's)")
     ap.add_argument("--proxy-threads", type=int, default=10)
+    ap.add_argument("--proxies", type=int, default=1,
+                    help="gRPC proxies in front of the database, each worker joined to one "
+                         "(round robin)")
     ap.add_argument("--code", choices=("worktree", "HEAD", "live"), default="worktree",
                     help="package code: a snapshot of the working tree (default), the committed "
                          "HEAD, or the live working tree")
