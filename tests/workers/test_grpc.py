@@ -5,7 +5,7 @@ The package's guarantees hold through the proxy: every queued training goes to o
 WAITING → RUNNING pop runs in the proxy, on the database), nothing is trained twice or lost,
 the killed worker's training is failed by its heartbeat (kept in a trial attribute, since the
 proxy has no heartbeats of its own) and trained again, exactly one worker screens, and the answer
-is the single-worker one.
+is the single-worker one — also with two proxies in front of one database.
 Bad ``grpc://`` URLs and proxy flags fail with one line that names the bad value.
 """
 
@@ -72,6 +72,30 @@ def test_three_workers_through_the_proxy(backend, request, grpc_proxy, workers, 
     capsys.readouterr()
     assert main(["report", "--storage", url, "--study-name", "w", "--json"]) == 0
     assert '"status": "answered"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_workers_through_two_proxies_share_one_study(backend, request, grpc_proxy, workers,
+                                                     tmp_path):
+    """Two proxies in front of one database, each serving two workers: every read and write
+    goes to the database, so nothing is trained twice or lost and the answer is the one-worker
+    answer."""
+    db = _db(backend, request, tmp_path)
+    urls = [grpc_proxy.start(db), grpc_proxy.start(db)]
+    log = tmp_path / "trainings.log"
+    for i in range(4):
+        workers.start("--storage", urls[i % 2], "--log", str(log), "--sleep", "0.3")
+    workers.wait_all(timeout=120, url=db)
+    for p in workers.procs:
+        assert p.returncode == 0, workers.output(p)
+    study = load(db)
+    events = read_log(log)
+    check_no_duplicate_trainings(study, events)
+    check_plan_trained(study)
+    assert osh.best_shape(study) == reference_answer()
+    pids = {e.pid for e in events if e.event == "end"}
+    by_proxy = {i % 2 for i, p in enumerate(workers.procs) if p.pid in pids}
+    assert by_proxy == {0, 1}, "both proxies' workers trained"
 
 
 def test_a_worker_killed_mid_training_is_failed_through_the_proxy(grpc_proxy, workers,
