@@ -1048,17 +1048,13 @@ def analyse(ctx: Context, cfg: dict[str, Any], pg_url: str, events: list[list[di
     bg_calls = sum(sum(e["storage"]["bg_calls"].values()) for e in exits)
     storage_s = sum(e["storage"]["seconds"] for e in exits)
     lived = 0.0  # worker seconds from the release to the exit record, for the storage share
+    worker_cpu = 0.0  # the workers' CPU seconds over the same span
     for evs in events:
-        g = [e["t"] for e in evs if e.get("ev") == "go"]
-        x = [e["t"] for e in evs if e.get("ev") == "exit"]
-        if g and x:
-            lived += x[0] - g[0]
-    worker_cpu = 0.0  # CPU seconds of the workers' processes from the release to the exit
-    for evs in events:
-        g = [e.get("cpu_s") for e in evs if e.get("ev") == "go"]
-        x = [e.get("cpu_s") for e in evs if e.get("ev") == "exit"]
-        if g and x and g[0] is not None and x[0] is not None:
-            worker_cpu += x[0] - g[0]
+        g = next((e for e in evs if e.get("ev") == "go"), None)
+        x = next((e for e in evs if e.get("ev") == "exit"), None)
+        if g is not None and x is not None:
+            lived += x["t"] - g["t"]
+            worker_cpu += x.get("cpu_s", 0.0) - g.get("cpu_s", 0.0)
     backend_calls = sum(sum(e["backend"]["calls"].values()) + sum(e["backend"]["bg_calls"]
                                                                    .values())
                         for e in exits if e.get("backend"))
@@ -1104,7 +1100,7 @@ def analyse(ctx: Context, cfg: dict[str, Any], pg_url: str, events: list[list[di
         "top_methods": dict(method_calls.most_common(6)),
         "top_method_s": {k: round(v / ntr, 4) for k, v in method_s.most_common(4)},
         "exited": len(exits),
-        "worker_cpu_s": round(worker_cpu, 3), "lived_s": round(lived, 3),
+        "worker_cpu_s": round(worker_cpu, 3),
     }
 
 
