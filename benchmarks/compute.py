@@ -96,6 +96,8 @@ LABEL = {"ours": "ours (ShapeSampler + ShapePruner)", "ours-full": "ours-full (n
          "gp": "GP (full trainings)", "random-hb": "Random + Hyperband"}
 CHECKPOINTS = (0.05, 0.1, 0.2, 0.4)
 """Anytime checkpoints, as fractions of the compute of training every shape once to the end."""
+BUDGETS = (0.1, 0.2, 0.4)
+"""Compute budgets a user gives ours (``Adaptive(budget=)``), as fractions of the same."""
 
 
 # ------------------------------------------------------------------------------- the data --
@@ -506,8 +508,11 @@ _STATE: dict = {}
 
 
 def run_task(cl: CurveLand, scen: T.Scenario, rep: int, methods: list[str],
-             checkpoints: tuple[float, ...]) -> tuple[list[dict], list[dict]]:
-    """Every method on one (landscape, scenario, repetition): rows and anytime points."""
+             checkpoints: tuple[float, ...], budgets: tuple[float, ...] = ()
+             ) -> tuple[list[dict], list[dict], list[dict]]:
+    """Every method on one (landscape, scenario, repetition): rows, anytime points, and ours
+    given each compute budget of ``budgets`` (shares of the exhaustive compute; each must be
+    among ``checkpoints``, where the peers' answers at that compute are judged)."""
     land = cl.land
     x = cl.exhaustive
     runs: dict[str, MethodRun] = {"ours": run_ours(cl, scen, rep, pruner=True)}
@@ -556,13 +561,28 @@ def run_task(cl: CurveLand, scen: T.Scenario, rep: int, methods: list[str],
             points.append({"landscape": cl.task, "scenario": scen.name, "rep": rep,
                            "method": name, "frac": f, "regret": w.regret, "kept": w.kept,
                            "ratio": w.ratio, "right": w.right, "answered": a is not None})
-    return rows, points
+    budgeted = []
+    for f in budgets:
+        run = run_ours(cl, scen, rep, pruner=True, budget=f * x)
+        v = judge(land, scen, run.answer)
+        spent = run.log[-1].end if run.log else 0.0
+        budgeted.append({
+            "landscape": cl.task, "set": "held-out" if cl.held_out else "tuning",
+            "scenario": scen.name, "goal": scen.goal, "rep": rep, "frac": f,
+            "budget": f * x, "compute": spent, "compute_vs_budget": spent / (f * x),
+            "trainings": len(run.log), "stopped": sum(t.final is None for t in run.log),
+            "depth": run.answer.depth if run.answer else None,
+            "width": run.answer.width if run.answer else None,
+            "regret": v.regret, "kept": v.kept, "ratio": v.ratio, "right": v.right,
+            "status": run.status})
+    return rows, points, budgeted
 
 
-def _task(job: tuple[int, int, int]) -> tuple[list[dict], list[dict]]:
+def _task(job: tuple[int, int, int]) -> tuple[list[dict], list[dict], list[dict]]:
     li, si, rep = job
     cl = _STATE["lands"][li]
-    return run_task(cl, _STATE["scens"][li][si], rep, _STATE["methods"], _STATE["checkpoints"])
+    return run_task(cl, _STATE["scens"][li][si], rep, _STATE["methods"], _STATE["checkpoints"],
+                    _STATE["budgets"])
 
 
 # ------------------------------------------------------------------------------ reporting --
@@ -624,7 +644,7 @@ def _best_peer(scen: T.Scenario, st: dict[str, dict]) -> str | None:
 
 def summarise(rows: list[dict], points: list[dict], lands: list[CurveLand],
               scens: dict[str, list[T.Scenario]], args: argparse.Namespace, header: list[str],
-              notes: list[str]) -> str:
+              notes: list[str], budgeted: list[dict] = ()) -> str:
     by: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for r in rows:
         by[(r["landscape"], r["scenario"], r["method"])].append(r)
@@ -719,8 +739,67 @@ def summarise(rows: list[dict], points: list[dict], lands: list[CurveLand],
             headline += ["", f"ours / ours-full compute over every {which} search: median "
                          f"{_f(float(np.nanmedian(a)))}, mean {_f(float(np.nanmean(a)))}, "
                          f"≤ 0.5 in {np.mean(a <= 0.5):.0%} of {len(a)} searches."]
-    lines += headline + [""] + _answer_changes(rows) + _how_to_read(args) + body
+    lines += (headline + [""] + _budget_section(budgeted, points, lands, scens)
+              + _answer_changes(rows) + _how_to_read(args) + body)
     return "\n".join(lines) + "\n"
+
+
+def _budget_section(budgeted: list[dict], points: list[dict], lands: list[CurveLand],
+                    scens: dict[str, list[T.Scenario]]) -> list[str]:
+    """Ours given a compute budget (what a user sets) against every peer judged at the same
+    compute (its answer from the trainings finished by then), per landscape and scenario."""
+    if not budgeted:
+        return []
+    fracs = sorted({b["frac"] for b in budgeted})
+    out = ["## A compute budget: ours given it, the peers stopped at it", "",
+           "ours = `ShapeSampler(policy=osh.Adaptive(budget=B))` with B = the share of the "
+           "exhaustive compute in column *B*, run to its own stop; every peer is judged "
+           "on the trainings it finished within B (the same runs as the anytime tables). "
+           "*used* = ours' charged compute / B (median; a training is started only when its "
+           "predicted cost fits, so a misprediction can overrun B a little). Best peer and "
+           "W/T/L as in the headline.", "",
+           "| landscape | set | scenario | B (share) | ours | used | ours' status | best peer "
+           "at B | ours vs it: W/T/L, Δ [CI] |", "|---|---|---|---:|---|---:|---|---|---|"]
+    pts: dict[tuple, list[dict]] = defaultdict(list)
+    for p in points:
+        pts[(p["landscape"], p["scenario"], p["method"], p["frac"])].append(p)
+    for cl in sorted(lands, key=lambda c: c.held_out):
+        for scen in scens[cl.task]:
+            for f in fracs:
+                ours = [b for b in budgeted if b["landscape"] == cl.task
+                        and b["scenario"] == scen.name and b["frac"] == f]
+                if not ours:
+                    continue
+                so = _point_stats(ours)
+                st = {m: _point_stats(pts[(cl.task, scen.name, m, f)]) for m in PEERS
+                      if pts.get((cl.task, scen.name, m, f))}
+                bp = _best_peer(scen, st)
+                statuses = defaultdict(int)
+                for b in ours:
+                    statuses[b["status"]] += 1
+                used = _med([b["compute_vs_budget"] for b in ours])
+                out.append(
+                    f"| {cl.task} | {'held-out' if cl.held_out else 'tuning'} | {scen.name} | "
+                    f"{f:g} | {_quality(scen.goal, so)} | {_f(used)} | "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) + " | "
+                    + (f"{LABEL[bp]}: {_quality(scen.goal, st[bp])} | "
+                       f"{_paired(scen, cl.land, ours, pts[(cl.task, scen.name, bp, f)])}"
+                       if bp else "— | —") + " |")
+    return out + [""]
+
+
+def _point_stats(ps: list[dict]) -> dict:
+    """Quality of judged answers (anytime points or budgeted runs), as :func:`_stats` names
+    it."""
+    out: dict = {"n": len(ps), "right": _pct([p["right"] for p in ps]),
+                 "right_f": float(np.mean([bool(p["right"]) for p in ps])) if ps else math.nan}
+    reg = np.array([p["regret"] for p in ps], dtype=float)
+    if len(reg) and np.all(np.isfinite(reg)):
+        out["regret"] = float(reg.mean())
+    out["kept"] = _pct([p["kept"] for p in ps])
+    out["kept_f"] = float(np.mean([bool(p["kept"]) for p in ps])) if ps else math.nan
+    out["ratio"] = _med([p["ratio"] for p in ps])
+    return out
 
 
 def _answer_changes(rows: list[dict]) -> list[str]:
@@ -857,6 +936,10 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"among {' '.join(METHODS[1:])} (ours always runs)")
     ap.add_argument("--checkpoints", nargs="*", type=float, default=list(CHECKPOINTS),
                     help="anytime checkpoints, shares of the exhaustive compute")
+    ap.add_argument("--budgets", nargs="*", type=float, default=list(BUDGETS),
+                    help="compute budgets given to ours (ShapeSampler(policy=Adaptive(budget="
+                         "...))), shares of the exhaustive compute; peers are judged at the "
+                         "same compute")
     ap.add_argument("--min-seeds", type=int, default=3, help="curves a shape needs")
     ap.add_argument("--curves", type=Path, default=CURVES_CSV)
     ap.add_argument("--epoch-seconds", type=Path, default=EPOCH_CSV)
@@ -873,7 +956,12 @@ def main(argv: list[str] | None = None) -> int:
     args.reps = args.reps or (2 if args.quick else 20)
     if args.quick:
         args.checkpoints = [0.2, 0.4]
-    args.checkpoints = tuple(sorted(args.checkpoints))
+        args.budgets = [0.2]
+    args.budgets = tuple(sorted(set(args.budgets)))
+    if any(not 0 < f <= 1 for f in args.budgets):
+        ap.error(f"--budgets must be shares of the exhaustive compute in (0, 1]; got "
+                 f"{list(args.budgets)}")
+    args.checkpoints = tuple(sorted(set(args.checkpoints) | set(args.budgets)))
     methods = ["ours", *(m for m in (args.methods if args.methods is not None else METHODS[1:])
                          if m != "ours")]
     unknown = set(methods) - set(METHODS)
@@ -887,7 +975,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         scens = {k: v[::2] for k, v in scens.items()}  # max acc and the higher floor
     _STATE.update(lands=lands, scens=[scens[cl.task] for cl in lands], methods=methods,
-                  checkpoints=args.checkpoints)
+                  checkpoints=args.checkpoints, budgets=args.budgets)
     jobs = [(li, si, r) for r in range(args.reps) for li, cl in enumerate(lands)
             for si in range(len(scens[cl.task]))]
     load0 = os.getloadavg()
@@ -895,9 +983,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     rows: list[dict] = []
     points: list[dict] = []
+    budgeted: list[dict] = []
     for i, out in enumerate(_imap(jobs, args.jobs), 1):
         rows += out[0]
         points += out[1]
+        budgeted += out[2]
         if i % max(1, len(jobs) // 20) == 0 or i == len(jobs):
             print(f"[{time.time() - t0:6.0f}s] {i}/{len(jobs)} searches", flush=True)
     elapsed = time.time() - t0
@@ -920,11 +1010,12 @@ def main(argv: list[str] | None = None) -> int:
            ", optuna_shape/ clean") + f" (source hash {pkg})  ",
         f"Wall time: {elapsed / 60:.1f} min with {args.jobs} job(s); {args.reps} repetitions "
         f"per cell. ShapeSampler `budget=` keyword: "
-        f"{'present (passed as None)' if budget_keyword() else 'absent'}.",
+        + ("present (None in the headline runs; B in the compute-budget section)."
+           if budget_keyword() else "absent."),
     ]
     args.out.mkdir(parents=True, exist_ok=True)
-    write_csvs(args.out, args.suffix, rows, points)
-    md = summarise(rows, points, lands, scens, args, header, notes)
+    write_csvs(args.out, args.suffix, rows, points, budgeted)
+    md = summarise(rows, points, lands, scens, args, header, notes, budgeted)
     (args.out / f"compute{args.suffix}.md").write_text(md)
     print(f"wrote {args.out / f'compute{args.suffix}.md'} in {elapsed:.0f} s")
     return 0
@@ -947,13 +1038,15 @@ def _cell(x: object) -> object:
     return x
 
 
-def write_csvs(out: Path, suffix: str, rows: list[dict], points: list[dict]) -> None:
-    if rows:
-        with (out / f"compute{suffix}_runs.csv").open("w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: _cell(v) for k, v in r.items()})
+def write_csvs(out: Path, suffix: str, rows: list[dict], points: list[dict],
+               budgeted: list[dict] = ()) -> None:
+    for name, rs in (("runs", rows), ("budget_runs", budgeted)):
+        if rs:
+            with (out / f"compute{suffix}_{name}.csv").open("w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(rs[0]))
+                w.writeheader()
+                for r in rs:
+                    w.writerow({k: _cell(v) for k, v in r.items()})
     agg: dict[tuple, list[dict]] = defaultdict(list)
     for p in points:
         agg[(p["landscape"], p["scenario"], p["method"], p["frac"])].append(p)

@@ -97,3 +97,19 @@ def test_confirm_horizon_counts_only_the_trainings_the_compute_left_pays_for():
     left = search.budget.compute_left()
     assert k[big] == min(search.budget.room(), left // search.budget.cost_or_zero(big)) == 2
     assert k[cheap] > k[big]
+
+
+def test_a_design_shape_the_compute_left_cannot_pay_for_does_not_end_the_search():
+    # the initial design is trained but for its costliest shape, which costs more than the
+    # compute left: the search goes on with the shapes the budget still pays for, and says
+    # nothing of a spent budget while most of it is unused
+    design = initial_design(GRID, 5)
+    big = max(design, key=seconds)
+    done = tuple(Training(s, surface(s), seconds=seconds(s)) for s in design if s != big)
+    spent = sum(t.seconds for t in done)
+    sett = Settings(budget=spent + 0.5 * seconds(big))
+    for goal, floor in (("accuracy", None), ("size", 95.0)):
+        act = decide(problem(goal, floor), Evidence(done), sett)
+        assert isinstance(act, Train), act
+        assert big not in act.shapes
+        assert all(seconds(s) < 0.5 * seconds(big) for s in act.shapes)

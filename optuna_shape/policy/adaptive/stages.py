@@ -45,11 +45,14 @@ def next_action(search: Search) -> Action:
             if search.n_pending:
                 return Wait("the first training prices the others under the budget")
             fits = fits[:1]  # one training first: it prices every other shape
-        if not fits:
+        if fits:
+            fits += wider_design(search, search.slots - len(fits), fits)
+            return Train(tuple(fits), "initial",
+                         f"spread initial design ({len(design)} shapes)")
+        if budget.room() <= 0:
             return search.wait_or(final(search, "budget"))
-        fits += wider_design(search, search.slots - len(fits), fits)
-        return Train(tuple(fits), "initial",
-                     f"spread initial design ({len(design)} shapes)")
+        # the design shapes left cost more than the compute left: the model goes on from
+        # what is trained, on the shapes the budget still pays for
     post = search.fit()
     if search.spent_out():
         return search.wait_or(final(search, "budget", post))
