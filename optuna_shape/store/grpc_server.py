@@ -9,7 +9,8 @@ once per version of it. What a client sees is unchanged: every answer comes from
 that started after its request arrived, so a worker reads its own writes and everything
 committed before it asked, as with Optuna's server. The encoded trials are kept beside Optuna's
 cache of the decoded ones, about as much memory again; a study deleted through the proxy takes
-its encoded trials and its last read with it.
+its encoded trials and its last read with it (a read in flight when it is deleted keeps its own
+until it is answered, then nothing is left of it).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ __all__ = ["SharedReadService", "make_server"]
 
 class _Reads:
     """Single-flight reads of one study: ``started`` reads begun, ``done`` the latest finished
-    (its trials in ``trials``), ``busy`` while one runs."""
+    (its trials in ``trials``), ``busy`` while one runs; ``encoded``: trial id → (the version
+    of the trial, its message)."""
 
     def __init__(self) -> None:
         self.started = 0
@@ -37,6 +39,7 @@ class _Reads:
         self.busy = False
         self.trials: list[FrozenTrial] = []
         self.error: BaseException | None = None
+        self.encoded: dict[int, tuple[FrozenTrial, Any]] = {}
 
 
 class SharedReadService(grpc_servicer.OptunaStorageProxyService):
@@ -46,12 +49,12 @@ class SharedReadService(grpc_servicer.OptunaStorageProxyService):
         super().__init__(storage)
         self._cond = threading.Condition()
         self._reads: dict[int, _Reads] = {}
-        self._encoded: dict[int, tuple[FrozenTrial, Any]] = {}  # trial id → (version, proto)
         self.database_reads = 0
         """Reads of the study's trials made (for the benchmark and the tests)."""
 
-    def _trials(self, study_id: int) -> list[FrozenTrial]:
-        """Every trial of the study, from a read that started after this call."""
+    def _trials(self, study_id: int) -> tuple[list[FrozenTrial], _Reads]:
+        """Every trial of the study, from a read that started after this call, and the
+        study's reads (where its trials' messages are kept)."""
         with self._cond:
             r = self._reads.setdefault(study_id, _Reads())
             need = r.started + 1  # a read that begins after this request arrived
@@ -59,7 +62,7 @@ class SharedReadService(grpc_servicer.OptunaStorageProxyService):
                 if r.done >= need:
                     if r.error is not None:
                         raise r.error
-                    return r.trials
+                    return r.trials, r
                 if not r.busy:
                     break
                 self._cond.wait()
@@ -76,19 +79,22 @@ class SharedReadService(grpc_servicer.OptunaStorageProxyService):
             r.busy = False
             r.done, r.trials, r.error = mine, trials, error
             self.database_reads += 1
+            if error is not None and self._reads.get(study_id) is r and not r.encoded:
+                self._reads.pop(study_id)  # e.g. no such study: keep nothing of it
             self._cond.notify_all()
         if error is not None:
             raise error
-        return trials
+        return trials, r
 
-    def _encode(self, trial: FrozenTrial) -> Any:
+    @staticmethod
+    def _encode(trial: FrozenTrial, reads: _Reads) -> Any:
         """The trial's message, encoded once per version (the cache hands out a new object
-        whenever it reads a trial again)."""
-        hit = self._encoded.get(trial._trial_id)
+        whenever it reads a trial again), kept with its study's reads."""
+        hit = reads.encoded.get(trial._trial_id)
         if hit is not None and hit[0] is trial:
             return hit[1]
         proto = grpc_servicer._to_proto_trial(trial)
-        self._encoded[trial._trial_id] = (trial, proto)
+        reads.encoded[trial._trial_id] = (trial, proto)
         return proto
 
     def DeleteStudy(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC's name)
@@ -96,9 +102,7 @@ class SharedReadService(grpc_servicer.OptunaStorageProxyService):
         (a long-running proxy serving many studies would otherwise keep every deleted one)."""
         reply = super().DeleteStudy(request, context)
         with self._cond:
-            r = self._reads.pop(request.study_id, None)
-        for t in r.trials if r is not None else ():
-            self._encoded.pop(t._trial_id, None)
+            self._reads.pop(request.study_id, None)
         return reply
 
     def GetTrials(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC's name)
@@ -107,13 +111,14 @@ class SharedReadService(grpc_servicer.OptunaStorageProxyService):
         included = set(request.included_trial_ids)
         greater = request.trial_id_greater_than
         try:
-            trials = self._trials(study_id)
+            trials, reads = self._trials(study_id)
         except KeyError as e:
             import grpc
 
             context.abort(code=grpc.StatusCode.NOT_FOUND, details=str(e))
         return api_pb2.GetTrialsReply(trials=[
-            self._encode(t) for t in trials if t._trial_id > greater or t._trial_id in included])
+            self._encode(t, reads) for t in trials
+            if t._trial_id > greater or t._trial_id in included])
 
 
 def make_server(storage: BaseStorage, host: str, port: int,

@@ -106,14 +106,14 @@ def test_reads_that_arrive_during_a_read_share_the_next_one():
     service = SharedReadService.__new__(SharedReadService)
     SharedReadService.__init__(service, Backend())  # type: ignore[arg-type]
     results: dict[str, object] = {}
-    first = threading.Thread(target=lambda: results.setdefault("first", service._trials(0)))
+    first = threading.Thread(target=lambda: results.setdefault("first", service._trials(0)[0]))
     first.start()
     deadline = time.monotonic() + 10
     while not calls and time.monotonic() < deadline:
         time.sleep(0.001)
     assert calls, "the first request made no read"
     late = [threading.Thread(target=lambda i=i: results.setdefault(f"late{i}",
-                                                                 service._trials(0)))
+                                                                 service._trials(0)[0]))
             for i in range(5)]
     for t in late:
         t.start()
@@ -172,10 +172,46 @@ def test_a_deleted_study_leaves_nothing_in_the_proxy(served):
     service: SharedReadService = server.service
     ids = {s.study_name: [t._trial_id for t in s.get_trials(deepcopy=False)]
            for s in (kept, gone)}
-    assert all(i in service._encoded for i in ids["kept"] + ids["gone"])
+    for s in (kept, gone):
+        assert sorted(service._reads[s._study_id].encoded) == ids[s.study_name]
     optuna.delete_study(study_name="gone", storage=c)
     assert gone._study_id not in service._reads and kept._study_id in service._reads
-    assert not any(i in service._encoded for i in ids["gone"])
-    assert all(i in service._encoded for i in ids["kept"])
+    assert sorted(service._reads[kept._study_id].encoded) == ids["kept"]
     assert [t.state for t in c.get_all_trials(kept._study_id)] == [
         optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING]
+
+
+def test_a_read_in_flight_when_its_study_is_deleted_leaves_nothing(served):
+    """The deletion lands while a read of the study is under way (its database read started,
+    its answer not yet encoded): once the read is answered nothing of the study is left, and a
+    read of the deleted study afterwards keeps nothing either."""
+    server, client = served
+    c, d = client(), client()
+    study = optuna.create_study(storage=c, study_name="gone")
+    study.tell(study.ask(), 1.0)
+    service: SharedReadService = server.service
+    backend = service._backend
+    real = backend.get_all_trials
+    started, release = threading.Event(), threading.Event()
+
+    def slow(*a, **k):
+        trials = real(*a, **k)
+        started.set()
+        assert release.wait(10)
+        return trials
+
+    backend.get_all_trials = slow
+    got: list = []
+    reader = threading.Thread(target=lambda: got.append(d.get_all_trials(study._study_id)))
+    reader.start()
+    assert started.wait(10)
+    backend.get_all_trials = real
+    optuna.delete_study(study_name="gone", storage=c)
+    assert study._study_id not in service._reads
+    release.set()
+    reader.join(10)
+    assert [t.state for t in got[0]] == [optuna.trial.TrialState.COMPLETE]
+    assert study._study_id not in service._reads
+    with pytest.raises(KeyError):
+        c.get_all_trials(study._study_id)
+    assert service._reads == {}
