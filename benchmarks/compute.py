@@ -508,11 +508,12 @@ _STATE: dict = {}
 
 
 def run_task(cl: CurveLand, scen: T.Scenario, rep: int, methods: list[str],
-             checkpoints: tuple[float, ...], budgets: tuple[float, ...] = ()
-             ) -> tuple[list[dict], list[dict], list[dict]]:
+             checkpoints: tuple[float, ...], budgets: tuple[float, ...] = (),
+             half: bool = False) -> tuple[list[dict], list[dict], list[dict]]:
     """Every method on one (landscape, scenario, repetition): rows, anytime points, and ours
     given each compute budget of ``budgets`` (shares of the exhaustive compute; each must be
-    among ``checkpoints``, where the peers' answers at that compute are judged)."""
+    among ``checkpoints``, where the peers' answers at that compute are judged) and, with
+    ``half`` (and ours-full among ``methods``), half of the compute ours-full spent."""
     land = cl.land
     x = cl.exhaustive
     runs: dict[str, MethodRun] = {"ours": run_ours(cl, scen, rep, pruner=True)}
@@ -562,14 +563,18 @@ def run_task(cl: CurveLand, scen: T.Scenario, rep: int, methods: list[str],
                            "method": name, "frac": f, "regret": w.regret, "kept": w.kept,
                            "ratio": w.ratio, "right": w.right, "answered": a is not None})
     budgeted = []
-    for f in budgets:
-        run = run_ours(cl, scen, rep, pruner=True, budget=f * x)
+    given = [(f, f * x) for f in budgets]
+    if half and full_c > 0:  # half of what today's default (full trainings) spent
+        given.append((None, 0.5 * full_c))
+    for f, b in given:
+        run = run_ours(cl, scen, rep, pruner=True, budget=b)
         v = judge(land, scen, run.answer)
         spent = run.log[-1].end if run.log else 0.0
         budgeted.append({
             "landscape": cl.task, "set": "held-out" if cl.held_out else "tuning",
             "scenario": scen.name, "goal": scen.goal, "rep": rep, "frac": f,
-            "budget": f * x, "compute": spent, "compute_vs_budget": spent / (f * x),
+            "basis": "exhaustive" if f is not None else "half ours-full",
+            "budget": b, "compute": spent, "compute_vs_budget": spent / b,
             "trainings": len(run.log), "stopped": sum(t.final is None for t in run.log),
             "depth": run.answer.depth if run.answer else None,
             "width": run.answer.width if run.answer else None,
@@ -582,7 +587,7 @@ def _task(job: tuple[int, int, int]) -> tuple[list[dict], list[dict], list[dict]
     li, si, rep = job
     cl = _STATE["lands"][li]
     return run_task(cl, _STATE["scens"][li][si], rep, _STATE["methods"], _STATE["checkpoints"],
-                    _STATE["budgets"])
+                    _STATE["budgets"], _STATE["half"])
 
 
 # ------------------------------------------------------------------------------ reporting --
@@ -739,7 +744,8 @@ def summarise(rows: list[dict], points: list[dict], lands: list[CurveLand],
             headline += ["", f"ours / ours-full compute over every {which} search: median "
                          f"{_f(float(np.nanmedian(a)))}, mean {_f(float(np.nanmean(a)))}, "
                          f"≤ 0.5 in {np.mean(a <= 0.5):.0%} of {len(a)} searches."]
-    lines += (headline + [""] + _budget_section(budgeted, points, lands, scens)
+    lines += (headline + [""] + _half_section(budgeted, rows, lands, scens)
+              + _budget_section(budgeted, points, lands, scens)
               + _answer_changes(rows) + _how_to_read(args) + body)
     return "\n".join(lines) + "\n"
 
@@ -748,9 +754,9 @@ def _budget_section(budgeted: list[dict], points: list[dict], lands: list[CurveL
                     scens: dict[str, list[T.Scenario]]) -> list[str]:
     """Ours given a compute budget (what a user sets) against every peer judged at the same
     compute (its answer from the trainings finished by then), per landscape and scenario."""
-    if not budgeted:
+    if not any(b["frac"] is not None for b in budgeted):
         return []
-    fracs = sorted({b["frac"] for b in budgeted})
+    fracs = sorted({b["frac"] for b in budgeted if b["frac"] is not None})
     out = ["## A compute budget: ours given it, the peers stopped at it", "",
            "ours = `ShapeSampler(policy=osh.Adaptive(budget=B))` with B = the share of the "
            "exhaustive compute in column *B*, run to its own stop; every peer is judged "
@@ -785,6 +791,42 @@ def _budget_section(budgeted: list[dict], points: list[dict], lands: list[CurveL
                     + (f"{LABEL[bp]}: {_quality(scen.goal, st[bp])} | "
                        f"{_paired(scen, cl.land, ours, pts[(cl.task, scen.name, bp, f)])}"
                        if bp else "— | —") + " |")
+    return out + [""]
+
+
+def _half_section(budgeted: list[dict], rows: list[dict], lands: list[CurveLand],
+                  scens: dict[str, list[T.Scenario]]) -> list[str]:
+    """Ours given half of the compute today's default (full trainings, no budget) spent in the
+    same repetition, against that default: today's quality at half the compute?"""
+    half = [b for b in budgeted if b["frac"] is None]
+    if not half:
+        return []
+    out = ["## Half the compute: ours given half of what ours-full spent", "",
+           "Per repetition, ours gets `Adaptive(budget=B)` with B = half the compute ours-full "
+           "(today's default, every training to the end, no budget) charged in that repetition, "
+           "and is compared with ours-full (paired, as in the headline; negative Δ favours "
+           "the half-compute search). *used* = ours' compute / ours-full's (median).", "",
+           "| landscape | set | scenario | ours at half | used | ours' status | ours-full | "
+           "half vs full: W/T/L, Δ [CI] |", "|---|---|---|---|---:|---|---|---|"]
+    for cl in sorted(lands, key=lambda c: c.held_out):
+        for scen in scens[cl.task]:
+            ours = [b for b in half if b["landscape"] == cl.task and b["scenario"] == scen.name]
+            full = [r for r in rows if r["landscape"] == cl.task and r["scenario"] == scen.name
+                    and r["method"] == "ours-full"]
+            if not ours or not full:
+                continue
+            statuses = defaultdict(int)
+            for b in ours:
+                statuses[b["status"]] += 1
+            by_rep = {r["rep"]: r["compute"] for r in full}
+            used = _med([b["compute"] / by_rep[b["rep"]] for b in ours
+                         if by_rep.get(b["rep"], 0) > 0])
+            out.append(
+                f"| {cl.task} | {'held-out' if cl.held_out else 'tuning'} | {scen.name} | "
+                f"{_quality(scen.goal, _point_stats(ours))} | {_f(used)} | "
+                + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) + " | "
+                f"{_quality(scen.goal, _point_stats(full))} | "
+                f"{_paired(scen, cl.land, ours, full)} |")
     return out + [""]
 
 
@@ -940,6 +982,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="compute budgets given to ours (ShapeSampler(policy=Adaptive(budget="
                          "...))), shares of the exhaustive compute; peers are judged at the "
                          "same compute")
+    ap.add_argument("--no-half", action="store_true",
+                    help="skip the runs of ours given half of ours-full's compute")
     ap.add_argument("--min-seeds", type=int, default=3, help="curves a shape needs")
     ap.add_argument("--curves", type=Path, default=CURVES_CSV)
     ap.add_argument("--epoch-seconds", type=Path, default=EPOCH_CSV)
@@ -975,7 +1019,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         scens = {k: v[::2] for k, v in scens.items()}  # max acc and the higher floor
     _STATE.update(lands=lands, scens=[scens[cl.task] for cl in lands], methods=methods,
-                  checkpoints=args.checkpoints, budgets=args.budgets)
+                  checkpoints=args.checkpoints, budgets=args.budgets,
+                  half="ours-full" in methods and not args.no_half)
     jobs = [(li, si, r) for r in range(args.reps) for li, cl in enumerate(lands)
             for si in range(len(scens[cl.task]))]
     load0 = os.getloadavg()
