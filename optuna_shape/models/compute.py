@@ -16,9 +16,11 @@ feasible shape from the study's own trainings: ``log(seconds) = a + b · log(wor
 ``work`` is what the family knows of a shape's cost (multiply-accumulates per forward pass when
 countable, else parameters), fitted by Bayesian linear regression with the prior ``b ~ N(1,
 0.35²)`` (time proportional to work) so that one training already gives a whole-grid estimate,
-and a log-normal predictive spread from the residuals (at least 15 %, the run-to-run jitter of a
-GPU epoch). A training stopped after ``k`` of ``E`` epochs counts as ``seconds · E / k`` of a full
-one when both are known; a failed training charges its seconds but teaches the model nothing.
+and a log-normal predictive spread from the residuals about the fit (at least 15 %, the
+run-to-run jitter of a GPU epoch), wider beyond the work of every trained shape (there the slope
+is as unsure as its prior). A training stopped after ``k`` of ``E`` epochs counts as
+``seconds · E / k`` of a full one when both are known; a failed training charges its seconds but
+teaches the model nothing.
 """
 
 from __future__ import annotations
@@ -127,22 +129,24 @@ class TrainingCost:
         y = np.array([p[1] for p in xy])
         xc = float(np.mean(x))
         b0, sb = SLOPE_PRIOR
-        # residual scale: pooled from the data once there are a few points, else the jitter
-        sigma = MIN_LOG_SPREAD
-        if len(xy) >= 3:
-            resid = y - (np.mean(y) + b0 * (x - xc))
-            sigma = max(MIN_LOG_SPREAD, float(np.std(resid, ddof=1)))
-        # posterior of b with the intercept at the centred mean (flat prior on it)
         sxx = float(np.sum((x - xc) ** 2))
         sxy = float(np.sum((x - xc) * (y - np.mean(y))))
-        prec = 1.0 / sb**2 + sxx / sigma**2
-        self.b = (b0 / sb**2 + sxy / sigma**2) / prec
-        self._b_var = 1.0 / prec
-        self._xc, self._n = xc, len(xy)
         self.a = float(np.mean(y))
-        if len(xy) >= 3:
+        self._xc, self._n = xc, len(xy)
+        self._x_range = (float(np.min(x)), float(np.max(x)))
+        # posterior of b with the intercept at the centred mean (flat prior on it), and the
+        # residual scale about that fit (the jitter until a few points pool it): the two are
+        # fitted together, so a grid whose seconds grow more slowly than its work (fixed
+        # per-batch overheads) widens neither the spread nor the cost of its largest shapes
+        sigma = MIN_LOG_SPREAD
+        for _ in range(4 if len(xy) >= 3 else 1):
+            prec = 1.0 / sb**2 + sxx / sigma**2
+            self.b = (b0 / sb**2 + sxy / sigma**2) / prec
+            self._b_var = 1.0 / prec
+            if len(xy) < 3:
+                break
             resid = y - (self.a + self.b * (x - xc))
-            sigma = max(MIN_LOG_SPREAD, float(np.sqrt(np.sum(resid**2) / max(len(xy) - 1, 1))))
+            sigma = max(MIN_LOG_SPREAD, float(np.sqrt(np.sum(resid**2) / (len(xy) - 1))))
         self.log_sd = sigma
 
     def predict(self, shape: Shape) -> tuple[float, float]:
@@ -151,9 +155,15 @@ class TrainingCost:
         w = self._work_of(shape)
         if not self.known or w is None:
             return math.nan, math.inf
-        dx = math.log(w) - self._xc
+        x = math.log(w)
+        dx = x - self._xc
         mu = self.a + self.b * dx
         var = self.log_sd**2 * (1.0 + 1.0 / self._n) + self._b_var * dx * dx
+        # beyond the work of every trained shape the power law is an extrapolation: a grid
+        # whose seconds are an overhead plus a part proportional to the work has a slope
+        # that grows with the work, so there the slope is as unsure as the prior says
+        out = max(0.0, x - self._x_range[1], self._x_range[0] - x)
+        var += (SLOPE_PRIOR[1] * out) ** 2
         mean = math.exp(mu + var / 2.0)
         std = mean * math.sqrt(math.expm1(var))
         return mean, std

@@ -66,6 +66,21 @@ def test_the_model_learns_the_exponent_and_is_calibrated():
     assert inside >= len(held) - 1
 
 
+def test_a_few_trainings_of_a_slowly_growing_grid_learn_its_exponent():
+    # seconds ∝ work^0.5 (fixed per-batch overheads): three or four trainings spread over the
+    # grid — an initial design — already price its largest shape within a factor 1.5, and the
+    # spread stays that of the jitter; the residuals were once taken about the prior slope
+    # (work^1), which widened the spread and tilted the fit back towards it, pricing the
+    # largest shape 2-10 times over
+    truth = {s: 0.5 * (WORK[s] / 1e6) ** 0.5 for s in SHAPES}
+    big = max(SHAPES, key=lambda s: WORK[s])
+    spread = sorted(SHAPES, key=lambda s: WORK[s])
+    for picks in (spread[::len(spread) // 2][:3], spread[1::len(spread) // 3][:4]):
+        tc = TrainingCost(WORK, [CostObservation(s, truth[s]) for s in picks])
+        assert tc.log_sd < 0.2
+        assert 1 / 1.5 < tc.mean(big) / truth[big] < 1.5
+
+
 def test_partial_and_failed_trainings():
     s = Shape(16, 1.0)
     # stopped after 3 of 10 epochs: 3 s stands for a 10 s training; a failure teaches nothing

@@ -73,15 +73,26 @@ def test_cheap_shapes_that_teach_as_much_go_first():
     assert costs["aware"] < 0.7 * costs["blind"], costs
 
 
+def _predicted(done: tuple[Training, ...], s: Shape) -> float:
+    """The cost model's seconds of a full training of ``s`` after ``done``."""
+    from optuna_shape.models.compute import CostObservation, TrainingCost
+
+    return TrainingCost(SIZES, [CostObservation(t.shape, t.seconds, 1.0) for t in done]).mean(s)
+
+
 def test_running_trainings_are_committed_at_their_predicted_cost():
     prob = problem("accuracy")
     done = tuple(Training(s, surface(s), seconds=seconds(s)) for s in initial_design(GRID, 5))
     spent = sum(t.seconds for t in done)
     big = max(GRID, key=seconds)
+    cheapest = min(_predicted(done, s) for s in GRID)
     # what is left pays for nothing once the running big shape is counted: wait, then stop
-    sett = Settings(budget=spent + seconds(big) * 1.05)
+    sett = Settings(budget=spent + _predicted(done, big) + 0.5 * cheapest)
     act = decide(prob, Evidence(done, pending=(big,)), sett)
     assert isinstance(act, Wait)
+    # with one and a half of the cheapest shape's cost left beside it, that shape starts
+    sett = Settings(budget=spent + _predicted(done, big) + 1.5 * cheapest)
+    assert isinstance(decide(prob, Evidence(done, pending=(big,)), sett), Train)
 
 
 def test_confirm_horizon_counts_only_the_trainings_the_compute_left_pays_for():
@@ -92,7 +103,7 @@ def test_confirm_horizon_counts_only_the_trainings_the_compute_left_pays_for():
     spent = sum(t.seconds for t in done)
     cheap, big = min(GRID, key=seconds), max(GRID, key=seconds)
     search = Search(problem("size", 95.0), Evidence(done),
-                    Settings(budget=spent + 2.5 * seconds(big)))
+                    Settings(budget=spent + 2.5 * _predicted(done, big)))
     k = dict(zip(search.feasible, confirm_horizon(search), strict=True))
     left = search.budget.compute_left()
     assert k[big] == min(search.budget.room(), left // search.budget.cost_or_zero(big)) == 2

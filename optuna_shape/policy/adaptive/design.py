@@ -78,8 +78,7 @@ def wider_design(search: Search, k: int, proposed: Sequence[Shape]) -> list[Shap
     out: list[Shape] = []
     left = budget.compute_left() - sum(budget.cost_or_zero(s) for s in proposed)
     for s in more:
-        c = budget.cost_or_zero(s)
-        if budget.tc.known and c <= left:
+        if budget.tc.known and budget.fit_cost(s) <= left:
             out.append(s)
-            left -= c
+            left -= budget.cost_or_zero(s)
     return out
