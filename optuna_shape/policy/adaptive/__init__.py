@@ -13,10 +13,11 @@ one action. Choices, in order:
 3. **Initial design**: ``n_initial`` shapes spread over the feasible grid by greedy maximin in
    the scaled ``(log depth, log width)`` square, starting from the shape nearest the centre
    (ties broken by ``seed``); all not yet trained or running are proposed at once. Under a
-   compute budget a design shape whose predicted cost exceeds the compute left, or an equal
-   share of the budget among the ``n_initial`` design shapes, is skipped and the search goes
-   on from what is trained (it does not stop while the budget still pays for other shapes;
-   the acquisition may still choose a skipped shape, its value weighed against its cost).
+   compute budget a design shape whose predicted cost exceeds the compute left, or (min-cost
+   goals) an equal share of the budget among the ``n_initial`` design shapes, is skipped and
+   the search goes on from what is trained (it does not stop while the budget still pays for
+   other shapes; the acquisition may still choose a skipped shape, its value weighed against
+   its cost).
 4. **Planned repeat**: once the design is trained and no shape has two successful trainings,
    the best-measured shape (min-cost goals: the cheapest one measured at or above the floor) is
    trained again, so the noise is estimated from evidence, not only from the prior.

@@ -40,7 +40,9 @@ def next_action(search: Search) -> Action:
     todo = [s for s in design if led.count(s) == 0 and s not in led.pending
             and s not in led.partial and search.proposable(s)]
     if todo:
-        fits = budget.within([s for s in todo if budget.design_share(s, search.n_initial)])
+        if search.goal in MIN_COST_GOALS:
+            todo = [s for s in todo if budget.design_share(s, search.n_initial)]
+        fits = budget.within(todo)
         if budget.seconds is not None and not budget.tc.known:
             if search.n_pending:
                 return Wait("the first training prices the others under the budget")
