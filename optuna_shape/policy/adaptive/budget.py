@@ -92,8 +92,8 @@ class Budget:
         Why: a training that does not fit the budget cannot be stopped for it — it runs to
         its end and overruns. The cost model is a power law in the shapes' work, and a grid
         whose seconds are an overhead plus a part proportional to the work bends away from
-        it at both ends: its largest shapes cost more than the fit says (up to 1.5 times on
-        the test grid), and started on the mean a search overran its budget by half."""
+        it: fitted on small shapes only, it priced the test grid's largest at 50 s (131 s
+        measured), and a search that started it on that mean overran its budget by half."""
         mean, std = self.tc.predict(s)
         return mean + std if math.isfinite(mean) and math.isfinite(std) else 0.0
 
@@ -152,8 +152,8 @@ class Budget:
         instead of 65 %. A shape over its share is left to the acquisition, which weighs its
         value against its cost. Not for the accuracy goal: there the expensive corner is
         often the answer (``digits-hard``'s best shape is its widest: with the share applied
-        to it, half the compute of full trainings found it in 11 of 20 searches, without in
-        20 of 20)."""
+        to it, searches given half the compute of full trainings answered 1.0–2.8 points below
+        the best in 8 of 20, mean regret 0.92; without it 0.03)."""
         if self.seconds is None or not self.tc.known:
             return True
         return self.tc.mean(s) <= self.seconds / max(1, n_design)
