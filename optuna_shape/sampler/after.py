@@ -131,10 +131,7 @@ def _after_training(ctx: SearchContext, study: optuna.Study, trial: FrozenTrial,
         if problem is None:
             return
         if coordinated and snap.n_running():  # others may be deciding: the lowest number does
-            try:
-                st.set_trial_system_attr(study, trial_id, st.PLANNING, True)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                return  # failed as stale while this worker was paused: not evidence
+            st.set_trial_system_attr(study, trial_id, st.PLANNING, True)
             snap = read_snapshot(study, ctx.state.cache, me)
             if snap.result is not None or _queue_full(snap) or any(
                     n < trial.number for n in snap.deciders()):
@@ -149,5 +146,9 @@ def _after_training(ctx: SearchContext, study: optuna.Study, trial: FrozenTrial,
                 return  # failed as stale while this worker was paused: not evidence
             finish(ctx, study, snap, problem, action)
             stop_study(study)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # failed as stale while this worker was paused (between Optuna's look at the trial
+        # and these writes): not evidence, and the worker says so in its own line
+        return
     except Exception:  # never lose the trial's result because of bookkeeping
         _logger.exception("optuna-shape: bookkeeping after trial %d failed", trial.number)
