@@ -612,22 +612,16 @@ def _secs(x: float) -> str:
 
 
 def _stats(rs: list[dict]) -> dict:
-    out = {"n": len(rs), "compute": _med([r["compute"] for r in rs]),
-           "vs_full": _med([r["compute_vs_full"] for r in rs]),
-           "vs_ex": _med([r["compute_vs_exhaustive"] for r in rs]),
-           "right": _pct([r["right"] for r in rs]),
-           "right_f": float(np.mean([bool(r["right"]) for r in rs])) if rs else math.nan,
-           "c2r": _med([r["compute_to_right"] for r in rs]),
-           "trainings": _med([r["trainings"] for r in rs]),
-           "stopped": _med([r["stopped"] for r in rs])}
-    reg = np.array([r["regret"] for r in rs], dtype=float)
-    if len(reg) and np.all(np.isfinite(reg)):
-        out["regret"] = float(reg.mean())
-        out["regret_ci"] = SQ.bootstrap_ci(reg)
-    out["kept"] = _pct([r["kept"] for r in rs])
-    out["kept_f"] = float(np.mean([bool(r["kept"]) for r in rs])) if rs else math.nan
-    out["none"] = _pct([r["depth"] is None for r in rs])
-    out["ratio"] = _med([r["ratio"] for r in rs])
+    out = _point_stats(rs)
+    out.update({"compute": _med([r["compute"] for r in rs]),
+                "vs_full": _med([r["compute_vs_full"] for r in rs]),
+                "vs_ex": _med([r["compute_vs_exhaustive"] for r in rs]),
+                "c2r": _med([r["compute_to_right"] for r in rs]),
+                "trainings": _med([r["trainings"] for r in rs]),
+                "stopped": _med([r["stopped"] for r in rs]),
+                "none": _pct([r["depth"] is None for r in rs])})
+    if "regret" in out:
+        out["regret_ci"] = SQ.bootstrap_ci(np.array([r["regret"] for r in rs], dtype=float))
     return out
 
 
@@ -831,8 +825,8 @@ def _half_section(budgeted: list[dict], rows: list[dict], lands: list[CurveLand]
 
 
 def _point_stats(ps: list[dict]) -> dict:
-    """Quality of judged answers (anytime points or budgeted runs), as :func:`_stats` names
-    it."""
+    """Quality of judged answers (runs, anytime points or budgeted runs): right, regret, floor
+    kept and size ratio."""
     out: dict = {"n": len(ps), "right": _pct([p["right"] for p in ps]),
                  "right_f": float(np.mean([bool(p["right"]) for p in ps])) if ps else math.nan}
     reg = np.array([p["regret"] for p in ps], dtype=float)
