@@ -164,3 +164,10 @@ def test_compute_quick(tmp_path):
         elif r["method"] in compute.PEERS:
             assert budget - 1e-6 <= c < budget + longest
     assert (tmp_path / "compute_anytime.csv").read_text().count("\n") > 1
+    # ours given a compute budget (a share of the exhaustive compute, and half of ours-full's)
+    assert "## A compute budget" in md and "## Half the compute" in md
+    with (tmp_path / "compute_budget_runs.csv").open() as fh:
+        budgeted = list(csv.DictReader(fh))
+    assert {r["basis"] for r in budgeted} == {"exhaustive", "half ours-full"}
+    for r in budgeted:  # a training starts only when it fits what is left
+        assert float(r["compute"]) <= float(r["budget"]) * 1.1 and r["status"]
