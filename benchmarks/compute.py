@@ -41,6 +41,12 @@ that crosses C finishes (its actual compute is reported next to C). Peers run on
 the largest anytime checkpoint, for the anytime curves; their answer at equal compute is read
 from the trainings that started before C (a sequential search's prefix is the same run).
 
+**A compute budget** (what a user sets; ``--budgets``, ``--no-half``). ``ours`` runs again
+with ``policy=osh.Adaptive(budget=B)`` for B = each share of the exhaustive compute in
+``--budgets`` (every peer judged on the trainings it finished within B: the anytime
+checkpoints include every B) and for B = half of what ``ours-full`` spent in the repetition
+(compared with ``ours-full``: today's quality at half the compute?).
+
 **Answer rule** (every peer; ``ours`` answers with ``osh.best_shape`` and its
 ``search_summary().status``): only full trainings count; accuracy goal: the shape with the
 highest mean final accuracy over its full trainings; size goal: the smallest fully trained
@@ -48,7 +54,8 @@ shape whose mean final accuracy ≥ floor, else none. The same rule gives ``ours
 answer-so-far before its end (anytime curves).
 
 Run:  PYTHONPATH=. nice -n 10 python benchmarks/compute.py [--reps 20] [--jobs 2] [--quick]
-Writes benchmarks/results/compute.md, compute_runs.csv and compute_anytime.csv.
+Writes benchmarks/results/compute.md, compute_runs.csv, compute_anytime.csv and
+compute_budget_runs.csv.
 """
 
 from __future__ import annotations
