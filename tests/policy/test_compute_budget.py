@@ -124,3 +124,20 @@ def test_a_design_shape_the_compute_left_cannot_pay_for_does_not_end_the_search(
         assert isinstance(act, Train), act
         assert big not in act.shapes
         assert all(seconds(s) < 0.5 * seconds(big) for s in act.shapes)
+
+
+def test_a_size_search_leaves_a_design_corner_over_its_share_of_the_budget_to_the_acquisition():
+    # the first training prices the grid; the design's costliest corner costs more than an
+    # equal share of the budget among the design's shapes (and less than what is left): a
+    # size search starts the rest of the design without it, an accuracy search (whose widest
+    # corner is often its answer) starts it too
+    design = initial_design(GRID, 5)
+    first = design[0]
+    done = (Training(first, surface(first), seconds=seconds(first)),)
+    big = max(design, key=lambda s: _predicted(done, s))
+    budget = 4.0 * _predicted(done, big)  # share = budget / 5 < the corner's cost < left
+    for goal, floor, has_big in (("size", 95.0, False), ("accuracy", None, True)):
+        act = decide(problem(goal, floor), Evidence(done), Settings(budget=budget))
+        assert isinstance(act, Train) and act.stage == "initial", act
+        assert (big in act.shapes) is has_big, (goal, act.shapes)
+        assert set(act.shapes) - {big} == set(design[1:]) - {big}
