@@ -53,8 +53,9 @@ def next_action(search: Search) -> Action:
                          f"spread initial design ({len(design)} shapes)")
         if budget.room() <= 0:
             return search.wait_or(final(search, "budget"))
-        # the design shapes left cost more than the compute left: the model goes on from
-        # what is trained, on the shapes the budget still pays for
+        # the design shapes left cost more than the compute left (or, min-cost goals, than
+        # their share of the budget): the model goes on from what is trained, on the shapes
+        # the budget still pays for
     post = search.fit()
     if search.spent_out():
         return search.wait_or(final(search, "budget", post))
