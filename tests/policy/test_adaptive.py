@@ -242,6 +242,32 @@ def test_a_lone_lucky_training_near_the_floor_is_repeated_not_answered() -> None
     assert stop.answer in {t.shape for t in trainings}
 
 
+def test_a_single_training_answer_is_confirmed_while_the_noise_is_barely_measured() -> None:
+    """One repeat pair that happened to agree (noise barely measured) lets a single lucky
+    training of the cheapest shape clear the two-noise-std margin: the search trains it once
+    more before it stops confident on it; with the noise measured from two repeat pairs it
+    stops."""
+    floor = 92.5
+    shapes = tuple(s for s in GRID if s.width >= 1.0)
+    cheap = min(shapes, key=lambda s: SIZES[s])  # truth 92.0: one lucky seed reads 94.5
+    design = [s for s in initial_design(shapes, 5) if s != cheap]
+    big = max(design, key=surface)
+    trainings = [Training(s, surface(s)) for s in design]
+    trainings += [Training(big, surface(big) + 0.05), Training(cheap, 94.5)]
+    prob, sett = problem("size", floor, shapes), Settings(max_trainings=40)
+    act = decide(prob, Evidence(tuple(trainings)), sett)
+    assert isinstance(act, Train) and act.shapes[0] == cheap and act.stage == "repeat"
+    assert "confirm the answer" in act.reason
+    # while its repeat runs, the search does not stop on it
+    act = decide(prob, Evidence(tuple(trainings), (cheap,)), sett)
+    assert not (isinstance(act, Stop) and act.answer == cheap)
+    # the noise measured from two repeat pairs: the single training may stand
+    other = next(s for s in design if s != big)
+    measured = trainings + [Training(other, surface(other))]
+    stop = decide(prob, Evidence(tuple(measured)), sett)
+    assert isinstance(stop, Stop) and stop.answer == cheap and stop.status == "answered"
+
+
 @hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(evidences(), st.sampled_from(["size", "accuracy"]), st.sampled_from([0.8, 0.9, 0.95]))
 def test_property_answer_is_trained_meets_floor_and_is_probable(

@@ -47,7 +47,10 @@ one action. Choices, in order:
    ``"accuracy"``: the highest posterior mean (with a floor: among those with
    P(f ≥ floor) ≥ ``confidence``); min-cost goals: the cheapest with P(f ≥ floor) ≥
    ``confidence``. With a floor, a shape trained once must clear it by two noise std, otherwise
-   it is repeated first: a lone lucky seed is how wrong answers were chosen before.
+   it is repeated first: a lone lucky seed is how wrong answers were chosen before. A search
+   stops confident on a shape trained once only when the seed noise is measured from at least
+   two repeat degrees of freedom; before that the answer is trained once more (stage
+   ``repeat``), while it already serves as the answer cheaper shapes are measured against.
 
    **At any budget.** When the budget ends (or nothing useful is left to train) before any shape
    is confirmed, the search still answers with ``Stop(status="unconfirmed")``: among trained
@@ -110,6 +113,7 @@ from optuna_shape.policy import Action, Evidence, Problem, Settings
 from optuna_shape.policy.adaptive.accuracy import STOP_TOLERANCE
 from optuna_shape.policy.adaptive.answers import (
     CONFIRM_MARGIN,
+    CONFIRM_NOISE_DF,
     UNCONFIRMED_MIN_P,
     UNCONFIRMED_WITHIN,
 )
@@ -140,6 +144,7 @@ __all__ = [
     "MAX_PLAUSIBLE",
     "STOP_TOLERANCE",
     "CONFIRM_MARGIN",
+    "CONFIRM_NOISE_DF",
     "UNCONFIRMED_MIN_P",
     "UNCONFIRMED_WITHIN",
 ]

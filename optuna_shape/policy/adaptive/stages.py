@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from optuna_shape.policy import Action, Stop, Train, Wait
-from optuna_shape.policy.adaptive.answers import secure_pick
+from optuna_shape.policy.adaptive.answers import secure_pick, settled
 from optuna_shape.policy.adaptive.batches import batch
 from optuna_shape.policy.adaptive.design import extend_design, initial_design, wider_design
 from optuna_shape.policy.adaptive.final import details, final
@@ -74,7 +74,14 @@ def next_action(search: Search) -> Action:
     evaluation = evaluate(search, post)
     answer, prob, gain, pick, why = evaluation
     if answer is not None and prob >= search.conf:
-        return final(search, "confident", post, evaluation)
+        if settled(search, post, answer) or not (
+                search.proposable(answer) and budget.affordable(answer)):
+            return final(search, "confident", post, evaluation)
+        if answer not in led.pending:
+            return batch(search, post, search.train_one(
+                post, answer, "repeat", f"confirm the answer: trained once, the seed noise "
+                f"measured from {post.noise_.repeat_df} repeat(s)"), answer)
+        # its repeat is running: the acquisition goes on meanwhile
     if answer is None and search.floor is not None:
         secure = secure_pick(search, post)
         if secure is not None and search.last_training(secure[0]):
