@@ -459,6 +459,7 @@ def worker_main(argv: list[str]) -> int:
 
     class Reporter(osh.SearchReporter):
         polls = 0
+        waited = 0.0  # seconds slept in planner trials (every poll's real sleep)
 
         def on_wait(self, reason: str) -> None:
             Reporter.polls += 1
@@ -489,6 +490,18 @@ def worker_main(argv: list[str]) -> int:
             return action
 
         sampler_module.decide = timed_decide
+    planning = sys.modules.get("optuna_shape.sampler.planning")
+    wait = getattr(planning, "_wait", None)
+    if callable(wait):  # the real seconds a planner trial sleeps between looks
+
+        def timed_wait(*a: Any, **k: Any) -> None:
+            start = time.perf_counter()
+            try:
+                wait(*a, **k)
+            finally:
+                Reporter.waited += time.perf_counter() - start
+
+        planning._wait = timed_wait  # type: ignore[union-attr]
     study = optuna.load_study(study_name=cfg["study"], storage=top, sampler=sampler)
     space = sampler.space
     with contextlib.suppress(ImportError):  # the first decision's imports, before the barrier
@@ -531,7 +544,7 @@ def worker_main(argv: list[str]) -> int:
     def objective(trial: optuna.Trial) -> float:
         rec: dict[str, Any] = {"ev": "trial", "n": trial.number, "enter": time.time(),
                                "ask_s": asked[0]}
-        polls = Reporter.polls
+        polls, waited = Reporter.polls, Reporter.waited
         try:
             shape = osh.suggest_shape(trial, space)
             k = osh.training_index(trial)
@@ -548,7 +561,8 @@ def worker_main(argv: list[str]) -> int:
             rec.update(kind="error", reason=repr(exc)[:300])
             raise
         finally:
-            rec.update(exit=time.time(), polls=Reporter.polls - polls)
+            rec.update(exit=time.time(), polls=Reporter.polls - polls,
+                       waited=round(Reporter.waited - waited, 4))
             log.write(**rec)
 
     prof = None
@@ -1026,7 +1040,8 @@ def analyse(ctx: Context, cfg: dict[str, Any], pg_url: str, events: list[list[di
             if e.get("ev") == "trial":
                 ask_s += clip(e["enter"] - e.get("ask_s", 0.0), e["enter"])
                 whole = clip(e["enter"], e["exit"])
-                polls = e.get("polls", 0) * (cfg["poll_interval"] or 1.0)
+                # the real sleeps where recorded (older code: a poll interval per look)
+                polls = e.get("waited", e.get("polls", 0) * (cfg["poll_interval"] or 1.0))
                 dur = max(e["exit"] - e["enter"], 1e-9)
                 w = min(polls * whole / dur, whole)
                 wait_s += w
@@ -1707,9 +1722,12 @@ def _how_to_read(ctx: Context) -> list[str]:
         "`decide` (timed in every worker). *decisions*: all `decide` calls (Train, the mean "
         "number of shapes each Train proposed).",
         "- *waiting in planner trials*: a worker whose `ask` found the queue empty plans; when "
-        "the policy says Wait (nothing more to start until results arrive) it sleeps in the "
-        "planner trial and re-plans every poll interval. This is the idle time the policy "
-        "causes.",
+        "the policy says Wait (nothing more to start until results arrive), or another "
+        "worker is deciding for it, it sleeps in the planner trial and looks again (after "
+        "0.05 s, doubling up to the poll interval, longer with many running trials): the "
+        "seconds of those sleeps, measured. This is the idle time the policy and the "
+        "one-planner rule cause; *planner trials (deciding, storage)* is the rest of a planner "
+        "trial's time.",
         "- *storage calls / training*: calls of `optuna.storages.BaseStorage` methods on the "
         "storage object the study uses (Optuna's cache for PostgreSQL, the gRPC client), from "
         "the search's thread; + the heartbeat thread's. *round trips / training*: PostgreSQL: "
