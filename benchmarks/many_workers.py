@@ -1200,14 +1200,16 @@ def replay_search(problem: Any, settings: Any, cfg: dict[str, Any], n: int, seed
         return cache[key]
 
     def enqueue(action: Any) -> None:
-        # the sampler's rule: each proposed shape once, in its next slot (the policy proposes
-        # a pending shape only as a training meant to run alongside the pending one)
+        pending = {tr.shape for tr in trials if tr.state in ("queued", "running")}
         for s in dict.fromkeys(action.shapes):
+            if s in pending:
+                continue
             if len(queue) >= (max(QUEUE_CAP, len(alive)) if SCALED_CAP else QUEUE_CAP):
                 break
             k = 1 + sum(1 for tr in trials if tr.shape == s and tr.state != "lost")
             trials.append(_SimTrial(s, k))
             queue.append(len(trials) - 1)
+            pending.add(s)
 
     def start(w: int, i: int) -> None:
         nonlocal killed, n_pauses

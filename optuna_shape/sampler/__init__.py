@@ -31,25 +31,24 @@ to start):
    trials with one slot: the lower number wins, and the later one always sees it because trial
    numbers follow creation order.
 3. A trial ``ask`` had to create (the queue was empty) is a *planner*: it asks the policy for
-   every idle worker, queues the shapes to train (a shape pending when the policy decided is queued
-   again only as a further training meant to run alongside, in its next slot) and takes the first
-   itself — queuing the rest before it takes its own, since once it holds a slot it is no longer a
-   planner and the next idle worker decides on what it sees queued — or ends PRUNED (stage
-   ``plan``) when it has nothing to take. A ``Wait`` waits inside the trial (looking again after
-   0.05 s, then twice as long each time up to ``poll_interval``, proportionally longer with more
-   than 16 running trials; failing trials of dead workers when the storage has heartbeats); a
-   ``Stop`` stores the result (the first stored result is final) and stops.
+   every idle worker, queues the shapes to train (only those not already pending) and takes the
+   first itself — queuing the rest before it takes its own, since once it holds a slot it is no
+   longer a planner and the next idle worker decides on what it sees queued — or ends PRUNED
+   (stage ``plan``) when it has nothing to take. A ``Wait`` waits inside the trial (looking
+   again after 0.05 s, then twice as long each time up to ``poll_interval``, proportionally
+   longer with more than 16 running trials; failing trials of dead workers when the storage
+   has heartbeats); a ``Stop`` stores the result (the first stored result is final) and stops.
 4. ``after_trial`` of a training, once the queue is down to the look-ahead
    (:func:`.coordination.lookahead`: empty below eight running workers), decides again with the
    trial's own value and queues the next action, so one worker alternates trainings without
-   planners in between and trains exactly what the policy decides on every result, and N workers
-   keep getting work (the policy fantasises running shapes, so proposals are distinct, but for the
-   further trainings of a running shape that idle workers get). With many workers it fills the
-   queue to twice the look-ahead; with heartbeats it first marks its own trial ``osh:planning`` and
-   reads the study again: of several finishing at once, the lowest number decides, and planners
-   wait for it. While more trainings wait in the queue nothing is planned: a decision then would
-   rest on fewer results. A planner waiting for another's decision ends (its worker's next ``ask``
-   takes a queued training) only once trainings are queued for the older waiting planners too
+   planners in between and trains exactly what the policy decides on every result, and N
+   workers keep getting work (the policy fantasises running shapes, so proposals are
+   distinct). With many workers it fills the queue to twice the look-ahead; with heartbeats it
+   first marks its own trial ``osh:planning`` and reads the study again: of several finishing
+   at once, the lowest number decides, and planners wait for it. While more trainings wait in
+   the queue nothing is planned: a decision then would rest on fewer results. A planner waiting
+   for another's decision ends (its worker's next ``ask`` takes a queued training) only once
+   trainings are queued for the older waiting planners too
    (:func:`.coordination.a_queued_training_is_mine`); the others keep waiting for the decision
    rather than ending and planning again in a new trial.
 

@@ -96,18 +96,17 @@ def enqueue(
     stage: str,
     attrs_of: Callable[[Shape], tuple[dict[str, Any], dict[str, Any]]],
 ) -> list[Shape]:
-    """Queue a training of each shape (at most :data:`QUEUE_CAP` waiting at once, or the
-    number of running trials when more); returns the shapes queued.
+    """Queue a training of each shape not already pending (at most :data:`QUEUE_CAP` waiting at
+    once, or the number of running trials when more); returns the shapes queued.
 
-    ``snapshot`` is the one the policy decided on: a shape it proposes although a training of
-    it is pending there is a further training meant to run at the same time (a repeat: the
-    policy proposes no running shape otherwise), in the next slot of the shape. A copy another
-    worker queued for the same slot meanwhile yields to the first (:func:`wins`).
     ``attrs_of(shape)`` gives the (user, system) attributes the trial is created with.
     """
+    pending = snapshot.pending_shapes()
     room = max(QUEUE_CAP, snapshot.n_running()) - snapshot.n_queued()
     queued: list[Shape] = []
     for shape in dict.fromkeys(shapes):
+        if shape in pending:
+            continue
         if len(queued) >= room:
             break  # the policy proposes the rest again once the queue has drained
         user, system = attrs_of(shape)

@@ -217,10 +217,9 @@ def stop_study(study: optuna.Study) -> None:
 
 def _claim(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, snap: Snapshot,
            problem: Problem, action: Train) -> tuple[Shape, str] | None:
-    """Let planner trial ``number`` train the first proposed shape itself and queue the rest,
-    so a worker's trial is a training, not a pruned planner. ``snap`` is the snapshot the
-    policy decided on: a proposed shape pending there is a repeat meant to run alongside
-    (its next slot).
+    """Let planner trial ``number`` train the first proposed shape not already pending
+    itself and queue the rest, so a worker's trial is a training, not a pruned planner
+    (``None`` when every proposed shape is pending).
 
     The claimed slot must be the trial's alone: a copy of it queued or taken by another
     worker meanwhile (another planner proposed the same shape at the same moment) makes
@@ -228,9 +227,11 @@ def _claim(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, 
     then proposes the shape again — but two never train one slot: the other copy yields
     to this lower-numbered trial once it sees the claim, and this trial yields to any
     copy it sees."""
-    if not action.shapes:
+    pending = snap.pending_shapes()
+    free = [c for c in action.shapes if Shape(c.depth, c.width) not in pending]
+    if not free:
         return None
-    shape = Shape(action.shapes[0].depth, action.shapes[0].width)
+    shape = Shape(free[0].depth, free[0].width)
     slot = coordination.slot_of(shape, snap.repeat_index(shape))
     user, system = _attrs_of(ctx, study, action, shape)
     rest = tuple(c for c in action.shapes if Shape(c.depth, c.width) != shape)
@@ -281,9 +282,8 @@ def _attrs_of(ctx: SearchContext, study: optuna.Study, action: Train, shape: Sha
 
 def enqueue(ctx: SearchContext, study: optuna.Study, snap: Snapshot, problem: Problem,
             action: Train) -> list[Shape]:
-    """Queue a training of each shape ``action`` proposes (see
-    :func:`optuna_shape.sampler.coordination.enqueue`; ``snap`` is the snapshot the policy
-    decided on); returns the shapes queued."""
+    """Queue a training of each shape ``action`` proposes that is not already pending (see
+    :func:`optuna_shape.sampler.coordination.enqueue`); returns the shapes queued."""
     # a candidate (shape, precision) is served by training its shape once
     proposed: dict[Shape, Shape] = {}
     for c in action.shapes:

@@ -159,6 +159,11 @@ class Snapshot:
         """Seconds charged to the finished trainings (see :mod:`optuna_shape.models.compute`)."""
         return self.evidence().spent_seconds()
 
+    def pending_shapes(self) -> set[Shape]:
+        """Shapes queued or being trained."""
+        return {t.shape for t in self.trials
+                if t.is_training and t.state in _LIVE and t.shape is not None}
+
     def repeat_index(self, shape: Shape) -> int:
         """The next training's repeat index of ``shape``: its non-failed trainings + 1."""
         n = sum(1 for t in self.trials if t.is_training and t.shape == shape

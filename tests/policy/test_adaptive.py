@@ -284,9 +284,7 @@ def test_property_answer_is_trained_meets_floor_and_is_probable(
 @pytest.mark.parametrize("goal,floor", [("accuracy", None), ("size", 94.5)])
 def test_four_workers_finish_with_distinct_work(goal: str, floor: float | None) -> None:
     """Four asynchronous workers: each asks for work when free; trainings finish in random
-    order. A shape runs twice at the same time only for a min-cost goal (trainings for idle
-    workers running alongside), never beyond six trainings, never listed twice in one
-    proposal; the search ends with an answer."""
+    order. No shape is run twice at the same time, and the search ends with an answer."""
     prob = problem(goal, floor)
     rng = np.random.default_rng(7)
     done: list[Training] = []
@@ -297,71 +295,21 @@ def test_four_workers_finish_with_distinct_work(goal: str, floor: float | None) 
         rounds += 1
         while len(running) < 4:
             if not queue:
-                act = decide(prob, Evidence(tuple(done), tuple(running)), Settings(),
-                             slots=4 - len(running))
+                act = decide(prob, Evidence(tuple(done), tuple(running)), Settings())
                 if isinstance(act, Stop):  # with trainings running only when confident
                     assert not running or act.details.reason_code == "confident"
                     assert act.status == "answered" and act.answer in {t.shape for t in done}
                     return
                 if isinstance(act, Wait):
                     break
-                assert len(set(act.shapes)) == len(act.shapes)
                 queue.extend(act.shapes)
             s = queue.pop(0)
-            if s in running:
-                assert goal != "accuracy"
-                n_done = sum(t.shape == s and t.value is not None for t in done)
-                assert n_done + running.count(s) < 6
+            assert s not in running
             running.append(s)
         if running:
             s = running.pop(int(rng.integers(len(running))))
             done.append(Training(s, surface(s) + rng.normal(0, 0.5)))
     raise AssertionError("no stop")
-
-
-def test_a_training_runs_alongside_a_running_one_of_its_shape_up_to_six() -> None:
-    """Min-cost goals: a shape being trained may get another training at the same time
-    (for idle workers), up to six finished and running in all and once per decision; a
-    shape with nothing running is not one of these."""
-    from optuna_shape.policy.adaptive import Search
-    from optuna_shape.policy.adaptive.min_cost import concurrent_repeat
-
-    design = initial_design(GRID, 5)
-    trained, untried = design[0], design[1]
-    done = tuple(Training(s, surface(s)) for s in design if s != untried)
-
-    def search(pending: tuple[Shape, ...], extra: int = 0) -> Search:
-        ev = Evidence(done + (Training(trained, surface(trained)),) * extra, pending)
-        return Search(problem("size", 94.5), ev, Settings(), slots=4)
-
-    assert concurrent_repeat(search((trained,)), trained)
-    assert concurrent_repeat(search((untried,)), untried)  # its first training is running
-    assert not concurrent_repeat(search(()), untried)  # nothing running: not alongside
-    assert not concurrent_repeat(search((trained,), extra=4), trained)  # 5 done + 1 running
-    assert concurrent_repeat(search((trained,), extra=3), trained)  # 4 done + 1 running
-    picked = search(())
-    picked.add_pending(trained)
-    assert not concurrent_repeat(picked, trained)  # once per decision
-
-
-def test_idle_workers_get_further_trainings_of_running_shapes_when_nothing_else_is_worth_it(
-        ) -> None:
-    """Size goal, every untrained shape already running (a first wave of many workers): the
-    idle workers are not left waiting — they get further trainings of running shapes, each
-    shape once per decision; the accuracy goal waits."""
-    design = initial_design(GRID, 5)
-    done = tuple(Training(s, surface(s)) for s in design) + (
-        Training(design[0], surface(design[0]) + 0.3),)
-    running = tuple(s for s in GRID if s not in design)
-    ev = Evidence(done, running)
-    act = decide(problem("size", 94.5), ev, Settings(max_trainings=80), slots=8)
-    assert isinstance(act, Train) and len(act.shapes) > 1
-    assert len(set(act.shapes)) == len(act.shapes)
-    assert all(s in running or s in design for s in act.shapes)
-    assert any(s in running for s in act.shapes)
-    act = decide(problem("accuracy"), Evidence(done, tuple(s for s in GRID if s not in design)),
-                 Settings(max_trainings=80), slots=8)
-    assert not (isinstance(act, Train) and any(s in running for s in act.shapes))
 
 
 @pytest.mark.parametrize("goal,floor", [("accuracy", None), ("size", 94.5)])

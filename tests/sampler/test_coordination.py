@@ -98,21 +98,17 @@ def test_repeat_index_counts_complete_and_pending_trainings_not_failures():
     assert snap.repeat_index(s) == 3  # one complete + one running; the failure does not count
 
 
-def test_a_pending_shape_the_policy_proposes_is_queued_in_its_next_slot():
-    """The policy proposes a shape pending in the snapshot it decided on only as a repeat
-    meant to run alongside: it is queued in the shape's next slot, never in a taken one."""
+def test_planner_queues_only_shapes_not_already_pending():
     study, sampler = new_study()
     problem = sampler.problem(study)
     first = problem.feasible[0]
     queue(study, first)  # already queued
     snap = read_snapshot(study, TrialCache())
     queued = planning.enqueue(sampler._context(), study, snap, problem,
-                              Train(problem.feasible[:3], "repeat"))
-    assert queued == list(problem.feasible[:3])
+                              Train(problem.feasible[:3], "sample"))
+    assert queued == list(problem.feasible[1:3])
     slots = Counter(t.system_attrs["osh:slot"] for t in study.trials)
     assert max(slots.values()) == 1
-    assert {s for s in slots if s.startswith(coordination.slot_of(first, 1)[:-1])} == {
-        coordination.slot_of(first, 1), coordination.slot_of(first, 2)}
 
 
 # ------------------------------------------------------------------ winner rule --------------

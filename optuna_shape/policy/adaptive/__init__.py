@@ -22,9 +22,7 @@ one action. Choices, in order:
    the best-measured shape (min-cost goals: the cheapest one measured at or above the floor) is
    trained again, so the noise is estimated from evidence, not only from the prior.
 5. **Acquisition** (one shape per call; running trainings are fantasised at their posterior mean
-   — kriging believer — so parallel workers get distinct shapes; for a min-cost goal, when
-   nothing else is worth starting, a further training of a running shape, up to six per
-   shape: :func:`~optuna_shape.policy.adaptive.min_cost.concurrent_repeat`):
+   — kriging believer — so parallel workers get distinct shapes):
 
    * ``"accuracy"``: augmented expected improvement on the latent accuracy over the best
      posterior mean of the trained shapes, ``EI · (1 − σ_n / sqrt(s² + σ_n²))`` (Huang et al.

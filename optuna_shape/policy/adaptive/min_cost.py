@@ -23,7 +23,7 @@ from optuna_shape.space.constraints import goal_key
 from optuna_shape.space.shape import Shape
 
 __all__ = ["answer", "current_answer", "p_cheapest", "evaluate", "pick", "acquisition",
-           "confirm_horizon", "concurrent_repeat", "budget_answer", "reference_cost"]
+           "confirm_horizon", "budget_answer", "reference_cost"]
 
 _ANSWER_REPEAT_UNTIL = 0.99
 
@@ -106,8 +106,6 @@ def pick(search: Search, post: ShapePosterior, current: Shape | None
          ) -> tuple[Shape | None, str, float]:
     """(next shape or ``None``, why, the largest expected saving); ``current``: the answer."""
     score, fpf, p_next, costs, c_ref = acquisition(search, post, current)
-    if not np.isfinite(score).any() and search.n_pending:  # else a worker would wait
-        score, fpf, p_next, costs, c_ref = acquisition(search, post, current, alongside=True)
     gain = float(np.max(score)) if np.isfinite(score).any() else 0.0
     if not np.isfinite(score).any():
         return None, "", 0.0
@@ -115,13 +113,12 @@ def pick(search: Search, post: ShapePosterior, current: Shape | None
     i = int(np.argmax(np.where(np.isfinite(score), score / weight, -np.inf)))
     s = search.feasible[i]
     led = search.led
-    running = (f", {led.pending[s]} more running" if led.pending.get(s) else "")
     if s == current:
         why = (f"repeat the answer: P(accuracy ≥ floor) = {fpf[i]:.2f}, "
-               f"measured {led.mean(s):.4g} over {led.count(s)} training(s){running}")
+               f"measured {led.mean(s):.4g} over {led.count(s)} training(s)")
     elif led.count(s):
         why = (f"repeat a borderline candidate: P(accuracy ≥ floor) = {fpf[i]:.2f}, "
-               f"measured {led.mean(s):.4g} over {led.count(s)} training(s){running}")
+               f"measured {led.mean(s):.4g} over {led.count(s)} training(s)")
     else:
         why = (f"expected saving {score[i]:.3g} (log cost): P(accuracy ≥ floor) = "
                f"{fpf[i]:.2f}, P(answer within the trainings left for it) = {p_next[i]:.2f}, "
@@ -156,37 +153,12 @@ def confirm_horizon(search: Search) -> np.ndarray:
     return np.maximum(k, 1.0)
 
 
-def concurrent_repeat(search: Search, s: Shape) -> bool:
-    """Whether another training of ``s`` may start while one of it is running or queued:
-    fewer than ``MAX_REPEATS`` finished and running in all, in a search over shapes (not
-    precisions), and not already proposed by this decision (a batch lists each shape once;
-    the next decision may add another).
-
-    Only when nothing else is worth starting (:func:`pick`), so it never displaces a training
-    the search would have started and a single worker's search is unchanged.
-
-    Why: at the end of a min-cost search the work left is confirming the answer and the
-    borderline shapes cheaper than it, several trainings each; with one running at a time the
-    other workers wait for them, and the answer comes as late as with one worker. With many
-    workers the first wave of trainings covers most of the cheap shapes, and until their
-    results are in nothing else is worth starting either (a 64-worker replay waited with up
-    to 25 workers idle). Running the further trainings together spends idle workers on
-    exactly what the answer waits for. The running ones are fantasised at the posterior mean,
-    so each further copy is worth less than the one before, and one that cannot change the
-    answer is worth nothing."""
-    led = search.led
-    n = led.count(s) + led.pending.get(s, 0)
-    return not search.variants and 1 <= n < MAX_REPEATS and s not in search.picked
-
-
-def acquisition(search: Search, post: ShapePosterior, current: Shape | None,
-                alongside: bool = False
+def acquisition(search: Search, post: ShapePosterior, current: Shape | None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     """Expected saving of every shape a training could start on now (``-inf`` for the
     others): cheaper than the answer ``current``, ``p_k · log(C / cost)`` with ``p_k`` the
     probability that the trainings of :func:`confirm_horizon` make the shape an answer (the
-    adaptive policy's docstring); the answer itself while P(f ≥ floor) < 0.99. A shape being
-    trained is skipped unless ``alongside`` allows it a :func:`concurrent_repeat`. With
+    adaptive policy's docstring); the answer itself while P(f ≥ floor) < 0.99. With
     P(f ≥ floor) and ``p_k`` (running trainings fantasised), the goal costs and the reference
     cost ``C``."""
     fpost, fmean, fstd = search.fantasised(post)
@@ -197,8 +169,7 @@ def acquisition(search: Search, post: ShapePosterior, current: Shape | None,
     score = np.full(len(search.feasible), -np.inf)
     led = search.led
     for i, s in enumerate(search.feasible):
-        if not search.proposable(s) or not search.budget.affordable(s) or (
-                s in led.pending and not (alongside and concurrent_repeat(search, s))):
+        if not search.proposable(s) or s in led.pending or not search.budget.affordable(s):
             continue
         n = led.count(s)
         if s == current:

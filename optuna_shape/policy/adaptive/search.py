@@ -73,8 +73,6 @@ class Search:
         if self.goal is not None and self.goal not in ("accuracy", *MIN_COST_GOALS):
             raise ValueError(f"unknown goal {self.goal!r}")
         self.budget = Budget(problem, evidence, settings, self.feasible, self.n_shapes)
-        self.picked: set[Shape] = set()
-        """Shapes this decision has proposed so far (a batch lists each shape once)."""
 
     @property
     def n_done(self) -> int:
@@ -169,5 +167,4 @@ class Search:
         self.evidence = replace(self.evidence, pending=tuple(self.evidence.pending) + tuple(same))
         for v in same:
             self.led.pending[v] = self.led.pending.get(v, 0) + 1
-        self.picked.update(same)
         self.budget.commit(s, self.evidence.pending)
