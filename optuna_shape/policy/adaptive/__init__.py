@@ -47,10 +47,11 @@ one action. Choices, in order:
    ``"accuracy"``: the highest posterior mean (with a floor: among those with
    P(f ≥ floor) ≥ ``confidence``); min-cost goals: the cheapest with P(f ≥ floor) ≥
    ``confidence``. With a floor, a shape trained once must clear it by two noise std, otherwise
-   it is repeated first: a lone lucky seed is how wrong answers were chosen before. A search
-   stops confident on a shape trained once only when the seed noise is measured from at least
-   two repeat degrees of freedom; before that the answer is trained once more (stage
-   ``repeat``), while it already serves as the answer cheaper shapes are measured against.
+   it is repeated first: a lone lucky seed is how wrong answers were chosen before. With a
+   floor, a search stops confident on a shape trained once only when the seed noise is
+   measured from at least two repeat degrees of freedom; before that the answer is trained
+   once more (stage ``repeat``), while it already serves as the answer cheaper shapes are
+   measured against.
 
    **At any budget.** When the budget ends (or nothing useful is left to train) before any shape
    is confirmed, the search still answers with ``Stop(status="unconfirmed")``: among trained

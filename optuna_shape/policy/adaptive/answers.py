@@ -21,8 +21,8 @@ __all__ = ["Evaluation", "eligible", "settled", "p_eligible_after", "unconfirmed
 
 CONFIRM_MARGIN = 2.0  # a single training clear of the floor by this many noise std needs no repeat
 CONFIRM_NOISE_DF = 2
-"""A search stops confident on a shape trained once only when the seed noise is measured from
-at least this many repeat degrees of freedom (:func:`settled`)."""
+"""With a floor, a search stops confident on a shape trained once only when the seed noise is
+measured from at least this many repeat degrees of freedom (:func:`settled`)."""
 UNCONFIRMED_MIN_P = 0.5
 """An unconfirmed answer (budget spent, nothing confirmed) needs at least this P(f ≥ floor),
 or its own measured mean at or above the floor (:func:`unconfirmed_answer`)."""
@@ -63,8 +63,9 @@ def eligible(search: Search, post: ShapePosterior, s: Shape, p_floor: float) -> 
 
 
 def settled(search: Search, post: ShapePosterior, s: Shape) -> bool:
-    """May the search stop confident on answer ``s``: it was trained at least twice, or the
-    seed noise that cleared its single training (:func:`eligible`) was measured from at least
+    """May the search stop confident on answer ``s``: there is no floor (no single training
+    was let through on a margin), it was trained at least twice, or the seed noise that
+    cleared its single training (:func:`eligible`) was measured from at least
     :data:`CONFIRM_NOISE_DF` repeat degrees of freedom (``post``: the decision's posterior).
     An unsettled answer is trained once more before the search stops; until then it still
     serves as the answer the acquisition and early stopping measure against.
@@ -75,7 +76,8 @@ def settled(search: Search, post: ShapePosterior, s: Shape) -> bool:
     training of a small shape cleared it and the search stopped confident on a shape below
     the floor (measured: 3 of 20 size searches on ``digits-hard`` with the floor at the
     median, one seed 2.4 points above the floor, the shape's true mean 2.1 below)."""
-    return search.led.count(s) >= 2 or post.noise_.repeat_df >= CONFIRM_NOISE_DF
+    return (search.floor is None or search.led.count(s) >= 2
+            or post.noise_.repeat_df >= CONFIRM_NOISE_DF)
 
 
 def p_eligible_after(search: Search, post: ShapePosterior, mean: np.ndarray,
