@@ -1041,9 +1041,9 @@ def analyse(ctx: Context, cfg: dict[str, Any], pg_url: str, events: list[list[di
                 ask_s += clip(e["enter"] - e.get("ask_s", 0.0), e["enter"])
                 whole = clip(e["enter"], e["exit"])
                 # the real sleeps where recorded (older code: a poll interval per look)
-                polls = e.get("waited", e.get("polls", 0) * (cfg["poll_interval"] or 1.0))
+                slept = e.get("waited", e.get("polls", 0) * (cfg["poll_interval"] or 1.0))
                 dur = max(e["exit"] - e["enter"], 1e-9)
-                w = min(polls * whole / dur, whole)
+                w = min(slept * whole / dur, whole)
                 wait_s += w
                 if e.get("kind") == "train":
                     train_s += clip(e["start"], e["end"])
