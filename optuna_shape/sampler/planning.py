@@ -88,6 +88,9 @@ def _plan(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, s
     """A planner trial: decide, take the first proposed training itself and queue the rest
     (:func:`_claim`), or end (waiting inside while there is nothing to do)."""
     polls = 0
+    # (in study.optimize, Optuna failed stale trials just before this trial's ask): the
+    # waiting below checks again one check interval from now (:func:`_wait`)
+    ctx.state.last_stale_check = time.monotonic()
     while True:
         if snap.result is not None:
             _end(study, trial_id, "stopped", f"search finished: {snap.result.reason}",
@@ -170,6 +173,13 @@ WORKERS_PER_POLL_STEP = 16
 """Every look reads the whole study, and waiting workers look at once: with more running trials
 than this, each waits ``running / 16`` times longer between looks, so the reads per second of
 all waiting workers together stay about level as workers are added."""
+STALE_CHECK_S = 5.0
+"""A waiting worker fails stale trials (of workers that died) at most this often, and with
+more running trials than :data:`WORKERS_PER_POLL_STEP` proportionally less often: each check
+reads every running trial with its heartbeat, and 64 workers checking every 5 s from their
+first look (one check each right after Optuna's own, taken before every trial) held the
+first trainings back by seconds. One check per grace period among all waiting workers is
+enough to free a dead worker's slot."""
 FIRST_POLL_S = 0.05
 """A waiting worker looks again after this many seconds, then after twice as long each time,
 up to the sampler's ``poll_interval``: another worker's planning or a result usually comes
@@ -180,11 +190,13 @@ def _wait(ctx: SearchContext, study: optuna.Study, reason: str, polls: int = 0,
           running: int = 1) -> None:
     """Sleep before looking again (``polls``: looks so far in this trial; see
     :data:`FIRST_POLL_S`; with ``running`` trials above :data:`WORKERS_PER_POLL_STEP`, every
-    sleep is that many times longer), failing stale trials every 5 s."""
+    sleep is that many times longer), failing stale trials every :data:`STALE_CHECK_S`
+    (as many times longer)."""
     ctx.reporter.on_wait(reason)
     state = ctx.state
     now = time.monotonic()
-    if now - state.last_stale_check >= 5.0:
+    scale = max(1.0, running / WORKERS_PER_POLL_STEP)
+    if now - state.last_stale_check >= STALE_CHECK_S * scale:
         state.last_stale_check = now
         st.fail_stale(study)
     if not st.is_in_memory(study) and not st.has_heartbeat(study) and \
@@ -195,7 +207,6 @@ def _wait(ctx: SearchContext, study: optuna.Study, reason: str, polls: int = 0,
             "worker died stays RUNNING forever: use RDBStorage(url, heartbeat_interval=10) "
             "(the CLI does), or mark dead trials failed "
             "(optuna_shape.store.backends.fail_stale_on_start).", reason)
-    scale = max(1.0, running / WORKERS_PER_POLL_STEP)
     time.sleep(scale * min(ctx.poll_interval, FIRST_POLL_S * 2.0 ** min(polls, 30)))
 
 

@@ -574,3 +574,27 @@ def test_with_more_workers_than_the_queue_cap_the_queue_holds_one_training_each(
     queued = planning.enqueue(sampler._context(), study, snap, problem,
                               Train(tuple(sp.shapes[running:running + 30]), "sample"))
     assert len(queued) == running
+
+
+def test_a_waiting_planner_checks_for_stale_trials_once_an_interval_has_passed(monkeypatch):
+    """Optuna's optimize fails stale trials before every trial: a planner's first looks do not
+    check again, and with many running trials every waiting worker checks less often."""
+    study, sampler = new_study()
+    checks = []
+    monkeypatch.setattr(planning.time, "sleep", lambda s: None)
+    monkeypatch.setattr(planning.st, "fail_stale", lambda study_: checks.append(1))
+    ctx = sampler._context()
+    now = [1000.0]
+    monkeypatch.setattr(planning.time, "monotonic", lambda: now[0])
+    ctx.state.last_stale_check = now[0]  # a planner trial began (Optuna just checked)
+    planning._wait(ctx, study, "waiting", 0)
+    assert checks == []
+    now[0] += planning.STALE_CHECK_S
+    planning._wait(ctx, study, "waiting", 1)
+    assert checks == [1]
+    now[0] += planning.STALE_CHECK_S
+    planning._wait(ctx, study, "waiting", 2, running=64)  # 64 running: 4 × the interval
+    assert checks == [1]
+    now[0] += 3 * planning.STALE_CHECK_S
+    planning._wait(ctx, study, "waiting", 3, running=64)
+    assert checks == [1, 1]
