@@ -598,3 +598,28 @@ def test_a_waiting_planner_checks_for_stale_trials_once_an_interval_has_passed(m
     now[0] += 3 * planning.STALE_CHECK_S
     planning._wait(ctx, study, "waiting", 3, running=64)
     assert checks == [1, 1]
+
+
+def test_a_planner_waits_a_check_interval_before_its_first_stale_check(monkeypatch):
+    """Optuna's optimize loop failed stale trials just before the planner trial's ask: its
+    first looks do not read every running trial's heartbeat again."""
+
+    class Enough(Exception):
+        pass
+
+    study, sampler = adaptive_study()
+    trials = running_trainings(study, sampler, 2)
+    st.set_trial_system_attr(study, trials[1]._trial_id, st.PLANNING, True)  # it decides
+    checks, sleeps = [], []
+    monkeypatch.setattr(planning.st, "fail_stale", lambda study_: checks.append(1))
+    sampler._context().state.last_stale_check = 0.0  # this worker never checked before
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            raise Enough
+
+    monkeypatch.setattr(planning.time, "sleep", sleep)
+    with pytest.raises(Enough):
+        study.optimize(noisy([], sampler.space), n_trials=1)
+    assert len(sleeps) == 3 and checks == []
