@@ -88,8 +88,8 @@ def _plan(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, s
     """A planner trial: decide, take the first proposed training itself and queue the rest
     (:func:`_claim`), or end (waiting inside while there is nothing to do)."""
     polls = 0
-    # (in study.optimize, Optuna failed stale trials just before this trial's ask): the
-    # waiting below checks again one check interval from now (:func:`_wait`)
+    # study.optimize failed stale trials just before this trial's ask: the waiting below
+    # checks again only one check interval from now (:func:`_wait`)
     ctx.state.last_stale_check = time.monotonic()
     while True:
         if snap.result is not None:
