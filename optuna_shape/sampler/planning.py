@@ -88,6 +88,7 @@ def _plan(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, s
     """A planner trial: decide, take the first proposed training itself and queue the rest
     (:func:`_claim`), or end (waiting inside while there is nothing to do)."""
     polls = 0
+    seen, read_at = None, time.monotonic()  # the trial counts at the last whole read (unknown)
     # study.optimize failed stale trials just before this trial's ask: the waiting below
     # checks again only one check interval from now (:func:`_wait`)
     ctx.state.last_stale_check = time.monotonic()
@@ -142,8 +143,14 @@ def _plan(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, s
                 if snap.queued:
                     _end(study, trial_id, "plan", "a queued training is waiting")
                 reason = action.reason
-        _wait(ctx, study, reason, polls, snap.n_running())
-        polls += 1
+        while True:
+            _wait(ctx, study, reason, polls, snap.n_running())
+            polls += 1
+            counts = st.trial_counts(study)
+            if counts is None or counts != seen or time.monotonic() - read_at >= (
+                    FULL_READ_S * max(1.0, snap.n_running() / WORKERS_PER_POLL_STEP)):
+                break
+        seen, read_at = counts, time.monotonic()
         snap = read_snapshot(study, ctx.state.cache)
 
 
@@ -180,6 +187,14 @@ reads every running trial with its heartbeat, and 64 workers checking every 5 s 
 first look (one check each right after Optuna's own, taken before every trial) held the
 first trainings back by seconds. One check per grace period among all waiting workers is
 enough to free a dead worker's slot."""
+FULL_READ_S = 5.0
+"""Where the storage counts trials with one small query (RDB:
+:func:`~optuna_shape.store.engine.trial_counts`), a waiting worker reads the whole study again
+only when the counts changed since its last read, and otherwise at least this often (as many
+times less often with more running trials than :data:`WORKERS_PER_POLL_STEP`, like the looks):
+a trial taken from the queue, created, queued or finished changes the counts; a planner taking
+its own training or a finishing training marking itself as the decider changes only
+attributes, and the next event or this interval shows it."""
 FIRST_POLL_S = 0.05
 """A waiting worker looks again after this many seconds, then after twice as long each time,
 up to the sampler's ``poll_interval``: another worker's planning or a result usually comes

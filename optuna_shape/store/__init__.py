@@ -47,7 +47,7 @@ Modules (every name below is re-exported here: ``from optuna_shape import store 
     :mod:`~optuna_shape.store.measurements`  hardware measurements and screening marks
     :mod:`~optuna_shape.store.trials`        :class:`TrialRecord`, trial reads and writes
     :mod:`~optuna_shape.store.slots`         slot strings of queued trainings and screening
-    :mod:`~optuna_shape.store.engine`        storage handles, the SQLite lock, stale trials
+    :mod:`~optuna_shape.store.engine`        handles, the SQLite lock, trial counts, stale trials
     :mod:`~optuna_shape.store.copying`       a study's trainings and measurements into another
     :mod:`~optuna_shape.store.backends`      :func:`~optuna_shape.store.backends.open_storage`
     :mod:`~optuna_shape.store.attributes`    trial user attributes readable in optuna-dashboard
@@ -66,6 +66,7 @@ from optuna_shape.store.engine import (
     rdb_engine,
     storage_of,
     study_id,
+    trial_counts,
     trial_id,
 )
 from optuna_shape.store.keys import (
@@ -224,6 +225,7 @@ __all__ = [
     "study_attrs",
     "training_attempt",
     "training_index",
+    "trial_counts",
     "trial_id",
     "trial_record",
     "trial_state",

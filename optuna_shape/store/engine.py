@@ -1,9 +1,10 @@
-"""The storage behind a study: Optuna's private handles, the SQLite lock, heartbeats, stale trials.
+"""The storage behind a study: Optuna's private handles, the SQLite lock, trial counts,
+heartbeats, stale trials.
 
 Optuna keeps a study's storage and a trial's id private; the sampler reaches them through
 :func:`storage_of`, :func:`trial_id` and :func:`keep_alive`. :func:`make_sqlite_atomic` makes
-Optuna's queue pop atomic on SQLite files, and :func:`fail_stale` is the one rule for the
-RUNNING trials of workers that are gone.
+Optuna's queue pop atomic on SQLite files, :func:`trial_counts` is the cheap look of a waiting
+worker, and :func:`fail_stale` is the one rule for the RUNNING trials of workers that are gone.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "make_sqlite_atomic",
     "rdb_engine",
     "storage_of",
+    "trial_counts",
     "trial_id",
 ]
 
@@ -98,6 +100,33 @@ def make_sqlite_atomic(storage: Any) -> bool:
     engine._osh_atomic = True
     engine.dispose()  # pooled connections were opened without the hooks
     return True
+
+
+def trial_counts(study: optuna.Study) -> tuple[tuple[str, int], ...] | None:
+    """How many trials of ``study`` are in each state, read with one small query: a marker
+    that changes whenever a trial is created, queued, taken from the queue or finished
+    (finished counts and the total only grow, so no two such events cancel out). ``None``
+    where there is no such query (storages other than RDB) or it failed: read the study.
+
+    Why: a worker waiting for work looks at the study every poll, and a whole read re-reads
+    every running and queued trial with its attributes (24 ms of CPU in the worker at 64
+    running trials on PostgreSQL, and the server's share besides); this query costs 0.3 ms.
+    """
+    backend = getattr(study._storage, "_backend", study._storage)
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        return None
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from sqlalchemy import func
+
+    try:
+        with _create_scoped_session(backend.scoped_session) as session:
+            rows = (session.query(models.TrialModel.state, func.count(models.TrialModel.trial_id))
+                    .filter(models.TrialModel.study_id == study._study_id)
+                    .group_by(models.TrialModel.state).all())
+    except Exception:  # noqa: BLE001 - the whole read that follows reports a real failure
+        return None
+    return tuple(sorted((str(getattr(state, "name", state)), int(n)) for state, n in rows))
 
 
 # ------------------------------------------------------------------ stale trials -------------

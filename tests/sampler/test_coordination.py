@@ -623,3 +623,43 @@ def test_a_planner_waits_a_check_interval_before_its_first_stale_check(monkeypat
     with pytest.raises(Enough):
         study.optimize(noisy([], sampler.space), n_trials=1)
     assert len(sleeps) == 3 and checks == []
+
+
+def test_a_waiting_planner_reads_the_study_again_only_when_its_trial_counts_change(
+        monkeypatch, tmp_path):
+    """On an RDB storage a waiting worker's look is one small count query; the whole study is
+    read again only when a trial was created, queued, taken or finished (here: a training is
+    queued on the fourth look, and the planner ends so that its worker takes it)."""
+
+    class Enough(Exception):
+        pass
+
+    from optuna_shape.store.backends import open_storage
+
+    study, sampler = adaptive_study(storage=open_storage(f"sqlite:///{tmp_path / 'w.db'}",
+                                                         heartbeat_interval=5))
+    trials = running_trainings(study, sampler, 2)
+    st.set_trial_system_attr(study, trials[1]._trial_id, st.PLANNING, True)  # it decides
+    reads, sleeps = [], []
+    real_read = planning.read_snapshot
+
+    def read(*a, **kw):
+        reads.append(len(sleeps))
+        return real_read(*a, **kw)
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 4:
+            queue(study, sampler.space.shapes[-1])
+        if len(sleeps) > 8:
+            raise Enough
+
+    monkeypatch.setattr(planning, "read_snapshot", read)
+    monkeypatch.setattr(planning.time, "sleep", sleep)
+    study.optimize(noisy([], sampler.space), n_trials=1)
+    # the trial's first read, the first look (no counts seen yet), then the look after the
+    # training was queued; the looks in between read nothing but the counts
+    assert reads == [0, 1, 4]
+    planner = study.trials[-2]
+    assert planner.state == TrialState.PRUNED
+    assert planner.user_attrs["end_reason"] == "a queued training is waiting"

@@ -132,3 +132,11 @@ def test_a_training_whose_first_heartbeat_never_came_is_failed(tmp_path):
     storage.record_heartbeat(ids[1])  # beating now: alive
     assert st.fail_stale(study) == 1
     assert [storage.get_trial(i).state for i in ids] == [TrialState.FAIL, TrialState.RUNNING]
+
+
+def test_trial_counts_are_unknown_without_an_rdb(tmp_path):
+    """In memory and in a journal there is no cheap count: callers read the study."""
+    assert st.trial_counts(optuna.create_study()) is None
+    journal = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "j.log")))
+    assert st.trial_counts(optuna.create_study(storage=journal)) is None

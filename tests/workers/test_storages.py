@@ -146,3 +146,36 @@ def test_workers_opening_a_new_database_together(tmp_path):
     with cf.ThreadPoolExecutor(6) as ex:
         storages = list(ex.map(lambda _: open_storage(url), range(6)))
     assert all(isinstance(s, optuna.storages.RDBStorage) for s in storages)
+
+
+
+def _counts_follow_every_queue_event(study):
+    """The trial counts change when a trial is created, queued, taken from the queue or
+    finished, and not when only attributes change."""
+    from optuna_shape import store as st
+    from optuna_shape.sampler import coordination
+    from optuna_shape.space.shape import Shape
+
+    assert st.trial_counts(study) == ()
+    running = study.ask()
+    after_ask = st.trial_counts(study)
+    assert after_ask == (("RUNNING", 1),)
+    st.set_trial_user_attrs(study, running._trial_id, {"stage": "plan"})
+    assert st.trial_counts(study) == after_ask
+    st.create_waiting_trial(study, slot=coordination.slot_of(Shape(10, 1.0), 1),
+                            stage="sample", shape=Shape(10, 1.0), user_attrs={})
+    assert st.trial_counts(study) == (("RUNNING", 1), ("WAITING", 1))
+    popped = study.ask()
+    assert st.trial_counts(study) == (("RUNNING", 2),)
+    study.tell(popped, 1.0)
+    assert st.trial_counts(study) == (("COMPLETE", 1), ("RUNNING", 1))
+
+
+def test_trial_counts_on_a_sqlite_file(tmp_path):
+    """One small query counts a study's trials by state (what a waiting worker looks at)."""
+    _counts_follow_every_queue_event(optuna.create_study(
+        storage=open_storage(f"sqlite:///{tmp_path / 'c.db'}")))
+
+
+def test_trial_counts_on_postgres(postgres_url):
+    _counts_follow_every_queue_event(optuna.create_study(storage=open_storage(postgres_url)))
