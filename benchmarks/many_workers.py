@@ -1057,6 +1057,7 @@ def analyse(ctx: Context, cfg: dict[str, Any], pg_url: str, events: list[list[di
                 train_s += clip(e["t"], max(last, e["t"]))
     total = n * span
     between_s = total - train_s - wait_s - before_s - planner_s - after_s - ask_s
+    phases = idle_phases(events, n, t_first, t_answer)
     decides = [e for e in ev_all if e.get("ev") == "decide"]
     exits = [e for e in ev_all if e.get("ev") == "exit"]
     calls = sum(sum(e["storage"]["calls"].values()) for e in exits)
@@ -1100,6 +1101,8 @@ def analyse(ctx: Context, cfg: dict[str, Any], pg_url: str, events: list[list[di
             ("train", train_s), ("wait", wait_s), ("planner", planner_s),
             ("before_after_training", before_s), ("after_trial", after_s), ("ask", ask_s),
             ("between", between_s))},
+        "idle_phases": {k: (v / total if total > 0 else math.nan, d)
+                        for k, (v, d) in phases.items()},
         "lost_pops_per_training": sum(e["storage"].get("lost_pops", 0) for e in exits) / ntr,
         "plan_s_per_training": (total - train_s - wait_s) / ntr if total > 0 else math.nan,
         "decide_s_per_training": sum(e["dt"] for e in decides) / ntr,
@@ -1117,6 +1120,35 @@ def analyse(ctx: Context, cfg: dict[str, Any], pg_url: str, events: list[list[di
         "exited": len(exits),
         "worker_cpu_s": round(worker_cpu, 3),
     }
+
+
+def idle_phases(events: list[list[dict[str, Any]]], n: int, t_first: float, t_answer: float
+                ) -> dict[str, tuple[float, float]]:
+    """Idle worker-seconds (N × the phase's length − seconds inside trainings) and the
+    phase's length, in three phases of the window: *start*, from the first training's start
+    until every worker has started one; *end*, from the last training started before the
+    answer until the answer; *middle*, between them."""
+    spans: list[tuple[float, float]] = []
+    firsts: list[float] = []
+    for evs in events:
+        mine = [(e["start"], e["end"]) for e in evs
+                if e.get("ev") == "trial" and e.get("kind") == "train"]
+        spans += mine
+        if mine:
+            firsts.append(min(a for a, _ in mine))
+    if not spans or not t_answer > t_first:
+        return {k: (math.nan, math.nan) for k in ("start", "middle", "end")}
+    t_tail = max([a for a, _ in spans if a <= t_answer], default=t_answer)
+    t_ramp = min(max(firsts) if len(firsts) >= n else t_tail, t_tail)
+
+    def idle(a: float, b: float) -> tuple[float, float]:
+        if not b > a:
+            return 0.0, 0.0
+        busy = sum(max(0.0, min(e, b) - max(s, a)) for s, e in spans)
+        return n * (b - a) - busy, b - a
+
+    return {"start": idle(t_first, t_ramp), "middle": idle(t_ramp, t_tail),
+            "end": idle(t_tail, t_answer)}
 
 
 # ------------------------------------------------------------------------------ agreement ----
@@ -1371,6 +1403,15 @@ def run_replay(ctx: Context) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------ report -------
+def _phases(r: dict[str, Any]) -> str:
+    """``start / middle / end`` idle shares with each phase's length (older logs: —)."""
+    ph = r.get("idle_phases")
+    if not ph:
+        return "—"
+    return " / ".join(f"{_pct(ph[k][0])} ({_f(ph[k][1], '.1f')})"
+                      for k in ("start", "middle", "end"))
+
+
 def _f(x: Any, fmt: str = ".2f", none: str = "—") -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return none
@@ -1531,8 +1572,9 @@ def write_report(ctx: Context, replay: list[dict[str, Any]], started: datetime.d
             "(deciding, storage) | in a training trial outside the training | after-trial "
             "hook | in `study.ask()` | rest (tell, between trials) | in storage calls, any "
             "phase (release → exit) | pops lost / training | release → first training (s) | "
+            "idle at the start / middle / end (phase s) | "
             "top storage methods (calls) | storage s / training by method (search thread) |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
         ]
         for r in runs:
             s = r["share"]
@@ -1545,7 +1587,8 @@ def write_report(ctx: Context, replay: list[dict[str, Any]], started: datetime.d
                 f"{_pct(s['before_after_training'])} | {_pct(s['after_trial'])} | "
                 f"{_pct(s['ask'])} | {_pct(s['between'])} | {_pct(r.get('storage_share'))} | "
                 f"{_f(r['lost_pops_per_training'], '.1f')} | "
-                f"{_f(r['t_first_start_after_go_s'], '.1f')} | {top} | {top_s} |")
+                f"{_f(r['t_first_start_after_go_s'], '.1f')} | {_phases(r)} | {top} | "
+                f"{top_s} |")
         lines += [
             "", "## 3. Correctness and the answer", "",
             "| goal | storage | N | seed | injected | completed | duplicates | slot completed "
@@ -1721,6 +1764,13 @@ def _how_to_read(ctx: Context) -> list[str]:
         "processes share two cores). *decide s / training*: the part spent inside the policy's "
         "`decide` (timed in every worker). *decisions*: all `decide` calls (Train, the mean "
         "number of shapes each Train proposed).",
+        "- *idle at the start / middle / end*: the workers' idle time (N × the phase's "
+        "length − seconds inside trainings) as a share of N × time to answer, with the "
+        "phase's length in seconds: *start* from the first training's start until every "
+        "worker has started one (the first batch being queued and taken), *end* from the "
+        "last training started before the answer until the answer (the search waiting for "
+        "results its stop needs), *middle* between them (the per-training overhead and "
+        "the policy's waits).",
         "- *waiting in planner trials*: a worker whose `ask` found the queue empty plans; when "
         "the policy says Wait (nothing more to start until results arrive), or another "
         "worker is deciding for it, it sleeps in the planner trial and looks again (after "
