@@ -1127,15 +1127,20 @@ def idle_phases(events: list[list[dict[str, Any]]], n: int, t_first: float, t_an
     """Idle worker-seconds (N × the phase's length − seconds inside trainings) and the
     phase's length, in three phases of the window: *start*, from the first training's start
     until every worker has started one; *end*, from the last training started before the
-    answer until the answer; *middle*, between them."""
+    answer until the answer; *middle*, between them. A training whose worker was killed
+    counts until the worker's last event, as in the utilization."""
     spans: list[tuple[float, float]] = []
     firsts: list[float] = []
     for evs in events:
-        mine = [(e["start"], e["end"]) for e in evs
-                if e.get("ev") == "trial" and e.get("kind") == "train"]
-        spans += mine
-        if mine:
-            firsts.append(min(a for a, _ in mine))
+        ended = {e["n"] for e in evs if e.get("ev") == "trial"}
+        spans += [(e["start"], e["end"]) for e in evs
+                  if e.get("ev") == "trial" and e.get("kind") == "train"]
+        last = max((e["t"] for e in evs if "t" in e), default=math.nan)
+        spans += [(e["t"], max(last, e["t"])) for e in evs  # killed mid-training
+                  if e.get("ev") == "start" and e["n"] not in ended]
+        starts = [e["t"] for e in evs if e.get("ev") == "start"]
+        if starts:
+            firsts.append(min(starts))
     if not spans or not t_answer > t_first:
         return {k: (math.nan, math.nan) for k in ("start", "middle", "end")}
     t_tail = max([a for a, _ in spans if a <= t_answer], default=t_answer)

@@ -171,3 +171,25 @@ def test_compute_quick(tmp_path):
     assert {r["basis"] for r in budgeted} == {"exhaustive", "half ours-full"}
     for r in budgeted:  # a training starts only when it fits what is left
         assert float(r["compute"]) <= float(r["budget"]) * 1.1 and r["status"]
+
+
+def test_many_workers_idle_time_by_phase():
+    """Two workers: the second starts 1 s after the first (start), both train back to back
+    with a 0.5 s gap for one (middle), and the last training starts 2 s before the answer
+    while the other worker idles (end)."""
+    mw = pytest.importorskip("many_workers")
+
+    def worker(*trainings):
+        evs = []
+        for n, (a, b) in trainings:
+            evs += [{"ev": "start", "n": n, "t": a},
+                    {"ev": "trial", "n": n, "kind": "train", "start": a, "end": b}]
+        return evs
+
+    events = [worker((0, (0.0, 3.0)), (2, (3.5, 6.0))), worker((1, (1.0, 5.0)), (3, (5.0, 8.0)))]
+    ph = mw.idle_phases(events, 2, 0.0, 7.0)
+    assert ph["start"] == pytest.approx((1.0, 1.0))  # worker 2 idle for its first second
+    assert ph["middle"] == pytest.approx((0.5, 4.0))  # the 0.5 s gap of worker 1
+    assert ph["end"] == pytest.approx((1.0, 2.0))  # worker 1 done at 6, the answer at 7
+    killed = [worker((0, (0.0, 7.0))), [{"ev": "start", "n": 1, "t": 0.0}, {"ev": "x", "t": 4.0}]]
+    assert mw.idle_phases(killed, 2, 0.0, 7.0)["end"] == pytest.approx((3.0, 7.0))
