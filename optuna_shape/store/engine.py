@@ -62,12 +62,17 @@ def is_in_memory(study: optuna.Study) -> bool:
 
 
 # ------------------------------------------------------------------ engine -------------------
+def _rdb(storage: Any) -> optuna.storages.RDBStorage | None:
+    """The RDB storage itself (under Optuna's cache wrapper), or ``None`` for other storages."""
+    backend = getattr(storage, "_backend", storage)
+    return backend if isinstance(backend, optuna.storages.RDBStorage) else None
+
+
 def rdb_engine(storage: Any) -> Any | None:
     """The SQLAlchemy engine behind an RDB storage (through Optuna's cache wrapper), or
     ``None`` for other storages."""
-    backend = getattr(storage, "_backend", storage)
-    return getattr(backend, "engine", None) if isinstance(
-        backend, optuna.storages.RDBStorage) else None
+    backend = _rdb(storage)
+    return None if backend is None else getattr(backend, "engine", None)
 
 
 def make_sqlite_atomic(storage: Any) -> bool:
@@ -112,8 +117,8 @@ def trial_counts(study: optuna.Study) -> tuple[tuple[str, int], ...] | None:
     every running and queued trial with its attributes (24 ms of CPU in the worker at 64
     running trials on PostgreSQL, and the server's share besides); this query costs 0.3 ms.
     """
-    backend = getattr(study._storage, "_backend", study._storage)
-    if not isinstance(backend, optuna.storages.RDBStorage):
+    backend = _rdb(study._storage)
+    if backend is None:
         return None
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
@@ -209,8 +214,8 @@ def _fail(study: optuna.Study, trial_id: int) -> None:
 
 
 def _fail_never_started(study: optuna.Study) -> None:
-    backend = getattr(study._storage, "_backend", study._storage)
-    if not isinstance(backend, optuna.storages.RDBStorage) or not backend.heartbeat_interval:
+    backend = _rdb(study._storage)
+    if backend is None or not backend.heartbeat_interval:
         return
     grace = backend.grace_period or 2 * backend.heartbeat_interval
     limit = grace + backend.heartbeat_interval

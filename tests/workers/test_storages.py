@@ -148,7 +148,6 @@ def test_workers_opening_a_new_database_together(tmp_path):
     assert all(isinstance(s, optuna.storages.RDBStorage) for s in storages)
 
 
-
 def _counts_follow_every_queue_event(study):
     """The trial counts change when a trial is created, queued, taken from the queue or
     finished, and not when only attributes change."""
