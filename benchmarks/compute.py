@@ -477,6 +477,20 @@ def judge(land: T.Landscape, scen: T.Scenario, answer: Shape | None) -> Verdict:
     return Verdict(math.nan, kept, ratio if kept else max(1.0, ratio), bool(right))
 
 
+def resumable(log: list[Training]) -> float:
+    """Compute a resume from a checkpoint could have saved in one run: the charged seconds of
+    every stopped training whose shape is trained again later in the run (its epochs would
+    not have been run twice). An upper bound: the resumed training continues the stopped
+    one's seed instead of a fresh one, and the search would have spent the saving on
+    something."""
+    saved, stopped = 0.0, {}
+    for t in log:
+        saved += stopped.pop(t.shape, 0.0)
+        if t.final is None:
+            stopped[t.shape] = stopped.get(t.shape, 0.0) + t.compute
+    return saved
+
+
 def trajectory(land: T.Landscape, scen: T.Scenario, run: MethodRun, final: bool
                ) -> list[tuple[float, Shape | None]]:
     """(compute, answer-so-far) after every training; ``final``: the run's own answer at its
@@ -561,6 +575,7 @@ def run_task(cl: CurveLand, scen: T.Scenario, rep: int, methods: list[str],
             "width": run.answer.width if run.answer else None,
             "regret": v.regret, "kept": v.kept, "ratio": v.ratio, "right": v.right,
             "compute_to_right": c2r, "horizon": end,
+            "resumable": resumable(run.log) if own else math.nan,
             "run_compute": run.log[-1].end if run.log else 0.0, "status": run.status,
             "cpu_s": round(run.cpu_s, 3)})
         for f in checkpoints:
@@ -741,6 +756,15 @@ def summarise(rows: list[dict], points: list[dict], lands: list[CurveLand],
             headline += ["", f"ours / ours-full compute over every {which} search: median "
                          f"{_f(float(np.nanmedian(a)))}, mean {_f(float(np.nanmean(a)))}, "
                          f"≤ 0.5 in {np.mean(a <= 0.5):.0%} of {len(a)} searches."]
+    resume = [(r["landscape"], r["resumable"], r["compute"]) for r in rows
+              if r["method"] == "ours"]
+    if resume:
+        shares = {task: sum(v for t, v, _ in resume if t == task)
+                  / max(sum(c for t, _, c in resume if t == task), 1e-12)
+                  for task in dict.fromkeys(t for t, _, _ in resume)}
+        headline += ["", "Resuming a stopped training from a checkpoint when its shape is "
+                     "trained again would save at most (share of ours' compute, all scenarios): "
+                     + ", ".join(f"`{t}` {v:.1%}" for t, v in shares.items()) + "."]
     lines += (headline + [""] + _half_section(budgeted, rows, lands, scens)
               + _budget_section(budgeted, points, lands, scens)
               + _answer_changes(rows) + _how_to_read(args) + body)

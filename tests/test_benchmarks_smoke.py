@@ -173,6 +173,18 @@ def test_compute_quick(tmp_path):
         assert float(r["compute"]) <= float(r["budget"]) * 1.1 and r["status"]
 
 
+def test_compute_resumable_counts_stopped_trainings_trained_again():
+    import compute
+
+    from optuna_shape.space.shape import Shape
+
+    a, b = Shape(10, 1.0), Shape(16, 2.0)
+    log = [compute.Training(a, 3, None, 1.5, 1.5), compute.Training(b, 2, None, 4.0, 5.5),
+           compute.Training(a, 10, 97.0, 5.0, 10.5), compute.Training(a, 4, None, 2.0, 12.5)]
+    # a's first, stopped training is resumable (a is trained again); b's and a's last are not
+    assert compute.resumable(log) == 1.5
+
+
 def test_many_workers_idle_time_by_phase():
     """Two workers: the second starts 1 s after the first (start), both train back to back
     with a 0.5 s gap for one (middle), and the last training starts 2 s before the answer
