@@ -478,11 +478,10 @@ def judge(land: T.Landscape, scen: T.Scenario, answer: Shape | None) -> Verdict:
 
 
 def resumable(log: list[Training]) -> float:
-    """Compute a resume from a checkpoint could have saved in one run: the charged seconds of
-    every stopped training whose shape is trained again later in the run (its epochs would
-    not have been run twice). An upper bound: the resumed training continues the stopped
-    one's seed instead of a fresh one, and the search would have spent the saving on
-    something."""
+    """The seconds a resume from a checkpoint could have saved in one run: the charged seconds
+    of every stopped training whose shape is trained again later in the run (its epochs would
+    not have been run twice). An upper bound: a resumed training continues the stopped one's
+    seed instead of a fresh one."""
     saved, stopped = 0.0, {}
     for t in log:
         saved += stopped.pop(t.shape, 0.0)
