@@ -32,7 +32,7 @@ The run is resumable (rows already in the CSV are skipped, each row is flushed w
 
 Usage::
 
-    PYTHONPATH=. nice -n 10 .venv/bin/python benchmarks/epoch_times.py          # all 3 tasks
+    PYTHONPATH=. nice -n 10 .venv/bin/python benchmarks/epoch_times.py          # all 4 tasks
     PYTHONPATH=. .venv/bin/python benchmarks/epoch_times.py --quick             # smoke run
 """
 
@@ -59,7 +59,7 @@ import landscapes  # noqa: E402  (tasks, grids)
 DATA = Path(__file__).resolve().parent / "data"
 OUT_CSV = DATA / "curves" / "epoch_seconds.csv"
 FIELDS = ["task", "depth", "width", "params", "macs", "epoch_seconds", "reps", "spread"]
-TASKS = ("digits", "digits-hard", "digits-mlp-noisy")
+TASKS = ("digits", "digits-hard", "digits-mlp-noisy", "cancer-mlp")
 # MLP epochs take milliseconds, so they get more repetitions and more epochs per repetition
 REPS = {"wrn": 3, "mlp": 9}
 EPOCHS_PER_REP = {"wrn": 3, "mlp": 6}
