@@ -680,11 +680,11 @@ def summarise(rows: list[dict], points: list[dict], lands: list[CurveLand],
                 "(s) | ours / ours-full compute (median) | ours-full quality |",
                 "|---|---|---|---|---|---:|---:|---|"]
     body: list[str] = []
-    for section, held in (("Tuning landscapes", False), ("Held-out landscape", True)):
+    for section, held in (("Tuning landscape", False), ("Held-out landscape", True)):
         group = [cl for cl in lands if cl.held_out == held]
         if not group:
             continue
-        body += [f"## {section}", ""]
+        body += [f"## {section}{'s' if len(group) > 1 else ''}", ""]
         if held:
             body += ["Not used to tune the search policy or the pruner; reported on its own.",
                      ""]
