@@ -154,6 +154,7 @@ def test_compute_quick(tmp_path):
     md = (tmp_path / "compute.md").read_text()
     assert "Command:" in md and "## How to read" in md and "GP + SuccessiveHalving" in md
     assert "Resuming a stopped training from a checkpoint" in md
+    assert "\n## Tuning landscape\n" in md  # one landscape: the heading says one
     with (tmp_path / "compute_runs.csv").open() as fh:
         runs = list(csv.DictReader(fh))
     assert {r["method"] for r in runs} == set(compute.METHODS)
