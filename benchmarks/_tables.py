@@ -357,6 +357,9 @@ def tiny_landscape(n_seeds: int = 3) -> Landscape:
 
 HELD_OUT_TASKS = ("digits-mlp-noisy", "cancer-mlp")
 """Real tasks added after the search policy was tuned (reported separately)."""
+CURVE_EPOCHS = {"digits": 10, "digits-hard": 12, "digits-mlp-noisy": 20, "cancer-mlp": 30}
+"""The curve landscapes (``data/curves/``), tuning first, and the epochs of their trainings."""
+CURVE_TASKS = tuple(CURVE_EPOCHS)
 MLP_TASKS = {"digits-mlp-noisy": (64, 10), "cancer-mlp": (30, 2)}
 """Real tasks of the benchmark MLP family: (input features, classes)."""
 

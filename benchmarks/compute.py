@@ -94,7 +94,7 @@ from optuna_shape.space.shape import Shape  # noqa: E402
 
 CURVES_CSV = ROOT / "data" / "curves" / "curves.csv"
 EPOCH_CSV = ROOT / "data" / "curves" / "epoch_seconds.csv"
-TASKS = ("digits", "digits-hard", "digits-mlp-noisy", "cancer-mlp")
+TASKS = T.CURVE_TASKS
 """Curve landscapes, tuning first; ``_tables.HELD_OUT_TASKS`` are reported apart."""
 METHODS = ("ours", "ours-full", "tpe-hb", "gp-sha", "gp", "random-hb")
 PEERS = METHODS[2:]

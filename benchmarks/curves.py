@@ -44,13 +44,14 @@ import torch
 from optuna_shape.training import TrainConfig, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _tables  # noqa: E402  (the curve tasks)
 import landscapes  # noqa: E402  (tasks, grids)
 
 DATA = Path(__file__).resolve().parent / "data"
 CURVES_CSV = DATA / "curves" / "curves.csv"
 FIELDS = ["task", "depth", "width", "seed", "epochs", "val_accuracy", "curve", "params",
           "train_seconds", "diverged"]
-EPOCHS = {"digits": 10, "digits-hard": 12, "digits-mlp-noisy": 20, "cancer-mlp": 30}
+EPOCHS = _tables.CURVE_EPOCHS
 
 
 def recorded_epochs(path: Path) -> dict[str, set[int]]:

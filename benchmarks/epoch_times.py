@@ -54,12 +54,13 @@ from optuna_shape.measurement.flops import shape_macs
 from optuna_shape.training import Splits, TrainConfig, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _tables  # noqa: E402  (the curve tasks)
 import landscapes  # noqa: E402  (tasks, grids)
 
 DATA = Path(__file__).resolve().parent / "data"
 OUT_CSV = DATA / "curves" / "epoch_seconds.csv"
 FIELDS = ["task", "depth", "width", "params", "macs", "epoch_seconds", "reps", "spread"]
-TASKS = ("digits", "digits-hard", "digits-mlp-noisy", "cancer-mlp")
+TASKS = _tables.CURVE_TASKS
 # MLP epochs take milliseconds, so they get more repetitions and more epochs per repetition
 REPS = {"wrn": 3, "mlp": 9}
 EPOCHS_PER_REP = {"wrn": 3, "mlp": 6}
