@@ -5,12 +5,15 @@ unfinished trial from the database and encode every trial it sends. With many wo
 reads arrive together, each one waiting behind the others for the same rows; the proxy's one
 Python process was the busiest program of a 16-worker search. :class:`SharedReadService` answers
 the reads that arrive while one is being made from the *next* single read, and encodes a trial
-once per version of it. What a client sees is unchanged: every answer comes from a database read
-that started after its request arrived, so a worker reads its own writes and everything
-committed before it asked, as with Optuna's server. The encoded trials are kept beside Optuna's
-cache of the decoded ones, about as much memory again; a study deleted through the proxy takes
-its encoded trials and its last read with it (a read in flight when it is deleted keeps its own
-until it is answered, then nothing is left of it).
+once per version of it. A worker's read of one trial (``GetTrial``: Optuna reads the trial it
+just took, and the trial it just finished, a few times per training) is answered from the same
+shared read of the trial's study, once the proxy has seen the trial in one. What a client
+sees is unchanged: every answer comes from a database read that started after its request
+arrived, so a worker reads its own writes and everything committed before it asked, as with
+Optuna's server. The encoded trials are kept beside Optuna's cache of the decoded ones, about as
+much memory again, with each trial's study and number; a study deleted through the proxy takes
+its encoded trials, their numbers and its last read with it (a read in flight when it is
+deleted keeps its own until it is answered, then nothing is left of it).
 """
 
 from __future__ import annotations
@@ -40,15 +43,18 @@ class _Reads:
         self.trials: list[FrozenTrial] = []
         self.error: BaseException | None = None
         self.encoded: dict[int, tuple[FrozenTrial, Any]] = {}
+        self.indexed = 0  # trials of this study whose id → number is in the service's index
 
 
 class SharedReadService(grpc_servicer.OptunaStorageProxyService):
-    """Optuna's storage service whose ``GetTrials`` shares database reads (module docstring)."""
+    """Optuna's storage service whose ``GetTrials`` and ``GetTrial`` share database reads
+    (module docstring)."""
 
     def __init__(self, storage: BaseStorage) -> None:
         super().__init__(storage)
         self._cond = threading.Condition()
         self._reads: dict[int, _Reads] = {}
+        self._numbers: dict[int, tuple[int, int]] = {}  # trial id → (study id, number)
         self.database_reads = 0
         """Reads of the study's trials made (for the benchmark and the tests)."""
 
@@ -79,6 +85,10 @@ class SharedReadService(grpc_servicer.OptunaStorageProxyService):
             r.busy = False
             r.done, r.trials, r.error = mine, trials, error
             self.database_reads += 1
+            if self._reads.get(study_id) is r:  # not deleted meanwhile
+                for t in trials[r.indexed:]:  # ordered by number: the new ones at the end
+                    self._numbers[t._trial_id] = (study_id, t.number)
+                r.indexed = max(r.indexed, len(trials))
             if error is not None and self._reads.get(study_id) is r and not r.encoded:
                 self._reads.pop(study_id)  # e.g. no such study: keep nothing of it
             self._cond.notify_all()
@@ -103,7 +113,23 @@ class SharedReadService(grpc_servicer.OptunaStorageProxyService):
         reply = super().DeleteStudy(request, context)
         with self._cond:
             self._reads.pop(request.study_id, None)
+            self._numbers = {k: v for k, v in self._numbers.items() if v[0] != request.study_id}
         return reply
+
+    def GetTrial(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC's name)
+        """Optuna's ``GetTrial`` of a trial this proxy has read before, answered from the next
+        shared read of its study (a read that began after the request arrived, as for
+        ``GetTrials``); others, as Optuna's service answers them."""
+        where = self._numbers.get(request.trial_id)
+        if where is not None:
+            study_id, number = where
+            try:
+                trials, reads = self._trials(study_id)
+            except KeyError:
+                trials = []
+            if number < len(trials) and trials[number]._trial_id == request.trial_id:
+                return api_pb2.GetTrialReply(trial=self._encode(trials[number], reads))
+        return super().GetTrial(request, context)
 
     def GetTrials(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC's name)
         """Optuna's ``GetTrials`` on a shared read."""

@@ -52,10 +52,16 @@ def slot_index(slot: str) -> int | None:
 
 
 def _slot_of_running(trial: optuna.Trial) -> str | None:
+    """The slot of a running trial: from the record Optuna read when the trial was taken (a
+    queued training carries its slot from the start, and a slot never changes), else from the
+    storage (a planner trial that took a training itself got its slot later)."""
     study, trial_id = getattr(trial, "study", None), getattr(trial, "_trial_id", None)
     if study is None or trial_id is None:  # an optuna.trial.FixedTrial
         return None
-    slot = study._storage.get_trial_system_attrs(trial_id).get(SLOT)
+    taken = getattr(trial, "_cached_frozen_trial", None)
+    slot = None if taken is None else taken.system_attrs.get(SLOT)
+    if not isinstance(slot, str):
+        slot = study._storage.get_trial_system_attrs(trial_id).get(SLOT)
     return slot if isinstance(slot, str) else None
 
 

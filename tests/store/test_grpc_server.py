@@ -3,6 +3,7 @@ spaced), against a real server on a loopback port and a real SQLite file."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 import time
@@ -88,6 +89,38 @@ def test_a_client_decodes_only_the_trials_that_changed(served, monkeypatch):
     assert trials[0].number == t1.number
 
 
+def test_a_trial_read_comes_from_the_shared_read_of_its_study(served, monkeypatch):
+    """Once the proxy has read a trial with its study, a read of that one trial is answered from
+    the study's next shared read (no read of its own), and still sees every write made before
+    it; a trial the proxy has not read yet is read as Optuna's service reads it."""
+    server, client = served
+    a, b = client(), client()
+    study = optuna.create_study(storage=a, study_name="s")
+    done = study.ask()
+    study.tell(done, 0.5)
+    running = study.ask()
+    service: SharedReadService = server.service
+    own: list[int] = []
+    real = service._backend.get_trial
+
+    def counted(trial_id):
+        own.append(trial_id)
+        return real(trial_id)
+
+    fresh = study.ask()  # not read by the proxy yet: Optuna's read
+    monkeypatch.setattr(service._backend, "get_trial", counted)
+    assert b.get_trial(fresh._trial_id).number == 2 and own == [fresh._trial_id]
+    b.get_all_trials(study._study_id)  # the proxy reads the study: now it knows all three
+    before = service.database_reads
+    running.set_user_attr("k", 1)
+    assert b.get_trial(running._trial_id).user_attrs == {"k": 1}  # the write just before
+    assert b.get_trial(done._trial_id).value == 0.5
+    assert own == [fresh._trial_id] and service.database_reads == before + 2
+    study.tell(running, 0.7)
+    assert b.get_trial(running._trial_id).state == optuna.trial.TrialState.COMPLETE
+    assert b.get_trial(running._trial_id).value == 0.7
+
+
 def test_reads_that_arrive_during_a_read_share_the_next_one():
     """A read that arrives while another is being made is answered by a read that starts after
     it arrived (it would miss writes made just before it otherwise), shared with every other
@@ -95,13 +128,19 @@ def test_reads_that_arrive_during_a_read_share_the_next_one():
     release = threading.Event()
     calls: list[int] = []
 
+    @dataclasses.dataclass
+    class Read:
+        n: int
+        _trial_id: int = 0
+        number: int = 0
+
     class Backend:
         def get_all_trials(self, study_id, deepcopy=False):
             calls.append(len(calls))
             n = len(calls)
             if n == 1:
                 release.wait(10)
-            return [n]  # the read's number stands for its trials
+            return [Read(n)]  # the read's number stands for its trials
 
     service = SharedReadService.__new__(SharedReadService)
     SharedReadService.__init__(service, Backend())  # type: ignore[arg-type]
@@ -121,8 +160,8 @@ def test_reads_that_arrive_during_a_read_share_the_next_one():
     release.set()
     for t in [first, *late]:
         t.join(10)
-    assert results["first"] == [1]
-    assert all(results[f"late{i}"] == [2] for i in range(5))  # not the read already running
+    assert results["first"] == [Read(1)]
+    assert all(results[f"late{i}"] == [Read(2)] for i in range(5))  # not the read already running
     assert len(calls) == 2 and service.database_reads == 2
 
 
@@ -176,6 +215,7 @@ def test_a_deleted_study_leaves_nothing_in_the_proxy(served):
         assert sorted(service._reads[s._study_id].encoded) == ids[s.study_name]
     optuna.delete_study(study_name="gone", storage=c)
     assert gone._study_id not in service._reads and kept._study_id in service._reads
+    assert sorted(service._numbers) == ids["kept"]
     assert sorted(service._reads[kept._study_id].encoded) == ids["kept"]
     assert [t.state for t in c.get_all_trials(kept._study_id)] == [
         optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING]
@@ -214,4 +254,4 @@ def test_a_read_in_flight_when_its_study_is_deleted_leaves_nothing(served):
     assert study._study_id not in service._reads
     with pytest.raises(KeyError):
         c.get_all_trials(study._study_id)
-    assert service._reads == {}
+    assert service._reads == {} and service._numbers == {}
