@@ -116,8 +116,9 @@ def _attrs(conn: Any, table: sqlalchemy.Table, ids: list[int]) -> dict[int, dict
 
 
 class LeanRDBStorage(optuna.storages.RDBStorage):
-    """Optuna's ``RDBStorage`` whose trial reads skip the ORM (module docstring); everything
-    else is Optuna's. Takes ``RDBStorage``'s arguments."""
+    """Optuna's ``RDBStorage`` whose reads of a study's trials skip the ORM (module
+    docstring); everything else is Optuna's — reading one trial too, which Optuna also does
+    inside its own transactions. Takes ``RDBStorage``'s arguments."""
 
     def _get_trials(self, study_id: int, states: Container[TrialState] | None,
                     included_trial_ids: set[int], trial_id_greater_than: int
@@ -134,23 +135,21 @@ class LeanRDBStorage(optuna.storages.RDBStorage):
                                            _TRIALS.c.trial_id > trial_id_greater_than)
         elif trial_id_greater_than > -1:
             where = where & (_TRIALS.c.trial_id > trial_id_greater_than)
-        try:
-            trials = read_trials(self.engine, where)
-            if trials or self._study_exists(study_id):
-                return trials
-        except sqlalchemy.exc.SQLAlchemyError:
-            pass  # Optuna's read falls back (too many ids) or raises its own error
+        if not self._in_session():
+            try:
+                trials = read_trials(self.engine, where)
+                if trials or self._study_exists(study_id):
+                    return trials
+            except sqlalchemy.exc.SQLAlchemyError:
+                pass  # Optuna's read falls back (too many ids) or raises its own error
         return super()._get_trials(study_id, states, included_trial_ids, trial_id_greater_than)
 
-    def get_trial(self, trial_id: int) -> FrozenTrial:
-        """Optuna's ``get_trial``."""
-        try:
-            trials = read_trials(self.engine, _TRIALS.c.trial_id == trial_id)
-            if trials:
-                return trials[0]
-        except sqlalchemy.exc.SQLAlchemyError:
-            pass
-        return super().get_trial(trial_id)  # no such trial: Optuna's KeyError
+    def _in_session(self) -> bool:
+        """Whether this thread is inside one of Optuna's database transactions: a read made
+        there must be made in it (on a SQLite file a read from another connection would wait
+        for the lock this thread holds)."""
+        registry = self.scoped_session.registry
+        return registry.has() and self.scoped_session().in_transaction()
 
     def _study_exists(self, study_id: int) -> bool:
         with self.engine.connect() as conn:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import optuna
 import pytest
+import sqlalchemy
 from optuna.distributions import (
     CategoricalDistribution,
     FloatDistribution,
@@ -133,8 +134,6 @@ def postgres_database() -> Iterator[str]:
     if not server:
         pytest.skip("OSH_TEST_POSTGRES_URL is not set (the CI sets it; tests/workers start "
                     "their own server)")
-    import sqlalchemy
-
     admin = sqlalchemy.create_engine(resolve_driver(server), isolation_level="AUTOCOMMIT",
                                      poolclass=sqlalchemy.pool.NullPool)
     name = f"osh_{uuid.uuid4().hex[:12]}"
@@ -157,15 +156,33 @@ def test_many_trials_are_read_in_chunks(tmp_path, monkeypatch):
     _check(f"sqlite:///{tmp_path / 'zoo.db'}")
 
 
+def test_reads_inside_optunas_transactions_do_not_wait_for_their_own_lock(tmp_path):
+    """Optuna reads a trial, and could read trials, inside its own transaction (writing to a
+    finished trial reads it for the error message). On a SQLite file every transaction holds
+    the write lock, so such a read made from another connection would wait out the lock
+    timeout (60 s) for the lock its own thread holds: it must be made in the transaction."""
+    import time
+
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    lean = open_storage(f"sqlite:///{tmp_path / 'zoo.db'}", heartbeat_interval=None)
+    sid = _fill(lean)
+    finished = next(t for t in lean._get_trials(sid, None, set(), -1) if t.state.is_finished())
+    start = time.monotonic()
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        lean.set_trial_user_attr(finished._trial_id, "late", 1)
+    with _create_scoped_session(lean.scoped_session) as session:
+        session.execute(sqlalchemy.text("SELECT 1"))  # a transaction of Optuna's is open
+        assert len(lean._get_trials(sid, None, set(), -1)) == 23
+    assert time.monotonic() - start < 5
+
+
 def test_a_failing_read_is_optunas(tmp_path, monkeypatch):
     lean = open_storage(f"sqlite:///{tmp_path / 'zoo.db'}", heartbeat_interval=None)
     sid = _fill(lean)
 
     def broken(*a: object, **k: object) -> list[FrozenTrial]:
-        import sqlalchemy
-
         raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("too many SQL variables"))
 
     monkeypatch.setattr(rdb_reads, "read_trials", broken)
     assert len(lean._get_trials(sid, None, set(), -1)) == 23
-    assert lean.get_trial(1).number == 0
