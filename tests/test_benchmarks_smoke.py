@@ -207,3 +207,10 @@ def test_many_workers_idle_time_by_phase():
     assert ph["end"] == pytest.approx((1.0, 2.0))  # worker 1 done at 6, the answer at 7
     killed = [worker((0, (0.0, 7.0))), [{"ev": "start", "n": 1, "t": 0.0}, {"ev": "x", "t": 4.0}]]
     assert mw.idle_phases(killed, 2, 0.0, 7.0)["end"] == pytest.approx((3.0, 7.0))
+
+
+def test_trial_reads_times_equal_reads(tmp_path):
+    import trial_reads
+
+    med, n_read = trial_reads.measure(f"sqlite:///{tmp_path / 'reads.db'}", reps=10)
+    assert n_read == 20 and len(med) == 6 and all(v >= 0 for v in med.values())
