@@ -6,8 +6,9 @@ object per row, each tracked by a session, before the trials are built. With man
 of the storage's time goes there — in the gRPC proxy's one process, about 40 % of it.
 :class:`LeanRDBStorage` is Optuna's ``RDBStorage`` with the same reads made from plain rows of
 the same tables (SQLAlchemy Core): the same ``FrozenTrial`` objects for less than half the CPU.
-Everything else — writes, the queue pop, heartbeats, the schema and its migrations — is
-Optuna's. A read the plain rows cannot make (a database error) is made by Optuna's own code.
+Everything else — reading one trial, writes, the queue pop, heartbeats, the schema and its
+migrations — is Optuna's, and so is a read the plain rows cannot make (a database error) or one
+asked for inside one of Optuna's transactions (it must be made in that transaction).
 """
 
 from __future__ import annotations
