@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import uuid
@@ -143,8 +144,9 @@ def postgres_database() -> Iterator[str]:
         yield sqlalchemy.engine.make_url(server).set(database=name).render_as_string(
             hide_password=False)
     finally:
-        with admin.connect() as c:
+        with contextlib.suppress(Exception), admin.connect() as c:
             c.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def test_postgres_reads_equal_optunas(postgres_database):
