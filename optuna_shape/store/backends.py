@@ -11,7 +11,7 @@
   engine for workers on several machines;
 * both RDB storages read trials from plain rows instead of Optuna's ORM objects
   (:class:`~optuna_shape.store.rdb_reads.LeanRDBStorage`: the same trials for less than half
-  the CPU, which is most of a busy storage's work);
+  the CPU; those reads are a busy storage's largest cost);
 * ``journal:path`` or a path ending in ``.log`` / ``.journal`` — Optuna's journal file storage,
   for shared file systems without a database. It has **no heartbeats**: a killed worker's trial
   stays RUNNING, and the other workers wait for it (logging a warning once a minute). Recovery is
