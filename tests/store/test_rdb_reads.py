@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import uuid
-from collections.abc import Iterator
 
 import optuna
 import pytest
@@ -128,29 +124,8 @@ def test_sqlite_reads_equal_optunas(tmp_path):
     _check(f"sqlite:///{tmp_path / 'zoo.db'}")
 
 
-@pytest.fixture
-def postgres_database() -> Iterator[str]:
-    """A fresh database on the PostgreSQL server the CI runs (``OSH_TEST_POSTGRES_URL``)."""
-    server = os.environ.get("OSH_TEST_POSTGRES_URL")
-    if not server:
-        pytest.skip("OSH_TEST_POSTGRES_URL is not set (the CI sets it; tests/workers start "
-                    "their own server)")
-    admin = sqlalchemy.create_engine(resolve_driver(server), isolation_level="AUTOCOMMIT",
-                                     poolclass=sqlalchemy.pool.NullPool)
-    name = f"osh_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as c:
-        c.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sqlalchemy.engine.make_url(server).set(database=name).render_as_string(
-            hide_password=False)
-    finally:
-        with contextlib.suppress(Exception), admin.connect() as c:
-            c.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def test_postgres_reads_equal_optunas(postgres_database):
-    _check(postgres_database)
+def test_postgres_reads_equal_optunas(postgres_url):
+    _check(postgres_url)
 
 
 def test_many_trials_are_read_in_chunks(tmp_path, monkeypatch):
