@@ -1,4 +1,5 @@
-"""How much CPU a study read costs: Optuna's ORM read against ``LeanRDBStorage``'s plain rows.
+"""How much CPU a study read and a queued training cost: Optuna's ORM against
+``LeanRDBStorage``'s plain rows.
 
 Optuna's cache in front of an RDB storage re-reads every unfinished trial (and the new ones) at
 each read of the study; through the gRPC proxy that read was the proxy's largest cost. This
@@ -10,9 +11,12 @@ server, and times, in interleaved rounds on one process's CPU clock:
 * the cache's read (``_get_trials`` of the unfinished and newer trials) by Optuna's
   ``RDBStorage`` and by ``LeanRDBStorage``;
 * a whole read of the study (all 170 trials) by each;
-* ``get_all_trials`` through Optuna's cache over each (what a worker and the proxy call).
+* ``get_all_trials`` through Optuna's cache over each (what a worker and the proxy call);
+* queueing one training: ``create_new_trial`` with the template the search queues a training
+  with (a WAITING trial, its slot, stage, fixed params and the dashboard's attributes: 5 system
+  and 10 user attributes), in a second study of the same database.
 
-Every read is first checked equal, field for field, between the two.
+Every read, and every trial created, is first checked equal, field for field, between the two.
 
     PYTHONPATH=. python benchmarks/trial_reads.py [--reps 600] [--out FILE]
 """
@@ -41,7 +45,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from many_workers import machine, new_database, postgres_cluster  # noqa: E402
 
 from optuna_shape.store.backends import resolve_driver  # noqa: E402
-from optuna_shape.store.rdb_reads import LeanRDBStorage  # noqa: E402
+from optuna_shape.store.lean_rdb import LeanRDBStorage  # noqa: E402
 
 DEPTH = CategoricalDistribution(list(range(10, 77, 6)))
 WIDTH = CategoricalDistribution([0.25 * k for k in range(1, 13)])
@@ -81,6 +85,18 @@ def build(storage: optuna.storages.BaseStorage) -> int:
     return sid
 
 
+QUEUED = create_trial(
+    state=TrialState.WAITING,
+    system_attrs={"fixed_params": {"depth": 52, "width": 0.25}, "osh:slot": "d52-w0.25#1",
+                  "osh:stage": "acquire", "constraints:accuracy": 3.776940377293613,
+                  "constraints:size": -24.804632},
+    user_attrs={"stage": "acquire", "depth": 52, "width": 0.25, "params": 48842,
+                "size_mb": 0.1954, "predicted_accuracy": 89.9, "predicted_std": 0.21,
+                "prediction_source": "adaptive policy", "constraint_accuracy": 3.777,
+                "constraint_size": -24.8})
+"""A queued training as the search creates it (copied from a 16-worker search's study)."""
+
+
 def _same(a: object, b: object) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
@@ -117,9 +133,20 @@ def measure(url: str, reps: int) -> tuple[dict[str, float], int]:
         "get_all_trials through the cache, plain rows": lambda: lean_cache.get_all_trials(
             sid, deepcopy=False),
     }
+    queue = orm.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "queue")
+
+    cases["queue a training, Optuna's ORM"] = lambda: orm.create_new_trial(
+        queue, template_trial=QUEUED)
+    cases["queue a training, plain rows"] = lambda: lean.create_new_trial(
+        queue, template_trial=QUEUED)
     names = list(cases)
     for i in range(0, len(names), 2):
-        check_equal(cases[names[i + 1]](), cases[names[i]]())
+        x, y = cases[names[i + 1]](), cases[names[i]]()
+        if isinstance(x, int):  # two new trials: equal but for their id and number
+            x, y = [orm.get_trial(x)], [orm.get_trial(y)]
+            for t in x + y:
+                t._trial_id, t.number = 0, 0
+        check_equal(x, y)
     for f in cases.values():
         for _ in range(10):
             f()
@@ -153,22 +180,25 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
     lines = [
-        "# Study reads: Optuna's ORM against plain rows (`LeanRDBStorage`)", "",
+        "# Study reads and queued trainings: Optuna's ORM against plain rows "
+        "(`LeanRDBStorage`)", "",
         f"Command: `PYTHONPATH=. python benchmarks/trial_reads.py --reps {args.reps}`  ",
         f"Date: {started:%Y-%m-%d %H:%M} UTC; code: commit {commit}  ",
         f"Machine: {machine()}", "",
-        "Study: 170 trials, 150 finished and 20 unfinished (module docstring). Every read was "
-        "checked equal, field for field, between the two before timing. Median CPU "
+        "Study: 170 trials, 150 finished and 20 unfinished (module docstring). Every read, and "
+        "every trial created, was checked equal, field for field, between the two before "
+        "timing; each timed creation adds a trial to a second study. Median CPU "
         f"milliseconds per call of this process over {args.reps} calls in ten interleaved "
         "rounds (the database server's CPU is not counted).", "",
-        "| database | read | ORM (ms) | plain rows (ms) | plain / ORM |",
+        "| database | call | ORM (ms) | plain rows (ms) | plain / ORM |",
         "|---|---|---:|---:|---:|",
     ]
     for db, (med, n_read) in results.items():
         for what, label in (("cache read", f"the cache's read ({n_read} trials)"),
                             ("whole study", "the whole study (170 trials)"),
                             ("get_all_trials through the cache",
-                             "`get_all_trials` through Optuna's cache")):
+                             "`get_all_trials` through Optuna's cache"),
+                            ("queue a training", "queue a training (15 attributes)")):
             orm_ms = med[f"{what}, Optuna's ORM" if what != "get_all_trials through the cache"
                          else f"{what}, ORM"]
             lean_ms = med[f"{what}, plain rows"]

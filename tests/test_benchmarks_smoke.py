@@ -213,4 +213,4 @@ def test_trial_reads_times_equal_reads(tmp_path):
     import trial_reads
 
     med, n_read = trial_reads.measure(f"sqlite:///{tmp_path / 'reads.db'}", reps=10)
-    assert n_read == 20 and len(med) == 6 and all(v >= 0 for v in med.values())
+    assert n_read == 20 and len(med) == 8 and all(v >= 0 for v in med.values())

@@ -10,7 +10,7 @@
 * ``postgresql://user:pw@host/db`` (or any SQLAlchemy URL) — RDB storage with heartbeats, the
   engine for workers on several machines;
 * both RDB storages read trials from plain rows instead of Optuna's ORM objects
-  (:class:`~optuna_shape.store.rdb_reads.LeanRDBStorage`: the same trials for less than half
+  (:class:`~optuna_shape.store.lean_rdb.LeanRDBStorage`: the same trials for less than half
   the CPU; those reads are a busy storage's largest cost);
 * ``journal:path`` or a path ending in ``.log`` / ``.journal`` — Optuna's journal file storage,
   for shared file systems without a database. It has **no heartbeats**: a killed worker's trial
@@ -475,7 +475,7 @@ def _rdb_storage(url: str, engine_kwargs: dict[str, Any], heartbeat_interval: in
     """
     import warnings
 
-    from optuna_shape.store.rdb_reads import LeanRDBStorage
+    from optuna_shape.store.lean_rdb import LeanRDBStorage
 
     delay = 0.2
     for attempt in range(8):

@@ -14,9 +14,9 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from optuna_shape.store import rdb_reads
+from optuna_shape.store import lean_rdb
 from optuna_shape.store.backends import open_storage, resolve_driver
-from optuna_shape.store.rdb_reads import LeanRDBStorage
+from optuna_shape.store.lean_rdb import LeanRDBStorage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -129,7 +129,7 @@ def test_postgres_reads_equal_optunas(postgres_url):
 
 
 def test_many_trials_are_read_in_chunks(tmp_path, monkeypatch):
-    monkeypatch.setattr(rdb_reads, "_CHUNK", 4)  # 23 trials: six chunks of ids
+    monkeypatch.setattr(lean_rdb, "_CHUNK", 4)  # 23 trials: six chunks of ids
     _check(f"sqlite:///{tmp_path / 'zoo.db'}")
 
 
@@ -161,5 +161,70 @@ def test_a_failing_read_is_optunas(tmp_path, monkeypatch):
     def broken(*a: object, **k: object) -> list[FrozenTrial]:
         raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("too many SQL variables"))
 
-    monkeypatch.setattr(rdb_reads, "read_trials", broken)
+    monkeypatch.setattr(lean_rdb, "read_trials", broken)
     assert len(lean._get_trials(sid, None, set(), -1)) == 23
+
+
+def _templates() -> list[FrozenTrial]:
+    """Trials as optuna-shape creates them: a queued training (attributes only), a copied
+    training (params, value, curve, attributes), a copied failure and a bare queued trial."""
+    attrs = {"stage": "acquire", "params": 123456, "size_mb": 0.47, "predicted_std": None,
+             "flag": True, "text": "é", "nested": {"a": [1, 2.5, None]}}
+    depth = CategoricalDistribution([10, 16, 22])
+    return [
+        create_trial(state=TrialState.WAITING, user_attrs=attrs,
+                     system_attrs={"osh:slot": "d16-w1#2", "osh:stage": "acquire",
+                                   "fixed_params": {"depth": 16, "width": 1.0}}),
+        create_trial(state=TrialState.COMPLETE, value=97.5, params={"depth": 22},
+                     distributions={"depth": depth}, intermediate_values={1: 80.0, 2: 90.5},
+                     user_attrs={"train_seconds": 3.25}, system_attrs={"osh:slot": "d22#1"}),
+        create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "out of memory"}),
+        create_trial(state=TrialState.WAITING),
+    ]
+
+
+def _created(storage: optuna.storages.BaseStorage, templates: list[FrozenTrial], name: str
+             ) -> tuple[list[FrozenTrial], int]:
+    """``templates`` created in a new study: the trials as Optuna's ORM reads them back, and
+    the SQL statements the creations ran."""
+    sid = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], name)
+    statements = [0]
+
+    def count(*args: object) -> None:
+        statements[0] += 1
+
+    sqlalchemy.event.listen(storage.engine, "before_cursor_execute", count)
+    try:
+        returned = [storage._create_new_trial(sid, template_trial=t) for t in templates]
+    finally:
+        sqlalchemy.event.remove(storage.engine, "before_cursor_execute", count)
+    stored = optuna.storages.RDBStorage(str(storage.engine.url))._get_trials(sid, None, set(), -1)
+    def fields(t: FrozenTrial) -> tuple:
+        return (t.number, t.state, t.values, t.params, t.user_attrs, t.system_attrs,
+                t.intermediate_values)
+
+    assert [fields(t) for t in returned] == [fields(t) for t in stored]  # handed back = stored
+    return stored, statements[0]
+
+
+def _check_created(url: str, other: str) -> None:
+    lean = open_storage(url, heartbeat_interval=None)
+    assert isinstance(lean, LeanRDBStorage)
+    templates = _templates()
+    lean_trials, lean_statements = _created(lean, templates, "lean")
+    orm_trials, orm_statements = _created(optuna.storages.RDBStorage(resolve_driver(other)),
+                                          templates, "orm")
+    for t in lean_trials + orm_trials:  # one database may hold both studies
+        t._trial_id = t.number
+    _assert_same(lean_trials, orm_trials)
+    # Optuna's: a query and an upsert per attribute; the lean one: one insert per table and trial
+    n_attrs = sum(len(t.user_attrs) + len(t.system_attrs) for t in templates)
+    assert lean_statements <= orm_statements - n_attrs, (lean_statements, orm_statements)
+
+
+def test_sqlite_created_trials_equal_optunas(tmp_path):
+    _check_created(f"sqlite:///{tmp_path / 'lean.db'}", f"sqlite:///{tmp_path / 'orm.db'}")
+
+
+def test_postgres_created_trials_equal_optunas(postgres_url):
+    _check_created(postgres_url, postgres_url)
