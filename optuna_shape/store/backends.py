@@ -9,7 +9,8 @@
   the driver's default, two processes can pop the same queued trial);
 * ``postgresql://user:pw@host/db`` (or any SQLAlchemy URL) — RDB storage with heartbeats, the
   engine for workers on several machines;
-* both RDB storages read trials from plain rows instead of Optuna's ORM objects
+* both RDB storages read trials from plain rows instead of Optuna's ORM objects, and insert a
+  new trial's attributes in one statement per table
   (:class:`~optuna_shape.store.lean_rdb.LeanRDBStorage`: the same trials for less than half
   the CPU; those reads are a busy storage's largest cost);
 * ``journal:path`` or a path ending in ``.log`` / ``.journal`` — Optuna's journal file storage,
