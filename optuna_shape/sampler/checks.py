@@ -69,6 +69,7 @@ def check_study(ctx: SearchContext, study: optuna.Study,
     sid = st.study_id(study)
     if sid not in ctx.state.checked:
         st.make_sqlite_atomic(st.storage_of(study))  # idempotent; open_storage already does it
+        st.spread_pops(study)  # idempotent; optuna_shape.optimize already does it
         if len(study.directions) > 1 or study.direction != StudyDirection.MAXIMIZE:
             raise ValueError(
                 "ShapeSampler needs a single-objective study with direction='maximize' (the "

@@ -158,13 +158,16 @@ def optimize(study: optuna.Study, func: Callable[[optuna.Trial], Any], **kwargs:
     with the next trial. ``n_trials`` counts every trial started here, the lost one included.
     On a SQLite file storage opened from a plain URL it also makes the queue pop atomic before
     the first trial (:func:`optuna_shape.store.make_sqlite_atomic`; ``ShapeSampler`` does it
-    at its first trial, ``optuna_shape.store.backends.open_storage`` when opening).
+    at its first trial, ``optuna_shape.store.backends.open_storage`` when opening), and with
+    many workers running it spreads their pops over the first few queued trials
+    (:func:`optuna_shape.store.spread_pops`; ``ShapeSampler`` installs it at its first trial).
     (A trial failed *during* ``tell`` surfaces as ``UpdateFinishedTrialError``; it is handled
     the same way.)
     A training stopped by Ctrl-C is marked ``interrupted`` before the interrupt goes on: it is
     retried when the search resumes and does not count as the shape's failure.
     """
     st.make_sqlite_atomic(st.storage_of(study))  # before the first pop (open_storage does it too)
+    st.spread_pops(study)  # many workers asking at once spread over the first queued trials
     n_trials = kwargs.pop("n_trials", None)
     started = [0]
     callbacks = list(kwargs.pop("callbacks", None) or [])

@@ -3,12 +3,14 @@ heartbeats, stale trials.
 
 Optuna keeps a study's storage and a trial's id private; the sampler reaches them through
 :func:`storage_of`, :func:`trial_id` and :func:`keep_alive`. :func:`make_sqlite_atomic` makes
-Optuna's queue pop atomic on SQLite files, :func:`trial_counts` is the cheap look of a waiting
-worker, and :func:`fail_stale` is the one rule for the RUNNING trials of workers that are gone.
+Optuna's queue pop atomic on SQLite files, :func:`spread_pops` keeps many workers from all
+popping the same queued trial, :func:`trial_counts` is the cheap look of a waiting worker, and
+:func:`fail_stale` is the one rule for the RUNNING trials of workers that are gone.
 """
 
 from __future__ import annotations
 
+import random
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +28,7 @@ __all__ = [
     "keep_alive",
     "make_sqlite_atomic",
     "rdb_engine",
+    "spread_pops",
     "storage_of",
     "trial_counts",
     "trial_id",
@@ -105,6 +108,53 @@ def make_sqlite_atomic(storage: Any) -> bool:
     engine._osh_atomic = True
     engine.dispose()  # pooled connections were opened without the hooks
     return True
+
+
+POPS_SPREAD_PER_RUNNING = 8
+"""With many workers, a queue pop starts at a random one of the first ``1 + running // this``
+queued trials (:func:`spread_pops`)."""
+
+_POP_RANDOM = random.Random()  # not the user's global random state: seeding that changes nothing
+
+
+def spread_pops(study: optuna.Study) -> None:
+    """Make ``study.ask()``'s queue pop, with many trials running, start at a random one of the
+    first few queued trials instead of always at the first. Idempotent.
+
+    Optuna's pop reads the queued trials and tries to take them in order, one storage
+    transaction per try, until one is still WAITING. When many workers ask at once — a round of
+    trainings ending together, 64 workers starting — they all try the first queued trial, the
+    losers all the second, and so on: with ``m`` workers asking, about ``m²/2`` tries, each a
+    row lock on the database (measured: 7–19 lost tries per training with 64 workers). Starting
+    each worker at a random one of the first ``k = 1 + running // POPS_SPREAD_PER_RUNNING``
+    (and going round) spreads them over ``k`` trials. The queue keeps its order within ``k``
+    positions (it is a decision's trainings, best first, plus a short look-ahead), and with few
+    workers running — one, or fewer than :data:`POPS_SPREAD_PER_RUNNING` — the pop is Optuna's
+    first-in, first-out one, so a one-worker search trains in the same order as before. The
+    trials counted as running come from the same read of the study as the queued ones.
+    """
+    if getattr(study, "_osh_spread_pops", False):
+        return
+    storage, sid = study._storage, study._study_id
+
+    def pop() -> int | None:
+        trials = storage.get_all_trials(sid, deepcopy=False,
+                                        states=(TrialState.WAITING, TrialState.RUNNING))
+        waiting = [t for t in trials if t.state == TrialState.WAITING]
+        if not waiting:
+            return None
+        k = min(len(waiting), 1 + (len(trials) - len(waiting)) // POPS_SPREAD_PER_RUNNING)
+        start = _POP_RANDOM.randrange(k) if k > 1 else 0
+        for t in waiting[start:] + waiting[:start]:
+            try:  # as Optuna's pop: False or an error when another worker took it first
+                if storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
+                    return t._trial_id
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
+        return None
+
+    study._pop_waiting_trial_id = pop  # Optuna's ask() pops through this method
+    study._osh_spread_pops = True
 
 
 def trial_counts(study: optuna.Study) -> tuple[tuple[str, int], ...] | None:

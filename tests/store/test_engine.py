@@ -32,6 +32,8 @@ else:
     from optuna.storages.journal import JournalFileBackend
     s = optuna.storages.JournalStorage(JournalFileBackend(sys.argv[1]))
 study = optuna.load_study(study_name="p", storage=s)
+if sys.argv[2] == "spread":
+    st.spread_pops(study)
 got = []
 while (tid := study._pop_waiting_trial_id()) is not None:
     got.append(tid)
@@ -39,12 +41,14 @@ print(json.dumps(got))
 """
 
 
+@pytest.mark.parametrize("spread", ["fifo", "spread"])
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_queue_pop_is_atomic_across_processes(kind, tmp_path):
+def test_queue_pop_is_atomic_across_processes(kind, spread, tmp_path):
     """Optuna's WAITING → RUNNING pop reads outside a transaction with Python's sqlite3 driver:
     measured 34 of 300 queued trials popped twice by 4 processes. With the storage's
     ``BEGIN IMMEDIATE`` every trial goes to exactly one process. The journal storage decides by
-    log order (measured: 0 of 150 twice)."""
+    log order (measured: 0 of 150 twice). The same with pops spread over the first queued
+    trials (40 trials running: each pop starts at one of the first six)."""
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'pop.db'}"
         storage: object = url
@@ -54,13 +58,15 @@ def test_queue_pop_is_atomic_across_processes(kind, tmp_path):
         url = str(tmp_path / "pop.log")
         storage = optuna.storages.JournalStorage(JournalFileBackend(url))
     study = optuna.create_study(study_name="p", storage=storage)
+    for _ in range(40 if spread == "spread" else 0):
+        study._storage.create_new_trial(study._study_id)  # RUNNING
     for _ in range(80):
         study._storage.create_new_trial(study._study_id,
                                         template_trial=create_trial(state=TrialState.WAITING))
     script = tmp_path / "pop.py"
     script.write_text(POP.format(root=str(ROOT)))
-    procs = [subprocess.Popen([sys.executable, str(script), url], stdout=subprocess.PIPE,
-                              text=True) for _ in range(4)]
+    procs = [subprocess.Popen([sys.executable, str(script), url, spread],
+                              stdout=subprocess.PIPE, text=True) for _ in range(4)]
     popped = Counter()
     for p in procs:
         out, _ = p.communicate(timeout=180)
@@ -140,3 +146,62 @@ def test_trial_counts_are_unknown_without_an_rdb(tmp_path):
     journal = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(tmp_path / "j.log")))
     assert st.trial_counts(optuna.create_study(storage=journal)) is None
+
+
+def _queue(running: int, waiting: int) -> optuna.Study:
+    study = optuna.create_study()
+    for _ in range(running):
+        study._storage.create_new_trial(study._study_id)  # RUNNING
+    for _ in range(waiting):
+        study.enqueue_trial({}, skip_if_exists=False)
+    st.spread_pops(study)
+    return study
+
+
+def _first_pop(running: int, waiting: int) -> int:
+    """The queue position of the trial a worker's first ``ask`` takes."""
+    study = _queue(running, waiting)
+    return study.ask().number - running
+
+
+def test_with_few_workers_running_the_pop_is_first_in_first_out():
+    study = _queue(running=7, waiting=5)
+    assert [study.ask().number for _ in range(7)] == [7, 8, 9, 10, 11, 12, 13]  # then new ones
+
+
+def test_with_many_workers_running_pops_start_at_one_of_the_first_queued(monkeypatch):
+    import random
+
+    from optuna_shape.store import engine
+
+    monkeypatch.setattr(engine, "_POP_RANDOM", random.Random(0))
+    # 40 running: 1 + 40 // 8 = 6 positions
+    assert {_first_pop(40, 10) for _ in range(60)} == set(range(6))
+    assert {_first_pop(40, 3) for _ in range(30)} == {0, 1, 2}  # never past the queue
+    assert {_first_pop(40, 1) for _ in range(5)} == {0}
+
+
+def test_a_spread_pop_goes_round_the_queue_past_trials_others_took(monkeypatch):
+    """Every queued trial but the first was taken by other workers since the read: the pop
+    tries them from its random start, round the queue, and takes the first one; with none left
+    it returns None, and ``ask`` creates a new trial."""
+    from optuna_shape.store import engine
+
+    study = _queue(running=40, waiting=6)  # queued: trials 40-45
+    storage = study._storage
+    set_state = storage.set_trial_state_values
+    tries: list[int] = []
+
+    def others_were_first(trial_id: int, state: TrialState, values: object = None) -> bool:
+        tries.append(storage.get_trial(trial_id).number)
+        if tries[-1] != 40:
+            return False
+        return set_state(trial_id, state, values)
+
+    monkeypatch.setattr(storage, "set_trial_state_values", others_were_first)
+    monkeypatch.setattr(engine._POP_RANDOM, "randrange", lambda k: 3)
+    assert study.ask().number == 40
+    assert tries == [43, 44, 45, 40]
+    tries.clear()
+    assert study.ask().number == 46  # every other queued trial taken: a new trial
+    assert sorted(tries) == [41, 42, 43, 44, 45]
