@@ -21,7 +21,10 @@ to start):
    sqlite3 driver does not open by itself, so :func:`optuna_shape.store.make_sqlite_atomic`
    makes every transaction ``BEGIN IMMEDIATE`` (``open_storage``, :func:`optimize` and the
    sampler's first trial apply it); the journal storage decides by log order on replay. So each
-   queued training goes to exactly one worker. The queued trial was created in one storage call
+   queued training goes to exactly one worker. With eight or more trials running, the pop
+   starts at a random one of the first few queued trials (:func:`optuna_shape.store.spread_pops`,
+   applied by the same two), so workers asking at once do not all try the oldest one first.
+   The queued trial was created in one storage call
    with its fixed params, its *slot* ``"<shape key>#<k>"`` and its stage, so what it trains is
    visible from the moment it exists.
 2. The objective calls :func:`optuna_shape.suggest_shape`. A popped trial reads the study once:
