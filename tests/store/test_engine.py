@@ -165,8 +165,27 @@ def _first_pop(running: int, waiting: int) -> int:
 
 
 def test_with_few_workers_running_the_pop_is_first_in_first_out():
+    """Seven other workers training: each ask (its trial told before the next, as a worker's)
+    takes the oldest queued trial."""
     study = _queue(running=7, waiting=5)
-    assert [study.ask().number for _ in range(7)] == [7, 8, 9, 10, 11, 12, 13]  # then new ones
+    numbers = []
+    for _ in range(7):
+        trial = study.ask()
+        numbers.append(trial.number)
+        study.tell(trial, 1.0)
+    assert numbers == [7, 8, 9, 10, 11, 12, 13]  # then new ones
+
+
+def test_the_trials_running_decide_how_far_a_pop_may_start(monkeypatch):
+    """With eight trials running (the asking worker's own finished), the first two queued
+    trials are candidates: over many pops both are taken first, never the third."""
+    import random
+
+    from optuna_shape.store import engine
+
+    monkeypatch.setattr(engine, "_POP_RANDOM", random.Random(1))
+    firsts = {_first_pop(8, 5) for _ in range(60)}
+    assert firsts == {0, 1}
 
 
 def test_with_many_workers_running_pops_start_at_one_of_the_first_queued(monkeypatch):

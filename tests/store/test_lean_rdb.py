@@ -183,8 +183,8 @@ def _templates() -> list[FrozenTrial]:
     ]
 
 
-def _created(storage: optuna.storages.BaseStorage, templates: list[FrozenTrial], name: str
-             ) -> tuple[list[FrozenTrial], int]:
+def _created(storage: optuna.storages.RDBStorage, url: str, templates: list[FrozenTrial],
+             name: str) -> tuple[list[FrozenTrial], int]:
     """``templates`` created in a new study: the trials as Optuna's ORM reads them back, and
     the SQL statements the creations ran."""
     sid = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], name)
@@ -198,7 +198,7 @@ def _created(storage: optuna.storages.BaseStorage, templates: list[FrozenTrial],
         returned = [storage._create_new_trial(sid, template_trial=t) for t in templates]
     finally:
         sqlalchemy.event.remove(storage.engine, "before_cursor_execute", count)
-    stored = optuna.storages.RDBStorage(str(storage.engine.url))._get_trials(sid, None, set(), -1)
+    stored = optuna.storages.RDBStorage(url)._get_trials(sid, None, set(), -1)  # Optuna's read
     def fields(t: FrozenTrial) -> tuple:
         return (t.number, t.state, t.values, t.params, t.user_attrs, t.system_attrs,
                 t.intermediate_values)
@@ -211,8 +211,9 @@ def _check_created(url: str, other: str) -> None:
     lean = open_storage(url, heartbeat_interval=None)
     assert isinstance(lean, LeanRDBStorage)
     templates = _templates()
-    lean_trials, lean_statements = _created(lean, templates, "lean")
-    orm_trials, orm_statements = _created(optuna.storages.RDBStorage(resolve_driver(other)),
+    lean_trials, lean_statements = _created(lean, resolve_driver(url), templates, "lean")
+    orm_url = resolve_driver(other)
+    orm_trials, orm_statements = _created(optuna.storages.RDBStorage(orm_url), orm_url,
                                           templates, "orm")
     for t in lean_trials + orm_trials:  # one database may hold both studies
         t._trial_id = t.number
