@@ -48,7 +48,8 @@ def test_queue_pop_is_atomic_across_processes(kind, spread, tmp_path):
     measured 34 of 300 queued trials popped twice by 4 processes. With the storage's
     ``BEGIN IMMEDIATE`` every trial goes to exactly one process. The journal storage decides by
     log order (measured: 0 of 150 twice). The same with pops spread over the first queued
-    trials (40 trials running: each pop starts at one of the first six)."""
+    trials (40 trials running, and more as they are popped: each pop starts at one of the
+    first six or more)."""
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'pop.db'}"
         storage: object = url
