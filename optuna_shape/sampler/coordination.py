@@ -162,20 +162,21 @@ def optimize(study: optuna.Study, func: Callable[[optuna.Trial], Any], **kwargs:
     many workers running it spreads their pops over the first few queued trials
     (:func:`optuna_shape.store.spread_pops`; ``ShapeSampler`` installs it at its first trial).
     (A trial failed *during* ``tell`` surfaces as ``UpdateFinishedTrialError``; it is handled
-    the same way.)
+    the same way.) Trials are counted as their objective begins, not by a callback: with any
+    callback Optuna reads each finished trial back from the storage to hand it over, one
+    storage call (through the gRPC proxy, a wait for its next read of the study) per trial
+    that a search without callbacks does not need.
     A training stopped by Ctrl-C is marked ``interrupted`` before the interrupt goes on: it is
     retried when the search resumes and does not count as the shape's failure.
     """
     st.make_sqlite_atomic(st.storage_of(study))  # before the first pop (open_storage does it too)
     st.spread_pops(study)  # many workers asking at once spread over the first queued trials
     n_trials = kwargs.pop("n_trials", None)
-    started = [0]
-    callbacks = list(kwargs.pop("callbacks", None) or [])
-
-    def count(_study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
-        started[0] += 1
+    started = [0]  # trials whose objective began here (a lost one too)
+    callbacks = list(kwargs.pop("callbacks", None) or []) or None  # see below
 
     def marked(trial: optuna.Trial) -> Any:
+        started[0] += 1
         try:
             return func(trial)
         except KeyboardInterrupt:
@@ -187,11 +188,10 @@ def optimize(study: optuna.Study, func: Callable[[optuna.Trial], Any], **kwargs:
         if left is not None and left <= 0:
             return
         try:
-            study.optimize(marked, n_trials=left, callbacks=[*callbacks, count], **kwargs)
+            study.optimize(marked, n_trials=left, callbacks=callbacks, **kwargs)
             return
         except (ValueError, AssertionError, optuna.exceptions.UpdateFinishedTrialError) as exc:
             if not _lost_to_staleness(exc):
                 raise
-            started[0] += 1
             _logger.warning("optuna-shape: this worker's trial was failed as stale while the "
                             "worker was paused; its shape is trained again. Continuing.")

@@ -241,6 +241,35 @@ def test_hand_enqueued_shape_trains_as_user_stage():
     assert read_snapshot(study, TrialCache()).evidence().trainings[0].shape == s
 
 
+def test_optimize_reads_no_finished_trial_back_unless_a_callback_wants_it(tmp_path):
+    """``osh.optimize`` counts trials as their objective begins, not with a callback of its own:
+    with any callback, Optuna reads each finished trial back from the storage to hand it over
+    — a storage call per trial that a search without callbacks does not need. ``n_trials``
+    still counts every trial, and a user's callback still gets each finished trial."""
+    study, _ = new_study(storage=f"sqlite:///{tmp_path / 's.db'}")
+    read: list[TrialState] = []
+    real = study._storage.get_trial
+
+    def get_trial(trial_id):
+        t = real(trial_id)
+        read.append(t.state)
+        return t
+
+    study._storage.get_trial = get_trial
+
+    def asked():  # trials taken from the queue or created by ask (not those still queued)
+        return len([t for t in study.trials if t.state != TrialState.WAITING])
+
+    osh.optimize(study, objective([]), n_trials=3)
+    assert asked() == 3
+    assert read and not [s for s in read if s.is_finished()], read
+    handed: list[TrialState] = []
+    osh.optimize(study, objective([]), n_trials=2,
+                 callbacks=[lambda _study, t: handed.append(t.state)])
+    assert asked() == 5
+    assert handed == [TrialState.COMPLETE] * 2
+
+
 # ------------------------------------------------------------------ stale trials -------------
 def test_worker_whose_trial_was_failed_as_stale_carries_on(tmp_path):
     """Another worker fails this worker's trial while it trains (it was paused longer than the
@@ -278,6 +307,24 @@ def test_worker_whose_trial_was_failed_as_stale_carries_on(tmp_path):
     done = Counter(t.system_attrs.get("osh:slot") for t in study.trials
                    if t.state == TrialState.COMPLETE)
     assert max(done.values()) == 1
+
+
+def test_n_trials_counts_a_trial_lost_to_staleness(tmp_path):
+    """``n_trials`` of ``osh.optimize`` counts every trial started, the one Optuna refused to
+    record (failed as stale while its worker was paused) included."""
+    study, _ = new_study(storage=f"sqlite:///{tmp_path / 's.db'}", strategy=4)
+    calls: list[int] = []
+
+    def obj(trial):
+        s = osh.suggest_shape(trial)
+        calls.append(trial.number)
+        if len(calls) == 2:
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        return acc(s)
+
+    osh.optimize(study, obj, n_trials=4)
+    states = Counter(t.state for t in study.trials if t.state != TrialState.WAITING)
+    assert len(calls) == 4 and states == {TrialState.COMPLETE: 3, TrialState.FAIL: 1}
 
 
 def test_a_trial_failed_as_stale_leaves_no_traceback_from_the_after_trial_bookkeeping(
