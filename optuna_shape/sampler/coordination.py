@@ -173,7 +173,7 @@ def optimize(study: optuna.Study, func: Callable[[optuna.Trial], Any], **kwargs:
     st.spread_pops(study)  # many workers asking at once spread over the first queued trials
     n_trials = kwargs.pop("n_trials", None)
     started = [0]  # trials whose objective began here (a lost one too)
-    callbacks = list(kwargs.pop("callbacks", None) or []) or None  # see below
+    callbacks = list(kwargs.pop("callbacks", None) or []) or None  # None: no read-back
 
     def marked(trial: optuna.Trial) -> Any:
         started[0] += 1
