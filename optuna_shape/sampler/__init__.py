@@ -47,8 +47,9 @@ to start):
    planners in between and trains exactly what the policy decides on every result, and N
    workers keep getting work (the policy fantasises running shapes, so proposals are
    distinct). With many workers it fills the queue to twice the look-ahead; with heartbeats it
-   first marks its own trial ``osh:planning`` and reads the study again: of several finishing
-   at once, the lowest number decides, and planners wait for it. While more trainings wait in
+   first marks its own trial ``osh:planning`` and reads the study again, and decides only if
+   it sees no other mark and no planner (of several finishing at once none may decide, and an
+   idle worker plans instead; never two); planners that see the mark wait for it. While more trainings wait in
    the queue nothing is planned: a decision then would rest on fewer results. A planner waiting
    for another's decision ends (its worker's next ``ask`` takes a queued training) only once
    trainings are queued for the older waiting planners too

@@ -130,12 +130,20 @@ def _after_training(ctx: SearchContext, study: optuna.Study, trial: FrozenTrial,
         problem = screened_problem(ctx, study, snap)
         if problem is None:
             return
-        if coordinated and snap.n_running():  # others may be deciding: the lowest number does
+        if coordinated and snap.n_running():
+            # others may be deciding: mark this trial, read again, and decide only if no other
+            # finishing training is marked and no idle worker is planning. Each marks before
+            # it reads, so of two that overlap at least the later reader sees the other; a
+            # planner that began before the read is seen and decides itself (it waits for
+            # this mark only until this trial ends). "The lowest number decides" let two
+            # decide at once (the higher one read before the lower one marked), and a
+            # planner that read before the mark decided beside this trial: each sees room
+            # for the last trainings of the cap, and the cap was passed by one.
             st.set_trial_system_attr(study, trial_id, st.PLANNING, True)
             snap = read_snapshot(study, ctx.state.cache, me)
-            if snap.result is not None or _queue_full(snap) or any(
-                    n < trial.number for n in snap.deciders()):
-                return  # (a planning worker that started meanwhile waits for this decision)
+            if snap.result is not None or _queue_full(snap) or snap.deciders() or \
+                    snap.planners():
+                return
         ahead = coordination.lookahead(snap.n_running())
         slots = 1 + snap.planners() + 2 * ahead - snap.n_queued()
         snap, problem, action = next_action(ctx, study, snap, problem, max(1, slots))

@@ -542,6 +542,48 @@ def test_a_finishing_training_leaves_the_decision_to_one_already_deciding():
     assert n_waiting(study) == 0
 
 
+def _at_the_mark(monkeypatch, study, trial, then):
+    """Run ``then()`` just after ``trial``'s hook marks itself deciding, before it reads the
+    study again: what another worker does in that moment."""
+    real = st.set_trial_system_attr
+
+    def mark(study_, trial_id, key, value):
+        real(study_, trial_id, key, value)
+        if key == st.PLANNING and trial_id == trial._trial_id:
+            then()
+
+    monkeypatch.setattr(st, "set_trial_system_attr", mark)
+
+
+def test_of_two_finishing_trainings_marked_at_once_neither_decides_beside_the_other(
+        monkeypatch):
+    """The higher-numbered training read the study before the lower one marked itself and
+    decided; the lower one, seeing only a higher mark, used to decide too: the last room of
+    the trainings cap was given out twice. Now a hook that sees any other mark leaves the
+    decision to it (or to the idle workers)."""
+    study, sampler = adaptive_study()
+    trials = running_trainings(study, sampler, 3)
+    # trials[1]'s hook, racing this one, marks itself in the moment between this hook's
+    # first read (no mark yet) and its mark
+    _at_the_mark(monkeypatch, study, trials[0], lambda: st.set_trial_system_attr(
+        study, trials[1]._trial_id, st.PLANNING, True))
+    finish(study, trials[0])
+    assert n_waiting(study) == 0  # it left the decision to trials[1]
+
+
+def test_a_finishing_training_leaves_the_decision_to_a_planner_that_began_meanwhile(
+        monkeypatch):
+    """An idle worker's planner that read the study before this hook marked itself decides
+    for the idle workers; the hook, which sees that planner on its second read, does not
+    decide beside it."""
+    study, sampler = adaptive_study()
+    trials = running_trainings(study, sampler, 2)
+    other = optuna.load_study(study_name=study.study_name, storage=study._storage)
+    _at_the_mark(monkeypatch, study, trials[0], other.ask)  # the queue is empty: a planner
+    finish(study, trials[0])
+    assert n_waiting(study) == 0
+
+
 def test_without_heartbeats_each_finishing_training_decides_for_itself(tmp_path):
     """On the journal storage a dead worker's trial is never failed: a mark it left would hold
     every other worker back, so marks are neither written nor obeyed there."""
