@@ -49,8 +49,9 @@ to start):
    distinct). With many workers it fills the queue to twice the look-ahead; with heartbeats it
    first marks its own trial ``osh:planning`` and reads the study again, and decides only if
    it sees no other mark and no planner (of several finishing at once none may decide, and an
-   idle worker plans instead; never two); planners that see the mark wait for it. While more trainings wait in
-   the queue nothing is planned: a decision then would rest on fewer results. A planner waiting
+   idle worker plans instead; never two); planners that see the mark wait for it. While more
+   trainings wait in the queue nothing is planned: a decision then would rest on fewer
+   results. A planner waiting
    for another's decision ends (its worker's next ``ask`` takes a queued training) only once
    trainings are queued for the older waiting planners too
    (:func:`.coordination.a_queued_training_is_mine`); the others keep waiting for the decision
