@@ -10,8 +10,9 @@ error of the mean and mean width of the 80 % interval; against the earlier proje
 needs ≥ 5 curves), the same model without the feature, and the naive "last value" predictor.
 
 ``digits`` (10 epochs) and ``digits-hard`` (12 epochs) are the tuning tasks; ``digits-mlp-noisy``
-(20 epochs) is held out — never used to choose the model's prior — and reported in its own
-section when the file holds it (it may be partial: whatever complete curves are there are used).
+(20 epochs), ``cancer-mlp`` (30) and ``digits-noisy`` (16) are held out — never used to choose
+the model's prior — and reported in their own section when the file holds them (a task may be
+partial: whatever complete curves are there are used).
 
 Usage::
 
@@ -48,7 +49,7 @@ CURVES_CSV = ROOT / "data" / "curves" / "curves.csv"
 RESULT = ROOT / "results" / "curve_calibration.md"
 COMMAND = "PYTHONPATH=. .venv/bin/python benchmarks/curve_calibration.py"
 TUNING = ("digits", "digits-hard")
-HELD_OUT = ("digits-mlp-noisy",)
+HELD_OUT = T.HELD_OUT_TASKS
 N_TRAIN = (1, 3, 5, 10, 20)
 LEVELS = (0.5, 0.8, 0.95)
 MAX_TARGETS = 60

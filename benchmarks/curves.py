@@ -68,6 +68,9 @@ def recorded_epochs(path: Path) -> dict[str, set[int]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="seeds per shape (0..n-1)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="start at this seed (record seeds first..n-1; two processes "
+                             "with their own --out can share the work)")
     parser.add_argument("--tasks", nargs="+", default=["digits"], choices=landscapes.TASKS)
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs for every task (default: per task, digits 10)")
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     spaces = {t: landscapes.space(t) for t in args.tasks}
     shapes = {t: sp.shapes for t, sp in spaces.items()}
-    seeds = range(args.seeds)
+    seeds = range(args.first_seed, args.seeds)
     epochs = {t: args.epochs or EPOCHS[t] for t in args.tasks}
     if args.quick:
         shapes = {t: sp.shapes[:2] for t, sp in spaces.items()}
