@@ -30,12 +30,14 @@ class ShapePruner(BasePruner):
     of its own when the study has another pruner. After epoch ``k`` of ``E`` a learning-curve
     model shared across shapes forecasts the final accuracy, and the training goes on while
     the value of its remaining epochs per unit of compute is at least that of starting another
-    shape (:mod:`optuna_shape.policy.fidelity`).
+    shape, or while it may still change the answer enough to stand in the way of a confident
+    stop (:mod:`optuna_shape.policy.fidelity`).
 
     A stopped trial ends PRUNED with user attributes ``prune_reason``, ``projected_accuracy``,
     ``projected_std`` and ``pruned_epoch``; the sampler takes its forecast as an observation of
-    the shape with the forecast's extra uncertainty, and counts it as the share of a training
-    it ran. It is never the answer: an answer is always measured by full trainings.
+    the shape with the forecast's extra uncertainty, and counts it as one training towards
+    ``max_trainings`` (a compute budget charges only the epochs it ran). It is never the
+    answer: an answer is always measured by full trainings.
 
     The pruner stops nothing in a ``mode="paper"`` search, in a search over precisions, in a
     study whose sampler is not a :class:`~optuna_shape.ShapeSampler`, or after the search has
