@@ -68,18 +68,18 @@ def test_a_weak_training_yields_to_a_shape_worth_more_per_compute() -> None:
 
 
 def test_a_rival_the_confident_stop_must_rule_out_goes_on() -> None:
-    # the largest untrained shape under a compute budget: its remaining epochs cost the most
-    trained = set(initial_design(GRID, 5))
-    big = max((s for s in GRID if s not in trained), key=lambda s: SIZES[s])
-    rival = curve(94.7, 40.0)[:3]  # a 5-10 % chance to beat the answer (94.9)
-    v = keep_training(problem(), evidence(big), Settings(budget=1000.0), big, rival, E)
+    s = fresh_shape()
+    rival = curve(94.9, 40.0)[:6]  # a 5-10 % chance to beat the answer (94.9)
+    v = keep_training(problem(), evidence(s), Settings(), s, rival, E)
     assert not v.stop, v.reason
     assert "rival" in v.reason and v.forecast is not None
     assert 0.05 <= v.forecast.prob_at_least(94.9) < 0.1
-    # asked for less confidence, (1 - 0.8) / 2 = 0.1: not a rival, and cheaper shapes go first
-    v = keep_training(problem(), evidence(big), Settings(confidence=0.8, budget=1000.0), big,
-                      rival, E)
+    # asked for less confidence, (1 - 0.8) / 2 = 0.1: not a rival, and fresh shapes go first
+    v = keep_training(problem(), evidence(s), Settings(confidence=0.8), s, rival, E)
     assert v.stop and "starting another shape is worth more per compute" in v.reason
+    # under a compute budget the search ends with the budget: no rival is kept going
+    v = keep_training(problem(), evidence(s), Settings(budget=1000.0), s, rival, E)
+    assert "rival" not in v.reason
 
 
 def test_a_promising_training_goes_on() -> None:
