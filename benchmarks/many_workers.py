@@ -1238,8 +1238,9 @@ def replay_search(problem: Any, settings: Any, cfg: dict[str, Any], n: int, seed
 
     def enqueue(action: Any) -> None:
         pending = {tr.shape for tr in trials if tr.state in ("queued", "running")}
+        again = getattr(action, "alongside", frozenset())  # one more training at the same time
         for s in dict.fromkeys(action.shapes):
-            if s in pending:
+            if s in pending and s not in again:
                 continue
             if len(queue) >= (max(QUEUE_CAP, len(alive)) if SCALED_CAP else QUEUE_CAP):
                 break

@@ -329,13 +329,16 @@ class Train:
 
     ``stage`` names why (``"initial"``, ``"acquire"``, ``"repeat"`` for adaptive; ``"sample"``,
     ``"verify"`` for paper); ``predictions`` holds the posterior mean and std of each listed shape
-    when a model exists.
+    when a model exists. ``alongside``: listed shapes that are already being trained and get
+    one more training at the same time (idle workers, nothing else worth starting); every
+    other listed shape that is already being trained is skipped.
     """
 
     shapes: tuple[Shape, ...]
     stage: str
     reason: str = ""
     predictions: Mapping[Shape, tuple[float, float]] = field(default_factory=dict)
+    alongside: frozenset[Shape] = frozenset()
 
 
 @dataclass(frozen=True)

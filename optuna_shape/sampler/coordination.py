@@ -95,9 +95,11 @@ def enqueue(
     shapes: tuple[Shape, ...],
     stage: str,
     attrs_of: Callable[[Shape], tuple[dict[str, Any], dict[str, Any]]],
+    alongside: frozenset[Shape] = frozenset(),
 ) -> list[Shape]:
-    """Queue a training of each shape not already pending (at most :data:`QUEUE_CAP` waiting at
-    once, or the number of running trials when more); returns the shapes queued.
+    """Queue a training of each shape not already pending, or pending and in ``alongside``
+    (one more training of it at the same time, in the next slot; at most :data:`QUEUE_CAP`
+    waiting at once, or the number of running trials when more); returns the shapes queued.
 
     ``attrs_of(shape)`` gives the (user, system) attributes the trial is created with.
     """
@@ -105,7 +107,7 @@ def enqueue(
     room = max(QUEUE_CAP, snapshot.n_running()) - snapshot.n_queued()
     queued: list[Shape] = []
     for shape in dict.fromkeys(shapes):
-        if shape in pending:
+        if shape in pending and shape not in alongside:
             continue
         if len(queued) >= room:
             break  # the policy proposes the rest again once the queue has drained

@@ -254,7 +254,8 @@ def _claim(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, 
     to this lower-numbered trial once it sees the claim, and this trial yields to any
     copy it sees."""
     pending = snap.pending_shapes()
-    free = [c for c in action.shapes if Shape(c.depth, c.width) not in pending]
+    free = [c for c in action.shapes if Shape(c.depth, c.width) not in pending
+            or Shape(c.depth, c.width) in action.alongside]
     if not free:
         return None
     shape = Shape(free[0].depth, free[0].width)
@@ -316,7 +317,8 @@ def enqueue(ctx: SearchContext, study: optuna.Study, snap: Snapshot, problem: Pr
         proposed.setdefault(Shape(c.depth, c.width), c)
 
     return coordination.enqueue(study, snap, tuple(proposed), action.stage,
-                                lambda shape: _attrs_of(ctx, study, action, shape))
+                                lambda shape: _attrs_of(ctx, study, action, shape),
+                                frozenset(Shape(c.depth, c.width) for c in action.alongside))
 
 
 def finish(ctx: SearchContext, study: optuna.Study, snap: Snapshot, problem: Problem,

@@ -571,3 +571,72 @@ def test_idle_workers_widen_the_initial_design_up_to_half_the_cap() -> None:
     assert isinstance(more, Train) and len(more.shapes) == 3
     assert not set(more.shapes) & set(act.shapes[:5])
     assert isinstance(decide(problem(), Evidence(pending=act.shapes), sett, slots=6), Wait)
+
+
+def _async_search(n: int, goal: str, floor: float | None, seed: int, max_trainings: int
+                  ) -> list[tuple[Evidence, int, object]]:
+    """``n`` workers; trainings finish one at a time (oldest first) and the idle workers get
+    one decision; returns every (evidence, idle workers, action) until the stop."""
+    from optuna_shape.policy.adaptive.search import MAX_REPEATS
+
+    rng = np.random.default_rng(seed)
+    prob, sett = problem(goal, floor), Settings(max_trainings=max_trainings)
+    done: list[Training] = []
+    running: list[Shape] = []
+    seen: list[tuple[Evidence, int, object]] = []
+    for _ in range(400):
+        idle = n - len(running)
+        if idle:
+            ev = Evidence(tuple(done), tuple(running))
+            act = decide(prob, ev, sett, slots=idle)
+            seen.append((ev, idle, act))
+            if isinstance(act, Stop):
+                return seen
+            if isinstance(act, Train):
+                for s in act.shapes:
+                    if len(running) < n and (s not in running or s in act.alongside):
+                        running.append(s)
+                        assert sum(t.shape == s for t in done) + running.count(s) <= MAX_REPEATS
+        s = running.pop(0)
+        done.append(Training(s, surface(s) + rng.normal(0, 0.5)))
+    raise AssertionError("no stop")
+
+
+def test_idle_workers_train_a_borderline_running_shape_alongside_only_when_nothing_else_is_worth_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from optuna_shape.policy.adaptive import batches
+
+    prob, sett = problem("size", 94.0), Settings(max_trainings=80)
+    found = 0
+    for seed in range(4):
+        for ev, idle, act in _async_search(16, "size", 94.0, seed, 80):
+            if not isinstance(act, Train) or not act.alongside:
+                continue
+            found += 1
+            assert act.alongside <= set(ev.pending) and act.alongside <= set(act.shapes)
+            assert len(act.shapes) == len(set(act.shapes)) <= idle  # each shape once
+            with monkeypatch.context() as m:  # the same decision without the rule
+                m.setattr(batches, "_may_go_alongside", lambda search: False)
+                before = decide(prob, ev, sett, slots=idle)
+            if isinstance(before, Wait):
+                assert set(act.shapes) == act.alongside
+            else:  # it only extends a batch that had run out of new shapes
+                assert isinstance(before, Train) and not before.alongside
+                assert act.shapes[:len(before.shapes)] == before.shapes
+                assert set(act.shapes[len(before.shapes):]) == act.alongside
+    assert found >= 20
+
+
+def test_trainings_alongside_leave_the_cap_room_for_what_follows_the_running_ones() -> None:
+    found = 0
+    for seed in range(4):
+        for ev, _, act in _async_search(12, "size", 94.0, seed, 40):
+            if isinstance(act, Train) and act.alongside:
+                found += 1
+                assert len(ev.pending) < 40 - len(ev.trainings) - len(ev.pending)
+    assert found >= 1
+
+
+def test_the_accuracy_goal_trains_nothing_alongside() -> None:
+    for _, _, act in _async_search(16, "accuracy", None, 0, 80):
+        assert not (isinstance(act, Train) and act.alongside)

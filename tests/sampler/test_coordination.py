@@ -111,6 +111,22 @@ def test_planner_queues_only_shapes_not_already_pending():
     assert max(slots.values()) == 1
 
 
+def test_a_pending_shape_the_policy_trains_alongside_is_queued_in_its_next_slot():
+    study, sampler = new_study()
+    problem = sampler.problem(study)
+    first, other = problem.feasible[:2]
+    queue(study, first)  # already queued (slot #1)
+    queue(study, other)
+    snap = read_snapshot(study, TrialCache())
+    queued = planning.enqueue(sampler._context(), study, snap, problem,
+                              Train((first, other), "repeat", alongside=frozenset({first})))
+    assert queued == [first]  # ``other`` is pending and not asked for alongside: skipped
+    slots = sorted(t.system_attrs["osh:slot"] for t in study.trials
+                   if t.system_attrs.get("fixed_params") == {"depth": first.depth,
+                                                             "width": first.width})
+    assert slots == [f"{first.key}#1", f"{first.key}#2"]  # a new slot: both train
+
+
 # ------------------------------------------------------------------ winner rule --------------
 def test_later_copy_of_a_slot_yields_to_the_earlier_one():
     study, _ = new_study()

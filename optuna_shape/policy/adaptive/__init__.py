@@ -42,6 +42,13 @@ one action. Choices, in order:
      borderline (P(f ≥ floor) above ``1 − confidence``, not yet an answer), and the answer
      itself while P(f ≥ floor) < 0.99, valued by the saving lost if it were wrong. Candidates
      are never dropped on a point prediction.
+   * **Idle workers**: with ``slots`` > 1 one decision proposes a distinct training for each,
+     every pick fantasised as running for the next. Min-cost goals, when no new shape is worth
+     starting while trainings are running: a borderline shape already being trained (P(f ≥ floor)
+     between ``1 − confidence`` and 0.99 with the running trainings fantasised, at most six
+     trainings in all) gets one more training at the same time (``Train.alongside``), while
+     the cap has more trainings left than are running — its repeats, which the answer needs,
+     then run side by side instead of one after another while the other workers wait.
 
 6. **Answer**, always a trained shape whose own measured mean meets the floor:
    ``"accuracy"``: the highest posterior mean (with a floor: among those with

@@ -1,6 +1,7 @@
 """Batches for idle workers: after the first pick, each next one is the acquisition's best with
 every earlier pick fantasised as running (kriging believer: at its posterior mean), so the
-batch stays diverse."""
+batch stays diverse; when no new shape is worth starting, a min-cost search gives idle workers
+another training of a borderline shape already being trained (:func:`alongside`)."""
 
 from __future__ import annotations
 
@@ -11,34 +12,80 @@ from optuna_shape.policy.adaptive.goals import next_pick
 from optuna_shape.policy.adaptive.search import MIN_COST_GOALS, Search
 from optuna_shape.space.shape import Shape
 
-__all__ = ["batch"]
+__all__ = ["batch", "alongside"]
 
 
 def batch(search: Search, post: ShapePosterior, first: Train, answer: Shape | None = None
           ) -> Train:
     """``first`` and, with idle workers (``slots`` > 1), up to ``slots − 1`` more distinct
     shapes: each next pick is the acquisition's best with every earlier pick fantasised as
-    running (kriging believer: its posterior mean), so the batch stays diverse. The model is
-    fitted once per decision; each further pick costs one fantasy update and one pass of
-    the acquisition over the feasible shapes. ``answer``: the current answer of a min-cost
-    goal, when known. Treats the picks as running in ``search`` from then on."""
+    running (kriging believer: its posterior mean), so the batch stays diverse; once no new
+    shape is worth starting, the borderline shapes already being trained, one more training
+    each (:func:`alongside`). The model is fitted once per decision; each further pick costs
+    one fantasy update and one pass of the acquisition over the feasible shapes. ``answer``:
+    the current answer of a min-cost goal, when known. Treats the picks as running in
+    ``search`` from then on."""
     if search.slots <= 1:
         return first
     if answer is None and search.goal in MIN_COST_GOALS and search.floor is not None:
         answer = min_cost.current_answer(search, post)
     picks = list(first.shapes)
+    again = set(first.alongside)
     preds = dict(first.predictions)
     while len(picks) < search.slots:
         search.add_pending(picks[-1])
-        if search.budget.room() <= 0:
+        if search.budget.room() <= 0 or (search.alongside and not _room_alongside(search)):
             break
         nxt = next_pick(search, post, answer)[0]
+        if nxt is None and _may_go_alongside(search):
+            search.alongside = True
+            nxt = next_pick(search, post, answer)[0]
         if nxt is None or not search.budget.within([nxt]):
             break
+        if search.led.pending.get(nxt, 0):
+            again.add(nxt)
         picks.append(nxt)
         m, sd = post.predict([nxt])
         preds[nxt] = (float(m[0]), float(sd[0]))
     if len(picks) == 1:
         return first
     return Train(tuple(picks), first.stage,
-                 f"{first.reason}; and {len(picks) - 1} more for idle workers", preds)
+                 f"{first.reason}; and {len(picks) - 1} more for idle workers", preds,
+                 frozenset(again))
+
+
+def alongside(search: Search, post: ShapePosterior, answer: Shape | None) -> Train | None:
+    """Workers are idle and no new shape is worth starting: one more training of a shape
+    already being trained, at the same time — min-cost goals only, the acquisition's best
+    among the borderline ones (P(accuracy ≥ floor) between ``1 − confidence`` and 0.99 with
+    the running trainings fantasised, at most six trainings of a shape in all, each shape
+    once per decision); ``None`` when none qualifies (the caller waits).
+
+    Why: a min-cost answer is confirmed by repeated trainings of the shapes near the floor.
+    With many workers the new shapes worth trying run out long before the search is sure,
+    and the repeats it needs then ran one after another while most workers waited: with
+    64 workers on a 133-shape grid they were idle a quarter of the search. Run side by side,
+    those repeats end the search sooner; what they cost is trainings the idle workers would
+    not have used. The accuracy goal keeps its workers busy with new shapes and does not
+    do this."""
+    if not _may_go_alongside(search):
+        return None
+    search.alongside = True
+    pick, why = next_pick(search, post, answer)
+    if pick is None:
+        return None
+    m, sd = post.predict([pick])
+    return Train((pick,), "repeat", why, {pick: (float(m[0]), float(sd[0]))},
+                 frozenset({pick}) if search.led.pending.get(pick, 0) else frozenset())
+
+
+def _may_go_alongside(search: Search) -> bool:
+    """A min-cost goal with a floor, trainings running, and more trainings left under the cap
+    than are running: the cap is not spent on side-by-side repeats that the trainings after
+    the running ones would need."""
+    return (not search.alongside and search.goal in MIN_COST_GOALS
+            and search.floor is not None and _room_alongside(search))
+
+
+def _room_alongside(search: Search) -> bool:
+    return 0 < search.n_pending < search.budget.room()

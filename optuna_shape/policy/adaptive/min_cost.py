@@ -113,7 +113,11 @@ def pick(search: Search, post: ShapePosterior, current: Shape | None
     i = int(np.argmax(np.where(np.isfinite(score), score / weight, -np.inf)))
     s = search.feasible[i]
     led = search.led
-    if s == current:
+    if led.pending.get(s, 0):
+        why = (f"train it alongside its running training(s) (workers idle, nothing else "
+               f"worth starting): P(accuracy ≥ floor) = {fpf[i]:.2f}, measured "
+               f"{led.count(s)} time(s)")
+    elif s == current:
         why = (f"repeat the answer: P(accuracy ≥ floor) = {fpf[i]:.2f}, "
                f"measured {led.mean(s):.4g} over {led.count(s)} training(s)")
     elif led.count(s):
@@ -169,9 +173,12 @@ def acquisition(search: Search, post: ShapePosterior, current: Shape | None
     score = np.full(len(search.feasible), -np.inf)
     led = search.led
     for i, s in enumerate(search.feasible):
-        if not search.proposable(s) or s in led.pending or not search.budget.affordable(s):
+        running = led.pending.get(s, 0)
+        if not search.proposable(s) or not search.budget.affordable(s) or (running and (
+                not search.alongside or s in search.added
+                or fpf[i] <= 1.0 - search.conf)):
             continue
-        n = led.count(s)
+        n = led.count(s) + running
         if s == current:
             if fpf[i] < _ANSWER_REPEAT_UNTIL and n < MAX_REPEATS:
                 nxt = [c for c in costs if c > costs[i]]
@@ -182,6 +189,8 @@ def acquisition(search: Search, post: ShapePosterior, current: Shape | None
             continue
         if n > 0 and (fpf[i] <= 1.0 - search.conf or n >= MAX_REPEATS):
             continue
+        if running and fpf[i] >= _ANSWER_REPEAT_UNTIL:
+            continue  # settled enough: another training at the same time adds little
         score[i] = p_next[i] * math.log(c_ref / costs[i])
     return score, fpf, p_next, costs, c_ref
 

@@ -52,6 +52,10 @@ class Search:
             of the initial design.
         budget: the trainings cap and the compute budget
             (:class:`~optuna_shape.policy.adaptive.budget.Budget`).
+        alongside: whether a shape already being trained may get one more training at the
+            same time (min-cost goals, workers idle with nothing else worth starting:
+            :func:`~optuna_shape.policy.adaptive.batches.alongside`); ``added`` the shapes
+            this decision has proposed so far (each at most once).
 
     Raises:
         ValueError: an unknown goal.
@@ -73,6 +77,8 @@ class Search:
         if self.goal is not None and self.goal not in ("accuracy", *MIN_COST_GOALS):
             raise ValueError(f"unknown goal {self.goal!r}")
         self.budget = Budget(problem, evidence, settings, self.feasible, self.n_shapes)
+        self.alongside = False
+        self.added: set[Shape] = set()
 
     @property
     def n_done(self) -> int:
@@ -164,6 +170,7 @@ class Search:
         in a search over precisions: one training serves them all)."""
         same = [v for v in self.feasible if (v.depth, v.width) == (s.depth, s.width)] \
             if self.variants else [s]
+        self.added.update(same)
         self.evidence = replace(self.evidence, pending=tuple(self.evidence.pending) + tuple(same))
         for v in same:
             self.led.pending[v] = self.led.pending.get(v, 0) + 1

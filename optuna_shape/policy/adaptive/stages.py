@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from optuna_shape.policy import Action, Stop, Train, Wait
 from optuna_shape.policy.adaptive.answers import secure_pick, settled
-from optuna_shape.policy.adaptive.batches import batch
+from optuna_shape.policy.adaptive.batches import alongside, batch
 from optuna_shape.policy.adaptive.design import extend_design, initial_design, wider_design
 from optuna_shape.policy.adaptive.final import details, final
 from optuna_shape.policy.adaptive.goals import evaluate
@@ -89,6 +89,9 @@ def next_action(search: Search) -> Action:
             return batch(search, post, search.train_one(post, secure[0], stage, secure[1]))
     if pick is None:
         if search.n_pending:
+            more = alongside(search, post, answer)
+            if more is not None:
+                return batch(search, post, more, answer)
             return Wait("no useful shape to start until a running training finishes")
         return final(search, "exhausted", post, evaluation)
     stage = "repeat" if led.count(pick) > 0 else "acquire"
