@@ -635,8 +635,3 @@ def test_trainings_alongside_leave_the_cap_room_for_what_follows_the_running_one
                 found += 1
                 assert len(ev.pending) < 40 - len(ev.trainings) - len(ev.pending)
     assert found >= 1
-
-
-def test_the_accuracy_goal_trains_nothing_alongside() -> None:
-    for _, _, act in _async_search(16, "accuracy", None, 0, 80):
-        assert not (isinstance(act, Train) and act.alongside)
