@@ -127,6 +127,21 @@ def test_a_pending_shape_the_policy_trains_alongside_is_queued_in_its_next_slot(
     assert slots == [f"{first.key}#1", f"{first.key}#2"]  # a new slot: both train
 
 
+def test_a_planner_trains_a_running_shape_the_policy_asks_for_alongside(monkeypatch):
+    import optuna_shape.sampler as sampler_module
+
+    study, sampler = new_study()
+    x = sampler.problem(study).feasible[0]
+    tid = queue(study, x)
+    study._storage.set_trial_state_values(tid, TrialState.RUNNING)  # another worker trains it
+    monkeypatch.setattr(sampler_module, "decide", lambda *a, **k: Train(
+        (x,), "repeat", alongside=frozenset({x})))
+    calls = []
+    study.optimize(objective(calls, sampler.space), n_trials=1)
+    assert calls == [(1, x)]  # the planning trial took it itself, in the next slot
+    assert study.trials[1].system_attrs["osh:slot"] == f"{x.key}#2"
+
+
 # ------------------------------------------------------------------ winner rule --------------
 def test_later_copy_of_a_slot_yields_to_the_earlier_one():
     study, _ = new_study()
