@@ -34,7 +34,8 @@ to start):
    trials with one slot: the lower number wins, and the later one always sees it because trial
    numbers follow creation order.
 3. A trial ``ask`` had to create (the queue was empty) is a *planner*: it asks the policy for
-   every idle worker, queues the shapes to train (only those not already pending) and takes the
+   every idle worker, queues the shapes to train (only those not already pending, or those the
+   policy asks to train once more alongside a running training) and takes the
    first itself — queuing the rest before it takes its own, since once it holds a slot it is no
    longer a planner and the next idle worker decides on what it sees queued — or ends PRUNED
    (stage ``plan``) when it has nothing to take. A ``Wait`` waits inside the trial (looking

@@ -243,9 +243,9 @@ def stop_study(study: optuna.Study) -> None:
 
 def _claim(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, snap: Snapshot,
            problem: Problem, action: Train) -> tuple[Shape, str] | None:
-    """Let planner trial ``number`` train the first proposed shape not already pending
-    itself and queue the rest, so a worker's trial is a training, not a pruned planner
-    (``None`` when every proposed shape is pending).
+    """Let planner trial ``number`` train the first proposed shape not already pending (or
+    named in ``action.alongside``) itself and queue the rest, so a worker's trial is a
+    training, not a pruned planner (``None`` when every proposed shape is pending).
 
     The claimed slot must be the trial's alone: a copy of it queued or taken by another
     worker meanwhile (another planner proposed the same shape at the same moment) makes
@@ -309,8 +309,9 @@ def _attrs_of(ctx: SearchContext, study: optuna.Study, action: Train, shape: Sha
 
 def enqueue(ctx: SearchContext, study: optuna.Study, snap: Snapshot, problem: Problem,
             action: Train) -> list[Shape]:
-    """Queue a training of each shape ``action`` proposes that is not already pending (see
-    :func:`optuna_shape.sampler.coordination.enqueue`); returns the shapes queued."""
+    """Queue a training of each shape ``action`` proposes that is not already pending, or is
+    named in ``action.alongside`` (see :func:`optuna_shape.sampler.coordination.enqueue`);
+    returns the shapes queued."""
     # a candidate (shape, precision) is served by training its shape once
     proposed: dict[Shape, Shape] = {}
     for c in action.shapes:
