@@ -5,6 +5,8 @@ another training of a borderline shape already being trained (:func:`alongside`)
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from optuna_shape.models.posterior import ShapePosterior
 from optuna_shape.policy import Train
 from optuna_shape.policy.adaptive import min_cost
@@ -65,18 +67,18 @@ def alongside(search: Search, post: ShapePosterior, answer: Shape | None) -> Tra
     With many workers the new shapes worth trying run out long before the search is sure,
     and the repeats it needs then ran one after another while most workers waited: with
     64 workers on a 133-shape grid they were idle a quarter of the search. Run side by side,
-    those repeats end the search sooner; what they cost is trainings the idle workers would
-    not have used. The accuracy goal keeps its workers busy with new shapes and does not
-    do this."""
+    those repeats end the search sooner; they cost trainings, and the cap keeps room for
+    those that follow the running ones. The accuracy goal keeps its workers busy with new
+    shapes and does not do this."""
     if not _may_go_alongside(search):
         return None
     search.alongside = True
     pick, why = next_pick(search, post, answer)
     if pick is None:
         return None
-    m, sd = post.predict([pick])
-    return Train((pick,), "repeat", why, {pick: (float(m[0]), float(sd[0]))},
-                 frozenset({pick}) if search.led.pending.get(pick, 0) else frozenset())
+    return replace(search.train_one(post, pick, "repeat", why),
+                   alongside=frozenset({pick}) if search.led.pending.get(pick, 0)
+                   else frozenset())
 
 
 def _may_go_alongside(search: Search) -> bool:
