@@ -58,7 +58,10 @@ range, and put the true final beyond their 1 % upper tail up to 4–5 times as o
 traced ``digits`` search under a compute budget, the largest network, 52.5 % after 2 of 10
 epochs, was forecast 89.5 ± 2.3 from nine curves of smaller networks and stopped as hopeless
 (its mean final accuracy is 98.2). A min-cost shape no cheaper than the current answer still
-stops: that needs no forecast. The answer is always a shape measured by full trainings.
+stops: that needs no forecast. Under a compute budget, a training whose remaining epochs would
+take more than half of the budget left is judged on its forecast all the same (on ``digits``
+with 10 % of the exhaustive compute, finishing the largest design shape took most of the budget
+and cost answers). The answer is always a shape measured by full trainings.
 """
 
 from __future__ import annotations
@@ -84,8 +87,8 @@ MATTERS_AT_LEAST = 0.01
 """A training whose forecast gives it less than this chance to beat the current answer
 (accuracy) or meet the floor (min-cost goals) stops even when nothing else is worth starting."""
 EXTRAPOLATION_DECADES = math.log10(2.0)
-"""A training is not stopped while its shape's training work is more than this many decades
-(a factor of 2) beyond that of every shape with a completed curve."""
+"""A training is not stopped on its forecast while its shape's training work is more than this
+many decades (a factor of 2) beyond that of every shape with a completed curve."""
 
 
 def min_epochs(epochs: int) -> int:

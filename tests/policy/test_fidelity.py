@@ -38,6 +38,11 @@ def evidence(running: Shape, extra: tuple[Training, ...] = ()) -> Evidence:
     return Evidence(tuple(done) + extra, pending=(running,))
 
 
+def finished(shapes: list[Shape]) -> tuple[Training, ...]:
+    """Noise-free completed trainings of ``shapes``, one second each."""
+    return tuple(Training(s, (c := curve(final(s)))[-1], seconds=1.0, curve=c) for s in shapes)
+
+
 def fresh_shape() -> Shape:
     trained = set(initial_design(GRID, 5))
     return next(s for s in sorted(GRID, key=lambda s: SIZES[s]) if s not in trained
@@ -130,9 +135,7 @@ def test_min_cost_goal_stops_what_cannot_become_a_cheaper_answer() -> None:
 def test_a_network_larger_than_any_finished_one_is_not_judged_by_their_curves() -> None:
     # only small networks have finished: their curves say nothing about how one 10x larger
     # learns (large networks start slowly), so its slow start does not stop it
-    small = [s for s in GRID if SIZES[s] <= 0.1]
-    done = tuple(Training(s, (c := curve(final(s)))[-1], seconds=1.0, curve=c)
-                 for s in small[:4])
+    done = finished([s for s in GRID if SIZES[s] <= 0.1][:4])
     big = max(GRID, key=lambda s: SIZES[s])
     assert SIZES[big] > 2 * max(SIZES[t.shape] for t in done)
     slow = curve(60.0, 10.0)[:3]
@@ -141,7 +144,7 @@ def test_a_network_larger_than_any_finished_one_is_not_judged_by_their_curves() 
     # once a network of comparable work has finished, the forecast applies and stops it
     near = max((s for s in GRID if SIZES[s] * 2 >= SIZES[big] and s != big),
                key=lambda s: SIZES[s])
-    done += (Training(near, (c := curve(final(near)))[-1], seconds=1.0, curve=c),)
+    done += finished([near])
     v = keep_training(problem(), Evidence(done, (big,)), Settings(), big, slow, E)
     assert v.stop, v.reason
 
@@ -150,9 +153,7 @@ def test_a_network_no_cheaper_than_the_answer_stops_without_a_forecast() -> None
     # a size goal needs no forecast to stop a shape that cannot be a cheaper answer, however
     # unlike the finished networks it is
     floor = 80.0
-    mid = [s for s in GRID if 0.05 <= SIZES[s] <= 0.2]
-    done = tuple(Training(s, (c := curve(final(s)))[-1], seconds=1.0, curve=c)
-                 for s in mid[:4])
+    done = finished([s for s in GRID if 0.05 <= SIZES[s] <= 0.2][:4])
     big = max(GRID, key=lambda s: SIZES[s])
     v = keep_training(problem("size", floor), Evidence(done, (big,)), Settings(), big,
                       curve(70.0, 10.0)[:3], E)
@@ -168,9 +169,7 @@ def test_a_network_no_cheaper_than_the_answer_stops_without_a_forecast() -> None
 def test_under_a_tight_budget_an_unknown_network_is_judged_on_its_forecast() -> None:
     # the epochs left of a network unlike any finished one would take most of what the
     # compute budget has left: the budget cannot pay to learn how it ends
-    small = [s for s in GRID if SIZES[s] <= 0.1]
-    done = tuple(Training(s, (c := curve(final(s)))[-1], seconds=1.0, curve=c)
-                 for s in small[:4])
+    done = finished([s for s in GRID if SIZES[s] <= 0.1][:4])
     big = max(GRID, key=lambda s: SIZES[s])
     slow = curve(60.0, 10.0)[:3]
     ev = Evidence(done, (big,))
