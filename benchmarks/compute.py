@@ -47,6 +47,11 @@ with ``policy=osh.Adaptive(budget=B)`` for B = each share of the exhaustive comp
 checkpoints include every B) and for B = half of what ``ours-full`` spent in the repetition
 (compared with ``ours-full``: today's quality at half the compute?).
 
+**Where the compute goes.** ``ours`` and ``ours-full`` trainings are split by the stage the
+sampler planned them in (the trial's ``osh:stage``: the spread initial design, new shapes the
+acquisition chose, repeats of trained shapes, other), and by whether they were stopped early
+(``compute_runs.csv`` columns ``stage_*_s`` and ``stopped_s``; a section of the report).
+
 **Answer rule** (every peer; ``ours`` answers with ``osh.best_shape`` and its
 ``search_summary().status``): only full trainings count; accuracy goal: the shape with the
 highest mean final accuracy over its full trainings; size goal: the smallest fully trained
@@ -91,6 +96,7 @@ import search_quality as SQ  # noqa: E402  (peer samplers, answer rule, paired c
 
 import optuna_shape as osh  # noqa: E402
 from optuna_shape.space.shape import Shape  # noqa: E402
+from optuna_shape.store import STAGE as STAGE_KEY  # noqa: E402
 
 CURVES_CSV = ROOT / "data" / "curves" / "curves.csv"
 EPOCH_CSV = ROOT / "data" / "curves" / "epoch_seconds.csv"
@@ -282,6 +288,8 @@ class Training:
     final: float | None  # final accuracy of a full training; None: stopped early
     compute: float  # charged seconds
     end: float  # cumulative charge of the run after this training
+    trial: int = -1  # the trial's number
+    stage: str = ""  # ours: the stage the sampler planned it in (``osh:stage``)
 
 
 class Replay(T.TableObjective):
@@ -309,9 +317,9 @@ class Replay(T.TableObjective):
             trial.report(value(acc), i)
             charged += per
             if i < e_max and trial.should_prune():
-                self._done(trial, Training(shape, i, None, charged, 0.0))
+                self._done(trial, Training(shape, i, None, charged, 0.0, trial.number))
                 return None, acc
-        self._done(trial, Training(shape, e_max, final, charged, 0.0))
+        self._done(trial, Training(shape, e_max, final, charged, 0.0, trial.number))
         return final, final
 
     def _done(self, trial: optuna.Trial, t: Training) -> None:
@@ -372,6 +380,10 @@ def run_ours(cl: CurveLand, scen: T.Scenario, rep: int, pruner: bool = True,
         study.optimize(objective, n_trials=20 * len(space) + 50)
         answer = osh.best_shape(study)
         summary = osh.search_summary(study)
+    stages = {t.number: str(t.system_attrs.get(STAGE_KEY, "")) for t in study.get_trials(
+        deepcopy=False)}
+    for t in rp.log:
+        t.stage = stages.get(t.trial, "")
     return MethodRun(rp.log, answer, str(summary.status), time.process_time() - t0,
                      {"stopped_early": summary.stopped_early, "finished": summary.finished})
 
@@ -490,6 +502,16 @@ def resumable(log: list[Training]) -> float:
     return saved
 
 
+STAGE_GROUPS = ("initial", "acquire", "repeat", "other")
+"""How ours' compute is split: the spread initial design, new shapes the acquisition chose,
+repeats of trained shapes, anything else (e.g. verification)."""
+
+
+def stage_group(stage: str) -> str:
+    """The :data:`STAGE_GROUPS` entry of a training's ``osh:stage``."""
+    return stage if stage in STAGE_GROUPS[:3] else "other"
+
+
 def trajectory(land: T.Landscape, scen: T.Scenario, run: MethodRun, final: bool
                ) -> list[tuple[float, Shape | None]]:
     """(compute, answer-so-far) after every training; ``final``: the run's own answer at its
@@ -575,6 +597,10 @@ def run_task(cl: CurveLand, scen: T.Scenario, rep: int, methods: list[str],
             "regret": v.regret, "kept": v.kept, "ratio": v.ratio, "right": v.right,
             "compute_to_right": c2r, "horizon": end,
             "resumable": resumable(run.log) if own else math.nan,
+            **{f"stage_{g}_s": (sum(t.compute for t in run.log if stage_group(t.stage) == g)
+                                if own else math.nan) for g in STAGE_GROUPS},
+            "stopped_s": (sum(t.compute for t in run.log if t.final is None)
+                          if own else math.nan),
             "run_compute": run.log[-1].end if run.log else 0.0, "status": run.status,
             "cpu_s": round(run.cpu_s, 3)})
         for f in checkpoints:
@@ -766,7 +792,7 @@ def summarise(rows: list[dict], points: list[dict], lands: list[CurveLand],
                      + ", ".join(f"`{t}` {v:.1%}" for t, v in shares.items()) + "."]
     lines += (headline + [""] + _half_section(budgeted, rows, lands, scens)
               + _budget_section(budgeted, points, lands, scens)
-              + _answer_changes(rows) + _how_to_read(args) + body)
+              + _answer_changes(rows) + _compute_split(rows) + _how_to_read(args) + body)
     return "\n".join(lines) + "\n"
 
 
@@ -886,6 +912,31 @@ def _answer_changes(rows: list[dict]) -> list[str]:
         other = np.mean([full[r] != full[order[(i + 1) % len(order)]]
                          for i, r in enumerate(order)])
         out.append(f"| {land} | {scen} | {early:.0%} | {other:.0%} |")
+    return out + [""]
+
+
+def _compute_split(rows: list[dict]) -> list[str]:
+    """Where ours' compute goes, by the stage each training was planned in, with and without
+    early stopping (shares of the method's compute summed over the repetitions)."""
+    cells: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["method"] in ("ours", "ours-full"):
+            cells[(r["landscape"], r["scenario"], r["method"])].append(r)
+    out = ["## Where the compute goes", "",
+           "Share of the method's compute (summed over the repetitions) by the stage each "
+           "training was planned in: the spread *initial* design, new shapes the *acquisition* "
+           "chose, *repeats* of trained shapes, *other* (verification); *stopped* = the share "
+           "charged by trainings stopped early (any stage).", "",
+           "| landscape | scenario | method | compute (s, mean) | initial | acquire | repeat | "
+           "other | stopped |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for (land, scen, method), rs in cells.items():
+        total = sum(float(r["compute"]) for r in rs)
+        if total <= 0:
+            continue
+        shares = [sum(float(r[f"stage_{g}_s"]) for r in rs) / total
+                  for g in STAGE_GROUPS] + [sum(float(r["stopped_s"]) for r in rs) / total]
+        out.append(f"| {land} | {scen} | {method} | {total / len(rs):.3g} | "
+                   + " | ".join(f"{x:.0%}" for x in shares) + " |")
     return out + [""]
 
 
