@@ -172,7 +172,8 @@ def _keep_training(problem: Problem, evidence: Evidence, settings: Settings, sha
         return math.log10(w) if w is not None and w > 0 else math.nan
 
     f = feature(shape)
-    seen = [x for t in curves if math.isfinite(x := feature(t.shape))]
+    feats = [feature(t.shape) for t in curves]
+    seen = [x for x in feats if math.isfinite(x)]
     extrapolates = math.isfinite(f) and bool(seen) and not (
         min(seen) - EXTRAPOLATION_DECADES <= f <= max(seen) + EXTRAPOLATION_DECADES)
     if extrapolates and d.budget.seconds is not None:
@@ -182,7 +183,7 @@ def _keep_training(problem: Problem, evidence: Evidence, settings: Settings, sha
         extrapolates = rest <= 0.5 * (d.budget.compute_left() + rest)
     unseen = (f": no completed curve of a network within {10 ** EXTRAPOLATION_DECADES:g}× its "
               "training work, so the forecast would extrapolate how such a network learns")
-    model = CurveModel.fit([t.curve for t in curves], epochs, [feature(t.shape) for t in curves])
+    model = CurveModel.fit([t.curve for t in curves], epochs, feats)
     fc = model.forecast(prefix, f if math.isfinite(f) else None)
     post = d.fit()
     floor = problem.min_accuracy
