@@ -635,3 +635,21 @@ def test_trainings_alongside_leave_the_cap_room_for_what_follows_the_running_one
                 found += 1
                 assert len(ev.pending) < 40 - len(ev.trainings) - len(ev.pending)
     assert found >= 1
+
+
+def test_waiting_workers_are_told_when_the_cap_holds_back_side_by_side_repeats() -> None:
+    prob = problem("size", 94.0)
+    told = 0
+    for seed in range(4):
+        for ev, idle, act in _async_search(12, "size", 94.0, seed, 40):
+            if not isinstance(act, Wait):
+                continue
+            room = 40 - len(ev.trainings) - len(ev.pending)
+            if "trainings cap" not in act.reason:
+                continue
+            told += 1
+            assert len(ev.pending) >= room, act.reason  # the cap, not a lack of candidates
+            assert f"({max(room, 0)} left for {len(ev.pending)} running)" in act.reason
+            # with room under the cap the same moment gives the idle workers trainings
+            assert isinstance(decide(prob, ev, Settings(max_trainings=400), slots=idle), Train)
+    assert told >= 1

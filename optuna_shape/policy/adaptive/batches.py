@@ -14,7 +14,7 @@ from optuna_shape.policy.adaptive.goals import next_pick
 from optuna_shape.policy.adaptive.search import MIN_COST_GOALS, Search
 from optuna_shape.space.shape import Shape
 
-__all__ = ["batch", "alongside"]
+__all__ = ["batch", "alongside", "cap_holds_back"]
 
 
 def batch(search: Search, post: ShapePosterior, first: Train, answer: Shape | None = None
@@ -79,6 +79,29 @@ def alongside(search: Search, post: ShapePosterior, answer: Shape | None) -> Tra
     return replace(search.train_one(post, pick, "repeat", why),
                    alongside=frozenset({pick}) if search.led.pending.get(pick, 0)
                    else frozenset())
+
+
+def cap_holds_back(search: Search, post: ShapePosterior, answer: Shape | None) -> str | None:
+    """Why idle workers wait although a borderline running shape would get one more training
+    at the same time (:func:`alongside`): the trainings cap has no more room left than
+    trainings are running. ``None`` when the cap is not what holds it back (another goal,
+    room enough, or no shape qualifies). Words for the waiting workers' progress line: a cap
+    sized for fewer workers leaves the rest idle (on a 133-shape grid, 64 workers with a cap
+    of 160 waited in the middle of the search; with 240 they were busy 77–88 % of the time)."""
+    if (search.alongside or search.goal not in MIN_COST_GOALS or search.floor is None
+            or search.n_pending == 0 or _room_alongside(search)):
+        return None
+    search.alongside = True
+    try:
+        pick, _ = next_pick(search, post, answer)
+    finally:
+        search.alongside = False
+    if pick is None:
+        return None
+    room = max(search.budget.room(), 0)
+    return (f"repeats of borderline shapes alongside the running ones need more room under "
+            f"the trainings cap ({room} left for {search.n_pending} running): a larger "
+            "max_trainings, or a compute budget, keeps idle workers busy")
 
 
 def _may_go_alongside(search: Search) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from optuna_shape.policy import Action, Stop, Train, Wait
 from optuna_shape.policy.adaptive.answers import secure_pick, settled
-from optuna_shape.policy.adaptive.batches import alongside, batch
+from optuna_shape.policy.adaptive.batches import alongside, batch, cap_holds_back
 from optuna_shape.policy.adaptive.design import extend_design, initial_design, wider_design
 from optuna_shape.policy.adaptive.final import details, final
 from optuna_shape.policy.adaptive.goals import evaluate
@@ -92,7 +92,9 @@ def next_action(search: Search) -> Action:
             more = alongside(search, post, answer)
             if more is not None:
                 return batch(search, post, more, answer)
-            return Wait("no useful shape to start until a running training finishes")
+            held = cap_holds_back(search, post, answer)
+            return Wait("no useful shape to start until a running training finishes"
+                        + (f"; {held}" if held else ""))
         return final(search, "exhausted", post, evaluation)
     stage = "repeat" if led.count(pick) > 0 else "acquire"
     return batch(search, post, search.train_one(post, pick, stage, why), answer)
