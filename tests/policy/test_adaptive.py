@@ -14,7 +14,9 @@ from scipy.stats import norm
 
 from optuna_shape.models.posterior import ShapePosterior
 from optuna_shape.policy import Evidence, Problem, Settings, Stop, Train, Training, Wait, decide
-from optuna_shape.policy.adaptive import default_max_trainings, initial_design
+from optuna_shape.policy.adaptive import decision, default_max_trainings, initial_design
+from optuna_shape.policy.adaptive.batches import cap_holds_back
+from optuna_shape.policy.adaptive.goals import evaluate
 from optuna_shape.space.shape import Shape
 
 GRID = tuple(Shape(d, w) for d in (10, 16, 22, 28, 34) for w in (0.25, 0.5, 1.0, 1.5, 2.0, 3.0))
@@ -652,4 +654,10 @@ def test_waiting_workers_are_told_when_the_cap_holds_back_side_by_side_repeats()
             assert f"({max(room, 0)} left for {len(ev.pending)} running)" in act.reason
             # with room under the cap the same moment gives the idle workers trainings
             assert isinstance(decide(prob, ev, Settings(max_trainings=400), slots=idle), Train)
+            # and, asked directly, the room is what the reason names: none with room enough
+            for cap, held in ((40, True), (400, False)):
+                search = decision(prob, ev, Settings(max_trainings=cap))
+                post = search.fit()
+                why = cap_holds_back(search, post, evaluate(search, post).answer)
+                assert (why is not None) == held and not search.alongside, why
     assert told >= 1

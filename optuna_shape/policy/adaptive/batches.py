@@ -84,12 +84,13 @@ def alongside(search: Search, post: ShapePosterior, answer: Shape | None) -> Tra
 def cap_holds_back(search: Search, post: ShapePosterior, answer: Shape | None) -> str | None:
     """Why idle workers wait although a borderline running shape would get one more training
     at the same time (:func:`alongside`): the trainings cap has no more room left than
-    trainings are running. ``None`` when the cap is not what holds it back (another goal,
-    room enough, or no shape qualifies). Words for the waiting workers' progress line: a cap
-    sized for fewer workers leaves the rest idle (on a 133-shape grid, 64 workers with a cap
-    of 160 waited in the middle of the search; with 240 they were busy 77–88 % of the time)."""
-    if (search.alongside or search.goal not in MIN_COST_GOALS or search.floor is None
-            or search.n_pending == 0 or _room_alongside(search)):
+    trainings are running. ``None`` when the cap is not what holds it back (another goal, no
+    training running, room enough, or no shape qualifies). Words for the deciding worker's
+    progress line: a cap sized for fewer workers leaves the rest idle (on a 133-shape grid, 64
+    workers with a cap of 160 waited in the middle of the search; with 240 they were busy
+    77–88 % of the time)."""
+    if search.alongside or not _alongside_goal(search) or search.n_pending == 0 \
+            or _room_alongside(search):
         return None
     search.alongside = True
     try:
@@ -108,8 +109,11 @@ def _may_go_alongside(search: Search) -> bool:
     """A min-cost goal with a floor, trainings running, and more trainings left under the cap
     than are running: the cap is not spent on side-by-side repeats that the trainings after
     the running ones would need."""
-    return (not search.alongside and search.goal in MIN_COST_GOALS
-            and search.floor is not None and _room_alongside(search))
+    return not search.alongside and _alongside_goal(search) and _room_alongside(search)
+
+
+def _alongside_goal(search: Search) -> bool:
+    return search.goal in MIN_COST_GOALS and search.floor is not None
 
 
 def _room_alongside(search: Search) -> bool:
