@@ -644,6 +644,18 @@ class Context:
     skipped: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
+def max_trainings_of(args: argparse.Namespace, goal: str) -> int | None:
+    """The search's ``max_trainings``: ``--max-trainings`` (0: ``None``, the package's default),
+    else the goal's."""
+    if args.max_trainings == 0:
+        return None
+    return args.max_trainings or GOALS[goal]["max_trainings"]
+
+
+def _cap_words(cap: int | None) -> str:
+    return "the package's default (None)" if cap is None else str(cap)
+
+
 def problem_config(args: argparse.Namespace, goal: str, seed: int) -> dict[str, Any]:
     g = GOALS[goal]
     feasible = feasible_shapes()
@@ -652,7 +664,7 @@ def problem_config(args: argparse.Namespace, goal: str, seed: int) -> dict[str, 
         floor = round(percentile([truth(d, w) for d, w in feasible], g["floor_q"]), 2)
     return {"study": STUDY, "goal": goal, "floor": floor,
             "confidence": args.confidence or g["confidence"],
-            "max_trainings": args.max_trainings or g["max_trainings"],
+            "max_trainings": max_trainings_of(args, goal),
             "n_initial": args.n_initial, "seed": seed, "sleep": args.sleep, "noise": args.noise,
             "heartbeat": args.heartbeat, "poll_interval": args.poll_interval,
             "depth": list(DEPTH), "width": list(WIDTH), "max_size_mb": MAX_SIZE_MB}
@@ -1203,6 +1215,10 @@ def replay_search(problem: Any, settings: Any, cfg: dict[str, Any], n: int, seed
     from optuna_shape.policy import Training as PolicyTraining
 
     use_slots = "slots" in inspect.signature(decide).parameters
+    # every simulated worker runs a trial from the release on (a training or a planner trial),
+    # so the workers the search has seen are all n of them (a package whose evidence does not
+    # count workers gets none)
+    seen = {"workers": n} if "workers" in inspect.signature(Evidence).parameters else {}
     rng = random.Random(f"replay:{seed}:{n}:{pauses}:{kill}")
     sleep = cfg["sleep"]
     trials: list[_SimTrial] = []
@@ -1228,7 +1244,8 @@ def replay_search(problem: Any, settings: Any, cfg: dict[str, Any], n: int, seed
         nonlocal decisions
         ev = Evidence(tuple(PolicyTraining(tr.shape, tr.value) for tr in trials
                             if tr.state == "done"),
-                      tuple(tr.shape for tr in trials if tr.state in ("queued", "running")))
+                      tuple(tr.shape for tr in trials if tr.state in ("queued", "running")),
+                      **seen)
         key = (ev.trainings, ev.pending, slots if use_slots else 1)
         if key not in cache:
             decisions += 1
@@ -1519,7 +1536,7 @@ def write_report(ctx: Context, replay: list[dict[str, Any]], started: datetime.d
         + "; ".join(
             f"goal `{g}`" + (f" with floor {floors[g]}" if floors[g] is not None else "")
             + f", confidence {args.confidence or GOALS[g]['confidence']}, max_trainings "
-            f"{args.max_trainings or GOALS[g]['max_trainings']}" for g in args.goals)
+            f"{_cap_words(max_trainings_of(args, g))}" for g in args.goals)
         + f", n_initial {args.n_initial}, sampler poll interval "
         f"{args.poll_interval or 'default (1 s)'}; heartbeat {args.heartbeat:g} s, grace "
         f"{3 * args.heartbeat:g} s; gRPC proxy threads {args.proxy_threads}"
@@ -1856,7 +1873,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                          "first, in about a second) trains at least this often (40; --quick: 0)")
     ap.add_argument("--noise", type=float, default=NOISE_STD)
     ap.add_argument("--confidence", type=float, default=None, help="override both goals'")
-    ap.add_argument("--max-trainings", type=int, default=None, help="override both goals'")
+    ap.add_argument("--max-trainings", type=int, default=None,
+                    help="override both goals' (0: the package's default cap, which grows "
+                         "with the workers)")
     ap.add_argument("--n-initial", type=int, default=5)
     ap.add_argument("--heartbeat", type=int, default=5, help="seconds; grace = 3 ×")
     ap.add_argument("--poll-interval", type=float, default=None,

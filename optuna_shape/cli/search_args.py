@@ -165,7 +165,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(0 to 1; default 0.9)")
     g.add_argument("--max-trainings", type=positive_int, default=None,
                    help="adaptive: most trainings, repeats and failures included (default: a "
-                        "third of the feasible shapes, rounded up, at least --n-initial + 3)")
+                        "third of the feasible shapes, rounded up, at least --n-initial + 3, "
+                        "plus 4 for each worker beyond the first that the study has had at "
+                        "once, at most twice the feasible shapes)")
     g.add_argument("--budget", type=_budget, default=None,
                    help="adaptive: most compute, in seconds of training time summed over every "
                         "training and worker (GPU-hours with one GPU per worker), e.g. 3600, "

@@ -134,11 +134,14 @@ class Evidence:
     """Every training so far, and the shapes being trained or queued now (one entry per
     training, so a shape being repeated appears more than once). ``lost_seconds``: compute of
     trainings lost to dead or paused workers, which are retried and are not trainings here
-    but were paid for."""
+    but were paid for. ``workers``: the workers the search has seen, the most trials that ran
+    at once in the study (a worker runs one trial at a time: a training, or a planner trial
+    while it waits); the default trainings cap grows with it."""
 
     trainings: tuple[Training, ...] = ()
     pending: tuple[Shape, ...] = ()
     lost_seconds: float = 0.0
+    workers: int = 1
 
     def spent_seconds(self) -> float:
         """Compute charged so far: every finished training's seconds (once per training in
@@ -157,7 +160,8 @@ class Settings:
         confidence: adaptive: probability the answer must reach — of meeting the floor (min-cost
             goals) and of being the optimum within tolerance (stopping rule).
         max_trainings: adaptive: most trainings (repeats and failures included); ``None``: a third
-            of the feasible shapes (at least the initial design plus three).
+            of the feasible shapes (at least the initial design plus three), plus four for
+            each worker the search has had at once beyond the first (``Evidence.workers``).
         n_initial: adaptive: shapes in the spread initial design.
         strategy: paper, and adaptive with no goal (it sizes the complying set's sample):
             modeling strategy (``"thorough"``, ``"standard"``, ``"optimistic"``) or the number
@@ -216,8 +220,9 @@ class Adaptive:
             optimum within noise (stopping rule).
         n_initial: shapes of the spread initial design (>= 2).
         max_trainings: most trainings, repeats and failures included (``None``: a third of the
-            feasible shapes, at least ``n_initial + 3``; with a ``budget``, twice the feasible
-            shapes, a cap only).
+            feasible shapes, at least ``n_initial + 3``, plus four for each worker beyond the
+            first that the study has had at once, at most twice the feasible shapes; with a
+            ``budget``, twice the feasible shapes, a cap only).
         budget: most compute, in seconds of training time summed over every training and
             worker — GPU-seconds with one GPU per worker — given as a number of seconds or a
             string with a unit (``"45m"``, ``"8h"``) and kept in seconds; ``None``: no compute

@@ -259,7 +259,8 @@ class _Frontier:
         self.floor = problem.min_accuracy
         self.n_initial = min(max(1, int(settings.n_initial)), len(self.feasible))
         self.max_tr = (settings.max_trainings if settings.max_trainings is not None
-                       else default_max_trainings(len(self.feasible), settings.n_initial))
+                       else default_max_trainings(len(self.feasible), settings.n_initial,
+                                                  evidence.workers))
 
     def room(self) -> int:
         return self.max_tr - self.n_done - self.n_pending

@@ -112,8 +112,9 @@ class Snapshot:
         candidates pending.
         """
         done, pending, lost_s = self._evidence_with_numbers()
+        workers = self.workers_seen()
         if len(precisions) <= 1:
-            return Evidence(tuple(tr for _, tr in done), tuple(pending), lost_s)
+            return Evidence(tuple(tr for _, tr in done), tuple(pending), lost_s, workers)
         by_number = {t.number: t for t in self.trials}
         out: list[Training] = []
         for number, t in done:
@@ -125,7 +126,7 @@ class Snapshot:
                 else:
                     out.append(replace(t, shape=v, value=acc.get(p)))
         return Evidence(tuple(out), tuple(Variant(s.depth, s.width, p)
-                                          for s in pending for p in precisions), lost_s)
+                                          for s in pending for p in precisions), lost_s, workers)
 
     def _evidence_with_numbers(self
                                ) -> tuple[list[tuple[int, Training]], list[Shape], float]:
@@ -154,6 +155,27 @@ class Snapshot:
             else:  # FAIL (exception, NaN, stale) or PRUNED by the objective otherwise
                 done.append((t.number, Training(t.shape, None, **cost)))
         return done, pending, lost_s
+
+    def workers_seen(self) -> int:
+        """The most trials that have run at once (at least 1): each worker runs one trial at
+        a time — a training, or a planner trial while it plans or waits —, so this is the
+        number of workers the search has had at once, read from the trials' start and end
+        times (a running trial counts until now). Each worker's trials follow one another on
+        its own clock, so clocks that differ between machines cannot raise it above the
+        workers there were."""
+        events: list[tuple[float, int]] = []
+        for t in self.trials:
+            if t.started is None:
+                continue
+            events.append((t.started, 1))
+            if t.ended is not None:
+                events.append((max(t.ended, t.started), -1))
+        events.sort()  # at one instant an end (-1) comes before a start (+1)
+        peak = running = 0
+        for _, step in events:
+            running += step
+            peak = max(peak, running)
+        return max(1, peak)
 
     def compute_spent(self) -> float:
         """Seconds charged to the finished trainings (see :mod:`optuna_shape.models.compute`)."""

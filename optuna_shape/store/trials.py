@@ -8,6 +8,7 @@ running trial one (:func:`claim_training`), and writes trial attributes.
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -81,6 +82,9 @@ class TrialRecord:
             missing epoch; empty when it reported none.
         planning: a finishing training whose after-trial hook decides for the idle workers
             (``osh:planning``).
+        started: when the trial started running (seconds since the epoch, the worker's
+            clock), ``None`` while it waits in the queue.
+        ended: when it finished, ``None`` while it waits or runs.
     """
 
     number: int
@@ -101,6 +105,8 @@ class TrialRecord:
     fraction: float = 1.0
     curve: tuple[float, ...] = ()
     planning: bool = False
+    started: float | None = None
+    ended: float | None = None
 
     @property
     def stopped_early(self) -> bool:
@@ -148,7 +154,14 @@ def decode_trial(t: FrozenTrial) -> TrialRecord:
                        projected_std=projected_std, epochs_saved=saved,
                        seconds=_charged_seconds(t), fraction=_fraction_run(t),
                        curve=epoch_curve(t.intermediate_values),
-                       planning=t.system_attrs.get(PLANNING) is True)
+                       planning=t.system_attrs.get(PLANNING) is True,
+                       started=_timestamp(t.datetime_start),
+                       ended=_timestamp(t.datetime_complete))
+
+
+def _timestamp(when: datetime.datetime | None) -> float | None:
+    """Seconds since the epoch of a trial's start or end, ``None`` when not set."""
+    return None if when is None else when.timestamp()
 
 
 def epoch_curve(values: Mapping[int, float]) -> tuple[float, ...]:

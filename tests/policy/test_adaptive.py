@@ -16,6 +16,7 @@ from optuna_shape.models.posterior import ShapePosterior
 from optuna_shape.policy import Evidence, Problem, Settings, Stop, Train, Training, Wait, decide
 from optuna_shape.policy.adaptive import decision, default_max_trainings, initial_design
 from optuna_shape.policy.adaptive.batches import cap_holds_back
+from optuna_shape.policy.adaptive.budget import TRAININGS_PER_WORKER
 from optuna_shape.policy.adaptive.goals import evaluate
 from optuna_shape.space.shape import Shape
 
@@ -661,3 +662,24 @@ def test_waiting_workers_are_told_when_the_cap_holds_back_side_by_side_repeats()
                 why = cap_holds_back(search, post, evaluate(search, post).answer)
                 assert (why is not None) == held and not search.alongside, why
     assert told >= 1
+
+
+def test_the_default_trainings_cap_grows_with_the_workers_seen() -> None:
+    # one worker's cap on this grid: max(5 + 3, ceil(30 / 3)) = 10 trainings
+    rng = np.random.default_rng(0)
+    trainings = tuple(Training(s, surface(s) + rng.normal(0, 2.0))
+                      for s in (GRID[0], GRID[7], GRID[14], GRID[21], GRID[29]) * 2)
+    base, per = default_max_trainings(len(GRID), 5), TRAININGS_PER_WORKER
+    assert base == 10 and default_max_trainings(len(GRID), 5, workers=4) == 10 + 3 * per
+    assert default_max_trainings(len(GRID), 5, workers=64) == 2 * len(GRID)  # at most 2 n
+    one = decide(problem(), Evidence(trainings), Settings())
+    assert isinstance(one, Stop) and one.details["reason_code"] == "budget"
+    assert one.details["max_trainings"] == base
+    four = decision(problem(), Evidence(trainings, workers=4), Settings())
+    assert four.budget.max_trainings == base + 3 * per
+    assert not isinstance(decide(problem(), Evidence(trainings, workers=4), Settings()), Stop)
+    # a cap the user set stays as set, and a compute budget keeps its own cap
+    assert decision(problem(), Evidence(trainings, workers=4),
+                    Settings(max_trainings=10)).budget.max_trainings == 10
+    assert decision(problem(), Evidence(trainings, workers=4),
+                    Settings(budget=1e6)).budget.max_trainings == 2 * len(GRID)

@@ -73,3 +73,23 @@ def test_override_and_cache_see_changes_of_live_trials():
     assert read_snapshot(study, cache).evidence().pending == (A,)
     st.set_trial_user_attrs(study, tid, {"stage": "duplicate", "end_reason": "x"})
     assert read_snapshot(study, cache).evidence().pending == ()  # re-decoded on change
+
+
+def test_workers_seen_is_the_most_trials_that_ran_at_once():
+    study = optuna.create_study(direction="maximize")
+    assert read_snapshot(study, TrialCache()).workers_seen() == 1  # nothing ran yet
+    trial(study, A, TrialState.COMPLETE, value=95.0)  # one after another: one worker
+    trial(study, B, TrialState.COMPLETE, value=96.0)
+    trial(study, C, TrialState.WAITING)  # queued trials run on nobody
+    cache = TrialCache()
+    assert read_snapshot(study, cache).workers_seen() == 1
+    first = trial(study, A, TrialState.RUNNING, k=2)  # three at once: two trainings and
+    trial(study, B, TrialState.RUNNING, k=2)
+    planner = study._storage.create_new_trial(study._study_id)  # a worker waiting to plan
+    snap = read_snapshot(study, cache)
+    assert snap.workers_seen() == 3 and snap.evidence().workers == 3
+    for tid in (first, planner):
+        study._storage.set_trial_state_values(tid, TrialState.PRUNED)
+    assert read_snapshot(study, cache).workers_seen() == 3  # the history keeps the peak
+    ev = read_snapshot(study, TrialCache()).evidence(precisions=("fp32", "int8"))
+    assert ev.workers == 3

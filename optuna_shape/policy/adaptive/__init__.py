@@ -7,8 +7,10 @@ one action. Choices, in order:
 1. **No feasible shape** → ``Stop(status="no_feasible")``. **No goal** → the whole complying set:
    the modeling strategy's interval sample (as the paper sizes it) is trained, then
    ``Stop(status="complying_set")`` with P(accuracy ≥ floor) per shape in the details.
-2. **Budget**: ``max_trainings`` (default ``max(n_initial + 3, ceil(n_feasible / 3))``) counts
-   every training, repeats and failures included. When finished + running trainings reach it,
+2. **Budget**: ``max_trainings`` (default ``max(n_initial + 3, ceil(n_feasible / 3))``, plus
+   four for each worker beyond the first that the study has had at once, at most
+   ``2 n_feasible``: :func:`default_max_trainings`) counts every training, repeats and
+   failures included. When finished + running trainings reach it,
    the policy waits for the running ones, then stops with the best answer it can justify.
 3. **Initial design**: ``n_initial`` shapes spread over the feasible grid by greedy maximin in
    the scaled ``(log depth, log width)`` square, starting from the shape nearest the centre

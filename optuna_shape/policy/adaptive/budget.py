@@ -20,12 +20,31 @@ from optuna_shape.policy import Evidence, Problem, Settings
 from optuna_shape.policy.adaptive.ledger import n_trainings
 from optuna_shape.space.shape import Shape
 
-__all__ = ["Budget", "default_max_trainings"]
+__all__ = ["Budget", "default_max_trainings", "TRAININGS_PER_WORKER"]
 
 
-def default_max_trainings(n_feasible: int, n_initial: int) -> int:
-    """``max(n_initial + 3, ceil(n_feasible / 3))``, at most ``2 n_feasible``."""
-    return min(max(n_initial + 3, math.ceil(n_feasible / 3)), max(2 * n_feasible, 1))
+TRAININGS_PER_WORKER = 4
+"""Trainings the default cap adds for each worker beyond the first."""
+
+
+def default_max_trainings(n_feasible: int, n_initial: int, workers: int = 1) -> int:
+    """``max(n_initial + 3, ceil(n_feasible / 3))`` plus :data:`TRAININGS_PER_WORKER` for each
+    worker beyond the first, at most ``2 n_feasible``.
+
+    Why the workers: a decision made while others train cannot use their results, so ``N``
+    workers train more than one worker does before they are as sure of the answer (in the
+    policy replay of ``benchmarks/many_workers.py``, 16 workers about 1.5–2.4 times one
+    worker's trainings, 64 workers about 3–4 times); with one worker's cap they end at it,
+    unconfirmed, while most of them wait.
+
+    Example:
+        >>> default_max_trainings(133, 5), default_max_trainings(133, 5, workers=16)
+        (45, 105)
+        >>> default_max_trainings(12, 5, workers=64)
+        24
+    """
+    base = max(n_initial + 3, math.ceil(n_feasible / 3))
+    return min(base + TRAININGS_PER_WORKER * max(0, workers - 1), max(2 * n_feasible, 1))
 
 
 def _distinct_shapes(feasible: Sequence[Shape]) -> list[Shape]:
@@ -61,7 +80,8 @@ class Budget:
         elif self.seconds is not None:  # compute bounds the search; trainings only as a cap
             self.max_trainings = max(2 * n_shapes, 1)
         else:
-            self.max_trainings = default_max_trainings(n_shapes, max(1, int(settings.n_initial)))
+            self.max_trainings = default_max_trainings(
+                n_shapes, max(1, int(settings.n_initial)), evidence.workers)
         self.n_done = n_trainings([t.shape for t in evidence.trainings])
         self.n_pending = n_trainings(evidence.pending)
         n_prec = max(1, len({getattr(s, "precision", None) for s in feasible}))
