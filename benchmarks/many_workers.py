@@ -1627,7 +1627,7 @@ def write_report(ctx: Context, replay: list[dict[str, Any]], started: datetime.d
                        + (", 1 killed" if r["killed"] else ""))
             ag = r.get("agrees")
             agree = "reference" if r["workers"] == 1 else (
-                "— (stopped)" if ag is None else ("same shape" if r.get("same") else (
+                _unjudged(r) if ag is None else ("same shape" if r.get("same") else (
                     "yes (within tolerance)" if ag else "**no**")))
             err = f" ({len(r['worker_errors'])} worker errors)" if r["worker_errors"] else ""
             stuck = str(r["stuck"]) if r["stored_answer"] else f"— ({r['stuck']} running when " \
@@ -1672,6 +1672,11 @@ def write_report(ctx: Context, replay: list[dict[str, Any]], started: datetime.d
     return "\n".join(lines) + "\n"
 
 
+def _unjudged(r: dict[str, Any]) -> str:
+    """Why a run's answer is not compared with one worker's."""
+    return "— (stopped)" if not r.get("stored_answer") else "— (no one-worker run)"
+
+
 def _injected_losses(r: dict[str, Any]) -> int:
     """Most trainings the injection can lose: the killed one and one per long pause."""
     grace = 3.0 * r["heartbeat"]
@@ -1710,7 +1715,7 @@ def _targets(runs: list[dict[str, Any]]) -> str:
          lambda r: r["dup"] == 0 and r["lost"] <= _injected_losses(r)
          and (r["stuck"] == 0 or not r["stored_answer"]))
     cell("answer as good as one worker's (runs stopped without an answer not judged)", many,
-         lambda r: {True: "yes", False: "no", None: "stopped"}[r.get("agrees")],
+         lambda r: {True: "yes", False: "no"}.get(r.get("agrees"), _unjudged(r)),
          lambda r: r.get("agrees") is not False)
     return "\n".join(out)
 

@@ -19,6 +19,9 @@ from wtools import (
 )
 
 import optuna_shape as osh
+from optuna_shape import store as st
+from optuna_shape.policy.adaptive import default_max_trainings
+from optuna_shape.sampler.snapshot import TrialCache, read_snapshot
 
 
 def _url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:
@@ -103,3 +106,22 @@ def test_three_workers_search_the_front_without_training_a_slot_twice(workers, t
     assert rows and all((r.depth, r.width) in trained and r.p_front >= 0.5 for r in rows)
     assert len({e.pid for e in read_log(log) if e.event == "end"}) >= 2
 
+
+
+def test_adaptive_workers_grow_the_default_trainings_cap(workers, tmp_path, monkeypatch):
+    """Four adaptive worker processes with the default cap: the search's cap counts the workers
+    the study had at once (one worker's, on these 28 feasible shapes, is 10)."""
+    monkeypatch.setenv("OSH_TEST_MODE", "adaptive")
+    url = f"sqlite:///{tmp_path / 'cap.db'}"
+    for _ in range(4):
+        workers.start("--storage", url, "--sleep", "0.4")
+    workers.wait_all(timeout=120, url=url)
+    assert all(p.returncode == 0 for p in workers.procs), workers.output(workers.procs[0])
+    study = load(url)
+    seen = read_snapshot(study, TrialCache()).workers_seen()
+    assert 2 <= seen <= 4  # four processes, and more than one trial ran at a time
+    result = st.read_result(st.study_attrs(study))
+    assert result is not None and result.details.max_trainings is not None
+    one = default_max_trainings(28, 5)
+    assert one == 10
+    assert one < result.details.max_trainings <= default_max_trainings(28, 5, seen)
