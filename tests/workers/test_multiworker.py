@@ -113,8 +113,8 @@ def test_adaptive_workers_grow_the_default_trainings_cap(workers, tmp_path, monk
     the study had at once (one worker's, on these 28 feasible shapes, is 10)."""
     monkeypatch.setenv("OSH_TEST_MODE", "adaptive")
     url = f"sqlite:///{tmp_path / 'cap.db'}"
-    for _ in range(4):
-        workers.start("--storage", url, "--sleep", "0.4")
+    for _ in range(4):  # trainings of 1 s: one worker alone would take 10 s or more
+        workers.start("--storage", url, "--sleep", "1.0")
     workers.wait_all(timeout=120, url=url)
     assert all(p.returncode == 0 for p in workers.procs), workers.output(workers.procs[0])
     study = load(url)
