@@ -50,7 +50,10 @@ checkpoints include every B) and for B = half of what ``ours-full`` spent in the
 **Where the compute goes.** ``ours`` and ``ours-full`` trainings are split by the stage the
 sampler planned them in (the trial's ``osh:stage``: the spread initial design, new shapes the
 acquisition chose, repeats of trained shapes, other), and by whether they were stopped early
-(``compute_runs.csv`` columns ``stage_*_s`` and ``stopped_s``; a section of the report).
+(``compute_runs.csv`` columns ``stage_*_s`` and ``stopped_s``; a section of the report). Beside
+them, *perfect stops* (``perfect_stops_s``): what the same trainings would have charged had
+every first training of a shape other than the answer stopped at the first epoch early stopping
+may stop it — the least a perfect forecast could spend on the trainings the search chose.
 
 **Answer rule** (every peer; ``ours`` answers with ``osh.best_shape`` and its
 ``search_summary().status``): only full trainings count; accuracy goal: the shape with the
@@ -95,6 +98,7 @@ import _tables as T  # noqa: E402  (registers the benchmark MLP family)
 import search_quality as SQ  # noqa: E402  (peer samplers, answer rule, paired comparisons)
 
 import optuna_shape as osh  # noqa: E402
+from optuna_shape.policy.fidelity import min_epochs  # noqa: E402
 from optuna_shape.space.shape import Shape  # noqa: E402
 from optuna_shape.store import STAGE as STAGE_KEY  # noqa: E402
 
@@ -502,6 +506,24 @@ def resumable(log: list[Training]) -> float:
     return saved
 
 
+def perfect_stops(log: list[Training], answer: Shape | None, epochs: int) -> float:
+    """The charge of the same run had every first training of a shape other than ``answer``
+    been stopped at the first epoch early stopping may stop it (``min_epochs``), every repeat
+    and the answer's trainings run as they did: what a perfect forecast could save at most
+    on the trainings this search chose (the search would choose others, knowing less)."""
+    first = max(1, min_epochs(epochs))
+    seen: set[Shape] = set()
+    total = 0.0
+    for t in log:
+        per_epoch = t.compute / max(t.epochs, 1)
+        if t.shape not in seen and t.shape != answer:
+            total += per_epoch * min(t.epochs, first)
+        else:
+            total += t.compute
+        seen.add(t.shape)
+    return total
+
+
 STAGE_GROUPS = ("initial", "acquire", "repeat", "other")
 """How ours' compute is split: the spread initial design, new shapes the acquisition chose,
 repeats of trained shapes, anything else (e.g. verification)."""
@@ -597,6 +619,8 @@ def run_task(cl: CurveLand, scen: T.Scenario, rep: int, methods: list[str],
             "regret": v.regret, "kept": v.kept, "ratio": v.ratio, "right": v.right,
             "compute_to_right": c2r, "horizon": end,
             "resumable": resumable(run.log) if own else math.nan,
+            "perfect_stops_s": (perfect_stops(run.log, run.answer, cl.epochs) if own
+                                else math.nan),
             **{f"stage_{g}_s": (sum(t.compute for t in run.log if stage_group(t.stage) == g)
                                 if own else math.nan) for g in STAGE_GROUPS},
             "stopped_s": (sum(t.compute for t in run.log if t.final is None)
@@ -926,17 +950,33 @@ def _compute_split(rows: list[dict]) -> list[str]:
            "Share of the method's compute (summed over the repetitions) by the stage each "
            "training was planned in: the spread *initial* design, new shapes the *acquisition* "
            "chose, *repeats* of trained shapes, *other* (verification); *stopped* = the share "
-           "charged by trainings stopped early (any stage).", "",
+           "charged by trainings stopped early (any stage); *perfect stops* = the median "
+           "over the repetitions of what the same trainings would have charged had every "
+           "first training of a shape other than the answer been stopped at the first epoch "
+           "early stopping may stop it (repeats and the answer's trainings as they ran), "
+           "against ours-full's compute: the least a perfect forecast could reach on the "
+           "trainings this search chose.", "",
            "| landscape | scenario | method | compute (s, mean) | initial | acquire | repeat | "
-           "other | stopped |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+           "other | stopped | perfect stops / ours-full |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for (land, scen, method), rs in cells.items():
         total = sum(float(r["compute"]) for r in rs)
         if total <= 0:
             continue
         shares = [sum(float(r[f"stage_{g}_s"]) for r in rs) / total
                   for g in STAGE_GROUPS] + [sum(float(r["stopped_s"]) for r in rs) / total]
+        full = {r["rep"]: float(r["compute"]) for r in cells.get((land, scen, "ours-full"), [])}
+        bound = [float(r["perfect_stops_s"]) / full[r["rep"]] for r in rs
+                 if full.get(r["rep"], 0.0) > 0]
         out.append(f"| {land} | {scen} | {method} | {total / len(rs):.3g} | "
-                   + " | ".join(f"{x:.0%}" for x in shares) + " |")
+                   + " | ".join(f"{x:.0%}" for x in shares)
+                   + f" | {_f(float(np.median(bound))) if bound else '—'} |")
+    every = [float(r["perfect_stops_s"]) / float(r["compute"]) for r in rows
+             if r["method"] == "ours-full" and float(r["compute"]) > 0]
+    if every:
+        out += ["", "Perfect stops on ours-full's trainings, over every search: median "
+                f"{_f(float(np.median(every)))} of its compute, ≤ 0.5 in "
+                f"{np.mean(np.array(every) <= 0.5):.0%} of {len(every)} searches."]
     return out + [""]
 
 

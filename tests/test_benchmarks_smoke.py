@@ -187,6 +187,23 @@ def test_compute_resumable_counts_stopped_trainings_trained_again():
     assert compute.resumable(log) == 1.5
 
 
+def test_compute_perfect_stops_cut_first_trainings_of_other_shapes():
+    import compute
+
+    from optuna_shape.space.shape import Shape
+
+    a, b, c = Shape(10, 1.0), Shape(16, 2.0), Shape(22, 0.5)
+    # 10-epoch trainings: early stopping may stop one after epoch 2
+    log = [compute.Training(b, 10, 95.0, 10.0, 10.0), compute.Training(a, 10, 97.0, 5.0, 15.0),
+           compute.Training(b, 10, 96.0, 10.0, 25.0), compute.Training(c, 4, None, 2.0, 27.0),
+           compute.Training(a, 10, 97.5, 5.0, 32.0)]
+    # b's first training at 2 of 10 epochs (2.0), its repeat in full (10.0), c's stopped one
+    # at 2 of its 4 epochs (1.0), every training of the answer a in full (5.0 + 5.0)
+    assert compute.perfect_stops(log, a, 10) == 2.0 + 10.0 + 1.0 + 10.0
+    # no answer: every first training stopped
+    assert compute.perfect_stops(log, None, 10) == 2.0 + 1.0 + 10.0 + 1.0 + 5.0
+
+
 def test_many_workers_idle_time_by_phase():
     """Two workers: the second starts 1 s after the first (start), both train back to back
     with a 0.5 s gap for one (middle), and the last training starts 2 s before the answer
