@@ -532,6 +532,30 @@ def test_long_budget_values_a_cheap_shape_near_the_floor_over_one_training() -> 
     assert search.cost(pick) < search.cost(one), (pick, one)
 
 
+def test_a_long_shot_stopped_early_is_not_tried_again() -> None:
+    # an untried cheap shape far below the floor is still a long shot worth a training; once a
+    # training of it was stopped early on a forecast far below the floor, that is evidence like
+    # a full training and the shape is not tried again (a replayed search tried one such
+    # shape three times, each stopped after 3 of 10 epochs and counted against the cap)
+    from optuna_shape.policy.adaptive import Search, min_cost
+
+    search, post = _near_floor_search()
+    current = min_cost.current_answer(search, post)
+    long_shot = Shape(16, 0.25)
+    i = search.feasible.index(long_shot)
+    assert search.cost(long_shot) < search.cost(current)
+    score, fpf, _, _, _ = min_cost.acquisition(search, post, current)
+    assert np.isfinite(score[i])  # untried: a long shot
+    stopped = Training(long_shot, None, surface(long_shot) - 1.0, 0.8, fraction=0.3)
+    ev = Evidence(search.evidence.trainings + (stopped,))
+    after = Search(search.problem, ev, search.settings)
+    post2 = after.fit()
+    current2 = min_cost.current_answer(after, post2)
+    score2, fpf2, _, _, _ = min_cost.acquisition(after, post2, current2)
+    assert fpf2[i] <= 1.0 - after.conf
+    assert score2[i] == -np.inf
+
+
 # ---------------------------------------------------------------- batches for idle workers
 def _after_design(goal: str = "accuracy", floor: float | None = None) -> tuple[Problem, Evidence]:
     prob = problem(goal, floor)

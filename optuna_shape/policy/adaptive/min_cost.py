@@ -187,8 +187,8 @@ def acquisition(search: Search, post: ShapePosterior, current: Shape | None
             continue
         if costs[i] >= c_ref:
             continue
-        if n > 0 and (fpf[i] <= 1.0 - search.conf or n >= MAX_REPEATS):
-            continue
+        if n >= MAX_REPEATS or (n > 0 or s in led.partial) and fpf[i] <= 1.0 - search.conf:
+            continue  # a training stopped early is evidence too: not tried again as a long shot
         if running and fpf[i] >= _ANSWER_REPEAT_UNTIL:
             continue  # settled enough: another training at the same time adds little
         score[i] = p_next[i] * math.log(c_ref / costs[i])
