@@ -41,11 +41,11 @@ one action. Choices, in order:
      the search answered with shapes many times the smallest complying one. The horizon
      shrinks to one training as the budget runs out. A shape stuck on the floor loses value as
      it is repeated; a cheap untried shape with a fair chance keeps it. Trained shapes qualify while
-     borderline (P(f ≥ floor) above ``1 − confidence``, not yet an answer) — a shape whose only
-     trainings were stopped early counts as trained here (its forecasts are evidence: a long
-     shot stopped below the floor is not tried again) —, and the answer
-     itself while P(f ≥ floor) < 0.99, valued by the saving lost if it were wrong. Candidates
-     are never dropped on a point prediction.
+     borderline (P(f ≥ floor) above ``1 − confidence``, not yet an answer), and the answer
+     itself while P(f ≥ floor) < 0.99, valued by the saving lost if it were wrong. A shape
+     whose only trainings were stopped early counts as trained here: its forecasts are
+     evidence, so a long shot stopped below the floor is not tried again. Candidates are never
+     dropped on a point prediction.
    * **Idle workers**: with ``slots`` > 1 one decision proposes a distinct training for each,
      every pick fantasised as running for the next. Min-cost goals, when no new shape is worth
      starting while trainings are running: a borderline shape already being trained (P(f ≥ floor)
