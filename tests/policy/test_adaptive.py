@@ -556,6 +556,30 @@ def test_a_long_shot_stopped_early_is_not_tried_again() -> None:
     assert score2[i] == -np.inf
 
 
+
+def test_an_accuracy_search_does_not_try_again_a_shape_stopped_far_below_the_best() -> None:
+    # the same rule for the accuracy goal: a replayed search started a narrow shape again after
+    # its first training had been stopped on a forecast 2.2 points (1.4 std) under the best,
+    # and the second was stopped too, one of the trainings cap's slots spent on nothing
+    from optuna_shape.policy.adaptive import Search, accuracy
+
+    rng = np.random.default_rng(0)
+    design = [Shape(22, 1.0), Shape(10, 0.25), Shape(34, 0.25), Shape(10, 3.0), Shape(34, 3.0),
+              Shape(34, 3.0)]
+    ev = Evidence(tuple(Training(s, surface(s) + rng.normal(0, 0.6)) for s in design))
+    search = Search(problem(), ev, Settings())
+    long_shot = Shape(16, 0.25)
+    i = search.feasible.index(long_shot)
+    ei, _, _, _ = accuracy.acquisition(search, search.fit())
+    assert ei[i] > 0.0  # untried: a long shot
+    stopped = Training(long_shot, None, surface(long_shot) - 1.0, 0.8, fraction=0.3)
+    after = Search(search.problem, Evidence(ev.trainings + (stopped,)), search.settings)
+    ei2, fmean, fstd, best = accuracy.acquisition(after, after.fit())
+    assert norm.sf((best - fmean[i]) / fstd[i]) <= 1.0 - after.conf
+    assert ei2[i] == 0.0
+    assert np.count_nonzero(ei2) > len(after.feasible) // 2  # untried shapes keep their value
+
+
 # ---------------------------------------------------------------- batches for idle workers
 def _after_design(goal: str = "accuracy", floor: float | None = None) -> tuple[Problem, Evidence]:
     prob = problem(goal, floor)

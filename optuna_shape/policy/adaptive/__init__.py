@@ -29,7 +29,10 @@ one action. Choices, in order:
    * ``"accuracy"``: augmented expected improvement on the latent accuracy over the best
      posterior mean of the trained shapes, ``EI · (1 − σ_n / sqrt(s² + σ_n²))`` (Huang et al.
      2006): trained shapes may be proposed again (that is how repeats happen) but lose value as
-     their posterior std shrinks. With a floor, shapes are weighted by P(f ≥ floor).
+     their posterior std shrinks, and are not proposed again while P(f > that best) ≤
+     ``1 − confidence`` — a shape whose only training was stopped early counts as trained, so
+     a long shot stopped far below the best is not started again. With a floor, shapes are
+     weighted by P(f ≥ floor).
    * ``"size"``/``"latency"``/``"energy"``: expected saving ``p_k · log(C / cost)`` over shapes
      cheaper than the current answer (``C`` its cost; with no answer yet, twice the largest
      cost), where ``p_k`` is the probability that ``k`` more trainings make the shape an answer

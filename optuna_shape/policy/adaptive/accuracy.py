@@ -59,7 +59,10 @@ def acquisition(search: Search, post: ShapePosterior
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Augmented expected improvement of every feasible shape over the best posterior mean
     of the trained and running shapes (running ones fantasised), weighted by P(f ≥ floor);
-    with the fantasised mean, std and that best."""
+    with the fantasised mean, std and that best. A shape already tried (trained, or only
+    stopped early: its forecasts are evidence too) is worth 0 while P(f > best) ≤
+    1 − confidence: a replayed search started a narrow shape again after its first training
+    was stopped far below the best, and spent one of the cap's trainings on it."""
     fpost, fmean, fstd = search.fantasised(post)
     trained = [search.index[s] for s in search.led.values if s in search.index]
     trained += [search.index[s] for s in search.led.pending if s in search.index]
@@ -69,6 +72,9 @@ def acquisition(search: Search, post: ShapePosterior
     ei = fstd * (z * norm.cdf(z) + norm.pdf(z))
     ei *= 1.0 - sn / np.sqrt(fstd**2 + sn**2)
     ei *= search.p_floor(fmean, fstd)
+    led = search.led
+    tried = np.array([led.count(s) > 0 or s in led.partial for s in search.feasible])
+    ei[tried & (norm.cdf(z) <= 1.0 - search.conf)] = 0.0  # not again a long shot
     return ei, fmean, fstd, best
 
 
