@@ -471,15 +471,20 @@ def test_last_training_of_the_budget_goes_to_the_best_supported_shape() -> None:
 
 
 # ------------------------------------------------- min-cost acquisition: the confirming horizon
+def _design_evidence() -> Evidence:
+    """A spread design and one repeat of its largest corner, seed noise 0.6."""
+    rng = np.random.default_rng(0)
+    design = [Shape(22, 1.0), Shape(10, 0.25), Shape(34, 0.25), Shape(10, 3.0), Shape(34, 3.0),
+              Shape(34, 3.0)]
+    return Evidence(tuple(Training(s, surface(s) + rng.normal(0, 0.6)) for s in design))
+
+
 def _near_floor_search(max_trainings: int | None = None):  # noqa: ANN202
     from optuna_shape.policy.adaptive import Search
 
     floor = 95.0  # cheap shapes sit within a noise std of it, the largest well above it
-    rng = np.random.default_rng(0)
-    design = [Shape(22, 1.0), Shape(10, 0.25), Shape(34, 0.25), Shape(10, 3.0), Shape(34, 3.0),
-              Shape(34, 3.0)]
-    ev = Evidence(tuple(Training(s, surface(s) + rng.normal(0, 0.6)) for s in design))
-    search = Search(problem("size", floor), ev, Settings(max_trainings=max_trainings))
+    search = Search(problem("size", floor), _design_evidence(),
+                    Settings(max_trainings=max_trainings))
     return search, search.fit()
 
 
@@ -556,17 +561,13 @@ def test_a_long_shot_stopped_early_is_not_tried_again() -> None:
     assert score2[i] == -np.inf
 
 
-
 def test_an_accuracy_search_does_not_try_again_a_shape_stopped_far_below_the_best() -> None:
     # the same rule for the accuracy goal: a replayed search started a narrow shape again after
     # its first training had been stopped on a forecast 2.2 points (1.4 std) under the best,
     # and the second was stopped too, one of the trainings cap's slots spent on nothing
     from optuna_shape.policy.adaptive import Search, accuracy
 
-    rng = np.random.default_rng(0)
-    design = [Shape(22, 1.0), Shape(10, 0.25), Shape(34, 0.25), Shape(10, 3.0), Shape(34, 3.0),
-              Shape(34, 3.0)]
-    ev = Evidence(tuple(Training(s, surface(s) + rng.normal(0, 0.6)) for s in design))
+    ev = _design_evidence()
     search = Search(problem(), ev, Settings())
     long_shot = Shape(16, 0.25)
     i = search.feasible.index(long_shot)
