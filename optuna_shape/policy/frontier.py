@@ -288,8 +288,8 @@ class _Frontier:
                                                 trainings=self.n_done))
             return self.final("budget")
         design = initial_design(self.feasible, self.n_initial, self.s.seed)
-        todo = [s for s in design if self.led.count(s) == 0 and s not in self.led.pending
-                and s not in self.led.partial and self.usable(s)]
+        todo = [s for s in design if not self.led.tried(s) and s not in self.led.pending
+                and self.usable(s)]
         if todo or n_success == 0:
             if not todo:
                 return Wait("the initial design is being trained")

@@ -72,8 +72,7 @@ def acquisition(search: Search, post: ShapePosterior
     ei = fstd * (z * norm.cdf(z) + norm.pdf(z))
     ei *= 1.0 - sn / np.sqrt(fstd**2 + sn**2)
     ei *= search.p_floor(fmean, fstd)
-    led = search.led
-    tried = np.array([led.count(s) > 0 or s in led.partial for s in search.feasible])
+    tried = np.array([search.led.tried(s) for s in search.feasible])
     ei[tried & (norm.cdf(z) <= 1.0 - search.conf)] = 0.0  # not again a long shot
     return ei, fmean, fstd, best
 

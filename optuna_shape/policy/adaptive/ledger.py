@@ -53,6 +53,11 @@ class Ledger:
         """Successful trainings of ``s``."""
         return len(self.values.get(s, ()))
 
+    def tried(self, s: Shape) -> bool:
+        """``s`` has a successful training or one stopped early: evidence either way (a stopped
+        training's forecast is in the posterior)."""
+        return self.count(s) > 0 or s in self.partial
+
     def mean(self, s: Shape) -> float:
         """The measured mean accuracy of ``s`` (trained shapes only)."""
         return float(np.mean(self.values[s]))

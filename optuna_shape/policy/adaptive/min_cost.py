@@ -187,8 +187,7 @@ def acquisition(search: Search, post: ShapePosterior, current: Shape | None
             continue
         if costs[i] >= c_ref:
             continue
-        tried = n > 0 or s in led.partial  # a stopped training is evidence too
-        if n >= MAX_REPEATS or (tried and fpf[i] <= 1.0 - search.conf):
+        if n >= MAX_REPEATS or (led.tried(s) and fpf[i] <= 1.0 - search.conf):
             continue  # not (again) a long shot
         if running and fpf[i] >= _ANSWER_REPEAT_UNTIL:
             continue  # settled enough: another training at the same time adds little

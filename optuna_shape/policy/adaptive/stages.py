@@ -37,8 +37,8 @@ def next_action(search: Search) -> Action:
     if search.n_pending == 0 and (budget.room() <= 0 or search.compute_out()):
         return final(search, "budget")
     design = initial_design(search.feasible, search.n_initial, search.settings.seed)
-    todo = [s for s in design if led.count(s) == 0 and s not in led.pending
-            and s not in led.partial and search.proposable(s)]
+    todo = [s for s in design if not led.tried(s) and s not in led.pending
+            and search.proposable(s)]
     if todo:
         if search.goal in MIN_COST_GOALS:
             todo = [s for s in todo if budget.design_share(s, search.n_initial)]
