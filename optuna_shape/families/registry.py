@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 __all__ = [
+    "ACCURACY_TRENDS",
     "INPUT_KINDS",
     "Family",
     "get_family",
@@ -35,6 +36,12 @@ WidthCheck = Callable[[float], object]
 INPUT_KINDS = ("image", "features")
 """What a family's networks take: ``"image"`` tensors ``(batch, channels, height, width)``, or
 ``"features"`` vectors ``(batch, features)`` (then ``in_channels`` is the number of features)."""
+ACCURACY_TRENDS = ("paper", "smooth")
+"""The trend the adaptive search's accuracy model assumes across a family's shapes:
+``"paper"``, the inverse-polynomial terms of the Shape_DNN paper's model (``1/w``, ``1/d``,
+``1/w²``, relative to the grid's smallest width and depth: the features the paper chose on
+ResNets, changing fastest at the smallest depths and widths); ``"smooth"``, a quadratic in log
+depth and log width (changing evenly across the grid)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,10 @@ class Family:
         default_depth: a small depth grid for this family (``"min:max:step"`` or a list), used
             by the command line when no ``--depth`` is given; ``None``: no default.
         default_width: likewise for the width.
+        accuracy_trend: the trend the adaptive search's accuracy model assumes across shapes
+            (:data:`ACCURACY_TRENDS`): ``"paper"`` (the default) or ``"smooth"`` (the built-in
+            ``"mlp"`` family, whose depths start at one hidden layer, where the paper's
+            ``1/d`` changes most; measured better on MLP landscapes).
     """
 
     name: str
@@ -68,6 +79,7 @@ class Family:
     input_kind: str = "image"
     default_depth: str | None = None
     default_width: str | None = None
+    accuracy_trend: str = "paper"
 
     def validate_depth(self, depth: int) -> None:
         """Check one depth against the family's rule.
@@ -147,6 +159,7 @@ def register_family(
     input_kind: str = "image",
     default_depth: str | None = None,
     default_width: str | None = None,
+    accuracy_trend: str = "paper",
 ) -> Family:
     """Register a model family under ``name`` and return it.
 
@@ -166,7 +179,7 @@ def register_family(
 
     Raises:
         ValueError: if ``name`` is taken (and ``overwrite`` is false) or is empty, or
-            ``input_kind`` is unknown.
+            ``input_kind`` or ``accuracy_trend`` is unknown.
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"family name must be a non-empty string, got {name!r}")
@@ -179,8 +192,11 @@ def register_family(
     if input_kind not in INPUT_KINDS:
         raise ValueError(f"input_kind must be one of {', '.join(INPUT_KINDS)}, "
                          f"got input_kind={input_kind!r}")
+    if accuracy_trend not in ACCURACY_TRENDS:
+        raise ValueError(f"accuracy_trend must be one of {', '.join(ACCURACY_TRENDS)}, "
+                         f"got accuracy_trend={accuracy_trend!r}")
     family = Family(name, build, param_count, check_depth, description, check_width,
-                    width_meaning, input_kind, default_depth, default_width)
+                    width_meaning, input_kind, default_depth, default_width, accuracy_trend)
     _REGISTRY[name] = family
     return family
 
@@ -261,6 +277,7 @@ def _register_builtins() -> None:
                     "layers",
         width_meaning="units per hidden layer = round(64 × width)",
         input_kind="features",
+        accuracy_trend="smooth",
         default_depth="1:4:1",
         default_width="0.25:2:0.25",
         overwrite=True,

@@ -8,11 +8,13 @@ spread of the trained shapes' means):
 * **Inputs** ``x = (log depth, log width)`` scaled to ``[0, 1]`` over a *domain* (the feasible
   grid), so one length-scale prior fits every grid.
 * **Latent accuracy** ``f = h(x)ᵀβ + g(x)`` with ``g ~ GP(0, Matérn-5/2 ARD)`` and a Bayesian
-  linear mean on low-order inverse-polynomial terms of paper Eq. 2, ``h = (1, a, b, a²)`` with
+  linear mean ``h(x)ᵀβ``, the family's *trend* (``trend=``, a family's ``accuracy_trend``):
+  ``"paper"``, low-order inverse-polynomial terms of paper Eq. 2, ``h = (1, a, b, a²)`` with
   ``a = w_min / w`` and ``b = d_min / d`` (both in ``(0, 1]``, so bounded: no extrapolation
-  spikes). ``β ~ N(0, B)`` is integrated out, i.e. ``H B Hᵀ`` is added to the kernel
-  (Rasmussen & Williams §2.7): the trend is learned from the data while the predictive std
-  includes its uncertainty.
+  spikes); ``"smooth"``, a quadratic in the scaled inputs, ``h = (1, x_d, x_w, x_d², x_w²)``
+  (bounded on ``[0, 1]``; may peak inside the grid). ``β ~ N(0, B)`` is integrated out, i.e.
+  ``H B Hᵀ`` is added to the kernel (Rasmussen & Williams §2.7): the trend is learned from the
+  data while the predictive std includes its uncertainty.
 * **Seed noise** ``σ(shape) = σ0 · exp(γ z)`` with ``z`` the standardised ``-log(d w²)`` (a
   size proxy: small networks have ``z > 0`` and may be noisier). Repeated trainings enter through
   their exact sufficient statistics: the GP sees each shape's *mean* with variance ``σ²/k``, and
@@ -47,6 +49,7 @@ import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.optimize import minimize
 
+from optuna_shape.families.registry import ACCURACY_TRENDS
 from optuna_shape.space.shape import Shape, as_shape
 
 __all__ = [
@@ -60,7 +63,7 @@ _GAMMA_PRIOR = (0.25, 0.35)  # mean, sd of the noise-growth exponent
 _LOG_SIGMA_PRIOR_SD = 1.0
 _LOG_AMP_PRIOR = (math.log(0.7), 1.0)
 _LOG_LS_PRIOR = (math.log(0.35), 0.8)
-_BASIS_PRIOR_SD = np.array([2.0, 2.0, 2.0, 2.0])
+_BASIS_PRIOR_SD = 2.0  # of every trend coefficient, standardised units
 _SQRT5 = math.sqrt(5.0)
 
 
@@ -135,6 +138,12 @@ class ShapePosterior:
         noise_prior: prior noise std in the objective's units; ``None``: 0.5 points scaled by
             :func:`unit_scale` of the data.
         restarts: optimiser starts for the hyperparameters (1 or 2).
+        trend: the mean's basis, one of
+            :data:`~optuna_shape.families.registry.ACCURACY_TRENDS` (see the module
+            docstring).
+
+    Raises:
+        ValueError: an empty domain, a depth or width ≤ 0, or an unknown trend.
 
     Example:
         >>> grid = [Shape(d, w) for d in (10, 16, 22, 28) for w in (1.0, 2.0, 3.0, 4.0)]
@@ -146,7 +155,12 @@ class ShapePosterior:
     """
 
     def __init__(self, domain: Sequence[Shape | tuple[int, float]],
-                 noise_prior: float | None = None, restarts: int = 2) -> None:
+                 noise_prior: float | None = None, restarts: int = 2,
+                 trend: str = "paper") -> None:
+        if trend not in ACCURACY_TRENDS:
+            raise ValueError(f"trend must be one of {', '.join(ACCURACY_TRENDS)}, "
+                             f"got trend={trend!r}")
+        self.trend = trend
         dom = np.array([tuple(as_shape(s)) for s in domain], dtype=float).reshape(-1, 2)
         if len(dom) == 0:
             raise ValueError("the domain needs at least one shape")
@@ -170,6 +184,10 @@ class ShapePosterior:
         return (np.log(arr) - self._lo) / self._span
 
     def _h(self, arr: np.ndarray) -> np.ndarray:
+        if self.trend == "smooth":
+            x = self._x(arr)
+            return np.column_stack([np.ones(len(arr)), x[:, 0], x[:, 1], x[:, 0] ** 2,
+                                    x[:, 1] ** 2])
         a = self._w_min / arr[:, 1]
         b = self._d_min / arr[:, 0]
         return np.column_stack([np.ones(len(arr)), a, b, a * a])
@@ -226,7 +244,7 @@ class ShapePosterior:
         self._y = y
         self.repeat_df_ = int(np.sum(counts - 1))
         self._log_sigma_prior = math.log(prior_sigma / self.y_scale_)
-        self._B = np.diag(_BASIS_PRIOR_SD**2)
+        self._B = np.eye(self._H.shape[1]) * _BASIS_PRIOR_SD**2
         with single_threaded_blas():
             theta = self._optimise()
             self._set_theta(theta)

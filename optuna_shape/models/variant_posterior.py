@@ -74,7 +74,7 @@ class VariantPosterior:
     def fit(cls, domain: Sequence[Variant],
             values: Mapping[Variant, Sequence[float]],
             partial: Mapping[Variant, Sequence[tuple[float, float]]] | None = None,
-            ) -> VariantPosterior:
+            trend: str = "paper") -> VariantPosterior:
         """Fit from the measured values of every candidate (each training of a shape lists one
         value under each of its precisions).
 
@@ -86,6 +86,7 @@ class VariantPosterior:
             partial: candidate → (forecast final accuracy, its std) of trainings stopped
                 early; those of the reference precision enter the shape posterior as
                 :meth:`~optuna_shape.models.posterior.ShapePosterior.with_partial` observations.
+            trend: the shape posterior's trend (``ShapePosterior(trend=)``).
 
         Raises:
             ValueError: no value of any precision.
@@ -98,7 +99,7 @@ class VariantPosterior:
             if v.precision == reference:
                 shapes += [v.shape] * len(vs)
                 ys += [float(x) for x in vs]
-        base = ShapePosterior(bases or list(dict.fromkeys(shapes))).fit(shapes, ys)
+        base = ShapePosterior(bases or list(dict.fromkeys(shapes)), trend=trend).fit(shapes, ys)
         rows = [(v.shape, m, sd) for v, ps in (partial or {}).items()
                 if v.precision == reference for m, sd in ps]
         if rows:

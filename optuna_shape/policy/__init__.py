@@ -89,6 +89,8 @@ class Problem:
             per forward pass, else parameters); the cost model
             (:class:`~optuna_shape.models.compute.TrainingCost`) scales it to seconds from the
             study's own trainings. Empty: sizes stand in.
+        trend: the trend the accuracy model assumes across shapes, the family's
+            ``accuracy_trend`` (:data:`~optuna_shape.families.registry.ACCURACY_TRENDS`).
     """
 
     feasible: tuple[Shape, ...]
@@ -97,6 +99,7 @@ class Problem:
     goal: str | None = "accuracy"
     min_accuracy: float | None = None
     work: Mapping[Shape, float] = field(default_factory=dict)
+    trend: str = "paper"
 
 
 @dataclass(frozen=True)

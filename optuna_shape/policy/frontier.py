@@ -336,8 +336,8 @@ class _Frontier:
         for s, vs in self.led.values.items():
             shapes += [s] * len(vs)
             values += vs
-        return with_partial(ShapePosterior(self.feasible).fit(shapes, values),
-                             self.led.partial)
+        return with_partial(ShapePosterior(self.feasible, trend=self.p.trend).fit(shapes, values),
+                            self.led.partial)
 
     def p_front(self, post: ShapePosterior) -> np.ndarray:
         rng = draws_rng(self.s.seed, self.n_done, self.n_pending)

@@ -74,7 +74,7 @@ def screened_problem(ctx: SearchContext, study: optuna.Study, snap: Snapshot) ->
     elif cost is not None:
         costs = {s: float(measurements[s].cost(cost)) for s in passed}  # type: ignore[arg-type]
     problem = Problem(tuple(passed), sizes, costs, ctx.goal, cons.min_accuracy,
-                      training_work(space, passed))
+                      training_work(space, passed), space.family.accuracy_trend)
     rebuilt = sid in state.problems
     state.problems[sid] = (problem, measurements)
     state.n_predicted[sid] = sum(1 for m in measurements.values() if m.is_predicted)

@@ -110,7 +110,7 @@ def stored_problem(study: optuna.Study, constraints: Constraints, goal: str | No
     elif cost is not None:
         costs = {s: float(measured[s].cost(cost)) for s in passed}  # type: ignore[arg-type]
     return (Problem(tuple(passed), sizes, costs, goal, constraints.min_accuracy,
-                    training_work(space, passed)), tuple(notes))
+                    training_work(space, passed), space.family.accuracy_trend), tuple(notes))
 
 
 def _settings(cfg: dict[str, Any]) -> Settings:

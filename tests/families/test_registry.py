@@ -129,3 +129,15 @@ def test_family_width_rule_and_meaning_are_checked_before_anything_is_built() ->
                        num_classes=10, image_size=8)
     with pytest.raises(ValueError, match="input_kind must be one of image, features"):
         register_family("test-bad-kind", _mlp, input_kind="tokens")
+
+
+def test_accuracy_trend_of_a_family_is_checked_and_the_mlp_family_is_smooth() -> None:
+    assert get_family("wrn").accuracy_trend == "paper"
+    assert get_family("densenet").accuracy_trend == "paper"
+    assert get_family("mlp").accuracy_trend == "smooth"
+    assert register_family("test-trend", _mlp, overwrite=True).accuracy_trend == "paper"
+    fam = register_family("test-trend", _mlp, accuracy_trend="smooth", overwrite=True)
+    assert fam.accuracy_trend == "smooth"
+    with pytest.raises(ValueError, match="accuracy_trend must be one of paper, smooth, got "
+                                         "accuracy_trend='cubic'"):
+        register_family("test-bad-trend", _mlp, accuracy_trend="cubic")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -732,3 +733,11 @@ def test_the_default_trainings_cap_grows_with_the_workers_seen() -> None:
                     Settings(max_trainings=10)).budget.max_trainings == 10
     assert decision(problem(), Evidence(trainings, workers=4),
                     Settings(budget=1e6)).budget.max_trainings == 2 * len(GRID)
+
+
+def test_the_posterior_of_a_decision_has_the_problem_s_trend() -> None:
+    from optuna_shape.policy.adaptive import Search
+
+    for trend in ("paper", "smooth"):
+        prob = dataclasses.replace(problem(), trend=trend)
+        assert Search(prob, _design_evidence(), Settings()).fit().trend == trend

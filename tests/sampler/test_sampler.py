@@ -452,3 +452,19 @@ def test_bad_budget_is_refused_before_anything_is_stored(budget):
         osh.ShapeSampler(small_space(), policy=osh.Adaptive(budget=budget))
     with pytest.raises(TypeError, match="budget"):  # the paper's plan is fixed: no budget
         osh.Paper(budget="1h")  # type: ignore[call-arg]
+
+
+def test_the_family_s_accuracy_trend_reaches_the_policy_and_the_stored_problem():
+    from optuna_shape.sampler.requery import stored_problem
+
+    for family, kw, trend in (
+            ("mlp", {"in_channels": 8, "num_classes": 2, "image_size": None}, "smooth"),
+            ("wrn", {"in_channels": 1, "num_classes": 10, "image_size": 8}, "paper")):
+        depth = [1, 2, 3] if family == "mlp" else [10, 16]
+        space = osh.ShapeSpace(family, depth=depth, width=[0.5, 1.0], **kw)
+        sampler = osh.ShapeSampler(space, osh.Constraints(), seed=0,
+                                   policy=osh.Adaptive(max_trainings=3))
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        study.optimize(lambda t, sp=space: 90.0 + osh.suggest_shape(t, sp).depth, n_trials=3)
+        assert sampler.problem(study).trend == trend
+        assert stored_problem(study, osh.Constraints(), "accuracy")[0].trend == trend

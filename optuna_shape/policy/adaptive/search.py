@@ -138,12 +138,13 @@ class Search:
         """The posterior from every successful training (and the stopped ones' forecasts)."""
         if self.variants:
             return VariantPosterior.fit(self.feasible, self.led.values,  # type: ignore[return-value]
-                                        self.led.partial)
+                                        self.led.partial, trend=self.problem.trend)
         shapes, values = [], []
         for s, vs in self.led.values.items():
             shapes += [s] * len(vs)
             values += vs
-        return with_partial(ShapePosterior(self.feasible).fit(shapes, values), self.led.partial)
+        post = ShapePosterior(self.feasible, trend=self.problem.trend).fit(shapes, values)
+        return with_partial(post, self.led.partial)
 
     def fantasised(self, post: ShapePosterior) -> tuple[ShapePosterior, np.ndarray, np.ndarray]:
         """The posterior with running trainings fantasised at its mean, and its mean and std
