@@ -66,7 +66,8 @@ class Family:
         accuracy_trend: the trend the adaptive search's accuracy model assumes across shapes
             (:data:`ACCURACY_TRENDS`): ``"paper"`` (the default) or ``"smooth"`` (the built-in
             ``"mlp"`` family, whose depths start at one hidden layer, where the paper's
-            ``1/d`` changes most; measured better on MLP landscapes).
+            ``1/d`` changes most; it answered the benchmark MLP landscapes better without a
+            compute budget, worse on one of them under the tightest budgets).
     """
 
     name: str
