@@ -36,12 +36,12 @@ WidthCheck = Callable[[float], object]
 INPUT_KINDS = ("image", "features")
 """What a family's networks take: ``"image"`` tensors ``(batch, channels, height, width)``, or
 ``"features"`` vectors ``(batch, features)`` (then ``in_channels`` is the number of features)."""
-ACCURACY_TRENDS = ("paper", "smooth")
-"""The trend the adaptive search's accuracy model assumes across a family's shapes:
-``"paper"``, the inverse-polynomial terms of the Shape_DNN paper's model (``1/w``, ``1/d``,
-``1/w²``, relative to the grid's smallest width and depth: the features the paper chose on
-ResNets, changing fastest at the smallest depths and widths); ``"smooth"``, a quadratic in log
-depth and log width (changing evenly across the grid)."""
+ACCURACY_TRENDS = {"paper": "Eq. 2 features", "smooth": "a quadratic in log depth and width"}
+"""The trends the adaptive search's accuracy model may assume across a family's shapes, with
+the words reports use for them: ``"paper"``, the inverse-polynomial terms of the Shape_DNN
+paper's model (``1/w``, ``1/d``, ``1/w²``, relative to the grid's smallest width and depth: the
+features the paper chose on ResNets, changing fastest at the smallest depths and widths);
+``"smooth"``, a quadratic in log depth and log width (changing evenly across the grid)."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import optuna
 from optuna.trial import TrialState
 
 from optuna_shape import store as st
+from optuna_shape.families.registry import ACCURACY_TRENDS
 from optuna_shape.policy import Problem, Stop, StopDetails
 from optuna_shape.policy.stop import shape_to_json
 from optuna_shape.sampler.snapshot import Snapshot
@@ -66,7 +67,8 @@ def _fit_from_posterior(details: StopDetails, problem: Problem,
     return {
         "shapes": [shape_to_json(s) for s in shapes], "predicted": mean, "std": std,
         "ranking": [shape_to_json(s) for s in ranking], "trained": measured,
-        "method": "posterior (GP on Eq. 2 features)", "n_train": len(measured),
+        "method": f"posterior (GP on {ACCURACY_TRENDS[problem.trend]})",
+        "n_train": len(measured),
         "n_feasible": len(problem.feasible), "fits": int(details.trainings or 1),
         "noise": noise.get("sigma0"),
     }

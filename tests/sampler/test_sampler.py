@@ -468,3 +468,5 @@ def test_the_family_s_accuracy_trend_reaches_the_policy_and_the_stored_problem()
         study.optimize(lambda t, sp=space: 90.0 + osh.suggest_shape(t, sp).depth, n_trials=3)
         assert sampler.problem(study).trend == trend
         assert stored_problem(study, osh.Constraints(), "accuracy")[0].trend == trend
+        words = "a quadratic in log depth and width" if trend == "smooth" else "Eq. 2 features"
+        assert osh.search_summary(study).surrogate["method"] == f"posterior (GP on {words})"
