@@ -266,7 +266,7 @@ def register_mlp() -> None:
                         check_depth=_check_mlp_depth,
                         description="benchmark MLP (linear-BN-ReLU): depth = hidden layers, "
                                     "width × 64 units",
-                        accuracy_trend="smooth", overwrite=True)
+                        overwrite=True)
 
 
 register_mlp()

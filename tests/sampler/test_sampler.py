@@ -455,12 +455,19 @@ def test_bad_budget_is_refused_before_anything_is_stored(budget):
 
 
 def test_the_family_s_accuracy_trend_reaches_the_policy_and_the_stored_problem():
+    from optuna_shape.families.mlp_size import mlp_param_count
+    from optuna_shape.families.registry import get_family
     from optuna_shape.sampler.requery import stored_problem
 
+    mlp = get_family("mlp")
+    osh.register_family("test-smooth-mlp", mlp.build, param_count=mlp_param_count,
+                        input_kind="features", accuracy_trend="smooth", overwrite=True)
     for family, kw, trend in (
-            ("mlp", {"in_channels": 8, "num_classes": 2, "image_size": None}, "smooth"),
+            ("test-smooth-mlp", {"in_channels": 8, "num_classes": 2, "image_size": None},
+             "smooth"),
+            ("mlp", {"in_channels": 8, "num_classes": 2, "image_size": None}, "paper"),
             ("wrn", {"in_channels": 1, "num_classes": 10, "image_size": 8}, "paper")):
-        depth = [1, 2, 3] if family == "mlp" else [10, 16]
+        depth = [10, 16] if family == "wrn" else [1, 2, 3]
         space = osh.ShapeSpace(family, depth=depth, width=[0.5, 1.0], **kw)
         sampler = osh.ShapeSampler(space, osh.Constraints(), seed=0,
                                    policy=osh.Adaptive(max_trainings=3))
