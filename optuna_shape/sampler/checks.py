@@ -54,6 +54,9 @@ def config(ctx: SearchContext) -> dict[str, Any]:
                    n_initial=s.n_initial, seed=s.seed)
         if s.budget is not None:  # absent otherwise: studies made before it still load
             cfg["budget_seconds"] = s.budget
+        trend = ctx.space.family.accuracy_trend
+        if trend != "paper":  # the default is absent: studies made before it still load
+            cfg["accuracy_trend"] = trend  # a family registered alike by every worker
         if ctx.goal is None:  # the complying set is the paper's interval sample
             cfg.update(strategy=s.strategy, sampling=s.sampling)
     if ctx.needs_latency or ctx.needs_energy:

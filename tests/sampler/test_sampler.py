@@ -474,6 +474,20 @@ def test_the_family_s_accuracy_trend_reaches_the_policy_and_the_stored_problem()
         study = optuna.create_study(direction="maximize", sampler=sampler)
         study.optimize(lambda t, sp=space: 90.0 + osh.suggest_shape(t, sp).depth, n_trials=3)
         assert sampler.problem(study).trend == trend
+        if trend == "smooth":
+            smooth_study = study
         assert stored_problem(study, osh.Constraints(), "accuracy")[0].trend == trend
         words = "a quadratic in log depth and width" if trend == "smooth" else "Eq. 2 features"
         assert osh.search_summary(study).surrogate["method"] == f"posterior (GP on {words})"
+        assert st.read_config(st.study_attrs(study)).get("accuracy_trend") == (
+            None if trend == "paper" else trend)  # the default absent: older studies load
+    # a worker whose family of that name decides on another trend is refused
+    osh.register_family("test-smooth-mlp", mlp.build, param_count=mlp_param_count,
+                        input_kind="features", overwrite=True)
+    space = osh.ShapeSpace("test-smooth-mlp", depth=[1, 2, 3], width=[0.5, 1.0],
+                           in_channels=8, num_classes=2, image_size=None)
+    other = osh.ShapeSampler(space, osh.Constraints(), seed=0,
+                             policy=osh.Adaptive(max_trainings=3))
+    with pytest.raises(ValueError, match="accuracy_trend: study has 'smooth', this worker has "
+                                         "None"):
+        checks.check_study(other._context(), smooth_study)
