@@ -83,6 +83,14 @@ class Family:
     default_width: str | None = None
     accuracy_trend: str = "paper"
 
+    def __post_init__(self) -> None:
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"input_kind must be one of {', '.join(INPUT_KINDS)}, "
+                             f"got input_kind={self.input_kind!r}")
+        if self.accuracy_trend not in ACCURACY_TRENDS:
+            raise ValueError(f"accuracy_trend must be one of {', '.join(ACCURACY_TRENDS)}, "
+                             f"got accuracy_trend={self.accuracy_trend!r}")
+
     def validate_depth(self, depth: int) -> None:
         """Check one depth against the family's rule.
 
@@ -191,12 +199,6 @@ def register_family(
         )
     if not callable(build):
         raise TypeError(f"build must be callable, got {build!r}")
-    if input_kind not in INPUT_KINDS:
-        raise ValueError(f"input_kind must be one of {', '.join(INPUT_KINDS)}, "
-                         f"got input_kind={input_kind!r}")
-    if accuracy_trend not in ACCURACY_TRENDS:
-        raise ValueError(f"accuracy_trend must be one of {', '.join(ACCURACY_TRENDS)}, "
-                         f"got accuracy_trend={accuracy_trend!r}")
     family = Family(name, build, param_count, check_depth, description, check_width,
                     width_meaning, input_kind, default_depth, default_width, accuracy_trend)
     _REGISTRY[name] = family

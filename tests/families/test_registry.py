@@ -6,7 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from optuna_shape.families.registry import get_family, meta_param_count, register_family
+from optuna_shape.families.registry import (
+    Family,
+    get_family,
+    meta_param_count,
+    register_family,
+)
 
 
 def _mlp(depth: int, width: float, in_channels: int, num_classes: int) -> nn.Module:
@@ -140,3 +145,7 @@ def test_accuracy_trend_of_a_family_is_checked_and_the_built_ins_keep_the_paper_
     with pytest.raises(ValueError, match="accuracy_trend must be one of paper, smooth, got "
                                          "accuracy_trend='cubic'"):
         register_family("test-bad-trend", _mlp, accuracy_trend="cubic")
+    with pytest.raises(ValueError, match="unknown model family 'test-bad-trend'"):
+        get_family("test-bad-trend")  # refused before anything is registered
+    with pytest.raises(ValueError, match="accuracy_trend must be one of paper, smooth"):
+        Family("test-direct", _mlp, accuracy_trend="cubic")  # built without the registry too
