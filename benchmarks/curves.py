@@ -18,8 +18,9 @@ skip test does not look at ``epochs``, so it would otherwise mix two training le
 landscape silently).
 
 Tasks: ``digits`` (10 epochs), ``digits-hard`` (12) and ``digits-noisy`` (16) for tuning;
-``digits-mlp-noisy`` (20 epochs, the MLP grid), ``cancer-mlp`` (30) and ``digits-mlp-small``
-(20) are the **held-out** curve landscapes, not to be used for tuning
+``digits-mlp-noisy`` (20 epochs, the MLP grid), ``cancer-mlp`` (30), ``digits-mlp-small``
+(20) and ``digits-small`` (16, the WRN grid) are the **held-out** curve landscapes, not to be
+used for tuning
 (``landscapes.HELD_OUT``). ``train_seconds`` is the wall-clock of the whole training under
 whatever load the machine had; for compute per epoch use ``curves/epoch_seconds.csv``
 (``benchmarks/epoch_times.py``).
