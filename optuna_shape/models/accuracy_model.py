@@ -241,6 +241,9 @@ class AccuracyModel(RegressorMixin, BaseEstimator):
     Args:
         method: ``"bayes"`` (default), ``"ridge"``, ``"ols"`` or ``"gp"`` (the search's
             posterior, see the module docstring).
+        trend: ``method="gp"`` only: the posterior's trend across shapes, as a model family's
+            ``accuracy_trend`` (``"paper"``, the default, or ``"smooth"``); the linear methods
+            are the paper's Eq. 2 and refuse another.
         max_iter: maximum number of evidence-maximisation iterations (``"bayes"`` only).
         tol: convergence tolerance on the coefficients and noise sd, in units of the accuracies'
             standard deviation (``"bayes"`` only).
@@ -269,10 +272,12 @@ class AccuracyModel(RegressorMixin, BaseEstimator):
         93.3
     """
 
-    def __init__(self, method: str = "bayes", max_iter: int = 300, tol: float = 1e-5) -> None:
+    def __init__(self, method: str = "bayes", max_iter: int = 300, tol: float = 1e-5,
+                 trend: str = "paper") -> None:
         self.method = method
         self.max_iter = max_iter
         self.tol = tol
+        self.trend = trend
 
     # ------------------------------------------------------------------ fitting
     def fit(self, shapes: ShapesLike, accuracies: Iterable[float]) -> AccuracyModel:
@@ -287,7 +292,8 @@ class AccuracyModel(RegressorMixin, BaseEstimator):
             ``self``.
 
         Raises:
-            ValueError: unknown method; lengths differ; a non-finite accuracy (named with its
+            ValueError: unknown method or trend, or a trend other than the paper's without
+                ``method="gp"``; lengths differ; a non-finite accuracy (named with its
                 index); an invalid shape; fewer than two distinct shapes.
 
         Example:
@@ -298,6 +304,9 @@ class AccuracyModel(RegressorMixin, BaseEstimator):
         if self.method not in (*METHODS, "gp"):
             raise ValueError(
                 f"method must be one of {', '.join(METHODS)}, gp, got {self.method!r}")
+        if self.trend != "paper" and self.method != "gp":
+            raise ValueError(f"trend={self.trend!r} needs method='gp' (method={self.method!r} "
+                             "fits the paper's Eq. 2 features)")
         shape_arr = _shape_array(shapes)
         y = np.asarray(list(accuracies) if not isinstance(accuracies, np.ndarray) else accuracies,
                        dtype=float).ravel()
@@ -367,7 +376,7 @@ class AccuracyModel(RegressorMixin, BaseEstimator):
         from optuna_shape.models.posterior import ShapePosterior
 
         shapes = [Shape(int(d), float(w)) for d, w in shape_arr]
-        post = ShapePosterior(shapes).fit(shapes, y)
+        post = ShapePosterior(shapes, trend=self.trend).fit(shapes, y)
         self.posterior_ = post
         self.coef_ = None
         self.intercept_ = None

@@ -127,7 +127,8 @@ def test_duplicate_shapes_allowed():
 
 def test_sklearn_conventions():
     model = AccuracyModel(method="ridge")
-    assert model.get_params() == {"method": "ridge", "max_iter": 300, "tol": 1e-5}
+    assert model.get_params() == {"method": "ridge", "max_iter": 300, "tol": 1e-5,
+                                  "trend": "paper"}
     assert clone(model).set_params(method="ols").method == "ols"
     assert not hasattr(model, "coef_")
 

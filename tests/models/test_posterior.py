@@ -132,6 +132,22 @@ def test_accuracy_model_gp_method_keeps_the_sklearn_api() -> None:
     np.testing.assert_allclose(model.predict(np.array([tuple(s) for s in GRID])), mean)
 
 
+def test_accuracy_model_gp_method_takes_a_family_s_trend() -> None:
+    from optuna_shape.models.accuracy_model import AccuracyModel
+
+    shapes = GRID[::3] + GRID[:2]
+    acc = [surface(s) for s in shapes]
+    assert AccuracyModel(method="gp").fit(shapes, acc).posterior_.trend == "paper"
+    model = AccuracyModel(method="gp", trend="smooth").fit(shapes, acc)
+    assert model.posterior_.trend == "smooth" and model.get_params()["trend"] == "smooth"
+    with pytest.raises(ValueError, match="trend='smooth' needs method='gp' "
+                                         r"\(method='bayes' fits the paper's Eq. 2"):
+        AccuracyModel(trend="smooth").fit(shapes, acc)
+    with pytest.raises(ValueError, match="trend must be one of paper, smooth, got "
+                                         "trend='cubic'"):
+        AccuracyModel(method="gp", trend="cubic").fit(shapes, acc)
+
+
 def test_a_stopped_training_is_a_noisier_observation_either_way() -> None:
     shapes = GRID[::3]
     post = ShapePosterior(GRID).fit(shapes, [surface(s) for s in shapes])
