@@ -241,12 +241,12 @@ class AccuracyModel(RegressorMixin, BaseEstimator):
     Args:
         method: ``"bayes"`` (default), ``"ridge"``, ``"ols"`` or ``"gp"`` (the search's
             posterior, see the module docstring).
-        trend: ``method="gp"`` only: the posterior's trend across shapes, as a model family's
-            ``accuracy_trend`` (``"paper"``, the default, or ``"smooth"``); the linear methods
-            are the paper's Eq. 2 and refuse another.
         max_iter: maximum number of evidence-maximisation iterations (``"bayes"`` only).
         tol: convergence tolerance on the coefficients and noise sd, in units of the accuracies'
             standard deviation (``"bayes"`` only).
+        trend: ``method="gp"`` only: the posterior's trend across shapes, as a model family's
+            ``accuracy_trend`` (``"paper"``, the default, or ``"smooth"``); the linear methods
+            are the paper's Eq. 2 and refuse another.
 
     Attributes:
         coef_: the nine coefficients ``v`` in the units of the raw Eq. 2 features.
