@@ -160,6 +160,13 @@ class RichReporter(SearchReporter):
         """One line for a failed training (no traceback)."""
         self._log(f"trial {trial_number}: {_shape(shape)} failed: {reason}")
 
+    def on_stopped(self, trial_number: int, shape: Any, reason: str) -> None:
+        """One line for a training stopped early: the epoch, the accuracy and why."""
+        if self.bars:
+            self._log(f"trial {trial_number}: {self._stage} {_shape(shape)} stopped {reason}")
+        else:
+            self._log(f"  {self._stage} {_shape(shape)}: stopped {reason}")
+
     def on_done(self, result: dict[str, Any]) -> None:
         """The search finished."""
         self.close()
@@ -169,7 +176,7 @@ class RichReporter(SearchReporter):
         if result.get("status") == "frontier":
             n = len((result.get("details") or {}).get("front") or ())
             what = f"front of {n} shape{'s' if n != 1 else ''}"
-        self._log(f"search finished: {what} — {why}"[:79])
+        self._log(f"search finished: {what} — {why}")
 
     # -- objective progress ----------------------------------------------------------------
     def training(self, shape: Any, epoch: int, epochs: int, accuracy: float) -> None:

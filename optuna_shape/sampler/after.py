@@ -49,6 +49,9 @@ def after_trial(ctx: SearchContext, study: optuna.Study, trial: FrozenTrial, sta
                       "of the trained network at each of them "
                       "(trial.set_user_attr(\"accuracy_by_precision\", {precision: accuracy}))")
             st.set_trial_user_attrs(study, st.trial_id(trial), {"fail_reason": reason})
+        if state == TrialState.PRUNED and trial.user_attrs.get(st.PRUNE_REASON):
+            ctx.reporter.on_stopped(trial.number, rec.shape,
+                                    str(trial.user_attrs[st.PRUNE_REASON]))
         _after_training(ctx, study, trial, state, value)
     if missing:
         raise ValueError(f"trial {trial.number}: {reason}")

@@ -37,5 +37,9 @@ class SearchReporter:
     def on_failed(self, trial_number: int, shape: Any, reason: str) -> None:
         """A training failed (an exception, or a NaN accuracy); the search goes on."""
 
+    def on_stopped(self, trial_number: int, shape: Any, reason: str) -> None:
+        """Early stopping ended a training before its last epoch; ``reason`` says at which
+        epoch, at what accuracy, and why the rest was not worth its compute."""
+
     def on_done(self, result: dict[str, Any]) -> None:
         """The search finished with ``result``."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+import optuna_shape as osh
 from optuna_shape.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,14 +166,25 @@ def test_trainings_not_worth_their_compute_stop_by_default(tmp_path, capsys, mon
     url = f"sqlite:///{tmp_path / 'es.db'}"
     args = ["--depth", "10,16", "--width", "0.25,0.5,1", "--epochs", "4", "--subset", "200",
             "--max-trainings", "7", "--threads", "1", "--goal", "size", "--min-accuracy", "99.9"]
-    rc = main(["search", *args, "--storage", url, "--study-name", "es", "--quiet",
-               "--no-dashboard"])
+    rc = main(["search", *args, "--storage", url, "--study-name", "es", "--no-dashboard"])
     assert rc == 3  # nothing complies
     study = optuna.load_study(study_name="es", storage=url)
     stopped = [t for t in study.trials if "prune_reason" in t.user_attrs]
     assert stopped and all(t.state == optuna.trial.TrialState.PRUNED for t in stopped)
     assert all(t.user_attrs["epochs"] < 4 for t in stopped)
     assert study.user_attrs["training"]["early_stopping"] is True
+    # the progress says where each stopped training ended and why, in lines of 79 columns
+    # (the last line, "no answer: …", is one line for scripts)
+    progress = capsys.readouterr().err
+    lines = progress.splitlines()
+    assert lines[-1].startswith("no answer: ")
+    assert [line for line in lines[:-1] if len(line) > 79] == [], progress
+    joined = " ".join(line.strip() for line in lines)
+    for t in stopped:
+        d, w = t.params["depth"], t.params["width"]
+        assert f"({d}, {w:g}): stopped after epoch {t.user_attrs['epochs']} of 4 at" in joined
+    reason = osh.search_summary(study).reason.split(";")[0]
+    assert f"search finished: no shape — {reason}" in joined  # wrapped, never cut
 
     # resuming it without the flag keeps the study's setting; with the opposite flag it is
     # refused, naming the setting, before anything is trained
