@@ -199,20 +199,50 @@ class StoppedEarly:
 
 @dataclass(frozen=True)
 class Unconfirmed:
-    """An unconfirmed answer's P(accuracy ≥ floor) and the probability that one more training
-    of it confirms it."""
+    """An unconfirmed answer's P(accuracy ≥ floor) and what more compute would buy: the
+    probability that one more training of it confirms it, and (``more`` > 1) that ``more``
+    more trainings — up to the most the search puts on one shape — do; ``training_s``: the
+    predicted seconds of one training of it (``None``: unknown). Fields after the first two
+    are ``None`` in results stored before they existed."""
 
     p_floor: float
     p_confirm_next: float
+    training_s: float | None = None
+    more: int | None = None
+    p_confirm_more: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {"p_floor": self.p_floor, "p_confirm_next": self.p_confirm_next}
+        """JSON form (the later fields only when known)."""
+        out: dict[str, Any] = {"p_floor": self.p_floor, "p_confirm_next": self.p_confirm_next}
+        for key in ("training_s", "more", "p_confirm_more"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Unconfirmed:
         """Decode :meth:`to_json` output."""
-        return cls(_number(d["p_floor"]), _number(d["p_confirm_next"]))
+        def opt(key: str) -> Any:
+            return None if d.get(key) is None else _number(d[key])
+
+        more = opt("more")
+        return cls(_number(d["p_floor"]), _number(d["p_confirm_next"]), opt("training_s"),
+                   None if more is None else int(more), opt("p_confirm_more"))
+
+    def more_words(self, what: str) -> str:
+        """What more compute would buy, in words: ``one more training of {what} (≈ 1.2 s)
+        would confirm it with probability 0.03; 4 more (≈ 4.8 s) with probability 0.19``."""
+        from optuna_shape.models.compute import format_seconds
+
+        def cost(n: int) -> str:
+            return "" if self.training_s is None else f" (≈ {format_seconds(n * self.training_s)})"
+
+        text = (f"one more training of {what}{cost(1)} would confirm it with probability "
+                f"{self.p_confirm_next:.2f}")
+        if self.more is not None and self.more > 1 and self.p_confirm_more is not None:
+            text += f"; {self.more} more{cost(self.more)} with probability " \
+                    f"{self.p_confirm_more:.2f}"
+        return text
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from optuna_shape import store as st
-from optuna_shape.policy.stop import SearchStatus, StopDetails
+from optuna_shape.policy.stop import SearchStatus, StopDetails, Unconfirmed
 from optuna_shape.reporting.limits import FrontRow, frontier
 from optuna_shape.reporting.results import (
     SearchSummary,
@@ -153,17 +153,19 @@ def outcome(study: optuna.Study) -> tuple[SearchStatus | str, int, str]:
 
 
 def unconfirmed_words(summary: SearchSummary) -> str:
-    """One line for an unconfirmed answer: the shape, its P(accuracy ≥ floor) and what one
-    more training of it would buy."""
+    """One line for an unconfirmed answer: the shape, its P(accuracy ≥ floor) and what more
+    compute would buy (one more training of it, and the most the search puts on one shape)."""
     assert summary.shape is not None
     s = summary.shape
     p = summary.confidence
     text = (f"depth {s.depth}, width {s.width:g} is the best-supported answer but not "
             f"confirmed: P(accuracy ≥ floor) = {p:.2f}" if p is not None else
             f"depth {s.depth}, width {s.width:g} is the best-supported answer but not confirmed")
-    nxt = (summary.unconfirmed or {}).get("p_confirm_next")
-    if nxt is not None:
-        text += f"; one more training of it would confirm it with probability {nxt:.2f}"
+    if summary.unconfirmed:
+        try:
+            text += "; " + Unconfirmed.from_json(summary.unconfirmed).more_words("it")
+        except (KeyError, TypeError, ValueError):  # a record this version cannot read
+            pass
     return text
 
 

@@ -83,12 +83,15 @@ class SearchSummary:
     show), ``confidence`` how sure the search is of its answer (when computed; for
     ``"unconfirmed"`` its P(accuracy ≥ floor)),
     ``unconfirmed`` for an unconfirmed answer ``{"p_floor", "p_confirm_next"}`` (the probability
-    one more training of it confirms it), ``note`` plain words when ``study.best_trial`` names
-    another shape than the answer. ``stopped_early`` counts the trainings early stopping ended
-    (each is one of ``trainings``) and ``epochs_saved`` the planned epochs they did not run. In
-    a search over precisions ``n_feasible`` counts (shape, precision) candidates and
-    ``n_feasible_shapes`` the distinct shapes among them (one training serves every precision of
-    a shape; ``None`` in a search of one precision).
+    one more training of it confirms it) with, when known, ``"training_s"`` (the predicted
+    seconds of that training), ``"more"`` and ``"p_confirm_more"`` (the probability that that
+    many more trainings, the most the search puts on one shape, confirm it), ``note`` plain
+    words when ``study.best_trial`` names another shape than the answer. ``stopped_early``
+    counts the trainings early stopping ended (each is one of ``trainings``) and
+    ``epochs_saved`` the planned epochs they did not run. In a search over precisions
+    ``n_feasible`` counts (shape, precision) candidates and ``n_feasible_shapes`` the distinct
+    shapes among them (one training serves every precision of a shape; ``None`` in a search of
+    one precision).
     """
 
     finished: bool

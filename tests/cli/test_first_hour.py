@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -131,7 +132,12 @@ def test_budget_end_answers_unconfirmed_and_exits_4(tmp_path):
     assert proc.returncode == EXIT_UNCONFIRMED, proc.stderr
     line = last_line(proc.stderr)
     assert line.startswith("unconfirmed: depth ") and "not confirmed: P(accuracy ≥ floor) = " \
-        in line and "one more training of it would confirm it with probability" in line
+        in line
+    # what more compute would buy, in seconds of training: one more training, and the most
+    # the search puts on one shape
+    assert re.search(r"; one more training of it \(≈ [0-9.]+ s\) would confirm it with "
+                     r"probability [01]\.\d\d; [2-5] more \(≈ [0-9.]+ s\) with probability "
+                     r"[01]\.\d\d$", line), line
     assert "chosen shape: depth" in proc.stdout and "not confirmed:" in proc.stdout
     rep = cli("report", "--json", cwd=tmp_path)
     assert rep.returncode == EXIT_UNCONFIRMED

@@ -398,6 +398,11 @@ def test_budget_end_answers_with_the_best_supported_shape() -> None:
         assert info["p_floor"] == stop.confidence == stop.details["answer_probability"]
         assert 0.0 <= info["p_confirm_next"] <= 1.0
         assert "not confirmed" in stop.reason and "one more training of" in stop.reason
+        more = 6 - sum(t.shape == stop.answer for t in trainings)  # the most on one shape
+        if more > 1:  # more trainings confirm it more often than one
+            assert info["more"] == more
+            assert info["p_confirm_next"] <= info["p_confirm_more"] <= 1.0
+            assert f"; {more} more with probability {info['p_confirm_more']:.2f}" in stop.reason
         assert "budget of 8 trainings spent;" in stop.reason
 
 

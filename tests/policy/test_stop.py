@@ -123,6 +123,19 @@ def test_old_unconfirmed_details_read_as_typed_fields():
     assert d.fit is None and d.n_planned is None and d.complying is None
 
 
+def test_what_more_compute_buys_round_trips_and_reads_in_compute():
+    u = Unconfirmed(0.57, 0.03, training_s=1.214, more=4, p_confirm_more=0.19)
+    assert Unconfirmed.from_json(json.loads(json.dumps(u.to_json()))) == u
+    assert u.more_words("(10, 2)") == ("one more training of (10, 2) (≈ 1.21 s) would confirm "
+                                       "it with probability 0.03; 4 more (≈ 4.86 s) with "
+                                       "probability 0.19")
+    hours = Unconfirmed(0.6, 0.2, training_s=5400.0, more=3, p_confirm_more=0.5)
+    assert "(≈ 90 min)" in hours.more_words("it") and "3 more (≈ 4.5 h)" in hours.more_words("it")
+    old = Unconfirmed(0.6858211780746934, 0.1605860077635688)  # stored before the rest
+    assert old.to_json() == {"p_floor": 0.6858211780746934, "p_confirm_next": 0.1605860077635688}
+    assert old.more_words("it") == "one more training of it would confirm it with probability 0.16"
+
+
 def test_expected_gain_null_is_kept_with_the_posterior_report():
     d = StopDetails.from_json(json.loads(OLD_COMPLYING))
     assert d.expected_gain is None and d.complying == ()

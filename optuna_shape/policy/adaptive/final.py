@@ -16,7 +16,7 @@ from optuna_shape.policy.adaptive.answers import (
 )
 from optuna_shape.policy.adaptive.goals import evaluate
 from optuna_shape.policy.adaptive.min_cost import budget_answer
-from optuna_shape.policy.adaptive.search import MIN_COST_GOALS, Search
+from optuna_shape.policy.adaptive.search import MAX_REPEATS, MIN_COST_GOALS, Search
 from optuna_shape.policy.stop import (
     ComputeUse,
     FailedShape,
@@ -62,23 +62,29 @@ def details(search: Search, post: ShapePosterior | None, code: str, gain: float 
 def unconfirmed(search: Search, answer: Shape, post: ShapePosterior, words: str,
                 noise_words: str, stop_details: StopDetails, lead: str | None = None) -> Stop:
     """The ``"unconfirmed"`` stop: an answer the evidence supports but does not confirm, with
-    its P(f ≥ floor) and what one more training of it would buy; ``lead`` opens the words
-    on the answer (default: that no shape is confirmed and this one is the best-supported)."""
+    its P(f ≥ floor) and what more compute would buy (:class:`Unconfirmed`); ``lead`` opens
+    the words on the answer (default: that no shape is confirmed and this one is the
+    best-supported)."""
     assert search.floor is not None
     mean, std = post.predict([answer])
     p = float(search.p_floor(mean, std)[0])
     p_next = float(p_eligible_after(search, post, mean, std, [answer])[0])
-    stop_details = replace(stop_details, answer_probability=p,
-                           unconfirmed=Unconfirmed(p_floor=p, p_confirm_next=p_next))
+    more = max(1, MAX_REPEATS - search.led.count(answer))
+    p_more = (float(p_eligible_after(search, post, mean, std, [answer], k=more)[0])
+              if more > 1 else None)
+    seconds = search.budget.cost_or_zero(answer)
+    info = Unconfirmed(p_floor=p, p_confirm_next=p_next,
+                       training_s=round(seconds, 3) if seconds > 0 else None,
+                       more=more if more > 1 else None, p_confirm_more=p_more)
+    stop_details = replace(stop_details, answer_probability=p, unconfirmed=info)
     m = search.led.mean(answer)
     if lead is None:
         lead = f"no shape is confirmed at P ≥ {search.conf:g}; best-supported answer"
     what = (f"{lead} {answer} "
             f"measured {m:.4g} over {search.led.count(answer)} training(s), "
             f"P(accuracy ≥ {search.floor:g}) = {p:.2f} (not confirmed)")
-    more = (f"one more training of {answer} would confirm it with probability "
-            f"{p_next:.2f}")
-    return Stop(answer, f"stopped: {words}; {what}; {noise_words}; {more}",
+    more_words = info.more_words(str(answer))
+    return Stop(answer, f"stopped: {words}; {what}; {noise_words}; {more_words}",
                 SearchStatus.UNCONFIRMED, p, stop_details)
 
 
