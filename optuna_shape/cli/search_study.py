@@ -25,10 +25,16 @@ def _check_study(study: Any, sampler: Any, training: dict[str, Any]) -> None:
     except ValueError:
         stored = None
     if stored is not None:
-        details = config_difference(stored, sampler.config(), ours=FLAGS_GIVE)
+        mine = json.loads(json.dumps(sampler.config()))
+        details = config_difference(stored, mine, ours=FLAGS_GIVE)
         if details:
-            raise CLIError(f"study {study.study_name!r} was created with other settings "
-                           f"({details}); use the same flags or another --study-name")
+            name = study.study_name
+            hint = "use the same flags or another --study-name"
+            if stored.get("space") == mine.get("space"):  # its trainings serve these flags
+                hint = (f"use the same flags, or start a new study from its trainings: "
+                        f"--from-study {name} --study-name {name}-2")
+            raise CLIError(f"study {name!r} was created with other settings ({details}); "
+                           f"{hint}")
     old = study.user_attrs.get("training")
     if isinstance(old, dict):
         old = {"early_stopping": False, **old}  # studies stored before the setting existed

@@ -123,9 +123,13 @@ class RichReporter(SearchReporter):
         self._log(f"design space: {n_total} shapes, {n_feasible} feasible{plan}")
 
     def on_compute(self, spent_s: float, budget_s: float | None) -> None:
-        """Remember the compute spent (shown with the next training)."""
+        """Remember the compute spent (shown with the next training; nothing before the
+        first training of a search without a compute budget)."""
         from optuna_shape.models.compute import format_seconds
 
+        if spent_s <= 0 and budget_s is None:
+            self._compute = ""
+            return
         self._compute = format_seconds(spent_s) + (
             f" of {format_seconds(budget_s)}" if budget_s is not None else "")
 

@@ -73,10 +73,7 @@ def resolve(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int
         if not coordination.wins(snap, me):
             _end(study, trial_id, "duplicate", f"slot {me.slot} is held by another trial")
         stage = me.stage or "sample"
-        if type(ctx.reporter).on_compute is not SearchReporter.on_compute:
-            # only a reporter that shows it pays for the sum over the study's trainings
-            ctx.reporter.on_compute(snap.compute_spent(), ctx.settings.budget)
-        ctx.reporter.on_assign(number, me.shape, stage)
+        _report_assign(ctx, snap, number, me.shape, stage)
         return me.shape, stage
     if me.shape is not None:  # enqueued by hand
         return me.shape, "user"
@@ -273,8 +270,17 @@ def _claim(ctx: SearchContext, study: optuna.Study, trial_id: int, number: int, 
            for t in after.same_slot(slot)):
         _end(study, trial_id, "duplicate", f"slot {slot} is held by another trial")
     ctx.state.claimed[trial_id] = (shape, action.stage)
-    ctx.reporter.on_assign(number, shape, action.stage)
+    _report_assign(ctx, after, number, shape, action.stage)
     return shape, action.stage
+
+
+def _report_assign(ctx: SearchContext, snap: Snapshot, number: int, shape: Shape,
+                   stage: str) -> None:
+    """Tell the reporter that trial ``number`` trains ``shape``, with the compute the study
+    has spent so far (for a reporter that shows it: the sum over the study's trainings)."""
+    if type(ctx.reporter).on_compute is not SearchReporter.on_compute:
+        ctx.reporter.on_compute(snap.compute_spent(), ctx.settings.budget)
+    ctx.reporter.on_assign(number, shape, stage)
 
 
 def _attrs_of(ctx: SearchContext, study: optuna.Study, action: Train, shape: Shape

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -94,6 +95,32 @@ def test_other_flags_on_same_study_fail_clearly(searched, capsys, monkeypatch):
     assert main(["search", *args, "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: study 'shape-digits' was created with other settings")
+    assert "--from-study" not in err[-1]  # another design space: its trainings do not serve
+
+
+def test_a_larger_budget_on_a_finished_study_points_to_a_search_from_its_trainings(
+        searched, capsys, monkeypatch, tmp_path):
+    cwd, _ = searched
+    shutil.copy(cwd / "optuna-shape.db", tmp_path)  # the module's study stays as it is
+    monkeypatch.chdir(tmp_path)
+    more = [a if a != "4" else "5" for a in TINY] + ["--budget", "1h"]  # --max-trainings 5
+    assert main(["search", *more, "--quiet"]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "budget_seconds: study has None, these flags give 3600.0" in line
+    assert "max_trainings: study has 4, these flags give 5" in line
+    hint = "--from-study shape-digits --study-name shape-digits-2"
+    assert line.endswith(f"start a new study from its trainings: {hint}")
+    assert main(["search", *more, *hint.split(), "--quiet", "--no-dashboard"]) in (0, 4)
+    url = "sqlite:///optuna-shape.db"
+    old = [t for t in optuna.load_study(study_name="shape-digits", storage=url).trials
+           if "depth" in t.params]
+    study = optuna.load_study(study_name="shape-digits-2", storage=url)
+    trained = [t for t in study.trials if "depth" in t.params]
+    assert len(old) == 4 and len(trained) == 5  # the four copied and one more
+    # the copied trainings' compute counts towards the new study's budget
+    copied_s = sum(t.user_attrs["train_seconds"] for t in old)
+    compute = osh.search_summary(study).compute
+    assert compute["budget_s"] == 3600.0 and compute["spent_s"] > copied_s
 
 
 def test_report_reprints_writes_plots_and_json(searched, capsys, monkeypatch):
