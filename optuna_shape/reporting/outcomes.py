@@ -161,11 +161,8 @@ def unconfirmed_words(summary: SearchSummary) -> str:
     text = (f"depth {s.depth}, width {s.width:g} is the best-supported answer but not "
             f"confirmed: P(accuracy ≥ floor) = {p:.2f}" if p is not None else
             f"depth {s.depth}, width {s.width:g} is the best-supported answer but not confirmed")
-    if summary.unconfirmed:
-        try:
-            text += "; " + Unconfirmed.from_json(summary.unconfirmed).more_words("it")
-        except (KeyError, TypeError, ValueError):  # a record this version cannot read
-            pass
+    if summary.unconfirmed:  # the stored record, decoded when the summary was made
+        text += "; " + Unconfirmed.from_json(summary.unconfirmed).more_words("it")
     return text
 
 
