@@ -175,6 +175,21 @@ def test_compute_quick(tmp_path):
         assert float(r["compute"]) <= float(r["budget"]) * 1.1 and r["status"]
 
 
+def test_floor_reach_quick(tmp_path):
+    import floor_reach
+
+    out = tmp_path / "floor_reach.md"
+    assert floor_reach.main(["--quick", "--out", str(out)]) == 0
+    md = out.read_text()
+    rows = [line.split("|") for line in md.splitlines() if line.startswith("| quick")]
+    assert [r[2].split()[0] for r in rows] == list(floor_reach.FLOORS)
+    out_row = rows[0]  # a floor above every shape: only "floor not reached" is right
+    assert "floor_not_reached" in out_row[6] and out_row[7].strip() in ("0%", "50%", "100%")
+    land = floor_reach.C.quick_land().land
+    assert floor_reach.floor_of(land, "out") > max(land.truth.values())
+    assert floor_reach.floor_of(land, "top") == round(max(land.truth.values()), 2)
+
+
 def test_compute_resumable_counts_stopped_trainings_trained_again():
     import compute
 
