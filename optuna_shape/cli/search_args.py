@@ -171,10 +171,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--budget", type=_budget, default=None,
                    help="adaptive: most compute, in seconds of training time summed over every "
                         "training and worker (GPU-hours with one GPU per worker), e.g. 3600, "
-                        "45m, 8h; when it ends before any shape is confirmed to meet the floor "
-                        "the search answers with the best-supported shape, marked unconfirmed "
-                        "(exit 4); "
-                        "--max-trainings stays a cap")
+                        "45m, 8h, 1h30m; when it ends before any shape is confirmed to meet "
+                        "the floor the search answers with the best-supported shape, marked "
+                        "unconfirmed (exit 4); --max-trainings stays a cap")
     g.add_argument("--n-initial", type=positive_int, default=None,
                    help="adaptive: shapes trained first, spread over the space (default 5)")
     g.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=None,

@@ -38,7 +38,10 @@ __all__ = ["parse_budget", "format_seconds", "TrainingCost", "CostObservation"]
 
 _UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hr": 3600.0,
           "gpu-h": 3600.0, "gpuh": 3600.0, "d": 86400.0}
-_BUDGET = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z-]*)\s*$")
+_NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+_BUDGET = re.compile(rf"^\s*{_NUMBER}\s*([a-zA-Z-]*)\s*$")
+_PART = re.compile(rf"\s*{_NUMBER}\s*([a-zA-Z-]+)")
+_SEVERAL = re.compile(rf"^(?:\s*{_NUMBER}\s*[a-zA-Z-]+)+\s*$")
 SLOPE_PRIOR = (1.0, 0.35)
 """Prior mean and std of the exponent ``b`` in ``seconds ∝ work^b``."""
 MIN_LOG_SPREAD = 0.15
@@ -47,30 +50,36 @@ MIN_LOG_SPREAD = 0.15
 
 def parse_budget(value: str | float | int | None) -> float | None:
     """A compute budget in seconds of training time, from a number of seconds or a string with
-    a unit: ``"3600"``, ``"90s"``, ``"45m"``, ``"8h"``, ``"8gpu-h"``, ``"2d"``; ``None`` stays
-    ``None`` (no compute budget).
+    a unit, or several: ``"3600"``, ``"90s"``, ``"45m"``, ``"8h"``, ``"8gpu-h"``, ``"2d"``,
+    ``"1h30m"``, ``"2d 4h"``; ``None`` stays ``None`` (no compute budget).
 
     Raises:
-        ValueError: not a positive, finite amount in a known unit (one line naming the value).
+        ValueError: not a positive, finite amount in known units (one line naming the value).
 
     Example:
-        >>> parse_budget("8h"), parse_budget("45m"), parse_budget(120)
-        (28800.0, 2700.0, 120.0)
+        >>> parse_budget("8h"), parse_budget("45m"), parse_budget(120), parse_budget("1h30m")
+        (28800.0, 2700.0, 120.0, 5400.0)
     """
     if value is None:
         return None
     valid = ("a positive number of seconds, or a number with a unit: s, m, h (GPU-hours with "
-             "one GPU per worker), d — e.g. 3600, 45m, 8h")
+             "one GPU per worker), d — e.g. 3600, 45m, 8h, 1h30m")
     if isinstance(value, bool):
         raise ValueError(f"budget must be {valid}; got budget={value!r}")
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
-        m = _BUDGET.match(str(value))
-        unit = m.group(2).lower() if m else ""
-        if m is None or unit not in ("", *_UNITS):
+        text = str(value)
+        m = _BUDGET.match(text)
+        if m is not None:
+            parts = [(m.group(1), m.group(2).lower())]
+        elif _SEVERAL.match(text):  # several amounts, each with its unit: 1h30m
+            parts = [(n, unit.lower()) for n, unit in _PART.findall(text)]
+        else:
+            parts = []
+        if not parts or any(unit not in ("", *_UNITS) for _, unit in parts):
             raise ValueError(f"budget must be {valid}; got budget={value!r}")
-        seconds = float(m.group(1)) * _UNITS.get(unit, 1.0)
+        seconds = sum(float(n) * _UNITS.get(unit, 1.0) for n, unit in parts)
     if not (math.isfinite(seconds) and seconds > 0):
         raise ValueError(f"budget must be {valid}; got budget={value!r}")
     return seconds

@@ -17,12 +17,14 @@ WORK = {s: s.depth * s.width**2 * 1e6 for s in SHAPES}
 @pytest.mark.parametrize("text, seconds", [("3600", 3600.0), ("90s", 90.0), ("45m", 2700.0),
                                            ("8h", 28800.0), ("1.5 h", 5400.0),
                                            ("2gpu-h", 7200.0), ("1d", 86400.0), (120, 120.0),
+                                           ("1h30m", 5400.0), ("2d 4h", 187200.0),
                                            (None, None)])
 def test_parse_budget(text, seconds):
     assert parse_budget(text) == seconds
 
 
-@pytest.mark.parametrize("bad", ["", "3x", "h", "-1", "0", "nan", True, -5, float("inf")])
+@pytest.mark.parametrize("bad", ["", "3x", "h", "-1", "0", "nan", True, -5, float("inf"),
+                                 "1h30", "h30m", "1h 30x"])
 def test_bad_budget_is_one_line_naming_the_value(bad):
     with pytest.raises(ValueError) as info:
         parse_budget(bad)

@@ -57,7 +57,7 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
      "max_trainings must be an integer >= 1 or None, got max_trainings=2.5"),
     (dict(n_initial=1), "n_initial must be an integer >= 2, got n_initial=1"),
     (dict(budget="10 parsecs"), "budget must be a positive number of seconds, or a number with "
-     "a unit: s, m, h (GPU-hours with one GPU per worker), d — e.g. 3600, 45m, 8h; "
+     "a unit: s, m, h (GPU-hours with one GPU per worker), d — e.g. 3600, 45m, 8h, 1h30m; "
      "got budget='10 parsecs'"),
     (dict(budget=0), "budget must be a positive number of seconds"),
     (dict(strategy="lazy"), "strategy must be one of thorough, standard, optimistic or a "
