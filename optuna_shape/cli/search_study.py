@@ -31,8 +31,10 @@ def _check_study(study: Any, sampler: Any, training: dict[str, Any]) -> None:
             name = study.study_name
             hint = "use the same flags or another --study-name"
             if stored.get("space") == mine.get("space"):  # its trainings serve these flags
+                from optuna_shape.reporting.outcomes import spare_study_name
+
                 hint = (f"use the same flags, or start a new study from its trainings: "
-                        f"--from-study {name} --study-name {name}-2")
+                        f"--from-study {name} --study-name {spare_study_name(study)}")
             raise CLIError(f"study {name!r} was created with other settings ({details}); "
                            f"{hint}")
     old = study.user_attrs.get("training")

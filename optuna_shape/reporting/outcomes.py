@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from optuna_shape.sampler.requery import LimitAnswer
 
 __all__ = ["outcome", "search_status", "limits_text", "units_hint", "unconfirmed_words",
+           "spend_more_lines", "spare_study_name",
            "front_words", "limit_outcome", "UNCONFIRMED", "FRONTIER", "NO_ANSWER", "GOAL_WORDS"]
 
 NO_ANSWER = tuple(s for s in SearchStatus if s.no_answer)
@@ -164,6 +165,62 @@ def unconfirmed_words(summary: SearchSummary) -> str:
     if summary.unconfirmed:  # the stored record, decoded when the summary was made
         text += "; " + Unconfirmed.from_json(summary.unconfirmed).more_words("it")
     return text
+
+
+def spend_more_lines(study: optuna.Study, summary: SearchSummary) -> list[str]:
+    """What to run to spend more on an unconfirmed answer: a line of words and the command of
+    a search that starts from this study's trainings (``search --from-study``) with room for as
+    many more trainings of the answer as the search puts on one shape — the trainings cap
+    raised by their number and the compute budget by their predicted time (and a fifth for the
+    margin a training must find left to start), each only where it would not leave that room.
+    Nothing for a study made by Python code (no flags to repeat; ``osh.copy_trainings`` starts
+    such a search there), when neither limit is in the way, or under a compute budget while a
+    training's time is unknown."""
+    info = summary.unconfirmed
+    if not info or summary.shape is None or \
+            not isinstance(study.user_attrs.get("training"), dict):
+        return []
+    more = int(info.get("more") or 1)
+    flags: list[str] = []
+    details = _details(study)
+    cap = None if details is None else details.max_trainings
+    if cap is not None and summary.trainings + more > cap:
+        flags += ["--max-trainings", str(summary.trainings + more)]
+    compute = summary.compute or {}
+    if compute.get("budget_s") is not None:
+        per = info.get("training_s")
+        if per is None:
+            return []
+        need = float(compute.get("spent_s") or 0.0) + 1.2 * more * float(per)
+        if need > float(compute["budget_s"]):
+            flags += ["--budget", _budget_flag(need)]
+    if not flags:
+        return []
+    s = summary.shape
+    words = (f"more compute: room for {more} more training{'s' if more != 1 else ''} of depth "
+             f"{s.depth}, width {s.width:g} in a search that starts from these trainings (with "
+             f"the other flags of this search, --storage included):")
+    command = ["optuna-shape search", "--from-study", study.study_name, "--study-name",
+               spare_study_name(study), *flags]
+    return [words, " ".join(command)]
+
+
+def spare_study_name(study: optuna.Study) -> str:
+    """The first of ``NAME-2``, ``NAME-3``, … that names no study in ``study``'s storage: the
+    name to give a search that starts from its trainings."""
+    taken = {x.study_name for x in optuna.get_all_study_summaries(
+        st.storage_of(study), include_best_trial=False)}
+    name = study.study_name
+    return next(f"{name}-{k}" for k in range(2, len(taken) + 3) if f"{name}-{k}" not in taken)
+
+
+def _budget_flag(seconds: float) -> str:
+    """``seconds`` as a ``--budget`` value, rounded up: ``25s``, ``45m``, ``8.5h``."""
+    if seconds < 120:
+        return f"{math.ceil(seconds)}s"
+    if seconds < 7200:
+        return f"{math.ceil(seconds / 60)}m"
+    return f"{math.ceil(seconds / 360) / 10:g}h"
 
 
 def _details(study: optuna.Study) -> StopDetails | None:

@@ -23,6 +23,7 @@ from optuna_shape.reporting.outcomes import (
     UNCONFIRMED,
     front_words,
     search_status,
+    spend_more_lines,
     unconfirmed_words,
 )
 from optuna_shape.reporting.results import ResultRow, SearchSummary, result_table, search_summary
@@ -165,6 +166,10 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
             if summary.status == UNCONFIRMED:
                 out += _wrap(f"not confirmed: {unconfirmed_words(summary)}", indent="  ",
                              hang="    ")
+                if study is not None:
+                    more = spend_more_lines(study, summary)
+                    if more:  # the command on a line of its own, never wrapped: copy it
+                        out += _wrap(more[0], indent="  ", hang="    ") + [f"    {more[1]}"]
         elif summary.status == FRONTIER:
             if study is not None:
                 front = frontier(study)

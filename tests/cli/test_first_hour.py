@@ -139,15 +139,29 @@ def test_budget_end_answers_unconfirmed_and_exits_4(tmp_path):
                      r"probability [01]\.\d\d; [2-5] more \(≈ [0-9.]+ s\) with probability "
                      r"[01]\.\d\d$", line), line
     assert "chosen shape: depth" in proc.stdout and "not confirmed:" in proc.stdout
-    rep = cli("report", "--json", cwd=tmp_path)
+    # and the command that spends it: a search from these trainings with room for that many
+    # more (the cap of 3 raised), on a line of its own
+    more = int(re.search(r"; ([2-5]) more \(≈", line).group(1))
+    assert f"more compute: room for {more} more trainings of depth" in proc.stdout
+    command = [x.strip() for x in proc.stdout.splitlines()
+               if x.strip().startswith("optuna-shape search")]
+    assert command == [f"optuna-shape search --from-study shape-digits --study-name "
+                       f"shape-digits-2 --max-trainings {3 + more}"], proc.stdout
+    again = cli("search", *TINY, "--goal", "size", "--min-accuracy", "21",
+                *command[0].split()[2:], cwd=tmp_path)  # the other flags as before
+    assert again.returncode in (0, 3, 4), again.stderr
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'optuna-shape.db'}"
+    new = optuna.load_study(study_name="shape-digits-2", storage=url)
+    trained = [t for t in new.trials if "depth" in t.params and t.state.is_finished()]
+    assert 3 < len(trained) <= 3 + more
+    rep = cli("report", "--json", "--study-name", "shape-digits", cwd=tmp_path)
     assert rep.returncode == EXIT_UNCONFIRMED
     summary = json.loads(rep.stdout)["summary"]
     assert summary["status"] == "unconfirmed" and summary["shape"] is not None
     assert 0.5 <= summary["confidence"] < 0.9 and summary["compute"]["spent_s"] > 0
-    import optuna
-
-    study = optuna.load_study(study_name="shape-digits",
-                              storage=f"sqlite:///{tmp_path / 'optuna-shape.db'}")
+    study = optuna.load_study(study_name="shape-digits", storage=url)
     assert osh.best_shape(study) is not None
     s = osh.search_summary(study)
     assert s.status == "unconfirmed" and 0.5 <= s.confidence < 0.9

@@ -9,7 +9,10 @@ import pytest
 
 import optuna_shape as osh
 from optuna_shape import store as st
+from optuna_shape.models.compute import parse_budget
+from optuna_shape.reporting.outcomes import spend_more_lines
 from optuna_shape.reporting.results import SearchSummary, effective_status, result_table
+from optuna_shape.space.shape import Shape
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -132,3 +135,31 @@ def test_effective_status_is_the_one_rule_reports_read():
                                (0, 0, S.NO_FEASIBLE)):
         assert effective_status(empty, n_done=done, n_failed=failed,
                                 any_complying=lambda: False) is want
+
+
+def _unconfirmed_summary(spent_s: float, budget_s: float | None, training_s: float | None
+                         ) -> SearchSummary:
+    return SearchSummary(
+        finished=True, shape=Shape(10, 2.0), reason="", goal="size", n_space=32, n_feasible=32,
+        n_planned=None, trainings=12, running=0, surrogate=None, accuracy=97.5,
+        status="unconfirmed", confidence=0.65,
+        unconfirmed={"p_floor": 0.65, "p_confirm_next": 0.19, "training_s": training_s,
+                     "more": 5, "p_confirm_more": 0.42},
+        compute={"spent_s": spent_s, "budget_s": budget_s, "all_feasible_s": 52.0})
+
+
+def test_spend_more_raises_the_budget_that_is_in_the_way(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="b15", storage=url)
+    optuna.create_study(study_name="b15-2", storage=url)  # taken: the next free name is used
+    assert spend_more_lines(study, _unconfirmed_summary(14.5, 15.0, 1.71)) == []  # by Python
+    study.set_user_attr("training", {"epochs": 5})  # made by the command line
+    words, command = spend_more_lines(study, _unconfirmed_summary(14.5, 15.0, 1.71))
+    assert words.startswith("more compute: room for 5 more trainings of depth 10, width 2 ")
+    # 14.5 s spent + 1.2 × 5 × 1.71 s = 24.8 s, rounded up in a unit --budget reads
+    assert command == "optuna-shape search --from-study b15 --study-name b15-3 --budget 25s"
+    hours = spend_more_lines(study, _unconfirmed_summary(7000.0, 7200.0, 1000.0))[1]
+    assert hours.endswith("--budget 3.7h") and parse_budget("3.7h") >= 7000 + 6000
+    # the budget was not what stopped it, or a training's time is unknown: no command
+    assert spend_more_lines(study, _unconfirmed_summary(14.5, 100.0, 1.71)) == []
+    assert spend_more_lines(study, _unconfirmed_summary(14.5, 15.0, None)) == []
