@@ -39,9 +39,9 @@ __all__ = ["parse_budget", "format_seconds", "TrainingCost", "CostObservation"]
 _UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hr": 3600.0,
           "gpu-h": 3600.0, "gpuh": 3600.0, "d": 86400.0}
 _NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
-_BUDGET = re.compile(rf"^\s*{_NUMBER}\s*([a-zA-Z-]*)\s*$")
+_SECONDS = re.compile(rf"^\s*{_NUMBER}\s*$")
 _PART = re.compile(rf"\s*{_NUMBER}\s*([a-zA-Z-]+)")
-_SEVERAL = re.compile(rf"^(?:\s*{_NUMBER}\s*[a-zA-Z-]+)+\s*$")
+_AMOUNTS = re.compile(rf"^(?:\s*{_NUMBER}\s*[a-zA-Z-]+)+\s*$")
 SLOPE_PRIOR = (1.0, 0.35)
 """Prior mean and std of the exponent ``b`` in ``seconds ∝ work^b``."""
 MIN_LOG_SPREAD = 0.15
@@ -70,16 +70,13 @@ def parse_budget(value: str | float | int | None) -> float | None:
         seconds = float(value)
     else:
         text = str(value)
-        m = _BUDGET.match(text)
-        if m is not None:
-            parts = [(m.group(1), m.group(2).lower())]
-        elif _SEVERAL.match(text):  # several amounts, each with its unit: 1h30m
-            parts = [(n, unit.lower()) for n, unit in _PART.findall(text)]
-        else:
-            parts = []
-        if not parts or any(unit not in ("", *_UNITS) for _, unit in parts):
+        bare = _SECONDS.match(text)
+        parts = ([(bare.group(1), "s")] if bare else  # a number alone: seconds
+                 [(n, u.lower()) for n, u in _PART.findall(text)] if _AMOUNTS.match(text)
+                 else [])  # one amount or several, each with its unit: 8h, 1h30m
+        if not parts or any(unit not in _UNITS for _, unit in parts):
             raise ValueError(f"budget must be {valid}; got budget={value!r}")
-        seconds = sum(float(n) * _UNITS.get(unit, 1.0) for n, unit in parts)
+        seconds = sum(float(n) * _UNITS[unit] for n, unit in parts)
     if not (math.isfinite(seconds) and seconds > 0):
         raise ValueError(f"budget must be {valid}; got budget={value!r}")
     return seconds
