@@ -222,12 +222,11 @@ class Unconfirmed:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Unconfirmed:
         """Decode :meth:`to_json` output."""
-        def opt(key: str) -> Any:
-            return None if d.get(key) is None else _number(d[key])
+        def opt(key: str, decode: Callable[[Any], Any] = _number) -> Any:
+            return None if d.get(key) is None else decode(d[key])
 
-        more = opt("more")
         return cls(_number(d["p_floor"]), _number(d["p_confirm_next"]), opt("training_s"),
-                   None if more is None else int(more), opt("p_confirm_more"))
+                   opt("more", _of(int)), opt("p_confirm_more"))
 
     def more_words(self, what: str) -> str:
         """What more compute would buy, in words: ``one more training of {what} (≈ 1.2 s)
