@@ -82,7 +82,9 @@ def _predicted(done: tuple[Training, ...], s: Shape) -> float:
 
 def test_running_trainings_are_committed_at_their_predicted_cost():
     prob = problem("accuracy")
-    done = tuple(Training(s, surface(s), seconds=seconds(s)) for s in initial_design(GRID, 5))
+    # a flat landscape: any shape is worth a training, so only the compute decides
+    done = tuple(Training(s, 95.0 - 0.3 * (-1) ** i, seconds=seconds(s))
+                 for i, s in enumerate(initial_design(GRID, 5)))
     spent = sum(t.seconds for t in done)
     big = max(GRID, key=seconds)
     cheapest = min(_predicted(done, s) for s in GRID)
@@ -141,3 +143,22 @@ def test_a_size_search_leaves_a_design_corner_over_its_share_of_the_budget_to_th
         assert isinstance(act, Train) and act.stage == "initial", act
         assert (big in act.shapes) is has_big, (goal, act.shapes)
         assert set(act.shapes) - {big} == set(design[1:]) - {big}
+
+
+def test_the_compute_left_is_not_spent_on_a_training_worth_nothing():
+    # the grid's best region is trained and its noise measured; the compute left pays only
+    # for the cheapest shapes, far below the best (their expected improvement ~ 0): the search
+    # stops on the budget instead of training one of them, and says what is left
+    design = initial_design(GRID, 5)
+    rng = np.random.default_rng(3)
+    good = [Shape(34, 3.0), Shape(28, 3.0), Shape(34, 2.0)]
+    done = tuple(Training(s, surface(s) + rng.normal(0, 0.5), seconds=seconds(s))
+                 for s in (*design, *good, *good))
+    spent = sum(t.seconds for t in done)
+    cheap = sorted(GRID, key=seconds)
+    assert all(surface(s) < surface(good[0]) - 5.0 for s in cheap[:2])
+    sett = Settings(budget=spent + 0.5 * (seconds(cheap[1]) + seconds(cheap[2])))
+    act = decide(problem(), Evidence(done), sett)
+    assert isinstance(act, Stop), act
+    assert act.details["reason_code"] == "budget"
+    assert "left pays for no training worth starting" in act.reason

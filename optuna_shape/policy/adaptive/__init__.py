@@ -32,7 +32,11 @@ one action. Choices, in order:
      their posterior std shrinks, and are not proposed again while P(f > that best) ≤
      ``1 − confidence`` — a shape whose only training was stopped early counts as trained, so
      a long shot stopped far below the best is not started again. With a floor, shapes are
-     weighted by P(f ≥ floor).
+     weighted by P(f ≥ floor). No training starts whose expected improvement is below
+     :data:`~optuna_shape.policy.adaptive.accuracy.NEGLIGIBLE_GAIN` (10⁻³) noise std of its
+     shape: under a compute budget the last seconds paid only for the cheapest long shots,
+     worth nothing; when nothing the compute left pays for is worth a training, the search
+     stops on the budget.
    * ``"size"``/``"latency"``/``"energy"``: expected saving ``p_k · log(C / cost)`` over shapes
      cheaper than the current answer (``C`` its cost; with no answer yet, twice the largest
      cost), where ``p_k`` is the probability that ``k`` more trainings make the shape an answer

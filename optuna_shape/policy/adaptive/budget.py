@@ -235,6 +235,9 @@ class Budget:
     def spent_words(self) -> str:
         """What ran out: the trainings cap, or the compute budget (with what was used)."""
         if self.seconds is not None and self.n_done < self.max_trainings:
+            left = self.seconds - self.spent
+            rest = (f"; the {format_seconds(left)} left pays for no training worth starting"
+                    if left > 0 else "")
             return (f"compute budget of {format_seconds(self.seconds)} spent "
-                    f"({format_seconds(self.spent)} used by {self.n_done} trainings)")
+                    f"({format_seconds(self.spent)} used by {self.n_done} trainings{rest})")
         return f"budget of {self.max_trainings} trainings spent"

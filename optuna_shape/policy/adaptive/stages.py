@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from optuna_shape.policy import Action, Stop, Train, Wait
+from optuna_shape.policy.adaptive import accuracy
 from optuna_shape.policy.adaptive.answers import secure_pick, settled
 from optuna_shape.policy.adaptive.batches import alongside, batch, cap_holds_back
 from optuna_shape.policy.adaptive.design import extend_design, initial_design, wider_design
@@ -95,7 +96,8 @@ def next_action(search: Search) -> Action:
             held = cap_holds_back(search, post, answer)
             return Wait("no useful shape to start until a running training finishes"
                         + (f"; {held}" if held else ""))
-        return final(search, "exhausted", post, evaluation)
+        out = search.goal == "accuracy" and accuracy.priced_out(search, post)
+        return final(search, "budget" if out else "exhausted", post, evaluation)
     stage = "repeat" if led.count(pick) > 0 else "acquire"
     return batch(search, post, search.train_one(post, pick, stage, why), answer)
 
