@@ -200,7 +200,8 @@ def summary_lines(summary: SearchSummary, rows: Sequence[ResultRow] = (),
             saving = "no fewer than training all"
         what = (f"{feas} feasible shapes" if summary.n_feasible_shapes is None else
                 f"{feas} feasible (shape, precision) candidates of {n_all} shapes")
-        out += _wrap(f"saving: {summary.trainings} trainings for {what} "
+        n = summary.trainings
+        out += _wrap(f"saving: {n} training{'s' if n != 1 else ''} for {what} "
                      f"(of {summary.n_space}): {saving}", hang="  ")
     else:
         out.append(f"trainings so far: {summary.trainings} (design space: {summary.n_space})")

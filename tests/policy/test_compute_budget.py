@@ -162,3 +162,11 @@ def test_the_compute_left_is_not_spent_on_a_training_worth_nothing():
     assert isinstance(act, Stop), act
     assert act.details["reason_code"] == "budget"
     assert "left pays for no training worth starting" in act.reason
+
+
+def test_a_first_training_over_the_budget_ends_the_search_and_says_one_training():
+    first = initial_design(GRID, 5)[0]
+    done = (Training(first, surface(first), seconds=3.0 * seconds(first)),)
+    act = decide(problem(), Evidence(done), Settings(budget=2.0 * seconds(first)))
+    assert isinstance(act, Stop) and act.details["reason_code"] == "budget", act
+    assert "used by 1 training)" in act.reason

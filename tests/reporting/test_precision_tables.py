@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import optuna
 import pytest
 
@@ -67,6 +69,8 @@ def test_summary_counts_candidates_and_compares_trainings_with_shapes(pairs):
     assert model.endswith("trained (shape, precision) candidates")
     single = summary_lines(osh.search_summary(_search(("fp32",))[0]), wrap=False)
     assert any(x.startswith("saving:") and " feasible shapes (of " in x for x in single)
+    one = summary_lines(replace(summary, trainings=1), wrap=False)
+    assert any(x.startswith("saving: 1 training for ") for x in one)
 
 
 def test_dashboard_note_names_the_precision(pairs):

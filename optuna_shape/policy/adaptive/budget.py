@@ -239,5 +239,6 @@ class Budget:
             rest = (f"; the {format_seconds(left)} left pays for no training worth starting"
                     if left > 0 else "")
             return (f"compute budget of {format_seconds(self.seconds)} spent "
-                    f"({format_seconds(self.spent)} used by {self.n_done} trainings{rest})")
+                    f"({format_seconds(self.spent)} used by {self.n_done} "
+                    f"training{'s' if self.n_done != 1 else ''}{rest})")
         return f"budget of {self.max_trainings} trainings spent"
