@@ -296,14 +296,19 @@ def claim_training(
 ) -> None:
     """Make a running trial that planned (its ``ask`` found the queue empty) the training of
     ``shape`` itself: the same slot, stage, fixed params and attributes a queued training is
-    created with (:func:`create_waiting_trial`), written to the running trial. The fixed params
-    are written last, so a reader that decodes the trial as a training sees its slot too."""
+    created with (:func:`create_waiting_trial`), written to the running trial.
+
+    Optuna has no batch write, so other workers may read the trial between these writes; at
+    every one of them it reads as an idle worker (nothing written yet) or as a pending
+    training of ``shape``: the fixed params and the stage first, the slot after them. Written
+    slot first, it read as neither for a few writes, and a finishing training that decided in
+    that moment saw room for one more training than the cap had left and queued it."""
     storage = study._storage
-    for k, v in {SLOT: slot, STAGE: stage, **dict(system_attrs or {})}.items():
-        storage.set_trial_system_attr(trial_id, k, v)
-    set_trial_user_attrs(study, trial_id, {"stage": stage, **dict(user_attrs or {})})
     storage.set_trial_system_attr(trial_id, "fixed_params",
                                   {"depth": shape.depth, "width": shape.width})
+    for k, v in {STAGE: stage, SLOT: slot, **dict(system_attrs or {})}.items():
+        storage.set_trial_system_attr(trial_id, k, v)
+    set_trial_user_attrs(study, trial_id, {"stage": stage, **dict(user_attrs or {})})
 
 
 def set_trial_user_attrs(study: optuna.Study, trial_id: int, attrs: Mapping[str, Any]) -> None:

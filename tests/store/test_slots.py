@@ -47,3 +47,35 @@ def test_a_running_trial_s_slot_is_read_once():
     st.claim_training(study, planner._trial_id, slot=st.slot_of(Shape(10, 1.0), 2),
                       stage="sample", shape=Shape(10, 1.0))
     assert st.training_index(planner) == 2 and reads == [planner._trial_id]
+
+
+def test_a_claiming_planner_is_a_planner_or_a_training_at_every_write():
+    """Another worker reading the study while a planner takes a training itself must count it:
+    as an idle worker (no slot, no shape — the others then leave the deciding to it) or as a
+    pending training of its shape. Seen as neither, a finishing training decided beside it
+    with room for one training more than the cap had left, and the cap was passed by one."""
+    study = optuna.create_study(direction="maximize")
+    planner = study.ask()
+    storage = study._storage
+    seen: list[tuple[str | None, Shape | None, bool]] = []
+
+    def look() -> None:
+        rec = st.decode_trial(storage.get_trial(planner._trial_id))
+        seen.append((rec.slot, rec.shape, rec.is_training))
+
+    for name in ("set_trial_system_attr", "set_trial_user_attr"):
+        real = getattr(storage, name)
+
+        def write(*args, _real=real, **kw):
+            out = _real(*args, **kw)
+            look()
+            return out
+
+        setattr(storage, name, write)
+    st.claim_training(study, planner._trial_id, slot=st.slot_of(Shape(10, 1.0), 1),
+                      stage="sample", shape=Shape(10, 1.0), user_attrs={"params": 5},
+                      system_attrs={"osh:predicted": 95.0})
+    assert len(seen) >= 4
+    for slot, shape, training in seen:
+        assert (slot is None and shape is None) or (shape == Shape(10, 1.0) and training), seen
+    assert seen[-1] == (st.slot_of(Shape(10, 1.0), 1), Shape(10, 1.0), True)
