@@ -252,8 +252,9 @@ def fitted_on(fit: Mapping[str, Any]) -> str:
     ``trained``): "N trained shapes", or in a search over precisions "N trained (shape,
     precision) candidates" (a repeat training is one shape either way)."""
     variants = any(len(c) == 3 for c in fit.get("trained") or ())
-    return f"{fit.get('n_train')} trained " + (
-        "(shape, precision) candidates" if variants else "shapes")
+    n = fit.get("n_train")
+    what = "(shape, precision) candidate" if variants else "shape"
+    return f"{n} trained {what}{'' if n == 1 else 's'}"
 
 
 def print_result(study: optuna.Study, console: Console | None = None, *,

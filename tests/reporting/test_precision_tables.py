@@ -144,3 +144,14 @@ def test_shapes_rejected_at_every_precision_become_screened_trials():
     for reason in screened.values():
         assert reason.startswith("fp32: size") and "; int8: size" in reason
     assert record_screened(study) == 0  # once
+
+
+def test_what_the_model_was_fitted_on_counts_one_as_one():
+    from optuna_shape.reporting.tables import fitted_on
+
+    assert fitted_on({"n_train": 1, "trained": [[16, 1.0]]}) == "1 trained shape"
+    assert fitted_on({"n_train": 3, "trained": [[16, 1.0]] * 3}) == "3 trained shapes"
+    assert fitted_on({"n_train": 1, "trained": [[16, 1.0, "int8"]]}) == \
+        "1 trained (shape, precision) candidate"
+    assert fitted_on({"n_train": 2, "trained": [[16, 1.0, "int8"]] * 2}) == \
+        "2 trained (shape, precision) candidates"
