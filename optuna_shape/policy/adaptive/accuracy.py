@@ -29,8 +29,8 @@ Why: under a compute budget the last seconds pay only for the cheapest shapes, a
 worth nothing — long shots measured points below the best, their expected improvement 0 or
 4·10⁻⁵ points against a noise std of 0.49 — yet the search trained them, the first in the grid's
 order among equal zeros (on a replayed ``digits`` grid with 10 % of the exhaustive compute,
-every search ended on a repeat of its worst shape, 94.2 against the best 98.7). With many
-workers the running trainings, fantasised at their posterior mean, leave the rest of the grid
+7 of 8 traced searches ended on a repeat of its worst shape, 94.2 against the best 98.7). With
+many workers the running trainings, fantasised at their posterior mean, leave the rest of the grid
 worth as little; an idle worker now waits for a result instead: in the policy replay of
 ``benchmarks/many_workers.py`` 64 workers trained 104 times instead of 131 and answered sooner
 (32× one worker's speed instead of 28×), with answers as good as one worker's in 10 of 10.
