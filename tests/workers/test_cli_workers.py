@@ -33,6 +33,23 @@ def _env() -> dict[str, str]:
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
+def _output_or_state(p: subprocess.Popen, url: str, timeout: float = 240) -> str:
+    """A survivor's output once it ends; if it does not end in time, fail with its output
+    and every trial's state and planning attributes (what it may be waiting for)."""
+    try:
+        return p.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out = p.communicate()[0]
+        trials = optuna.load_study(study_name="judged", storage=url).trials
+        state = [(t.number, t.state.name, t.params, t.user_attrs.get("stage"),
+                  {k: v for k, v in t.system_attrs.items()
+                   if k in ("osh:slot", "osh:stage", "osh:planning", "fixed_params")})
+                 for t in trials]
+        raise AssertionError(f"a survivor did not end in {timeout} s; its output:\n{out}\n"
+                             f"trials: {state}") from None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_three_cli_workers_one_killed(backend, request, tmp_path):
@@ -57,7 +74,7 @@ def test_three_cli_workers_one_killed(backend, request, tmp_path):
             time.sleep(0.3)
         os.kill(procs[0].pid, signal.SIGKILL)
         procs[0].wait(timeout=10)
-        outs = [p.communicate(timeout=240)[0] for p in procs[1:]]
+        outs = [_output_or_state(p, url) for p in procs[1:]]
     finally:
         for p in procs:
             if p.poll() is None:
